@@ -1,0 +1,172 @@
+"""The `chatops-bot` command: `serve` runs the bot, `check-config` validates a config file."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+from bot.server import RUNTIME, build_web_app
+from bot.settings import Settings, SettingsError, load_settings
+from pipeline.aws import BotoEcs
+from pipeline.clock import SystemClock
+from pipeline.config import Config, ConfigError, format_duration, load_config
+
+log = logging.getLogger("chatops")
+
+EXIT_BAD_CONFIG = 2
+
+_SECRET = re.compile(r"xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+")
+
+
+class RedactSecrets(logging.Filter):
+    """No token ever reaches a log line, whoever logs it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if _SECRET.search(message):
+            record.msg = _SECRET.sub("[redacted]", message)
+            record.args = None
+        return True
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(RedactSecrets())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="chatops-bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the bot (HTTP mode, or Socket Mode with SLACK_APP_TOKEN)")
+    check = sub.add_parser("check-config", help="validate a config file and print a summary")
+    check.add_argument(
+        "path", nargs="?", type=Path, help="default: $CHATOPS_CONFIG or chatops.toml"
+    )
+    args = parser.parse_args(argv)
+    if args.command == "check-config":
+        return check_config(args.path)
+    return serve()
+
+
+def check_config(path: Path | None) -> int:
+    if path is None:
+        try:
+            path = load_settings(env_file=".env").config_path
+        except SettingsError:
+            path = Path("chatops.toml")
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"{exc.path}: invalid config", file=sys.stderr)
+        for line in exc.problems:
+            print(f"  {line}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    print(describe(config, path))
+    return 0
+
+
+def describe(config: Config, path: Path) -> str:
+    lines = [f"{path}: OK", f"{len(config.environments)} environment(s):"]
+    for env in config.environments.values():
+        extra = f", promotes from {env.promote_from}" if env.promote_from else ""
+        lines.append(
+            f"  {env.name}: cluster {env.cluster} ({env.region}), "
+            f"{env.required_approvals} approval(s), health {env.health.retries} x "
+            f"{format_duration(env.health.interval_s)}{extra}"
+        )
+    lines.append(f"{len(config.services)} service(s): " + ", ".join(config.services))
+    sev = config.incidents.severities
+    lines.append(
+        "incident severities: "
+        + ", ".join(
+            f"{k} every {format_duration(v.update_every_s)}" if v.update_every_s else f"{k} none"
+            for k, v in sev.items()
+        )
+    )
+    return "\n".join(lines)
+
+
+def _startup_problems(settings: Settings) -> list[str]:
+    if settings.socket_mode or settings.slack_signing_secret is not None:
+        return []
+    return [
+        "SLACK_SIGNING_SECRET: is not set. HTTP mode needs it to verify that requests come "
+        "from Slack (Basic Information > Signing Secret); or set SLACK_APP_TOKEN to use "
+        "Socket Mode instead."
+    ]
+
+
+def serve() -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        lines = list(exc.lines)
+        if any(line.startswith("SLACK_BOT_TOKEN") for line in lines):
+            lines.append(
+                "SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode): set one of "
+                "them too. See README.md, 'Install the Slack app'."
+            )
+        _fail(lines)
+        return EXIT_BAD_CONFIG
+    problems = _startup_problems(settings)
+    if problems:
+        _fail(problems)
+        return EXIT_BAD_CONFIG
+    try:
+        config = load_config(settings.config_path)
+    except ConfigError as exc:
+        _fail([f"CHATOPS_CONFIG ({exc.path}): {p}" for p in exc.problems])
+        return EXIT_BAD_CONFIG
+    configure_logging(settings.log_level)
+    asyncio.run(run_server(settings, config))
+    return 0
+
+
+def _fail(lines: list[str]) -> None:
+    print("chatops-bot cannot start:", file=sys.stderr)
+    for line in lines:
+        print(f"  {line}", file=sys.stderr)
+
+
+async def run_server(
+    settings: Settings, config: Config, *, stop: asyncio.Event | None = None
+) -> None:
+    """Serve until SIGTERM/SIGINT (or `stop` is set), then shut down cleanly."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    web_app = build_web_app(settings, config, clock=SystemClock(), ecs=BotoEcs())
+    runner = web.AppRunner(web_app, handle_signals=False)
+    await runner.setup()
+    handler: AsyncSocketModeHandler | None = None
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        runtime = web_app[RUNTIME]
+        if settings.slack_app_token is not None:
+            handler = AsyncSocketModeHandler(
+                runtime.app, settings.slack_app_token.get_secret_value(), web_client=runtime.client
+            )
+            await handler.connect_async()  # type: ignore[no-untyped-call]
+            log.info("connected to Slack in Socket Mode; /healthz on port %d", settings.port)
+        else:
+            log.info("serving /slack/events and /healthz on port %d", settings.port)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        if handler is not None:
+            await handler.close_async()  # type: ignore[no-untyped-call]
+        await runner.cleanup()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

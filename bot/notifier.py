@@ -1,0 +1,73 @@
+"""Slack implementations of the pipeline's ports: the deploy-card Notifier, the user Directory."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.views import deploy_card, event_text, manual_steps, outcome_text, rollback_notice
+from pipeline.config import Config
+from store.models import Deployment, DeploymentState, StageEvent, TargetStatus
+
+log = logging.getLogger(__name__)
+
+
+class SlackNotifier:
+    """Redraws the card with `chat.update` and threads stage details under it."""
+
+    def __init__(self, client: AsyncWebClient, config: Config) -> None:
+        self._client = client
+        self._config = config
+
+    async def stage_changed(self, run: Deployment, event: StageEvent) -> None:
+        if run.channel_id is None or run.message_ts is None:
+            return
+        await self._client.chat_postMessage(
+            channel=run.channel_id, thread_ts=run.message_ts, text=event_text(event)
+        )
+
+    async def run_changed(self, run: Deployment) -> None:
+        await self.redraw(run)
+        if run.channel_id is None or run.message_ts is None:
+            return
+        if run.state is DeploymentState.ROLLED_BACK:
+            for t in run.active_targets:
+                if t.status is TargetStatus.ROLLED_BACK:
+                    await self._client.chat_postMessage(
+                        channel=run.channel_id,
+                        thread_ts=run.message_ts,
+                        text=rollback_notice(run, t),
+                    )
+        if run.state.finished and run.state in (
+            DeploymentState.SUCCEEDED,
+            DeploymentState.ROLLED_BACK,
+            DeploymentState.ROLLBACK_FAILED,
+        ):
+            text = outcome_text(run) or ""
+            loud = run.state is DeploymentState.ROLLBACK_FAILED
+            if loud:
+                text = f"<!channel> {text}\n{manual_steps(run, self._config)}"
+            await self._client.chat_postMessage(
+                channel=run.channel_id, thread_ts=run.message_ts, text=text, reply_broadcast=loud
+            )
+
+    async def redraw(self, run: Deployment) -> None:
+        if run.channel_id is None or run.message_ts is None:
+            return
+        confirm = self._config.environment(run.environment).confirm_buttons
+        text, blocks = deploy_card(run, confirm=confirm)
+        await self._client.chat_update(
+            channel=run.channel_id, ts=run.message_ts, text=text, blocks=blocks
+        )
+
+
+class SlackDirectory:
+    """Resolves user groups with `usergroups.users.list`."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+
+    async def members_of(self, group_id: str) -> frozenset[str]:
+        resp = await self._client.usergroups_users_list(usergroup=group_id)
+        return frozenset(resp.get("users") or [])

@@ -1,0 +1,219 @@
+"""Block Kit rendering of the deploy card, its thread messages and command replies.
+
+Slack text is product copy: success and failure use the runbooks' wording (seeds 001 and 003).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from commands.deploy import deployment_record
+from pipeline.config import Config
+from store.models import Deployment, DeploymentState, StageEvent, Target, TargetStatus
+
+APPROVE_ACTION = "deploy_approve"
+REJECT_ACTION = "deploy_reject"
+
+# Slack: a section's text may hold at most 3000 characters.
+MAX_SECTION_TEXT = 3000
+
+Blocks = list[dict[str, Any]]
+
+_TARGET_ICON = {
+    TargetStatus.PENDING: "⏳",
+    TargetStatus.SKIPPED: "⏭️",
+    TargetStatus.REGISTERED: "📝",
+    TargetStatus.UPDATING: "🔄",
+    TargetStatus.STABLE: "🩺",
+    TargetStatus.HEALTHY: "✅",
+    TargetStatus.FAILED: "❌",
+    TargetStatus.ROLLING_BACK: "↩️",
+    TargetStatus.ROLLED_BACK: "↩️",
+    TargetStatus.ROLLBACK_FAILED: "🚨",
+}
+
+
+def _text(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:MAX_SECTION_TEXT]}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:MAX_SECTION_TEXT]}]}
+
+
+def _when(at: datetime) -> str:
+    fallback = at.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def _title(run: Deployment) -> str:
+    return run.environment.capitalize()
+
+
+def target_line(t: Target) -> str:
+    icon = _TARGET_ICON[t.status]
+    current = t.current_version or "unknown"
+    if t.status is TargetStatus.SKIPPED:
+        return f"{icon} `{t.service}` already on {t.target_version}: skipped"
+    return f"{icon} `{t.service}` {current} → *{t.target_version}*"
+
+
+def summary_text(run: Deployment) -> str:
+    """One line for notifications and history."""
+    versions = sorted({t.target_version for t in run.active_targets})
+    return (
+        f"`{run.id}` {run.environment}: {len(run.active_targets)} service(s) to "
+        f"{', '.join(versions)}, {run.state.value.replace('_', ' ')}"
+    )
+
+
+def outcome_text(run: Deployment) -> str | None:
+    """The seeds' success/failure message for a finished run, or None while it goes on."""
+    versions = ", ".join(sorted({t.target_version for t in run.active_targets}))
+    head = f"Version: {versions}\nDeployment ID: {run.id}\nEnvironment: {run.environment}\n"
+    if run.state is DeploymentState.SUCCEEDED:
+        return f"✅ {_title(run)} deployment successful\n{head}All services healthy and operational"
+    if run.state is DeploymentState.ROLLED_BACK:
+        return (
+            f"🚨 {_title(run)} deployment FAILED\n{head}"
+            f"Reason: {run.error or 'unknown'}\n"
+            "Automatic rollback completed: services restored to their previous versions"
+        )
+    if run.state is DeploymentState.ROLLBACK_FAILED:
+        stuck = [t for t in run.active_targets if t.status is TargetStatus.ROLLBACK_FAILED]
+        return (
+            f"🚨 {_title(run)} deployment FAILED\n{head}"
+            f"Reason: {run.error or 'unknown'}\n"
+            "⚠️ ACTION REQUIRED: Manual investigation needed\n"
+            f"Automatic rollback failed for {', '.join(f'`{t.service}`' for t in stuck)}."
+        )
+    if run.state is DeploymentState.REJECTED:
+        return f"🛑 Rejected by <@{run.rejected_by}>. Nothing was deployed."
+    if run.state is DeploymentState.EXPIRED:
+        return "⌛ Expired: no decision within the approval window. Nothing was deployed."
+    if run.state is DeploymentState.CANCELLED:
+        return f"🚫 Cancelled: {run.error or 'no reason given'}. Nothing was deployed."
+    return None
+
+
+def manual_steps(run: Deployment, config: Config) -> str:
+    """What is left to do by hand after a failed rollback."""
+    env = config.environment(run.environment)
+    lines = []
+    for t in run.active_targets:
+        if t.status is TargetStatus.ROLLBACK_FAILED and t.previous_task_def:
+            svc = config.service(t.service)
+            lines.append(
+                f"`{t.service}`: {t.detail or 'rollback failed'}\n"
+                f"```aws ecs update-service --region {env.region} --cluster {env.cluster} "
+                f"--service {svc.ecs_service} --task-definition {t.previous_task_def}```"
+            )
+    return "\n".join(lines)
+
+
+def _state_line(run: Deployment) -> str:
+    if run.state is DeploymentState.AWAITING_APPROVAL:
+        due = f", expires {_when(run.approval_due_at)}" if run.approval_due_at else ""
+        return f"*Awaiting approval:* {len(run.approved_by)}/{run.required_approvals}{due}"
+    if run.state is DeploymentState.APPROVED:
+        return "*Approved:* starting…"
+    if run.state is DeploymentState.RUNNING:
+        return "*Deploying:* rolling out, details in the thread"
+    if run.state is DeploymentState.ROLLING_BACK:
+        return f"*Rolling back:* {run.error or 'a service failed'}"
+    return ""
+
+
+def deploy_card(run: Deployment, *, confirm: bool) -> tuple[str, Blocks]:
+    """The plan card: fallback text and blocks. Buttons only while approval is pending."""
+    title = f"🚀 Deploy to {run.environment}"
+    blocks: Blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": title}},
+        _context(
+            f"Requested by <@{run.requested_by}> · Deployment `{run.id}` · "
+            f"approvals {len(run.approved_by)}/{run.required_approvals}"
+        ),
+        _text("\n".join(target_line(t) for t in run.targets)),
+    ]
+    outcome = outcome_text(run)
+    state = _state_line(run)
+    if state:
+        blocks.append(_text(state))
+    if outcome:
+        blocks.append(_text(outcome))
+    if run.approved_by:
+        blocks.append(_context("Approved by " + ", ".join(f"<@{u}>" for u in run.approved_by)))
+    if run.state is DeploymentState.AWAITING_APPROVAL:
+        blocks.append(_buttons(run, confirm=confirm))
+    fallback = outcome.splitlines()[0] if outcome else f"{title}: {summary_text(run)}"
+    return fallback, blocks
+
+
+def _buttons(run: Deployment, *, confirm: bool) -> dict[str, Any]:
+    approve: dict[str, Any] = {
+        "type": "button",
+        "action_id": APPROVE_ACTION,
+        "style": "primary",
+        "value": run.id,
+        "text": {"type": "plain_text", "text": "Approve"},
+    }
+    reject: dict[str, Any] = {
+        "type": "button",
+        "action_id": REJECT_ACTION,
+        "style": "danger",
+        "value": run.id,
+        "text": {"type": "plain_text", "text": "Reject"},
+    }
+    if confirm:
+        services = ", ".join(t.service for t in run.active_targets)
+        approve["confirm"] = {
+            "title": {"type": "plain_text", "text": f"Deploy to {run.environment}?"},
+            "text": {"type": "mrkdwn", "text": f"This deploys {services} to *{run.environment}*."},
+            "confirm": {"type": "plain_text", "text": "Approve"},
+            "deny": {"type": "plain_text", "text": "Cancel"},
+        }
+        reject["confirm"] = {
+            "title": {"type": "plain_text", "text": "Reject this deploy?"},
+            "text": {"type": "mrkdwn", "text": "Nothing will be deployed."},
+            "confirm": {"type": "plain_text", "text": "Reject"},
+            "deny": {"type": "plain_text", "text": "Cancel"},
+        }
+    return {"type": "actions", "block_id": f"deploy:{run.id}", "elements": [approve, reject]}
+
+
+def event_text(event: StageEvent) -> str:
+    """One thread message for one stage event."""
+    who = f"`{event.service}` " if event.service else ""
+    detail = f": {event.detail}" if event.detail else ""
+    icon = {"failed": "❌", "passed": "✅", "done": "✅", "interrupted": "⏸️"}.get(event.status, "•")
+    return f"{icon} {who}{event.stage} {event.status}{detail}"
+
+
+def rollback_notice(run: Deployment, t: Target) -> str:
+    """The runbook's rollback communication (seed 001), one per service rolled back."""
+    return (
+        "🔄 *Deployment Rollback*\n\n"
+        f"*Service*: {t.service}\n"
+        f"*From Version*: {t.target_version}\n"
+        f"*To Version*: {t.current_version or 'previous task definition'}\n"
+        f"*Reason*: {run.error or 'deployment failed'}\n"
+        f"*Time*: {_when(run.finished_at or run.updated_at)}\n\n"
+        "Investigating root cause. Updates to follow."
+    )
+
+
+def record_text(run: Deployment) -> str:
+    record = json.dumps(deployment_record(run), indent=2)
+    return f"Deployment `{run.id}`: {run.state.value.replace('_', ' ')}\n```{record}```"
+
+
+def history_text(runs: list[Deployment], environment: str | None) -> str:
+    where = f" in `{environment}`" if environment else ""
+    if not runs:
+        return f"No deployments{where} yet."
+    lines = [f"*Recent deployments{where}*"]
+    for run in runs:
+        lines.append(f"• {_when(run.created_at)} by <@{run.requested_by}>: {summary_text(run)}")
+    return "\n".join(lines)

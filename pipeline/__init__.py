@@ -1,0 +1,9 @@
+"""The engine for long-running work: runner, rollout stages, health checks, ports, AWS adapters."""
+
+from __future__ import annotations
+
+from pipeline.config import Config, ConfigError, load_config
+from pipeline.deploy import DeployEngine
+from pipeline.runner import Runner
+
+__all__ = ["Config", "ConfigError", "DeployEngine", "Runner", "load_config"]

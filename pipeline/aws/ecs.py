@@ -1,0 +1,140 @@
+"""ECS through boto3, off the event loop. Must not leak boto3 dicts or ClientError upward.
+
+Endpoints and credentials follow boto3's own chain (AWS_ENDPOINT_URL works, so moto does too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pipeline.errors import NotFound, UpstreamError
+from pipeline.ports import ServiceStatus
+
+T = TypeVar("T")
+
+# Fields describe_task_definition returns that register_task_definition rejects.
+_READ_ONLY_TASK_DEF_FIELDS = (
+    "taskDefinitionArn",
+    "revision",
+    "status",
+    "requiresAttributes",
+    "compatibilities",
+    "registeredAt",
+    "registeredBy",
+    "deregisteredAt",
+)
+
+_BOTO_CONFIG = BotoConfig(
+    connect_timeout=10, read_timeout=30, retries={"max_attempts": 5, "mode": "standard"}
+)
+
+
+class BotoEcs:
+    """The `Ecs` port on boto3. One client per region, created once and then shared by threads."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def _client(self, region: str) -> Any:
+        with self._lock:
+            if region not in self._clients:
+                # boto3.client() is not thread-safe; a client is once created.
+                self._clients[region] = boto3.session.Session().client(
+                    "ecs", region_name=region, config=_BOTO_CONFIG
+                )
+            return self._clients[region]
+
+    async def _call(self, what: str, fn: Callable[[], T]) -> T:
+        try:
+            return await asyncio.to_thread(fn)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("ServiceNotFoundException", "ClusterNotFoundException"):
+                raise NotFound(f"ECS could not find {what} ({code}).") from exc
+            raise UpstreamError(f"ECS refused to {what} ({code or 'unknown error'}).") from exc
+        except BotoCoreError as exc:
+            raise UpstreamError(f"Could not reach ECS to {what}.") from exc
+
+    async def describe(self, *, region: str, cluster: str, service: str) -> ServiceStatus:
+        def describe() -> ServiceStatus:
+            out = self._client(region).describe_services(cluster=cluster, services=[service])
+            found = [s for s in out.get("services", []) if s.get("status") != "INACTIVE"]
+            if not found:
+                raise ClientError(
+                    {"Error": {"Code": "ServiceNotFoundException", "Message": ""}},
+                    "DescribeServices",
+                )
+            svc = found[0]
+            deployments = svc.get("deployments", [])
+            primary: dict[str, Any] = next(
+                (d for d in deployments if d.get("status") == "PRIMARY"), {}
+            )
+            failed = primary.get("rolloutState") == "FAILED"
+            return ServiceStatus(
+                task_definition=svc["taskDefinition"],
+                desired=int(svc.get("desiredCount", 0)),
+                running=int(svc.get("runningCount", 0)),
+                deployments=len(deployments),
+                rollout_failed=failed,
+                failure_reason=primary.get("rolloutStateReason") if failed else None,
+            )
+
+        return await self._call(f"describe service `{service}` in cluster `{cluster}`", describe)
+
+    async def image_of(self, *, region: str, task_definition: str, container: str) -> str:
+        def image() -> str:
+            td = self._client(region).describe_task_definition(taskDefinition=task_definition)
+            for c in td["taskDefinition"]["containerDefinitions"]:
+                if c["name"] == container:
+                    return str(c["image"])
+            raise LookupError(container)
+
+        try:
+            return await self._call(f"read task definition `{_short(task_definition)}`", image)
+        except LookupError:
+            raise NotFound(
+                f"Task definition `{_short(task_definition)}` has no container `{container}`. "
+                "Check `container` for this service in the config."
+            ) from None
+
+    async def register_with_image(
+        self, *, region: str, task_definition: str, container: str, image: str
+    ) -> str:
+        def register() -> str:
+            client = self._client(region)
+            out = client.describe_task_definition(taskDefinition=task_definition, include=["TAGS"])
+            spec = dict(out["taskDefinition"])
+            for key in _READ_ONLY_TASK_DEF_FIELDS:
+                spec.pop(key, None)
+            spec["containerDefinitions"] = [
+                {**c, "image": image} if c["name"] == container else c
+                for c in spec["containerDefinitions"]
+            ]
+            if out.get("tags"):
+                spec["tags"] = out["tags"]
+            new = client.register_task_definition(**spec)
+            return str(new["taskDefinition"]["taskDefinitionArn"])
+
+        return await self._call(f"register a new revision of `{_short(task_definition)}`", register)
+
+    async def update_service(
+        self, *, region: str, cluster: str, service: str, task_definition: str
+    ) -> None:
+        def update() -> None:
+            self._client(region).update_service(
+                cluster=cluster, service=service, taskDefinition=task_definition
+            )
+
+        await self._call(f"update service `{service}`", update)
+
+
+def _short(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]

@@ -1,0 +1,50 @@
+"""The audit log: every command and click, who, what, when, and how it ended."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlite_utils
+
+from store.db import Store
+from store.models import AuditEntry
+
+
+class AuditLog:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def record(self, entry: AuditEntry) -> None:
+        await self._store.call(
+            lambda db: db.table("audit_log").insert(
+                {
+                    "at": entry.at.isoformat(),
+                    "actor": entry.actor,
+                    "action": entry.action,
+                    "outcome": entry.outcome,
+                    "channel_id": entry.channel_id,
+                    "detail": entry.detail,
+                }
+            )
+        )
+
+    async def recent(self, *, limit: int = 50) -> list[AuditEntry]:
+        def query(db: sqlite_utils.Database) -> list[AuditEntry]:
+            rows = db.execute(
+                "SELECT at, actor, action, outcome, channel_id, detail FROM audit_log "
+                "ORDER BY id DESC LIMIT ?",
+                [limit],
+            ).fetchall()
+            return [
+                AuditEntry(
+                    at=datetime.fromisoformat(r[0]),
+                    actor=r[1],
+                    action=r[2],
+                    outcome=r[3],
+                    channel_id=r[4],
+                    detail=r[5],
+                )
+                for r in rows
+            ]
+
+        return await self._store.call(query)

@@ -1,0 +1,129 @@
+"""Shared fixtures: fake Slack, fake health, moto ECS, a FakeClock and a running bot."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from bot.settings import Settings
+from pipeline.aws import BotoEcs
+from pipeline.config import Config
+from tests.driver import SIGNING_SECRET, BotDriver
+from tests.fakes.clock import FakeClock
+from tests.fakes.ecs_world import REGION, REPO, EcsWorld
+from tests.fakes.health import FakeHealth
+from tests.fakes.slack_api import FakeSlack
+
+SERVICES = ("api-gateway", "auth-svc", "market-svc")
+APPROVERS = ["UAPPROVER1", "UAPPROVER2", "S0LEADS"]
+
+
+@pytest.fixture(autouse=True)
+def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the developer's Slack, chatops or AWS settings."""
+    for name in list(os.environ):  # noqa: TID251 - tests scrub the process environment
+        if name.startswith(("CHATOPS_", "SLACK_", "AWS_")) or name == "PORT":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "2")
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def world(aws: None) -> EcsWorld:
+    """staging runs v1.3.0 everywhere; production runs v1.2.0."""
+    w = EcsWorld()
+    for service in SERVICES:
+        w.add_service("staging", service, "v1.3.0")
+        w.add_service("production", service, "v1.2.0")
+    return w
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    fake = FakeSlack(groups={"S0LEADS": ["ULEAD1", "ULEAD2"]})
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def health() -> AsyncIterator[FakeHealth]:
+    fake = FakeHealth()
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def config_dict(health: FakeHealth) -> dict[str, Any]:
+    return {
+        "environments": {
+            "staging": {
+                "cluster": "skillancer-staging",
+                "region": REGION,
+                "health": {"retries": 5, "interval": "15s", "timeout": "5s"},
+                "rollout": {"stable_timeout": "10m", "poll_interval": "10s"},
+            },
+            "production": {
+                "cluster": "skillancer-production",
+                "region": REGION,
+                "required_approvals": 2,
+                "approvers": APPROVERS,
+                "confirm_buttons": True,
+                "promote_from": "staging",
+                "health": {"retries": 10, "interval": "30s", "timeout": "5s"},
+                "rollout": {"stable_timeout": "15m", "poll_interval": "15s", "max_parallel": 2},
+            },
+        },
+        "services": {
+            s: {
+                "image": f"{REPO}/{s}",
+                "health_url": {"staging": health.url(s), "production": health.url(s)},
+            }
+            for s in SERVICES
+        },
+        "incidents": {"channel": "CINCIDENTS", "environment": "production"},
+    }
+
+
+@pytest.fixture
+def config(health: FakeHealth) -> Config:
+    return Config.model_validate(config_dict(health))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, slack: FakeSlack) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        SLACK_BOT_TOKEN="xoxb-test-token",
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack.api_url,
+        CHATOPS_DB=str(tmp_path / "chatops.db"),
+    )
+
+
+@pytest.fixture
+async def bot(
+    settings: Settings, config: Config, clock: FakeClock, world: EcsWorld, slack: FakeSlack
+) -> AsyncIterator[BotDriver]:
+    driver = BotDriver(settings=settings, config=config, clock=clock, ecs=BotoEcs(), slack=slack)
+    await driver.start()
+    yield driver
+    await driver.stop()

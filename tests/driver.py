@@ -1,0 +1,178 @@
+"""Drives the bot as Slack does: signed HTTP requests to /slack/events on a local server."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+
+from bot.runtime import Runtime
+from bot.server import RUNTIME, build_web_app
+from bot.settings import Settings
+from pipeline.config import Config
+from pipeline.ports import Ecs
+from tests.fakes.clock import FakeClock
+from tests.fakes.slack_api import FakeSlack
+
+SIGNING_SECRET = "test-signing-secret"
+
+
+def sign(
+    body: str, *, timestamp: int | None = None, secret: str = SIGNING_SECRET
+) -> dict[str, str]:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    base = f"v0:{ts}:{body}".encode()
+    digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+
+
+class BotDriver:
+    def __init__(
+        self, *, settings: Settings, config: Config, clock: FakeClock, ecs: Ecs, slack: FakeSlack
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.clock = clock
+        self.ecs = ecs
+        self.slack = slack
+        self.server: TestServer | None = None
+        self.http: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        app = build_web_app(
+            self.settings, self.config, clock=self.clock, ecs=self.ecs, start_scheduler=False
+        )
+        self.server = TestServer(app, host="127.0.0.1")
+        await self.server.start_server()
+        self.http = aiohttp.ClientSession()
+
+    async def stop(self) -> None:
+        if self.http is not None:
+            await self.http.close()
+        if self.server is not None:
+            await self.server.close()
+        self.server = None
+
+    async def restart(self) -> None:
+        await self.settle()
+        await self.stop()
+        await self.start()
+
+    @property
+    def runtime(self) -> Runtime:
+        assert self.server is not None
+        return self.server.app[RUNTIME]
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return str(self.server.make_url("/slack/events"))
+
+    async def post_raw(
+        self, body: str, *, content_type: str, headers: dict[str, str]
+    ) -> tuple[int, str]:
+        assert self.http is not None
+        async with self.http.post(
+            self.url, data=body.encode(), headers={"Content-Type": content_type, **headers}
+        ) as resp:
+            return resp.status, await resp.text()
+
+    async def command(
+        self,
+        text: str,
+        *,
+        user: str = "UREQUESTER",
+        channel: str = "CDEPLOYS",
+        command: str = "/deploy",
+        trigger_id: str = "T-trigger",
+    ) -> dict[str, Any]:
+        """Send a signed slash command; return the HTTP status and the (JSON) ack body."""
+        body = urlencode(
+            {
+                "token": "legacy",
+                "team_id": "T1",
+                "team_domain": "skillancer",
+                "channel_id": channel,
+                "channel_name": "deployments",
+                "user_id": user,
+                "user_name": user.lower(),
+                "command": command,
+                "text": text,
+                "api_app_id": "A1",
+                "response_url": self.slack.response_url(f"{command[1:]}-{user}"),
+                "trigger_id": trigger_id,
+            }
+        )
+        status, text_out = await self.post_raw(
+            body, content_type="application/x-www-form-urlencoded", headers=sign(body)
+        )
+        await self.settle()
+        return {
+            "status": status,
+            "body": json.loads(text_out) if text_out.startswith("{") else text_out,
+        }
+
+    async def interact(self, payload: dict[str, Any]) -> int:
+        body = urlencode({"payload": json.dumps(payload)})
+        status, _ = await self.post_raw(
+            body, content_type="application/x-www-form-urlencoded", headers=sign(body)
+        )
+        await self.settle()
+        return status
+
+    async def click(
+        self,
+        action_id: str,
+        value: str,
+        *,
+        user: str,
+        channel: str = "CDEPLOYS",
+        message_ts: str = "1700000000.000001",
+    ) -> int:
+        return await self.interact(
+            {
+                "type": "block_actions",
+                "team": {"id": "T1"},
+                "api_app_id": "A1",
+                "user": {"id": user, "name": user.lower(), "team_id": "T1"},
+                "channel": {"id": channel, "name": "deployments"},
+                "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
+                "message": {"ts": message_ts, "type": "message", "text": "card"},
+                "response_url": self.slack.response_url(f"click-{user}"),
+                "trigger_id": "T-trigger",
+                "actions": [
+                    {
+                        "action_id": action_id,
+                        "block_id": f"deploy:{value}",
+                        "value": value,
+                        "type": "button",
+                        "action_ts": "1700000001.0",
+                    }
+                ],
+            }
+        )
+
+    async def settle(self) -> None:
+        """Wait until Bolt's post-ack listener work and every deploy run have finished."""
+        for _ in range(2000):
+            bolt = [
+                t
+                for t in asyncio.all_tasks()
+                if not t.done()
+                and "run_ack_function_asynchronously" in getattr(t.get_coro(), "__qualname__", "")
+            ]
+            if bolt:
+                await asyncio.gather(*bolt, return_exceptions=True)
+                continue
+            if self.server is not None and self.runtime.runner.active:
+                await self.runtime.runner.wait_idle()
+                continue
+            return
+        raise AssertionError("the bot never settled")

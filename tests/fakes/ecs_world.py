@@ -1,0 +1,59 @@
+"""ECS clusters, task definitions and services created in moto, as the tests need them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+
+REGION = "us-east-1"
+REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/skillancer"
+
+
+class EcsWorld:
+    """Each (environment, service) gets a cluster `skillancer-<env>` and a running service."""
+
+    def __init__(self) -> None:
+        self.client: Any = boto3.client("ecs", region_name=REGION)
+
+    def cluster(self, env: str) -> str:
+        return f"skillancer-{env}"
+
+    def add_service(self, env: str, service: str, version: str, *, desired: int = 2) -> str:
+        self.client.create_cluster(clusterName=self.cluster(env))
+        td = self.client.register_task_definition(
+            family=f"{env}-{service}",
+            containerDefinitions=[
+                {
+                    "name": service,
+                    "image": f"{REPO}/{service}:{version}",
+                    "memory": 512,
+                    "essential": True,
+                },
+                {
+                    "name": "log-router",
+                    "image": "public.ecr.aws/aws-observability/fluent-bit:2",
+                    "memory": 128,
+                    "essential": False,
+                },
+            ],
+        )["taskDefinition"]["taskDefinitionArn"]
+        self.client.create_service(
+            cluster=self.cluster(env), serviceName=service, taskDefinition=td, desiredCount=desired
+        )
+        return str(td)
+
+    def task_definition(self, env: str, service: str) -> str:
+        svc = self.client.describe_services(cluster=self.cluster(env), services=[service])
+        return str(svc["services"][0]["taskDefinition"])
+
+    def version(self, env: str, service: str) -> str:
+        td = self.client.describe_task_definition(taskDefinition=self.task_definition(env, service))
+        for c in td["taskDefinition"]["containerDefinitions"]:
+            if c["name"] == service:
+                return str(c["image"]).rsplit(":", 1)[1]
+        raise AssertionError(f"no container {service}")
+
+    def containers(self, task_definition: str) -> list[dict[str, Any]]:
+        td = self.client.describe_task_definition(taskDefinition=task_definition)
+        return list(td["taskDefinition"]["containerDefinitions"])

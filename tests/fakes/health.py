@@ -1,0 +1,46 @@
+"""A service health endpoint on 127.0.0.1 whose answers the test controls.
+
+URLs look like `{base}/{service}{path}`; `status_for(service, path)` decides the status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+
+@dataclass
+class FakeHealth:
+    status_for: Callable[[str, str], int] = lambda service, path: 200
+    hits: list[tuple[str, str, int]] = field(default_factory=list)
+    _server: TestServer | None = None
+
+    @property
+    def base(self) -> str:
+        assert self._server is not None
+        return str(self._server.make_url("")).rstrip("/")
+
+    def url(self, service: str) -> str:
+        return f"{self.base}/{service}"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/{service}/{path:.*}", self._handle)
+        self._server = TestServer(app, host="127.0.0.1")
+        await self._server.start_server()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            await self._server.close()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        service = request.match_info["service"]
+        path = "/" + request.match_info["path"]
+        status = self.status_for(service, path)
+        self.hits.append((service, path, status))
+        return web.json_response(
+            {"status": "healthy" if status == 200 else "unhealthy"}, status=status
+        )
