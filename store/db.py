@@ -34,6 +34,7 @@ class Store:
         self._path = str(path)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatops-store")
         self._db: sqlite_utils.Database | None = None
+        self._closed = False
 
     @classmethod
     async def open(cls, path: Path | str) -> Store:
@@ -60,6 +61,9 @@ class Store:
     async def call(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
         """Run `fn(db)` on the store thread. Raises StoreError for SQLite failures."""
 
+        if self._closed:
+            raise StoreError("the database is closed")
+
         def run() -> T:
             if self._db is None:
                 raise RuntimeError("The store is closed; open it with Store.open().")
@@ -78,6 +82,11 @@ class Store:
             return False
 
     async def close(self) -> None:
+        """Close the connection and stop the thread. Closing twice does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+
         def shut() -> None:
             if self._db is not None:
                 self._db.conn.close()
