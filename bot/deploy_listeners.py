@@ -96,6 +96,7 @@ async def _request_deploy(
             started = await ctx.deploy.start_if_unapproved(run.id)
         except ChatOpsError as exc:
             await respond(text=exc.user_message, response_type="ephemeral")
+            await ctx.audit_command(cmd, outcome=f"refused: {exc.user_message}", ref=run.id)
             started = await ctx.deploy.get(run.id)
         await ctx.notifier.redraw(started)
 
@@ -110,7 +111,19 @@ async def _decide(
         text = user_text(exc)
         await respond(text=text, response_type="ephemeral", replace_original=False)
         await ctx.audit_click(click, action=action, outcome=f"refused: {text}")
+        await _redraw_if_finished(ctx, click.value)
         return
     await ctx.audit_click(click, action=action, outcome=outcome.deployment.state.value)
     # Re-read: once started, the runner may already have moved the run on.
     await ctx.notifier.redraw(await ctx.deploy.get(outcome.deployment.id))
+
+
+async def _redraw_if_finished(ctx: AppContext, deployment_id: str) -> None:
+    """A click on a card whose run has ended (expired at click time, or a stale card whose
+    last update was lost) redraws it, so its buttons go away."""
+    try:
+        run = await ctx.deploy.get(deployment_id)
+    except ChatOpsError:
+        return
+    if run.state.finished:
+        await ctx.notifier.redraw(run)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import datetime
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -19,6 +21,8 @@ class SlackNotifier:
     def __init__(self, client: AsyncWebClient, config: Config) -> None:
         self._client = client
         self._config = config
+        self._drawn: dict[str, datetime] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def stage_changed(self, run: Deployment, event: StageEvent) -> None:
         if run.channel_id is None or run.message_ts is None:
@@ -31,7 +35,7 @@ class SlackNotifier:
         await self.redraw(run)
         if run.channel_id is None or run.message_ts is None:
             return
-        if run.state is DeploymentState.ROLLED_BACK:
+        if run.state in (DeploymentState.ROLLED_BACK, DeploymentState.ROLLBACK_FAILED):
             for t in run.active_targets:
                 if t.status is TargetStatus.ROLLED_BACK:
                     await self._client.chat_postMessage(
@@ -53,13 +57,24 @@ class SlackNotifier:
             )
 
     async def redraw(self, run: Deployment) -> None:
+        """Draw `run` on its card, unless a newer copy of it has been drawn already.
+
+        A click's redraw and the runner's own can race; without this, a card read before the
+        run started could land last and show "starting…" for the whole rollout.
+        """
         if run.channel_id is None or run.message_ts is None:
             return
-        confirm = self._config.environment(run.environment).confirm_buttons
-        text, blocks = deploy_card(run, confirm=confirm)
-        await self._client.chat_update(
-            channel=run.channel_id, ts=run.message_ts, text=text, blocks=blocks
-        )
+        lock = self._locks.setdefault(run.id, asyncio.Lock())
+        async with lock:
+            drawn = self._drawn.get(run.id)
+            if drawn is not None and run.updated_at < drawn:
+                return
+            confirm = self._config.environment(run.environment).confirm_buttons
+            text, blocks = deploy_card(run, confirm=confirm)
+            await self._client.chat_update(
+                channel=run.channel_id, ts=run.message_ts, text=text, blocks=blocks
+            )
+            self._drawn[run.id] = run.updated_at
 
 
 class SlackDirectory:

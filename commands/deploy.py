@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -86,22 +87,31 @@ def parse_deploy(text: str, config: Config) -> DeployCommand:
     words = text.split()
     if not words or words[0].lower() == "help":
         if len(words) > 1:
-            raise UsageError(f"`help` takes nothing after it; got `{' '.join(words[1:])}`.")
+            raise UsageError(
+                f"`help` takes nothing after it; got `{' '.join(words[1:])}`. "
+                "Type `/deploy help` for the usage."
+            )
         return Help()
     head = words[0].lower()
     if head == "status":
         if len(words) != 2:
-            raise UsageError("Say which deployment: `/deploy status <deployment-id>`.")
+            raise UsageError(
+                "Say which deployment: `/deploy status <deployment-id>`. "
+                "`/deploy history` lists recent ids."
+            )
         return StatusRequest(words[1])
     if head == "history":
         if len(words) > 2:
-            raise UsageError("`/deploy history` takes at most an environment name.")
+            raise UsageError(
+                "`/deploy history` takes at most an environment name: "
+                f"{_choices(config.environments)}."
+            )
         return HistoryRequest(config.environment(words[1]).name if len(words) == 2 else None)
     env = config.environment(head)
     if len(words) < 2:
         raise UsageError(
             f"Say which services to deploy to `{env.name}`: a name, a comma-separated list, "
-            "or `all`."
+            f"or `all`. Services: {_choices(config.services)}."
         )
     if len(words) > 3:
         raise UsageError(
@@ -115,9 +125,14 @@ def parse_deploy(text: str, config: Config) -> DeployCommand:
     if version is None and env.promote_from is None:
         raise UsageError(
             f"`{env.name}` does not promote from another environment, so name a version: "
-            f"`/deploy {env.name} {words[1]} v1.2.3`."
+            f"`/deploy {env.name} {words[1]} v1.2.3`. Versions look like `v1.2.3` or "
+            "`v2.0.0-rc1`."
         )
     return DeployRequest(env.name, services, version)
+
+
+def _choices(names: Iterable[str]) -> str:
+    return ", ".join(f"`{n}`" for n in sorted(names))
 
 
 def _parse_services(word: str, config: Config) -> tuple[str, ...]:
@@ -126,7 +141,10 @@ def _parse_services(word: str, config: Config) -> tuple[str, ...]:
     names: list[str] = []
     for part in word.split(","):
         if not part:
-            raise UsageError(f"`{word}` has an empty service name; separate names with one comma.")
+            raise UsageError(
+                f"`{word}` has an empty service name; separate names with one comma. "
+                f"Services: {_choices(config.services)}, or `all`."
+            )
         name = config.service(part).name
         if name not in names:
             names.append(name)
@@ -287,6 +305,14 @@ class DeployCommands:
         """Record an Approve/Reject click. Raises Forbidden (nothing changes) when refused."""
         run = await self.get(deployment_id)
         env = self._config.environment(run.environment)
+        if (
+            run.state is DeploymentState.AWAITING_APPROVAL
+            and run.approval_due_at is not None
+            and run.approval_due_at <= self._clock.now()
+        ):
+            # The sweep only runs every so often; the window must hold between sweeps too.
+            await self._expire(run.id)
+            run = await self.get(deployment_id)
         if run.state is not DeploymentState.AWAITING_APPROVAL:
             raise Forbidden(
                 f"Deployment `{run.id}` is already {_state_words(run.state)}; "
@@ -327,19 +353,21 @@ class DeployCommands:
             if (
                 run.approval_due_at is not None
                 and run.approval_due_at <= now
-                and (
-                    await self._deployments.transition(
-                        run.id,
-                        from_states=[DeploymentState.AWAITING_APPROVAL],
-                        to=DeploymentState.EXPIRED,
-                        at=now,
-                        finished_at=now,
-                        error="no decision within the approval window",
-                    )
-                )
+                and await self._expire(run.id)
             ):
                 expired.append(await self.get(run.id))
         return expired
+
+    async def _expire(self, deployment_id: str) -> bool:
+        now = self._clock.now()
+        return await self._deployments.transition(
+            deployment_id,
+            from_states=[DeploymentState.AWAITING_APPROVAL],
+            to=DeploymentState.EXPIRED,
+            at=now,
+            finished_at=now,
+            error="no decision within the approval window",
+        )
 
     async def get(self, deployment_id: str) -> Deployment:
         run = await self._deployments.get(deployment_id)

@@ -102,7 +102,15 @@ class DeployEngine:
                     )
                     await self._notify_run(run)
             if run.state is DeploymentState.RUNNING:
-                await self._roll_out(run)
+                failed = [t for t in run.active_targets if t.status is TargetStatus.FAILED]
+                if failed:
+                    # Stopped after a service failed but before the rollback began: finish
+                    # what the failure started rather than trying that service again.
+                    await self._start_rollback(
+                        run, failed[0].detail or f"`{failed[0].service}` failed"
+                    )
+                else:
+                    await self._roll_out(run)
                 run = await self._require(deployment_id)
             if run.state is DeploymentState.ROLLING_BACK:
                 await self._roll_back(run)
@@ -110,10 +118,7 @@ class DeployEngine:
             current = await self._deployments.get(deployment_id)
             if current is not None and not current.state.finished:
                 await self._event(
-                    current,
-                    current.stage or "rollout",
-                    "interrupted",
-                    detail="the bot stopped; the run resumes when it starts again",
+                    current, current.stage or "rollout", "interrupted", detail=_interrupted(current)
                 )
             raise
 
@@ -152,16 +157,19 @@ class DeployEngine:
                 await self._event(done, "rollout", "succeeded")
                 await self._notify_run(done)
             return
+        await self._start_rollback(run, failure.user_message)
+
+    async def _start_rollback(self, run: Deployment, reason: str) -> None:
         if await self._deployments.transition(
             run.id,
             from_states=[DeploymentState.RUNNING],
             to=DeploymentState.ROLLING_BACK,
-            at=now,
+            at=self._clock.now(),
             stage="rollback",
-            error=failure.user_message,
+            error=reason,
         ):
             failed = await self._require(run.id)
-            await self._event(failed, "rollout", "failed", detail=failure.user_message)
+            await self._event(failed, "rollout", "failed", detail=reason)
             await self._notify_run(failed)
 
     async def _deploy_service(self, run: Deployment, env: Environment, target: Target) -> None:
@@ -382,6 +390,26 @@ async def _quietly(call: Callable[[], Awaitable[None]], what: str, run: Deployme
             await call()
     except Exception:
         log.warning("notifier %s failed", what, exc_info=True, extra={"deployment_id": run.id})
+
+
+_IN_MOTION = (
+    TargetStatus.REGISTERED,
+    TargetStatus.UPDATING,
+    TargetStatus.STABLE,
+    TargetStatus.ROLLING_BACK,
+)
+
+
+def _interrupted(run: Deployment) -> str:
+    """What an interrupted run leaves behind, for the thread."""
+    moving = [t for t in run.active_targets if t.status in _IN_MOTION]
+    where = (
+        "; ECS may still be rolling out "
+        + ", ".join(f"`{t.service}` ({t.status.value.replace('_', ' ')})" for t in moving)
+        if moving
+        else ""
+    )
+    return f"the bot stopped{where}. The run resumes when the bot starts again."
 
 
 def _rev(task_definition: str) -> str:

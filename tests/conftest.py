@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,10 @@ from moto import mock_aws
 from bot.settings import Settings
 from pipeline.aws import BotoEcs
 from pipeline.config import Config
+from pipeline.ports import Ecs
 from tests.driver import SIGNING_SECRET, BotDriver
 from tests.fakes.clock import FakeClock
+from tests.fakes.ecs import FakeEcs
 from tests.fakes.ecs_world import REGION, REPO, EcsWorld
 from tests.fakes.health import FakeHealth
 from tests.fakes.slack_api import FakeSlack
@@ -127,3 +129,34 @@ async def bot(
     await driver.start()
     yield driver
     await driver.stop()
+
+
+@pytest.fixture
+def fake_ecs() -> FakeEcs:
+    """The same estate as `world` (staging v1.3.0, production v1.2.0), in memory."""
+    fake = FakeEcs()
+    for service in SERVICES:
+        fake.add_service("staging", service, "v1.3.0")
+        fake.add_service("production", service, "v1.2.0")
+    return fake
+
+
+BotFactory = Callable[[Ecs], Awaitable[BotDriver]]
+
+
+@pytest.fixture
+async def make_bot(
+    settings: Settings, config: Config, clock: FakeClock, slack: FakeSlack
+) -> AsyncIterator[BotFactory]:
+    """Start a bot on another `Ecs` (a FakeEcs, or a wrapper around moto). Don't mix with `bot`."""
+    drivers: list[BotDriver] = []
+
+    async def make(ecs: Ecs) -> BotDriver:
+        driver = BotDriver(settings=settings, config=config, clock=clock, ecs=ecs, slack=slack)
+        await driver.start()
+        drivers.append(driver)
+        return driver
+
+    yield make
+    for driver in drivers:
+        await driver.stop()

@@ -92,8 +92,12 @@ class BotDriver:
         channel: str = "CDEPLOYS",
         command: str = "/deploy",
         trigger_id: str = "T-trigger",
+        wait_runs: bool = True,
     ) -> dict[str, Any]:
-        """Send a signed slash command; return the HTTP status and the (JSON) ack body."""
+        """Send a signed slash command; return the HTTP status and the (JSON) ack body.
+
+        With `wait_runs=False` it returns once the listener is done, leaving deploys running.
+        """
         body = urlencode(
             {
                 "token": "legacy",
@@ -113,18 +117,18 @@ class BotDriver:
         status, text_out = await self.post_raw(
             body, content_type="application/x-www-form-urlencoded", headers=sign(body)
         )
-        await self.settle()
+        await self.settle(wait_runs=wait_runs)
         return {
             "status": status,
             "body": json.loads(text_out) if text_out.startswith("{") else text_out,
         }
 
-    async def interact(self, payload: dict[str, Any]) -> int:
+    async def interact(self, payload: dict[str, Any], *, wait_runs: bool = True) -> int:
         body = urlencode({"payload": json.dumps(payload)})
         status, _ = await self.post_raw(
             body, content_type="application/x-www-form-urlencoded", headers=sign(body)
         )
-        await self.settle()
+        await self.settle(wait_runs=wait_runs)
         return status
 
     async def click(
@@ -135,6 +139,7 @@ class BotDriver:
         user: str,
         channel: str = "CDEPLOYS",
         message_ts: str = "1700000000.000001",
+        wait_runs: bool = True,
     ) -> int:
         return await self.interact(
             {
@@ -156,11 +161,12 @@ class BotDriver:
                         "action_ts": "1700000001.0",
                     }
                 ],
-            }
+            },
+            wait_runs=wait_runs,
         )
 
-    async def settle(self) -> None:
-        """Wait until Bolt's post-ack listener work and every deploy run have finished."""
+    async def settle(self, *, wait_runs: bool = True) -> None:
+        """Wait until Bolt's post-ack listener work (and, unless told not to, every run) is done."""
         for _ in range(2000):
             bolt = [
                 t
@@ -171,8 +177,31 @@ class BotDriver:
             if bolt:
                 await asyncio.gather(*bolt, return_exceptions=True)
                 continue
-            if self.server is not None and self.runtime.runner.active:
+            if wait_runs and self.server is not None and self.runtime.runner.active:
                 await self.runtime.runner.wait_idle()
                 continue
             return
         raise AssertionError("the bot never settled")
+
+
+def plan_cards(slack: FakeSlack) -> list[dict[str, Any]]:
+    """Every top-level card the bot posted (thread replies left out)."""
+    return [c for c in slack.of("chat.postMessage") if "thread_ts" not in c]
+
+
+def run_id_of(card: dict[str, Any]) -> str:
+    """The deployment id a posted or updated card is about."""
+    for block in card["blocks"]:
+        if block["type"] == "actions":
+            return str(block["elements"][0]["value"])
+    raise AssertionError("the card has no buttons")
+
+
+def last_card(slack: FakeSlack) -> str:
+    """The blocks of the latest `chat.update`, as text to search."""
+    return str(slack.of("chat.update")[-1]["blocks"])
+
+
+def thread(slack: FakeSlack) -> list[str]:
+    """The text of every thread reply, in order."""
+    return [str(c["text"]) for c in slack.of("chat.postMessage") if "thread_ts" in c]

@@ -19,17 +19,55 @@ from pipeline.ports import ServiceStatus
 
 T = TypeVar("T")
 
-# Fields describe_task_definition returns that register_task_definition rejects.
-_READ_ONLY_TASK_DEF_FIELDS = (
-    "taskDefinitionArn",
-    "revision",
-    "status",
-    "requiresAttributes",
-    "compatibilities",
-    "registeredAt",
-    "registeredBy",
-    "deregisteredAt",
+# Fields describe_task_definition returns that register_task_definition rejects. Anything else
+# the register call does not know (new read-only fields AWS adds) is dropped too: see
+# `registration_spec`.
+_READ_ONLY_TASK_DEF_FIELDS = frozenset(
+    {
+        "taskDefinitionArn",
+        "revision",
+        "status",
+        "requiresAttributes",
+        "compatibilities",
+        "registeredAt",
+        "registeredBy",
+        "deregisteredAt",
+    }
 )
+
+
+class MissingContainer(LookupError):
+    """The task definition has no container of that name (raised on the worker thread)."""
+
+
+def registration_spec(
+    described: dict[str, Any],
+    *,
+    container: str,
+    image: str,
+    accepted: frozenset[str] | None = None,
+    tags: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """The register_task_definition arguments that copy `described` with one image replaced.
+
+    Read-only fields are stripped, and so is any key outside `accepted` (the operation's input
+    members) when given. Raises MissingContainer when no container is called `container`.
+    """
+    if not any(c.get("name") == container for c in described.get("containerDefinitions", [])):
+        raise MissingContainer(container)
+    spec = {
+        k: v
+        for k, v in described.items()
+        if k not in _READ_ONLY_TASK_DEF_FIELDS and (accepted is None or k in accepted)
+    }
+    spec["containerDefinitions"] = [
+        {**c, "image": image} if c["name"] == container else c
+        for c in described["containerDefinitions"]
+    ]
+    if tags:
+        spec["tags"] = tags
+    return spec
+
 
 _BOTO_CONFIG = BotoConfig(
     connect_timeout=10, read_timeout=30, retries={"max_attempts": 5, "mode": "standard"}
@@ -52,13 +90,15 @@ class BotoEcs:
                 )
             return self._clients[region]
 
-    async def _call(self, what: str, fn: Callable[[], T]) -> T:
+    async def _call(self, what: str, fn: Callable[[], T], *, missing: str | None = None) -> T:
         try:
             return await asyncio.to_thread(fn)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("ServiceNotFoundException", "ClusterNotFoundException"):
-                raise NotFound(f"ECS could not find {what} ({code}).") from exc
+                raise NotFound(
+                    missing or f"ECS could not find what it needed to {what} ({code})."
+                ) from exc
             raise UpstreamError(f"ECS refused to {what} ({code or 'unknown error'}).") from exc
         except BotoCoreError as exc:
             raise UpstreamError(f"Could not reach ECS to {what}.") from exc
@@ -87,7 +127,15 @@ class BotoEcs:
                 failure_reason=primary.get("rolloutStateReason") if failed else None,
             )
 
-        return await self._call(f"describe service `{service}` in cluster `{cluster}`", describe)
+        return await self._call(
+            f"describe service `{service}` in cluster `{cluster}`",
+            describe,
+            missing=(
+                f"ECS has no active service `{service}` in cluster `{cluster}` ({region}). "
+                "Check `ecs_service` for this service and `cluster` for this environment "
+                "in the config."
+            ),
+        )
 
     async def image_of(self, *, region: str, task_definition: str, container: str) -> str:
         def image() -> str:
@@ -95,11 +143,11 @@ class BotoEcs:
             for c in td["taskDefinition"]["containerDefinitions"]:
                 if c["name"] == container:
                     return str(c["image"])
-            raise LookupError(container)
+            raise MissingContainer(container)
 
         try:
             return await self._call(f"read task definition `{_short(task_definition)}`", image)
-        except LookupError:
+        except MissingContainer:
             raise NotFound(
                 f"Task definition `{_short(task_definition)}` has no container `{container}`. "
                 "Check `container` for this service in the config."
@@ -111,19 +159,30 @@ class BotoEcs:
         def register() -> str:
             client = self._client(region)
             out = client.describe_task_definition(taskDefinition=task_definition, include=["TAGS"])
-            spec = dict(out["taskDefinition"])
-            for key in _READ_ONLY_TASK_DEF_FIELDS:
-                spec.pop(key, None)
-            spec["containerDefinitions"] = [
-                {**c, "image": image} if c["name"] == container else c
-                for c in spec["containerDefinitions"]
-            ]
-            if out.get("tags"):
-                spec["tags"] = out["tags"]
+            accepted = frozenset(
+                client.meta.service_model.operation_model(
+                    "RegisterTaskDefinition"
+                ).input_shape.members
+            )
+            spec = registration_spec(
+                out["taskDefinition"],
+                container=container,
+                image=image,
+                accepted=accepted,
+                tags=out.get("tags"),
+            )
             new = client.register_task_definition(**spec)
             return str(new["taskDefinition"]["taskDefinitionArn"])
 
-        return await self._call(f"register a new revision of `{_short(task_definition)}`", register)
+        try:
+            return await self._call(
+                f"register a new revision of `{_short(task_definition)}`", register
+            )
+        except MissingContainer:
+            raise NotFound(
+                f"Task definition `{_short(task_definition)}` has no container `{container}`. "
+                "Check `container` for this service in the config."
+            ) from None
 
     async def update_service(
         self, *, region: str, cluster: str, service: str, task_definition: str

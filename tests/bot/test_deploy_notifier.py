@@ -1,0 +1,49 @@
+"""The Slack notifier: the card never goes back to an older state of its run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.notifier import SlackNotifier
+from pipeline.config import Config
+from store.models import Deployment, DeploymentId, DeploymentState, Target
+from tests.fakes.slack_api import FakeSlack
+
+T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+
+
+def _run(state: DeploymentState, *, updated_at: datetime) -> Deployment:
+    return Deployment(
+        id=DeploymentId("1700000000-abc123"),
+        environment="production",
+        requested_by="UDEV",
+        version=None,
+        state=state,
+        stage=None,
+        required_approvals=2,
+        channel_id="CDEPLOYS",
+        message_ts="1700000000.000001",
+        created_at=T0,
+        updated_at=updated_at,
+        approval_due_at=None,
+        started_at=None,
+        finished_at=None,
+        error=None,
+        targets=(Target(service="api-gateway", current_version="v1.2.0", target_version="v1.3.0"),),
+    )
+
+
+async def test_a_stale_redraw_arriving_late_does_not_overwrite_a_newer_card(
+    slack: FakeSlack, config: Config
+) -> None:
+    notifier = SlackNotifier(AsyncWebClient(token="xoxb-test", base_url=slack.api_url), config)
+    running = _run(DeploymentState.RUNNING, updated_at=T0 + timedelta(seconds=1))
+    approved = _run(DeploymentState.APPROVED, updated_at=T0)
+
+    await notifier.redraw(running)
+    await notifier.redraw(approved)
+
+    [update] = slack.of("chat.update")
+    assert "*Deploying:*" in str(update["blocks"])
