@@ -14,7 +14,7 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.server import RUNTIME, build_web_app
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import Settings, SettingsError, config_path_from_env, load_settings
 from pipeline.aws import BotoEcs
 from pipeline.clock import SystemClock
 from pipeline.config import Config, ConfigError, format_duration, load_config
@@ -60,10 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def check_config(path: Path | None) -> int:
     if path is None:
-        try:
-            path = load_settings(env_file=".env").config_path
-        except SettingsError:
-            path = Path("chatops.toml")
+        path = config_path_from_env()
     try:
         config = load_config(path)
     except ConfigError as exc:

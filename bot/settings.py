@@ -6,7 +6,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from dotenv import dotenv_values
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SLACK_API_URL_DEFAULT = "https://slack.com/api/"
@@ -66,13 +67,13 @@ class Settings(BaseSettings):
         "INFO", validation_alias="CHATOPS_LOG_LEVEL", description="Python logging level."
     )
 
-    @model_validator(mode="after")
-    def _check(self) -> Settings:
-        if not self.slack_api_url.startswith(("http://", "https://")):
-            raise ValueError("SLACK_API_URL must start with http:// or https://")
-        if not self.slack_api_url.endswith("/"):
-            object.__setattr__(self, "slack_api_url", self.slack_api_url + "/")
-        return self
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        # A field validator, not a model one, so its error is listed with the other bad variables.
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value if value.endswith("/") else value + "/"
 
     @property
     def socket_mode(self) -> bool:
@@ -115,3 +116,19 @@ def load_settings(
 
 def _from(source: Mapping[str, str]) -> dict[str, str]:
     return {alias: source[alias] for alias in ENV_NAMES.values() if alias in source}
+
+
+def config_path_from_env(
+    environ: Mapping[str, str] | None = None, *, env_file: str | None = ".env"
+) -> Path:
+    """`CHATOPS_CONFIG` (from `environ`, then `env_file`), without needing the Slack settings.
+
+    `check-config` runs where no Slack token is set, so it cannot go through `load_settings`.
+    """
+    source = dict(os.environ if environ is None else environ)
+    name = ENV_NAMES["config_path"]
+    value = source.get(name)
+    if value is None and env_file is not None and Path(env_file).is_file():
+        value = dotenv_values(env_file).get(name)
+    default: Path = Settings.model_fields["config_path"].default
+    return Path(value) if value else default
