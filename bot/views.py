@@ -145,7 +145,7 @@ def deploy_card(run: Deployment, *, confirm: bool) -> tuple[str, Blocks]:
         blocks.append(_text(outcome))
     if run.approved_by:
         blocks.append(_context("Approved by " + ", ".join(f"<@{u}>" for u in run.approved_by)))
-    if run.state is DeploymentState.AWAITING_APPROVAL:
+    if run.state is DeploymentState.AWAITING_APPROVAL and run.required_approvals > 0:
         blocks.append(_buttons(run, confirm=confirm))
     fallback = outcome.splitlines()[0] if outcome else f"{title}: {summary_text(run)}"
     return fallback, blocks
