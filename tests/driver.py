@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -192,9 +193,11 @@ def plan_cards(slack: FakeSlack) -> list[dict[str, Any]]:
 def run_id_of(card: dict[str, Any]) -> str:
     """The deployment id a posted or updated card is about."""
     for block in card["blocks"]:
-        if block["type"] == "actions":
-            return str(block["elements"][0]["value"])
-    raise AssertionError("the card has no buttons")
+        if block["type"] == "context":
+            found = re.search(r"Deployment `([^`]+)`", block["elements"][0]["text"])
+            if found:
+                return found.group(1)
+    raise AssertionError("the card names no deployment")
 
 
 def last_card(slack: FakeSlack) -> str:
