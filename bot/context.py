@@ -9,6 +9,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.notifier import SlackNotifier
 from bot.payloads import ButtonClick, SlashCommand
 from commands.deploy import DeployCommands
+from commands.incident import IncidentCommands
 from pipeline.config import Config
 from pipeline.ports import Clock
 from store.audit import AuditLog
@@ -23,6 +24,7 @@ class AppContext:
     notifier: SlackNotifier
     audit: AuditLog
     deploy: DeployCommands
+    incident: IncidentCommands
 
     async def audit_command(
         self, cmd: SlashCommand, *, outcome: str, ref: str | None = None

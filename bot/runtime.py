@@ -18,12 +18,14 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import deploy_listeners
+from bot import deploy_listeners, incident_listeners
 from bot.context import AppContext
 from bot.errors import user_text
+from bot.incident_listeners import SlackIncidentChat
 from bot.notifier import SlackDirectory, SlackNotifier
 from bot.settings import Settings
 from commands.deploy import DeployCommands
+from commands.incident import IncidentCommands
 from pipeline.config import Config
 from pipeline.deploy import DeployEngine
 from pipeline.health import HealthChecker
@@ -32,6 +34,7 @@ from pipeline.runner import Runner
 from store.audit import AuditLog
 from store.db import Store
 from store.deployments import Deployments
+from store.incidents import Incidents
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +115,13 @@ async def open_runtime(
             directory=SlackDirectory(client),
             clock=clock,
         )
+        incident = IncidentCommands(
+            config=config,
+            incidents=Incidents(store),
+            deployments=deployments,
+            chat=SlackIncidentChat(client, config),
+            clock=clock,
+        )
         ctx = AppContext(
             config=config,
             clock=clock,
@@ -119,6 +129,7 @@ async def open_runtime(
             notifier=notifier,
             audit=AuditLog(store),
             deploy=deploy,
+            incident=incident,
         )
         app = build_app(settings, client, ctx)
         runtime = Runtime(
@@ -136,7 +147,11 @@ async def open_runtime(
             for run in await deploy.expire_due():
                 await notifier.redraw(run)
 
+        async def remind_incidents() -> None:
+            await incident.send_due_reminders()
+
         runtime.sweepers.append(expire_approvals)
+        runtime.sweepers.append(remind_incidents)
         await runner.resume_all()
         await runtime.sweep()
         if start_scheduler:
@@ -174,4 +189,5 @@ def build_app(settings: Settings, client: AsyncWebClient, ctx: AppContext) -> As
         user_text(error)
 
     deploy_listeners.register(app, ctx)
+    incident_listeners.register(app, ctx)
     return app

@@ -19,6 +19,11 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_CHANNEL = re.compile(r"^[a-z0-9_-]{1,80}$")
+_SEVERITY = re.compile(r"^[a-z0-9]+$")
+
+# Words `/incident` reads as subcommands, so no severity may be called one of them.
+INCIDENT_SUBCOMMANDS = ("update", "resolve", "commander", "list", "help")
 
 DEFAULT_HEALTH_PATHS = ("/health", "/ready", "/api/v1/status")
 
@@ -133,12 +138,25 @@ class Service(_Model):
 class Severity(_Model):
     description: str
     response_time: str
-    update_every_s: Duration | None = Field(None, alias="update_every")
-    responders: list[str] = Field(default_factory=list)
+    update_every_s: Duration | None = Field(
+        None,
+        alias="update_every",
+        description="How often the war room must post an update; leave out for no reminders.",
+    )
+    responders: list[str] = Field(
+        default_factory=list,
+        description="User (U…/W…) and user-group (S…) IDs invited to every war room.",
+    )
+    escalate_to: list[str] = Field(
+        default_factory=list,
+        description="Extra user or group IDs mentioned, with @channel, when a reminder goes "
+        "unanswered for a further full interval.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Severity:
         _slack_ids(self.responders)
+        _slack_ids(self.escalate_to)
         if self.update_every_s is not None and self.update_every_s <= 0:
             raise ValueError("update_every must be more than 0s (leave it out for none)")
         return self
@@ -166,8 +184,40 @@ class Incidents(_Model):
     environment: str | None = Field(
         None, description="Environment whose recent deploys are listed as suspects."
     )
-    channel_pattern: str = "inc-{date}-{slug}"
+    channel_pattern: str = Field(
+        "inc-{date}-{slug}",
+        description="War-room channel name; {date} is YYYYMMDD (UTC), {slug} the summary, "
+        "{severity} the level.",
+    )
     severities: dict[str, Severity] = Field(default_factory=_default_severities)
+    suspect_window_s: Duration = Field(
+        7200.0,
+        alias="suspect_window",
+        description="Deploys that finished this recently are listed as suspects.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Incidents:
+        try:
+            sample = self.channel_pattern.format(date="20260101", slug="x", severity="p1")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("channel_pattern may only use {date}, {slug} and {severity}") from None
+        if "{slug}" not in self.channel_pattern:
+            raise ValueError("channel_pattern must contain {slug}")
+        if not _CHANNEL.match(sample):
+            raise ValueError(
+                "channel_pattern must give a Slack channel name: lowercase letters, digits, "
+                "'-' and '_'"
+            )
+        if not self.severities:
+            raise ValueError("at least one severity is needed")
+        for key in self.severities:
+            if not _SEVERITY.match(key) or key in INCIDENT_SUBCOMMANDS:
+                raise ValueError(
+                    f"severities.{key}: a severity is a lowercase word such as 'p1', and not one "
+                    f"of {', '.join(INCIDENT_SUBCOMMANDS)}"
+                )
+        return self
 
 
 class Config(_Model):

@@ -80,10 +80,63 @@ def _m001_deployments(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m002_incidents(db: sqlite_utils.Database) -> None:
+    # next_update_due_at is the reminder schedule; reminder_claim marks a reminder being posted
+    # (the claiming process's token), so a restart neither loses nor doubles one.
+    _run_script(
+        db,
+        """
+        CREATE TABLE incidents (
+            id TEXT PRIMARY KEY,
+            severity TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            service TEXT,
+            status TEXT NOT NULL,
+            impact TEXT NOT NULL,
+            action TEXT,
+            eta TEXT NOT NULL,
+            declared_by TEXT NOT NULL,
+            declared_in TEXT,
+            channel_id TEXT NOT NULL UNIQUE,
+            channel_name TEXT NOT NULL,
+            alert_ts TEXT,
+            announce_channel TEXT,
+            announce_ts TEXT,
+            opened_at TEXT NOT NULL,
+            last_update_at TEXT NOT NULL,
+            next_update_due_at TEXT,
+            unanswered_reminders INTEGER NOT NULL DEFAULT 0,
+            reminder_claim TEXT,
+            resolved_at TEXT,
+            resolution TEXT,
+            follow_up TEXT
+        );
+        CREATE INDEX incidents_open ON incidents(resolved_at, next_update_due_at);
+        CREATE TABLE incident_roles (
+            incident_id TEXT NOT NULL REFERENCES incidents(id),
+            role TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            assigned_at TEXT NOT NULL,
+            PRIMARY KEY (incident_id, role)
+        );
+        CREATE TABLE incident_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            incident_id TEXT NOT NULL REFERENCES incidents(id),
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            actor TEXT,
+            detail TEXT
+        );
+        CREATE INDEX incident_events_incident ON incident_events(incident_id, id);
+        """,
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "deployments, approvals, events, audit log", _m001_deployments),
+    (2, "incidents, their roles and timeline", _m002_incidents),
 ]
 
 

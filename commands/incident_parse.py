@@ -1,0 +1,164 @@
+"""`/incident` text -> typed requests, its usage text, and the war-room channel name.
+
+No Slack types here.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+
+from pipeline.config import INCIDENT_SUBCOMMANDS, Config, Severity, format_duration
+from pipeline.errors import UsageError
+from store.incidents import UPDATE_STATUSES, IncidentStatus
+
+# Slack: channel names are at most 80 characters of lowercase letters, digits, '-' and '_'.
+CHANNEL_NAME_MAX = 80
+_NOT_CHANNEL_CHARS = re.compile(r"[^a-z0-9_-]+")
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,})$")
+
+
+@dataclass(frozen=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True)
+class Declare:
+    severity: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class Update:
+    status: IncidentStatus
+    action: str
+
+
+@dataclass(frozen=True)
+class Resolve:
+    resolution: str
+
+
+@dataclass(frozen=True)
+class Commander:
+    user_id: str
+
+
+@dataclass(frozen=True)
+class ListOpen:
+    pass
+
+
+IncidentCommand = Help | Declare | Update | Resolve | Commander | ListOpen
+
+
+def _split(text: str) -> tuple[str, str]:
+    """The first word and the rest, both stripped; any whitespace separates them."""
+    parts = text.strip().split(maxsplit=1)
+    return (parts[0], parts[1].strip()) if len(parts) == 2 else (parts[0] if parts else "", "")
+
+
+def statuses() -> str:
+    return ", ".join(f"`{s.value}`" for s in UPDATE_STATUSES)
+
+
+def minutes_words(seconds: float) -> str:
+    """Whole minutes in words: "1 minute", "47 minutes"; past an hour also "(2h 15m)"."""
+    minutes = round(seconds / 60)
+    words = "1 minute" if minutes == 1 else f"{minutes} minutes"
+    return f"{words} ({format_duration(minutes * 60)})" if minutes >= 60 else words
+
+
+def cadence(severity: Severity) -> str:
+    every = severity.update_every_s
+    return f"updates every {minutes_words(every)}" if every else "no update reminders"
+
+
+def usage(config: Config) -> str:
+    """The `/incident help` text; every subcommand is listed here and in docs/incidents.md."""
+    levels = "\n".join(
+        f"• `{key}` {sev.description} (response: {sev.response_time}; {cadence(sev)})"
+        for key, sev in config.incidents.severities.items()
+    )
+    keys = "|".join(config.incidents.severities)
+    return (
+        "*Usage*\n"
+        f"• `/incident <{keys}> <summary>`: declare an incident. Opens a war-room channel, "
+        "invites the responders, posts and pins the initial alert; you become the commander.\n"
+        "• `/incident update <status> <what we are doing>`: post an update (in the war room). "
+        f"Status is one of {statuses()}.\n"
+        "• `/incident resolve <what fixed it>`: resolve it (in the war room); posts the duration "
+        "and a post-mortem skeleton.\n"
+        "• `/incident commander @someone`: hand over command (in the war room)\n"
+        "• `/incident list`: open incidents with severity, age and last update\n"
+        "• `/incident help`: this message\n"
+        f"*Severities*\n{levels}"
+    )
+
+
+def parse_incident(text: str, config: Config) -> IncidentCommand:
+    """Turn `/incident` text into a typed request. Raises UsageError naming the valid choices."""
+    head, rest = _split(text)
+    head = head.lower()
+    severities = config.incidents.severities
+    if head in ("", "help"):
+        return Help()
+    if head == "list":
+        if rest:
+            raise UsageError(f"`/incident list` takes nothing after it; got `{rest}`.")
+        return ListOpen()
+    if head == "update":
+        word, action = _split(rest)
+        if not word:
+            raise UsageError(
+                "Say the status and what you are doing: `/incident update <status> <action>`, "
+                f"with status one of {statuses()}."
+            )
+        status = next((s for s in UPDATE_STATUSES if s.value == word.lower()), None)
+        if status is None:
+            hint = (
+                " To close the incident, use `/incident resolve <what fixed it>`."
+                if word.lower() == IncidentStatus.RESOLVED.value
+                else ""
+            )
+            raise UsageError(f"`{word}` is not an update status. Use one of {statuses()}.{hint}")
+        if not action:
+            raise UsageError(f"Say what you are doing: `/incident update {status.value} <action>`.")
+        return Update(status, action)
+    if head == "resolve":
+        if not rest:
+            raise UsageError("Say what fixed it: `/incident resolve <resolution>`.")
+        return Resolve(rest)
+    if head == "commander":
+        match = _MENTION.match(rest)
+        if match is None:
+            raise UsageError(
+                "Mention the new commander: `/incident commander @someone`, picking them from "
+                "Slack's autocomplete so the mention becomes a link."
+                + (f" `{rest}` is not a mention." if rest else "")
+            )
+        return Commander(match.group(1) or match.group(2))
+    if head in severities:
+        if not rest:
+            raise UsageError(
+                f"Add a summary of what is broken: `/incident {head} auth login failing`."
+            )
+        return Declare(head, rest)
+    options = ", ".join(f"`{k}`" for k in severities)
+    subcommands = ", ".join(f"`{s}`" for s in INCIDENT_SUBCOMMANDS)
+    raise UsageError(
+        f"`{head}` is neither a severity nor a subcommand. Declare with one of {options} "
+        f"(`/incident p1 <summary>`), or use one of {subcommands}."
+    )
+
+
+def channel_name(pattern: str, *, at: datetime, summary: str, severity: str) -> str:
+    """The war-room name from `pattern`: lowercase, Slack's characters, at most 80 long."""
+    ascii_text = unicodedata.normalize("NFKD", summary).encode("ascii", "ignore").decode()
+    slug = _NOT_CHANNEL_CHARS.sub("-", ascii_text.lower()).strip("-_") or "incident"
+    name = pattern.format(date=at.strftime("%Y%m%d"), slug=slug, severity=severity)
+    name = re.sub(r"-{2,}", "-", _NOT_CHANNEL_CHARS.sub("-", name.lower()))
+    return name[:CHANNEL_NAME_MAX].rstrip("-_")

@@ -1,0 +1,384 @@
+"""Incident records: the incident, its roles (commander, reporter) and its timeline.
+
+Every change is a compare-and-set on an open incident, so a double click, a racing reminder or a
+second resolve changes nothing. The reminder schedule is data: `next_update_due_at`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, NewType
+
+import sqlite_utils
+from pydantic import BaseModel, ConfigDict
+
+from store.db import Store
+
+IncidentId = NewType("IncidentId", str)
+
+
+class IncidentStatus(StrEnum):
+    INVESTIGATING = "investigating"
+    IDENTIFIED = "identified"
+    MITIGATING = "mitigating"
+    MONITORING = "monitoring"
+    RESOLVED = "resolved"
+
+
+UPDATE_STATUSES = (
+    IncidentStatus.INVESTIGATING,
+    IncidentStatus.IDENTIFIED,
+    IncidentStatus.MITIGATING,
+    IncidentStatus.MONITORING,
+)
+
+
+class EventKind(StrEnum):
+    OPENED = "opened"
+    UPDATE = "update"
+    STATUS = "status"
+    REMINDER = "reminder"
+    ESCALATION = "escalation"
+    COMMANDER = "commander"
+    RESOLVED = "resolved"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Incident(_Frozen):
+    id: IncidentId
+    severity: str
+    summary: str
+    service: str | None
+    status: IncidentStatus
+    impact: str
+    action: str | None
+    eta: str
+    commander: str
+    declared_by: str
+    declared_in: str | None
+    channel_id: str
+    channel_name: str
+    alert_ts: str | None
+    announce_channel: str | None
+    announce_ts: str | None
+    opened_at: datetime
+    last_update_at: datetime
+    next_update_due_at: datetime | None
+    unanswered_reminders: int = 0
+    resolved_at: datetime | None = None
+    resolution: str | None = None
+    follow_up: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
+
+    @property
+    def subject(self) -> str:
+        """What the templates call "[Service]": the named service, else the summary."""
+        return self.service or self.summary
+
+
+class IncidentEvent(_Frozen):
+    at: datetime
+    kind: EventKind
+    actor: str | None = None
+    detail: str | None = None
+
+
+def _ts(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+_COLUMNS = (
+    "id, severity, summary, service, status, impact, action, eta, declared_by, declared_in, "
+    "channel_id, channel_name, alert_ts, announce_channel, announce_ts, opened_at, "
+    "last_update_at, next_update_due_at, unanswered_reminders, resolved_at, resolution, "
+    "follow_up"
+)
+
+
+class Incidents:
+    """Repository of incidents. Every method runs on the store thread."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def create(self, incident: Incident) -> None:
+        """Record a declared incident, its commander and reporter, and the `opened` event."""
+
+        def insert(db: sqlite_utils.Database) -> None:
+            with db.atomic():
+                row = incident.model_dump(exclude={"commander"})
+                db.table("incidents").insert({k: _value(v) for k, v in row.items()})
+                at = _ts(incident.opened_at)
+                db.table("incident_roles").insert_all(
+                    [
+                        _role(incident.id, "commander", incident.commander, at),
+                        _role(incident.id, "reporter", incident.declared_by, at),
+                    ]
+                )
+                _event(
+                    db,
+                    incident.id,
+                    IncidentEvent(
+                        at=incident.opened_at,
+                        kind=EventKind.OPENED,
+                        actor=incident.declared_by,
+                        detail=f"{incident.severity.upper()}: {incident.summary}",
+                    ),
+                )
+
+        await self._store.call(insert)
+
+    async def get(self, incident_id: str) -> Incident | None:
+        return await self._store.call(lambda db: _load(db, "id = ?", [incident_id]))
+
+    async def by_channel(self, channel_id: str) -> Incident | None:
+        """The incident whose war room is `channel_id`, open or resolved."""
+        return await self._store.call(lambda db: _load(db, "channel_id = ?", [channel_id]))
+
+    async def open_incidents(self) -> list[Incident]:
+        """Every unresolved incident, oldest first."""
+
+        def query(db: sqlite_utils.Database) -> list[Incident]:
+            ids = db.execute(
+                "SELECT id FROM incidents WHERE resolved_at IS NULL ORDER BY opened_at, id"
+            ).fetchall()
+            return [i for (x,) in ids if (i := _load(db, "id = ?", [x])) is not None]
+
+        return await self._store.call(query)
+
+    async def record_update(
+        self,
+        incident_id: str,
+        *,
+        status: IncidentStatus,
+        action: str,
+        eta: str,
+        impact: str,
+        at: datetime,
+        next_update_due_at: datetime | None,
+        actor: str,
+    ) -> Incident | None:
+        """Apply an update to an open incident and reset its reminders. None when resolved."""
+
+        def update(db: sqlite_utils.Database) -> Incident | None:
+            with db.atomic():
+                before = _load(db, "id = ? AND resolved_at IS NULL", [incident_id])
+                if before is None:
+                    return None
+                db.execute(
+                    "UPDATE incidents SET status = ?, action = ?, eta = ?, impact = ?, "
+                    "last_update_at = ?, next_update_due_at = ?, unanswered_reminders = 0, "
+                    "reminder_claim = NULL WHERE id = ? AND resolved_at IS NULL",
+                    [
+                        status.value,
+                        action,
+                        eta,
+                        impact,
+                        _ts(at),
+                        _ts(next_update_due_at),
+                        incident_id,
+                    ],
+                )
+                if before.status is not status:
+                    _event(
+                        db,
+                        incident_id,
+                        IncidentEvent(
+                            at=at,
+                            kind=EventKind.STATUS,
+                            actor=actor,
+                            detail=f"{before.status.value} → {status.value}",
+                        ),
+                    )
+                detail = f"{status.value}: {action} (ETA {eta})"
+                _event(
+                    db,
+                    incident_id,
+                    IncidentEvent(at=at, kind=EventKind.UPDATE, actor=actor, detail=detail),
+                )
+                return _load(db, "id = ?", [incident_id])
+
+        return await self._store.call(update)
+
+    async def resolve(
+        self,
+        incident_id: str,
+        *,
+        at: datetime,
+        resolution: str,
+        impact: str,
+        follow_up: str,
+        actor: str,
+    ) -> Incident | None:
+        """Resolve an open incident and stop its reminders. None when it was already resolved."""
+
+        def resolve(db: sqlite_utils.Database) -> Incident | None:
+            with db.atomic():
+                changed = db.execute(
+                    "UPDATE incidents SET status = ?, resolved_at = ?, resolution = ?, impact = ?, "
+                    "follow_up = ?, next_update_due_at = NULL, reminder_claim = NULL "
+                    "WHERE id = ? AND resolved_at IS NULL",
+                    [
+                        IncidentStatus.RESOLVED.value,
+                        _ts(at),
+                        resolution,
+                        impact,
+                        follow_up,
+                        incident_id,
+                    ],
+                ).rowcount
+                if changed != 1:
+                    return None
+                event = IncidentEvent(
+                    at=at, kind=EventKind.RESOLVED, actor=actor, detail=resolution
+                )
+                _event(db, incident_id, event)
+                return _load(db, "id = ?", [incident_id])
+
+        return await self._store.call(resolve)
+
+    async def set_commander(
+        self, incident_id: str, *, user_id: str, at: datetime, actor: str
+    ) -> Incident | None:
+        """Hand command of an open incident to `user_id`. None when it was resolved."""
+
+        def assign(db: sqlite_utils.Database) -> Incident | None:
+            with db.atomic():
+                before = _load(db, "id = ? AND resolved_at IS NULL", [incident_id])
+                if before is None:
+                    return None
+                db.execute(
+                    "UPDATE incident_roles SET user_id = ?, assigned_at = ? "
+                    "WHERE incident_id = ? AND role = 'commander'",
+                    [user_id, _ts(at), incident_id],
+                )
+                detail = f"<@{before.commander}> → <@{user_id}>"
+                event = IncidentEvent(at=at, kind=EventKind.COMMANDER, actor=actor, detail=detail)
+                _event(db, incident_id, event)
+                return _load(db, "id = ?", [incident_id])
+
+        return await self._store.call(assign)
+
+    async def claim_reminder(self, incident_id: str, *, due: datetime, token: str) -> bool:
+        """Take the reminder due at `due` before posting it.
+
+        True when this caller now owns it: the incident is open, still due at `due`, and no
+        other claim by this process (`token`) is in flight. A claim left by a previous process
+        (another token) is stale and taken over, so a crash mid-post never loses a reminder.
+        """
+
+        def claim(db: sqlite_utils.Database) -> bool:
+            cursor = db.execute(
+                "UPDATE incidents SET reminder_claim = ? WHERE id = ? AND resolved_at IS NULL "
+                "AND next_update_due_at = ? AND (reminder_claim IS NULL OR reminder_claim != ?)",
+                [token, incident_id, _ts(due), token],
+            )
+            return bool(cursor.rowcount == 1)
+
+        return await self._store.call(claim)
+
+    async def release_reminder(self, incident_id: str, *, token: str) -> None:
+        """Give up a claim without posting, so the next sweep tries again."""
+        await self._store.call(
+            lambda db: db.execute(
+                "UPDATE incidents SET reminder_claim = NULL WHERE id = ? AND reminder_claim = ?",
+                [incident_id, token],
+            )
+        )
+
+    async def finish_reminder(
+        self,
+        incident_id: str,
+        *,
+        due: datetime,
+        token: str,
+        next_due: datetime,
+        event: IncidentEvent,
+    ) -> None:
+        """After posting: move the schedule on (unless an update already did) and log it."""
+
+        def finish(db: sqlite_utils.Database) -> None:
+            with db.atomic():
+                db.execute(
+                    "UPDATE incidents SET next_update_due_at = ?, "
+                    "unanswered_reminders = unanswered_reminders + 1 "
+                    "WHERE id = ? AND resolved_at IS NULL AND next_update_due_at = ?",
+                    [_ts(next_due), incident_id, _ts(due)],
+                )
+                db.execute(
+                    "UPDATE incidents SET reminder_claim = NULL "
+                    "WHERE id = ? AND reminder_claim = ?",
+                    [incident_id, token],
+                )
+                _event(db, incident_id, event)
+
+        await self._store.call(finish)
+
+    async def events(self, incident_id: str) -> list[IncidentEvent]:
+        """The timeline, oldest first."""
+
+        def query(db: sqlite_utils.Database) -> list[IncidentEvent]:
+            rows = db.execute(
+                "SELECT at, kind, actor, detail FROM incident_events WHERE incident_id = ? "
+                "ORDER BY id",
+                [incident_id],
+            ).fetchall()
+            return [
+                IncidentEvent(
+                    at=datetime.fromisoformat(r[0]), kind=EventKind(r[1]), actor=r[2], detail=r[3]
+                )
+                for r in rows
+            ]
+
+        return await self._store.call(query)
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return _ts(v)
+    if isinstance(v, StrEnum):
+        return v.value
+    return v
+
+
+def _role(incident_id: str, role: str, user_id: str, at: str | None) -> dict[str, Any]:
+    return {"incident_id": incident_id, "role": role, "user_id": user_id, "assigned_at": at}
+
+
+def _event(db: sqlite_utils.Database, incident_id: str, event: IncidentEvent) -> None:
+    db.table("incident_events").insert(
+        {
+            "incident_id": incident_id,
+            "at": _ts(event.at),
+            "kind": event.kind.value,
+            "actor": event.actor,
+            "detail": event.detail,
+        }
+    )
+
+
+def _load(db: sqlite_utils.Database, where: str, args: Sequence[Any]) -> Incident | None:
+    row = db.execute(
+        f"SELECT {_COLUMNS}, (SELECT user_id FROM incident_roles r WHERE r.incident_id = i.id "  # noqa: S608
+        f"AND r.role = 'commander') FROM incidents i WHERE {where}",
+        list(args),
+    ).fetchone()
+    if row is None:
+        return None
+    names = [c.strip() for c in _COLUMNS.split(",")] + ["commander"]
+    data = dict(zip(names, row, strict=True))
+    for key in ("opened_at", "last_update_at", "next_update_due_at", "resolved_at"):
+        data[key] = _dt(data[key])
+    return Incident.model_validate(data)
