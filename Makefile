@@ -19,7 +19,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/coverage run -m pytest $(ARGS)
-	$(BIN)/coverage report --fail-under=85
+	$(BIN)/coverage report --fail-under=90
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .

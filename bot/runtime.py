@@ -18,7 +18,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import deploy_listeners, incident_listeners
+from bot import deploy_listeners, incident_listeners, rollback_listeners
 from bot.context import AppContext
 from bot.errors import user_text
 from bot.incident_listeners import SlackIncidentChat
@@ -190,4 +190,5 @@ def build_app(settings: Settings, client: AsyncWebClient, ctx: AppContext) -> As
 
     deploy_listeners.register(app, ctx)
     incident_listeners.register(app, ctx)
+    rollback_listeners.register(app, ctx)
     return app

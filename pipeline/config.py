@@ -11,7 +11,15 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from pipeline.errors import UnknownEnvironment, UnknownService
 
@@ -66,6 +74,9 @@ def _slack_ids(values: list[str]) -> list[str]:
     return values
 
 
+SlackIds = Annotated[list[str], AfterValidator(_slack_ids)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -100,8 +111,8 @@ class Environment(_Model):
     cluster: str = Field(min_length=1)
     region: str = "us-east-1"
     required_approvals: int = Field(0, ge=0, le=10)
-    approvers: list[str] = Field(default_factory=list)
-    deployers: list[str] = Field(default_factory=list)
+    approvers: SlackIds = Field(default_factory=list)
+    deployers: SlackIds = Field(default_factory=list)
     approval_timeout_s: Duration = Field(7200.0, alias="approval_timeout")
     confirm_buttons: bool = False
     promote_from: str | None = None
@@ -110,8 +121,6 @@ class Environment(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> Environment:
-        _slack_ids(self.approvers)
-        _slack_ids(self.deployers)
         if self.required_approvals and not self.approvers:
             raise ValueError(
                 f"required_approvals is {self.required_approvals} but approvers is empty"
@@ -143,11 +152,11 @@ class Severity(_Model):
         alias="update_every",
         description="How often the war room must post an update; leave out for no reminders.",
     )
-    responders: list[str] = Field(
+    responders: SlackIds = Field(
         default_factory=list,
         description="User (U…/W…) and user-group (S…) IDs invited to every war room.",
     )
-    escalate_to: list[str] = Field(
+    escalate_to: SlackIds = Field(
         default_factory=list,
         description="Extra user or group IDs mentioned, with @channel, when a reminder goes "
         "unanswered for a further full interval.",
@@ -155,8 +164,6 @@ class Severity(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> Severity:
-        _slack_ids(self.responders)
-        _slack_ids(self.escalate_to)
         if self.update_every_s is not None and self.update_every_s <= 0:
             raise ValueError("update_every must be more than 0s (leave it out for none)")
         return self
@@ -313,7 +320,8 @@ def load_config(path: Path) -> Config:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            key = ".".join(str(p) for p in err["loc"])
             msg = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{key}: {msg}")
+            # Cross-checks on the whole file name their own keys in the message.
+            problems.append(f"{key}: {msg}" if key else msg)
         raise ConfigError(path, problems) from None

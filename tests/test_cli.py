@@ -121,10 +121,6 @@ class TestCheckConfig:
         assert err.splitlines()[0] == f"{path}: invalid config"
         assert [n for n in named if n not in err] == []
 
-    @pytest.mark.xfail(
-        reason="pipeline/config.py reports a bad Slack ID under the environment, not its key",
-        strict=True,
-    )
     def test_a_bad_slack_id_names_the_approvers_key(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
