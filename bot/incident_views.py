@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from bot.blocks import context, section
 from commands.incident import Declared, Reminder
 from commands.incident_parse import cadence, minutes_words
 from pipeline.config import Severity, format_duration
@@ -24,9 +25,8 @@ UPDATE_VIEW = "incident_update_modal"
 RESOLVE_VIEW = "incident_resolve_modal"
 FIELD = "value"  # the action_id of every modal input; the block_id names the field
 
-# Slack: a section's text holds at most 3000 characters, a channel topic 250, and a modal's
-# title 24; a plain-text input holds at most 3000.
-MAX_SECTION_TEXT = 3000
+# Slack: a channel topic holds at most 250 characters, a modal's title 24, and a plain-text
+# input 3000 (section limits live in bot/blocks.py).
 MAX_TOPIC = 250
 MAX_INPUT = 3000
 
@@ -41,14 +41,6 @@ _EVENT_WORDS = {
     EventKind.COMMANDER: "Commander",
     EventKind.RESOLVED: "Resolved",
 }
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:MAX_SECTION_TEXT]}}
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:MAX_SECTION_TEXT]}]}
 
 
 def _hhmm(at: datetime) -> str:
@@ -133,9 +125,9 @@ def alert_message(
     incident: Incident, severity: Severity, suspects: str | None
 ) -> tuple[str, Blocks]:
     """The pinned initial alert: template, facts, suspects, and the two buttons."""
-    blocks: Blocks = [_section(alert_text(incident)), _context(_facts(incident, severity))]
+    blocks: Blocks = [section(alert_text(incident)), context(_facts(incident, severity))]
     if suspects is not None:
-        blocks.append(_section(suspects))
+        blocks.append(section(suspects))
     blocks.append(_buttons(incident))
     return alert_text(incident), blocks
 
@@ -211,7 +203,7 @@ def reminder_message(incident: Incident, reminder: Reminder) -> tuple[str, Block
             f"⏰ <@{incident.commander}> no update for {since}. Updates are due every "
             f"{minutes_words(reminder.every_s)}: {how}."
         )
-    return text, [_section(text), _buttons(incident, resolve=False)]
+    return text, [section(text), _buttons(incident, resolve=False)]
 
 
 def commander_text(incident: Incident, previous: str) -> str:
@@ -277,7 +269,7 @@ def _modal(callback_id: str, title: str, submit: str, incident: Incident, blocks
         "title": {"type": "plain_text", "text": title},
         "submit": {"type": "plain_text", "text": submit},
         "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [_context(f"*{incident.severity.upper()}* {incident.summary}"), *blocks],
+        "blocks": [context(f"*{incident.severity.upper()}* {incident.summary}"), *blocks],
     }
 
 

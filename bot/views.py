@@ -9,6 +9,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from bot.blocks import context, section
 from commands.deploy import deployment_record
 from pipeline.config import Config
 from store.models import Deployment, DeploymentState, StageEvent, Target, TargetStatus
@@ -16,8 +17,6 @@ from store.models import Deployment, DeploymentState, StageEvent, Target, Target
 APPROVE_ACTION = "deploy_approve"
 REJECT_ACTION = "deploy_reject"
 
-# Slack: a section's text may hold at most 3000 characters.
-MAX_SECTION_TEXT = 3000
 
 Blocks = list[dict[str, Any]]
 
@@ -33,14 +32,6 @@ _TARGET_ICON = {
     TargetStatus.ROLLED_BACK: "↩️",
     TargetStatus.ROLLBACK_FAILED: "🚨",
 }
-
-
-def _text(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:MAX_SECTION_TEXT]}}
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:MAX_SECTION_TEXT]}]}
 
 
 def _when(at: datetime) -> str:
@@ -131,20 +122,20 @@ def deploy_card(run: Deployment, *, confirm: bool) -> tuple[str, Blocks]:
     title = f"🚀 Deploy to {run.environment}"
     blocks: Blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": title}},
-        _context(
+        context(
             f"Requested by <@{run.requested_by}> · Deployment `{run.id}` · "
             f"approvals {len(run.approved_by)}/{run.required_approvals}"
         ),
-        _text("\n".join(target_line(t) for t in run.targets)),
+        section("\n".join(target_line(t) for t in run.targets)),
     ]
     outcome = outcome_text(run)
     state = _state_line(run)
     if state:
-        blocks.append(_text(state))
+        blocks.append(section(state))
     if outcome:
-        blocks.append(_text(outcome))
+        blocks.append(section(outcome))
     if run.approved_by:
-        blocks.append(_context("Approved by " + ", ".join(f"<@{u}>" for u in run.approved_by)))
+        blocks.append(context("Approved by " + ", ".join(f"<@{u}>" for u in run.approved_by)))
     if run.state is DeploymentState.AWAITING_APPROVAL and run.required_approvals > 0:
         blocks.append(_buttons(run, confirm=confirm))
     fallback = outcome.splitlines()[0] if outcome else f"{title}: {summary_text(run)}"
