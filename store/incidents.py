@@ -12,9 +12,9 @@ from enum import StrEnum
 from typing import Any, NewType
 
 import sqlite_utils
-from pydantic import BaseModel, ConfigDict
 
 from store.db import Store
+from store.models import FrozenModel
 
 IncidentId = NewType("IncidentId", str)
 
@@ -45,11 +45,7 @@ class EventKind(StrEnum):
     RESOLVED = "resolved"
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class Incident(_Frozen):
+class Incident(FrozenModel):
     id: IncidentId
     severity: str
     summary: str
@@ -84,7 +80,7 @@ class Incident(_Frozen):
         return self.service or self.summary
 
 
-class IncidentEvent(_Frozen):
+class IncidentEvent(FrozenModel):
     at: datetime
     kind: EventKind
     actor: str | None = None

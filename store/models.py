@@ -67,11 +67,13 @@ class Decision(StrEnum):
     REJECT = "reject"
 
 
-class _Frozen(BaseModel):
+class FrozenModel(BaseModel):
+    """Base of every stored domain value: immutable once read."""
+
     model_config = ConfigDict(frozen=True)
 
 
-class Target(_Frozen):
+class Target(FrozenModel):
     service: str
     current_version: str | None
     target_version: str
@@ -90,13 +92,13 @@ class Target(_Frozen):
         )
 
 
-class Approval(_Frozen):
+class Approval(FrozenModel):
     user_id: str
     decision: Decision
     at: datetime
 
 
-class Deployment(_Frozen):
+class Deployment(FrozenModel):
     id: DeploymentId
     environment: str
     requested_by: str
@@ -128,7 +130,7 @@ class Deployment(_Frozen):
         return next((a.user_id for a in self.approvals if a.decision is Decision.REJECT), None)
 
 
-class StageEvent(_Frozen):
+class StageEvent(FrozenModel):
     deployment_id: DeploymentId
     at: datetime
     stage: str
@@ -137,7 +139,7 @@ class StageEvent(_Frozen):
     detail: str | None = None
 
 
-class AuditEntry(_Frozen):
+class AuditEntry(FrozenModel):
     at: datetime
     actor: str
     action: str
