@@ -16,8 +16,8 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from bot.server import RUNTIME, build_web_app
 from bot.settings import Settings, SettingsError, config_path_from_env, load_settings
 from pipeline.aws import BotoEcs
-from pipeline.clock import SystemClock
-from pipeline.config import Config, ConfigError, format_duration, load_config
+from pipeline.kernel.clock import SystemClock
+from pipeline.kernel.config import Config, ConfigError, format_duration, load_config
 
 log = logging.getLogger("chatops")
 

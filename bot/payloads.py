@@ -1,45 +1,47 @@
-"""Raw Slack payloads stop here: parsed into small pydantic models before reaching commands."""
+"""Raw Slack payloads stop here: turned into the plain requests of `commands/exchange.py`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from commands.exchange import Click, Invocation, Submission, read_form_metadata
+
+# Every form input's action_id; the block_id names the field (see bot/incident/views.py).
+FIELD = "value"
 
 
-class SlashCommand(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    command: str
-    text: str = ""
-    user_id: str
-    channel_id: str
-    response_url: str | None = None
-    trigger_id: str | None = None
-
-    @property
-    def typed(self) -> str:
-        return f"{self.command} {self.text}".strip()
+def invocation(command: dict[str, Any]) -> Invocation:
+    return Invocation(
+        command=str(command.get("command", "")),
+        text=str(command.get("text") or ""),
+        user_id=str(command["user_id"]),
+        channel_id=str(command.get("channel_id") or ""),
+    )
 
 
-class ButtonClick(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+def click(body: dict[str, Any]) -> Click:
+    action = (body.get("actions") or [{}])[0]
+    return Click(
+        action_id=str(action.get("action_id", "")),
+        value=str(action.get("value", "")),
+        user_id=str(body["user"]["id"]),
+        channel_id=(body.get("channel") or {}).get("id"),
+        message_ts=(body.get("message") or {}).get("ts"),
+    )
 
-    user_id: str
-    channel_id: str | None
-    action_id: str
-    value: str
-    message_ts: str | None
-    trigger_id: str | None
 
-    @classmethod
-    def from_body(cls, body: dict[str, Any]) -> ButtonClick:
-        action = (body.get("actions") or [{}])[0]
-        return cls(
-            user_id=body["user"]["id"],
-            channel_id=(body.get("channel") or {}).get("id"),
-            action_id=action.get("action_id", ""),
-            value=action.get("value", ""),
-            message_ts=(body.get("message") or {}).get("ts"),
-            trigger_id=body.get("trigger_id"),
-        )
+def submission(body: dict[str, Any]) -> Submission:
+    view = body.get("view") or {}
+    fields: dict[str, str] = {}
+    for block_id, inputs in ((view.get("state") or {}).get("values") or {}).items():
+        value = (inputs or {}).get(FIELD) or {}
+        chosen = (value.get("selected_option") or {}).get("value")
+        fields[block_id] = str(chosen if chosen is not None else value.get("value") or "")
+    subject, channel = read_form_metadata(str(view.get("private_metadata") or ""))
+    return Submission(
+        callback_id=str(view.get("callback_id", "")),
+        user_id=str(body["user"]["id"]),
+        subject=subject,
+        channel_id=channel,
+        fields=fields,
+    )

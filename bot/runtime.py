@@ -1,4 +1,4 @@
-"""The composition root: builds store, clients, engine, runner, Bolt app and scheduler, in order.
+"""The composition root: builds store, Slack, engine, runner, commands, app and timers, in order.
 
 Nothing is built at import time; `open_runtime` is an async context manager that tears down in
 reverse order, so the aiohttp server and tests share one lifecycle.
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -18,30 +18,31 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import deploy_listeners, incident_listeners, rollback_listeners
-from bot.context import AppContext
-from bot.errors import user_text
-from bot.incident_listeners import SlackIncidentChat
-from bot.notifier import SlackDirectory, SlackNotifier
+from bot.app import build_app
+from bot.deploy.adapter import SlackNotifier
+from bot.dispatch import Dispatcher
+from bot.incident.adapter import SlackIncidentChat
 from bot.settings import Settings
-from commands.deploy import DeployCommands
-from commands.incident import IncidentCommands
-from pipeline.config import Config
+from bot.slack import SlackGateway
+from bot.timers import Timers
+from commands.access import Access
+from commands.deploy.usecases import DeployCommands
+from commands.incident.usecases import IncidentCommands
+from commands.rollback.usecases import RollbackCommands
 from pipeline.deploy import DeployEngine
 from pipeline.health import HealthChecker
-from pipeline.ports import Clock, Ecs
+from pipeline.kernel.config import Config
+from pipeline.kernel.ports import Clock, Ecs
 from pipeline.runner import Runner
 from store.audit import AuditLog
 from store.db import Store
-from store.deployments import Deployments
-from store.incidents import Incidents
+from store.deploy.repository import Deployments
+from store.incident.repository import Incidents
 
 log = logging.getLogger(__name__)
 
 SLACK_TIMEOUT_S = 15
 SWEEP_TIMEOUT_S = 60.0
-
-Sweeper = Callable[[], Awaitable[None]]
 
 
 @dataclass
@@ -53,17 +54,33 @@ class Runtime:
     client: AsyncWebClient
     app: AsyncApp
     runner: Runner
-    ctx: AppContext
-    sweepers: list[Sweeper] = field(default_factory=list)
+    timers: Timers
+    audit: AuditLog
+    deploy: DeployCommands
+    incident: IncidentCommands
+
+    async def fire(self, key: str) -> None:
+        """A timer came due: do what its key names."""
+        kind, _, subject = key.partition(":")
+        if kind == "approval":
+            await self.deploy.expire(subject)
+        elif kind == "reminder":
+            await self.incident.remind(subject)
+        else:
+            log.error("no handler for timer %s", key)
 
     async def sweep(self) -> None:
-        """Do what time has made due (expired approvals, reminders). The database is the truth."""
-        for sweeper in self.sweepers:
+        """The safety net: due work a timer missed (the database is the truth)."""
+        for name, work in (
+            ("timers", self.timers.run_due),
+            ("approvals", self.deploy.expire_due),
+            ("reminders", self.incident.send_due_reminders),
+        ):
             try:
                 async with asyncio.timeout(SWEEP_TIMEOUT_S):
-                    await sweeper()
+                    await work()
             except Exception:
-                log.exception("sweep %s failed", getattr(sweeper, "__name__", sweeper))
+                log.exception("sweep of %s failed", name)
 
 
 def build_slack_client(settings: Settings) -> AsyncWebClient:
@@ -84,7 +101,7 @@ async def open_runtime(
     ecs: Ecs,
     start_scheduler: bool = True,
 ) -> AsyncIterator[Runtime]:
-    """Build everything, re-attach unfinished runs, run one sweep, and yield the runtime."""
+    """Build everything, re-attach unfinished runs, arm the timers, sweep once, yield."""
     store = await Store.open(settings.db_path)
     session = aiohttp.ClientSession()
     client = build_slack_client(settings)
@@ -92,7 +109,8 @@ async def open_runtime(
     runner: Runner | None = None
     try:
         deployments = Deployments(store)
-        notifier = SlackNotifier(client, config)
+        slack = SlackGateway(client)
+        notifier = SlackNotifier(slack, config)
         engine = DeployEngine(
             config=config,
             deployments=deployments,
@@ -107,31 +125,37 @@ async def open_runtime(
             clock=clock,
             shutdown_grace_s=settings.shutdown_grace_s,
         )
+        timers = Timers(clock)
+        access = Access(slack)
         deploy = DeployCommands(
             config=config,
             deployments=deployments,
             engine=engine,
             runner=runner,
-            directory=SlackDirectory(client),
+            access=access,
+            notifier=notifier,
+            timers=timers,
             clock=clock,
         )
         incident = IncidentCommands(
             config=config,
             incidents=Incidents(store),
             deployments=deployments,
-            chat=SlackIncidentChat(client, config),
+            chat=SlackIncidentChat(slack, config),
+            access=access,
+            timers=timers,
             clock=clock,
         )
-        ctx = AppContext(
-            config=config,
-            clock=clock,
-            client=client,
-            notifier=notifier,
-            audit=AuditLog(store),
+        audit = AuditLog(store)
+        dispatcher = Dispatcher(slack=slack, notifier=notifier, audit=audit, clock=clock)
+        app = build_app(
+            settings,
+            client,
+            dispatcher,
             deploy=deploy,
             incident=incident,
+            rollback=RollbackCommands(),
         )
-        app = build_app(settings, client, ctx)
         runtime = Runtime(
             settings=settings,
             config=config,
@@ -140,22 +164,19 @@ async def open_runtime(
             client=client,
             app=app,
             runner=runner,
-            ctx=ctx,
+            timers=timers,
+            audit=audit,
+            deploy=deploy,
+            incident=incident,
         )
-
-        async def expire_approvals() -> None:
-            for run in await deploy.expire_due():
-                await notifier.redraw(run)
-
-        async def remind_incidents() -> None:
-            await incident.send_due_reminders()
-
-        runtime.sweepers.append(expire_approvals)
-        runtime.sweepers.append(remind_incidents)
+        timers.on_fire(runtime.fire)
         await runner.resume_all()
+        await deploy.arm_timers()
+        await incident.arm_timers()
         await runtime.sweep()
         if start_scheduler:
             scheduler = AsyncIOScheduler(timezone="UTC")
+            timers.attach(scheduler)
             scheduler.add_job(
                 runtime.sweep,
                 "interval",
@@ -173,22 +194,3 @@ async def open_runtime(
             await runner.close()
         await session.close()
         await store.close()
-
-
-def build_app(settings: Settings, client: AsyncWebClient, ctx: AppContext) -> AsyncApp:
-    secret = settings.slack_signing_secret
-    app = AsyncApp(
-        client=client,
-        signing_secret=secret.get_secret_value() if secret else "",
-        process_before_response=False,
-        request_verification_enabled=not settings.socket_mode,
-    )
-
-    @app.error
-    async def on_error(error: Exception) -> None:
-        user_text(error)
-
-    deploy_listeners.register(app, ctx)
-    incident_listeners.register(app, ctx)
-    rollback_listeners.register(app, ctx)
-    return app

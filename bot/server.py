@@ -9,8 +9,8 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
-from pipeline.config import Config
-from pipeline.ports import Clock, Ecs
+from pipeline.kernel.config import Config
+from pipeline.kernel.ports import Clock, Ecs
 
 RUNTIME = web.AppKey("runtime", Runtime)
 

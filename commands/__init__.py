@@ -1,7 +1,9 @@
-"""What people ask for, without Slack types: parsing, authorization, records, submissions."""
+"""What people ask for, without Slack types: one module family per feature (parse, use cases).
+
+Handlers take an `Invocation`, `Click` or `Submission` and answer an `Outcome` (or `Later`):
+see `commands/exchange.py`.
+"""
 
 from __future__ import annotations
 
-from commands.deploy import DeployCommands, deployment_record, parse_deploy, usage
-
-__all__ = ["DeployCommands", "deployment_record", "parse_deploy", "usage"]
+__all__: list[str] = []

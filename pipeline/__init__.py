@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline.config import Config, ConfigError, load_config
 from pipeline.deploy import DeployEngine
+from pipeline.kernel.config import Config, ConfigError, load_config
 from pipeline.runner import Runner
 
 __all__ = ["Config", "ConfigError", "DeployEngine", "Runner", "load_config"]

@@ -11,12 +11,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from pipeline.config import Config, Environment, Service, format_duration
-from pipeline.errors import ChatOpsError, StageFailed
 from pipeline.health import HealthChecker
-from pipeline.ports import Clock, Ecs, Notifier
-from store.deployments import Deployments
-from store.models import Deployment, DeploymentState, StageEvent, Target, TargetStatus
+from pipeline.kernel.config import Config, Environment, Service, format_duration
+from pipeline.kernel.errors import ChatOpsError, StageFailed
+from pipeline.kernel.ports import Clock, Ecs, Notifier
+from store.deploy.models import Deployment, DeploymentState, StageEvent, Target, TargetStatus
+from store.deploy.repository import Deployments
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from pipeline.config import HealthSettings
-from pipeline.errors import HealthCheckFailed
-from pipeline.ports import Clock
+from pipeline.kernel.config import HealthSettings
+from pipeline.kernel.errors import HealthCheckFailed
+from pipeline.kernel.ports import Clock
 
 
 @dataclass(frozen=True)

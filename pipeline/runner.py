@@ -10,10 +10,10 @@ import asyncio
 import logging
 
 from pipeline.deploy import DeployEngine
-from pipeline.errors import ShuttingDown
-from pipeline.ports import Clock
-from store.deployments import Deployments
-from store.models import DeploymentState
+from pipeline.kernel.errors import ShuttingDown
+from pipeline.kernel.ports import Clock
+from store.deploy.models import DeploymentState
+from store.deploy.repository import Deployments
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bot.settings import Settings  # noqa: E402 - needs the project root on sys.path
-from pipeline.config import Config, format_duration, parse_duration  # noqa: E402
+from pipeline.kernel.config import Config, format_duration, parse_duration  # noqa: E402
 
 OUTPUT = ROOT / "docs" / "configuration.md"
 

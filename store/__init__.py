@@ -1,9 +1,21 @@
-"""SQLite persistence: models, migrations, repositories and the audit log."""
+"""SQLite persistence: one database thread, migrations, one repository per feature, the audit log.
+
+Raw IDs only: nothing here holds Slack markup.
+"""
 
 from __future__ import annotations
 
-from store.audit import AuditLog
+from store.audit import AuditEntry, AuditLog
 from store.db import Store, StoreError
-from store.deployments import DecisionResult, Deployments
+from store.deploy.repository import DecisionResult, Deployments
+from store.incident.repository import Incidents
 
-__all__ = ["AuditLog", "DecisionResult", "Deployments", "Store", "StoreError"]
+__all__ = [
+    "AuditEntry",
+    "AuditLog",
+    "DecisionResult",
+    "Deployments",
+    "Incidents",
+    "Store",
+    "StoreError",
+]

@@ -7,7 +7,18 @@ from datetime import datetime
 import sqlite_utils
 
 from store.db import Store
-from store.models import AuditEntry
+from store.values import FrozenModel
+
+
+class AuditEntry(FrozenModel):
+    """One command, click or form submission: who, what, how it ended, where, about what."""
+
+    at: datetime
+    actor: str
+    action: str
+    outcome: str
+    channel_id: str | None = None
+    detail: str | None = None
 
 
 class AuditLog:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -132,11 +133,23 @@ def _m002_incidents(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m003_raw_commander_ids(db: sqlite_utils.Database) -> None:
+    # Commander events used to store "<@A> → <@B>"; the store keeps raw IDs only, so keep B.
+    rows = db.execute(
+        "SELECT id, detail FROM incident_events WHERE kind = 'commander' AND detail LIKE '%<@%'"
+    ).fetchall()
+    for event_id, detail in rows:
+        found = re.findall(r"<@([A-Z0-9]+)>", detail)
+        if found:
+            db.execute("UPDATE incident_events SET detail = ? WHERE id = ?", [found[-1], event_id])
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "deployments, approvals, events, audit log", _m001_deployments),
     (2, "incidents, their roles and timeline", _m002_incidents),
+    (3, "raw user IDs in commander events", _m003_raw_commander_ids),
 ]
 
 

@@ -12,8 +12,8 @@ from moto import mock_aws
 
 from bot.settings import Settings
 from pipeline.aws import BotoEcs
-from pipeline.config import Config
-from pipeline.ports import Ecs
+from pipeline.kernel.config import Config
+from pipeline.kernel.ports import Ecs
 from tests.driver import SIGNING_SECRET, BotDriver
 from tests.fakes.clock import FakeClock
 from tests.fakes.ecs import FakeEcs

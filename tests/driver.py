@@ -17,8 +17,8 @@ from aiohttp.test_utils import TestServer
 from bot.runtime import Runtime
 from bot.server import RUNTIME, build_web_app
 from bot.settings import Settings
-from pipeline.config import Config
-from pipeline.ports import Ecs
+from pipeline.kernel.config import Config
+from pipeline.kernel.ports import Ecs
 from tests.fakes.clock import FakeClock
 from tests.fakes.slack_api import FakeSlack
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.config import (
+from pipeline.kernel.config import (
     DEFAULT_HEALTH_PATHS,
     Config,
     ConfigError,
@@ -16,7 +16,7 @@ from pipeline.config import (
     load_config,
     parse_duration,
 )
-from pipeline.errors import UnknownEnvironment, UnknownService
+from pipeline.kernel.errors import UnknownEnvironment, UnknownService
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "chatops.example.toml"

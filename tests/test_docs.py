@@ -10,8 +10,8 @@ import pytest
 
 from bot.main import describe, main
 from bot.settings import ENV_NAMES
-from commands.deploy import usage
-from pipeline.config import Config, load_config
+from commands.deploy.parse import usage
+from pipeline.kernel.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

@@ -14,8 +14,8 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline.errors import NotFound, UpstreamError
-from pipeline.ports import ServiceStatus
+from pipeline.kernel.errors import NotFound, UpstreamError
+from pipeline.kernel.ports import ServiceStatus
 
 T = TypeVar("T")
 

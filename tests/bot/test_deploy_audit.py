@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.views import APPROVE_ACTION, REJECT_ACTION
-from store.models import AuditEntry
+from bot.deploy.views import APPROVE_ACTION, REJECT_ACTION
+from store.audit import AuditEntry
 from tests.driver import BotDriver, plan_cards, run_id_of
 from tests.fakes.clock import FakeClock
 from tests.fakes.ecs import put_version
@@ -14,7 +14,7 @@ from tests.fakes.slack_api import FakeSlack
 
 
 async def _audit(bot: BotDriver) -> list[AuditEntry]:
-    return list(reversed(await bot.runtime.ctx.audit.recent()))
+    return list(reversed(await bot.runtime.audit.recent()))
 
 
 @pytest.mark.parametrize(

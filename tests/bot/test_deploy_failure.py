@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.views import APPROVE_ACTION
-from store.models import DeploymentState, TargetStatus
+from bot.deploy.views import APPROVE_ACTION
+from store.deploy.models import DeploymentState, TargetStatus
 from tests.conftest import BotFactory
 from tests.driver import BotDriver, last_card, plan_cards, run_id_of, thread
 from tests.fakes.clock import FakeClock
@@ -43,7 +43,7 @@ async def test_a_failing_health_check_rolls_every_changed_service_back(
 
     run_id = await _approved_production(bot, slack, "api-gateway,auth-svc")
 
-    run = await bot.runtime.ctx.deploy.get(run_id)
+    run = await bot.runtime.deploy.get(run_id)
     assert run.state is DeploymentState.ROLLED_BACK
     assert run.error is not None
     assert "`auth-svc` failed its health check `/health` after 10 attempts" in run.error
@@ -65,7 +65,7 @@ async def test_services_rolled_back_are_health_checked_again(
     assert auth_hits == [503] * 10 + [200] * 3
     api_hits = [status for service, _path, status in health.hits if service == "api-gateway"]
     assert api_hits == [200] * 6
-    run = await bot.runtime.ctx.deploy.get(run_id)
+    run = await bot.runtime.deploy.get(run_id)
     assert all("`/api/v1/status` 200" in (t.detail or "") for t in run.targets)
 
 
@@ -96,7 +96,7 @@ async def test_a_rollback_whose_health_check_fails_too_ends_loudly_with_the_manu
 
     run_id = await _approved_production(bot, slack, "api-gateway")
 
-    run = await bot.runtime.ctx.deploy.get(run_id)
+    run = await bot.runtime.deploy.get(run_id)
     assert run.state is DeploymentState.ROLLBACK_FAILED
     assert run.targets[0].status is TargetStatus.ROLLBACK_FAILED
     card = last_card(slack)
@@ -139,7 +139,7 @@ async def test_health_retries_follow_the_environments_retries_and_interval(
         await bot.click(APPROVE_ACTION, run_id, user=user)
 
     assert clock.slept == waits
-    run = await bot.runtime.ctx.deploy.get(run_id)
+    run = await bot.runtime.deploy.get(run_id)
     assert run.state is DeploymentState.ROLLED_BACK
 
 
@@ -152,7 +152,7 @@ async def test_a_service_that_never_reaches_steady_state_fails_at_the_deadline(
 
     await bot.command("staging api-gateway v1.4.0", user="UDEV")
 
-    run = await bot.runtime.ctx.deploy.get(run_id_of(plan_cards(slack)[0]))
+    run = await bot.runtime.deploy.get(run_id_of(plan_cards(slack)[0]))
     assert run.state is DeploymentState.ROLLED_BACK
     assert run.error == (
         "`api-gateway` did not reach steady state within 10m "
@@ -170,7 +170,7 @@ async def test_a_partly_failed_rollback_still_announces_the_services_it_restored
 
     run_id = await _approved_production(bot, slack, "api-gateway,auth-svc")
 
-    run = await bot.runtime.ctx.deploy.get(run_id)
+    run = await bot.runtime.deploy.get(run_id)
     assert run.state is DeploymentState.ROLLBACK_FAILED
     notices = [t for t in thread(slack) if t.startswith("🔄 *Deployment Rollback*")]
     assert len(notices) == 1

@@ -43,7 +43,7 @@ async def test_bad_input_gets_an_ephemeral_ack_naming_the_choices_and_records_no
     for name in names:
         assert name in said
     assert f"You typed `/deploy {text}`." in said
-    assert await bot.runtime.ctx.deploy.history(None) == []
+    assert await bot.runtime.deploy.history(None) == []
     assert slack.of("chat.postMessage") == []
     assert slack.of("chat.update") == []
 

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.notifier import SlackNotifier
-from pipeline.config import Config
-from store.models import Deployment, DeploymentId, DeploymentState, Target
+from bot.deploy.adapter import SlackNotifier
+from bot.slack import SlackGateway
+from pipeline.kernel.config import Config
+from store.deploy.models import Deployment, DeploymentId, DeploymentState, Target
 from tests.fakes.slack_api import FakeSlack
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -38,7 +39,8 @@ def _run(state: DeploymentState, *, updated_at: datetime) -> Deployment:
 async def test_a_stale_redraw_arriving_late_does_not_overwrite_a_newer_card(
     slack: FakeSlack, config: Config
 ) -> None:
-    notifier = SlackNotifier(AsyncWebClient(token="xoxb-test", base_url=slack.api_url), config)
+    client = AsyncWebClient(token="xoxb-test", base_url=slack.api_url)
+    notifier = SlackNotifier(SlackGateway(client), config)
     running = _run(DeploymentState.RUNNING, updated_at=T0 + timedelta(seconds=1))
     approved = _run(DeploymentState.APPROVED, updated_at=T0)
 

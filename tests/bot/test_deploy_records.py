@@ -16,7 +16,7 @@ def _record(reply: dict[str, object]) -> dict[str, object]:
 
 async def _deploy_staging(bot: BotDriver, slack: FakeSlack) -> str:
     await bot.command("staging auth-svc v1.4.0", user="UDEV")
-    runs = await bot.runtime.ctx.deploy.history("staging")
+    runs = await bot.runtime.deploy.history("staging")
     return runs[0].id
 
 
@@ -50,7 +50,7 @@ async def test_history_lists_recent_runs_newest_first_and_filters_by_environment
     first = await _deploy_staging(bot, slack)
     bot.clock.advance(60)
     await bot.command("staging market-svc v1.5.0", user="UDEV")
-    second = (await bot.runtime.ctx.deploy.history("staging"))[0].id
+    second = (await bot.runtime.deploy.history("staging"))[0].id
 
     staging = str((await bot.command("history staging"))["body"])
     production = str((await bot.command("history production"))["body"])

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from bot.incident_views import POST_UPDATE_ACTION, RESOLVE_ACTION
-from pipeline.config import Config
-from store.deployments import Deployments
-from store.models import Deployment, DeploymentId, DeploymentState, Target, TargetStatus
+from bot.incident.views import POST_UPDATE_ACTION, RESOLVE_ACTION
+from pipeline.kernel.config import Config
+from store.deploy.models import Deployment, DeploymentId, DeploymentState, Target, TargetStatus
+from store.deploy.repository import Deployments
 from tests.conftest import config_dict
 from tests.driver import BotDriver
 from tests.fakes.clock import FakeClock
@@ -96,7 +96,7 @@ async def test_the_initial_alert_uses_the_runbook_template_and_is_pinned(
     assert [b["action_id"] for b in buttons] == [POST_UPDATE_ACTION, RESOLVE_ACTION]
     assert "Commander: <@UCMD>" in str(alert["blocks"])
     (pin,) = slack.of("pins.add")
-    (incident,) = await bot.runtime.ctx.incident.list_open()
+    (incident,) = await bot.runtime.incident.list_open()
     assert pin == {"channel": war_room(slack), "timestamp": incident.alert_ts}
 
 
@@ -128,7 +128,7 @@ async def test_the_requester_is_told_privately_that_they_command_it(
     assert reply["response_type"] == "ephemeral"
     assert f"War room: <#{war_room(slack)}>" in reply["text"]
     assert "You are the incident commander" in reply["text"]
-    incident = (await bot.runtime.ctx.incident.list_open())[0]
+    incident = (await bot.runtime.incident.list_open())[0]
     assert (incident.commander, incident.severity) == ("UCMD", "p1")
 
 
@@ -202,7 +202,7 @@ class TestNameCollisions:
         await declare(bot)
 
         assert [c["name"] for c in slack.of("conversations.create")] == [NAME, f"{NAME}-2"]
-        incident = (await bot.runtime.ctx.incident.list_open())[0]
+        incident = (await bot.runtime.incident.list_open())[0]
         assert incident.channel_name == f"{NAME}-2"
 
     async def test_the_same_summary_twice_in_a_day_opens_two_rooms(
@@ -212,7 +212,7 @@ class TestNameCollisions:
         await declare(bot)
         await declare(bot)
 
-        names = sorted(i.channel_name for i in await bot.runtime.ctx.incident.list_open())
+        names = sorted(i.channel_name for i in await bot.runtime.incident.list_open())
         assert names == [NAME, f"{NAME}-2", f"{NAME}-3"]
 
     async def test_a_suffix_keeps_the_name_within_80_characters(
@@ -241,7 +241,7 @@ class TestSlackFailures:
         assert reply["response_type"] == "ephemeral"
         assert "the Slack app lacks the permission (`missing_scope`)" in reply["text"]
         assert "nothing was recorded" in reply["text"]
-        assert await bot.runtime.ctx.incident.list_open() == []
+        assert await bot.runtime.incident.list_open() == []
         assert slack.of("chat.postMessage") == []
 
     async def test_a_retry_after_a_failed_create_works(
@@ -252,7 +252,7 @@ class TestSlackFailures:
 
         await declare(bot)
 
-        (incident,) = await bot.runtime.ctx.incident.list_open()
+        (incident,) = await bot.runtime.incident.list_open()
         assert incident.channel_name == NAME
 
     async def test_an_unknown_responder_archives_the_room_and_a_retry_works(
@@ -268,7 +268,7 @@ class TestSlackFailures:
         assert "[incidents.severities]" in failed
         assert f"I archived `#{NAME}`" in failed
         assert [c["channel"] for c in slack.of("conversations.archive")] == [war_room(slack)]
-        (incident,) = await bot.runtime.ctx.incident.list_open()
+        (incident,) = await bot.runtime.incident.list_open()
         assert incident.channel_name == f"{NAME}-2"
 
     async def test_a_pin_that_fails_still_opens_the_incident_with_a_warning(
@@ -281,7 +281,7 @@ class TestSlackFailures:
         reply = slack.responses[-1]["text"]
         assert "You are the incident commander" in reply
         assert "⚠️ I could not pin the initial alert: I am not in that channel" in reply
-        assert len(await bot.runtime.ctx.incident.list_open()) == 1
+        assert len(await bot.runtime.incident.list_open()) == 1
 
     async def test_every_declaration_and_its_outcome_is_audited(
         self, bot: BotDriver, slack: FakeSlack
@@ -290,9 +290,9 @@ class TestSlackFailures:
         await declare(bot)
         await declare(bot)
 
-        entries = await bot.runtime.ctx.audit.recent()
+        entries = await bot.runtime.audit.recent()
 
-        incident = (await bot.runtime.ctx.incident.list_open())[0]
+        incident = (await bot.runtime.incident.list_open())[0]
         assert [(e.action, e.actor, e.channel_id) for e in entries] == [
             ("/incident p1 auth login failing", "UCMD", "CGENERAL")
         ] * 2

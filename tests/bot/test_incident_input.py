@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from store.incidents import EventKind, IncidentEvent, Incidents
+from bot.mrkdwn import escape
+from store.incident.models import EventKind, IncidentEvent
+from store.incident.repository import Incidents
 from tests.driver import BotDriver
 from tests.fakes.slack_api import FakeSlack
 
@@ -19,7 +21,7 @@ async def incident(bot: BotDriver, text: str, *, channel: str = "CGENERAL") -> d
 
 async def open_room(bot: BotDriver) -> str:
     await incident(bot, "p1 auth login failing")
-    return (await bot.runtime.ctx.incident.list_open())[0].channel_id
+    return (await bot.runtime.incident.list_open())[0].channel_id
 
 
 @pytest.mark.parametrize(
@@ -42,11 +44,11 @@ async def test_bad_input_outside_a_war_room_is_refused_privately_and_changes_not
     assert reply["body"]["response_type"] == "ephemeral"
     for fragment in expected:
         assert fragment in reply["body"]["text"]
-    assert f"You typed `/incident {text}`." in reply["body"]["text"]
+    assert f"You typed `/incident {escape(text)}`." in reply["body"]["text"]
     assert slack.of("conversations.create") == []
     assert slack.of("chat.postMessage") == []
-    assert await bot.runtime.ctx.incident.list_open() == []
-    (entry,) = await bot.runtime.ctx.audit.recent()
+    assert await bot.runtime.incident.list_open() == []
+    (entry,) = await bot.runtime.audit.recent()
     assert (entry.action, entry.actor) == (f"/incident {text}", "UCMD")
     assert entry.outcome.startswith("refused: ")
 
@@ -68,7 +70,7 @@ async def test_bad_input_in_a_war_room_changes_nothing(
     bot: BotDriver, slack: FakeSlack, text: str, expected: list[str]
 ) -> None:
     room = await open_room(bot)
-    before = await bot.runtime.ctx.incident.list_open()
+    before = await bot.runtime.incident.list_open()
     posts = len(slack.of("chat.postMessage"))
 
     reply = await incident(bot, text, channel=room)
@@ -76,9 +78,9 @@ async def test_bad_input_in_a_war_room_changes_nothing(
     assert reply["body"]["response_type"] == "ephemeral"
     for fragment in expected:
         assert fragment in reply["body"]["text"]
-    assert await bot.runtime.ctx.incident.list_open() == before
+    assert await bot.runtime.incident.list_open() == before
     assert len(slack.of("chat.postMessage")) == posts
-    assert (await bot.runtime.ctx.audit.recent())[0].outcome.startswith("refused: ")
+    assert (await bot.runtime.audit.recent())[0].outcome.startswith("refused: ")
 
 
 async def test_resolving_twice_says_when_it_was_resolved_and_changes_nothing(
@@ -129,7 +131,7 @@ async def test_incident_alone_or_help_lists_every_subcommand_and_severity(
         in usage
     )
     assert "• `p4` Cosmetic issue (response: Next business day; no update reminders)" in usage
-    assert (await bot.runtime.ctx.audit.recent())[0].outcome == "help"
+    assert (await bot.runtime.audit.recent())[0].outcome == "help"
 
 
 async def test_an_invite_of_an_unknown_new_commander_is_explained_and_changes_nothing(
@@ -142,8 +144,8 @@ async def test_an_invite_of_an_unknown_new_commander_is_explained_and_changes_no
 
     reply = slack.responses[-1]
     assert reply["response_type"] == "ephemeral"
-    assert "Slack does not know one of the users (`user_not_found`)" in reply["text"]
-    assert (await bot.runtime.ctx.incident.list_open())[0].commander == "UCMD"
+    assert "Slack would not add <@UGHOST> to the war room (`user_not_found`)" in reply["text"]
+    assert (await bot.runtime.incident.list_open())[0].commander == "UCMD"
 
 
 async def test_handing_command_to_the_current_commander_changes_nothing(

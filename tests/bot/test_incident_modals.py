@@ -8,8 +8,9 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from bot.incident_views import POST_UPDATE_ACTION, RESOLVE_ACTION, RESOLVE_VIEW, UPDATE_VIEW
-from store.incidents import Incident, IncidentStatus
+from bot.incident.views import POST_UPDATE_ACTION, RESOLVE_ACTION, RESOLVE_VIEW, UPDATE_VIEW
+from commands.exchange import form_metadata, read_form_metadata
+from store.incident.models import Incident, IncidentStatus
 from tests.driver import BotDriver, sign
 from tests.fakes.clock import FakeClock
 from tests.fakes.slack_api import FakeSlack
@@ -17,7 +18,7 @@ from tests.fakes.slack_api import FakeSlack
 
 async def open_incident(bot: BotDriver) -> Incident:
     await bot.command("p1 auth login failing", command="/incident", user="UCMD", channel="CGEN")
-    return (await bot.runtime.ctx.incident.list_open())[0]
+    return (await bot.runtime.incident.list_open())[0]
 
 
 async def submit(
@@ -47,7 +48,7 @@ async def submit(
             "id": "V1",
             "type": "modal",
             "callback_id": callback_id,
-            "private_metadata": incident_id,
+            "private_metadata": form_metadata(incident_id, None),
             "state": {"values": values},
         },
     }
@@ -91,7 +92,8 @@ class TestPostUpdate:
         assert opened["trigger_id"] == "T-trigger"
         view = opened["view"]
         view = json.loads(view) if isinstance(view, str) else view
-        assert (view["callback_id"], view["private_metadata"]) == (UPDATE_VIEW, incident.id)
+        assert view["callback_id"] == UPDATE_VIEW
+        assert read_form_metadata(view["private_metadata"]) == (incident.id, incident.channel_id)
         assert [b.get("block_id") for b in view["blocks"][1:]] == [
             "status",
             "action",
@@ -130,7 +132,7 @@ class TestPostUpdate:
             "- ETA: 20 minutes\n"
             "- Impact: half of logins fail"
         )
-        after = (await bot.runtime.ctx.incident.list_open())[0]
+        after = (await bot.runtime.incident.list_open())[0]
         assert after.status is IncidentStatus.MITIGATING
         assert after.next_update_due_at is not None
         assert (after.next_update_due_at - incident.opened_at).total_seconds() == 25 * 60
@@ -153,7 +155,7 @@ class TestPostUpdate:
         assert set(body["errors"]) == {"status", "action", "eta"}
         assert "investigating, identified, mitigating or monitoring" in body["errors"]["status"]
         assert len(slack.of("chat.postMessage")) == posts
-        entry = (await bot.runtime.ctx.audit.recent())[0]
+        entry = (await bot.runtime.audit.recent())[0]
         assert entry.action == f"submit post update {incident.id}"
         assert entry.outcome.startswith("refused: ")
 
@@ -214,7 +216,7 @@ class TestResolve:
             "- Follow-up: add a canary for auth config"
         )
         assert texts[-1].endswith("*Action items*\n• add a canary for auth config")
-        assert await bot.runtime.ctx.incident.list_open() == []
+        assert await bot.runtime.incident.list_open() == []
 
     async def test_a_blank_resolution_comes_back_as_an_error(self, bot: BotDriver) -> None:
         incident = await open_incident(bot)
@@ -222,7 +224,7 @@ class TestResolve:
         _, body = await submit(bot, RESOLVE_VIEW, incident.id, {"impact": "x", "resolution": " "})
 
         assert body == {"response_action": "errors", "errors": {"resolution": "Say what fixed it."}}
-        assert len(await bot.runtime.ctx.incident.list_open()) == 1
+        assert len(await bot.runtime.incident.list_open()) == 1
 
 
 async def test_a_click_on_a_resolved_incident_opens_nothing_and_says_why(
@@ -239,7 +241,7 @@ async def test_a_click_on_a_resolved_incident_opens_nothing_and_says_why(
     reply = slack.responses[-1]
     assert reply["response_type"] == "ephemeral"
     assert "already resolved" in reply["text"]
-    entry = (await bot.runtime.ctx.audit.recent())[0]
+    entry = (await bot.runtime.audit.recent())[0]
     assert (entry.actor, entry.action) == ("UOTHER", f"click post update {incident.id}")
     assert entry.outcome.startswith("refused: ")
 
@@ -261,7 +263,7 @@ async def test_every_click_and_submission_is_audited(bot: BotDriver) -> None:
     await bot.click(POST_UPDATE_ACTION, incident.id, user="UCMD", channel=incident.channel_id)
     await submit(bot, UPDATE_VIEW, incident.id, UPDATE)
 
-    entries = await bot.runtime.ctx.audit.recent()
+    entries = await bot.runtime.audit.recent()
     assert [(e.action, e.outcome) for e in entries[:2]] == [
         (f"submit post update {incident.id}", "ok"),
         (f"click post update {incident.id}", "form opened"),

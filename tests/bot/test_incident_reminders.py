@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from bot.incident_views import POST_UPDATE_ACTION
-from pipeline.config import Config
+from bot.incident.views import POST_UPDATE_ACTION
+from pipeline.kernel.config import Config
 from tests.conftest import config_dict
 from tests.driver import BotDriver
 from tests.fakes.clock import FakeClock
@@ -46,7 +46,7 @@ async def declare(bot: BotDriver, severity: str = "p1") -> str:
     await bot.command(
         f"{severity} auth login failing", command="/incident", user="UCMD", channel="CGENERAL"
     )
-    incidents = await bot.runtime.ctx.incident.list_open()
+    incidents = await bot.runtime.incident.list_open()
     return incidents[-1].channel_id
 
 
@@ -252,7 +252,7 @@ async def test_a_p4_never_reminds(bot: BotDriver, slack: FakeSlack, clock: FakeC
         await at_minute(bot, clock, start, minute)
 
     assert reminders(slack, room) == []
-    (incident,) = await bot.runtime.ctx.incident.list_open()
+    (incident,) = await bot.runtime.incident.list_open()
     assert incident.next_update_due_at is None
 
 
@@ -290,7 +290,7 @@ async def test_updates_and_the_resolution_go_to_the_announcement_thread(
     bot: BotDriver, slack: FakeSlack, clock: FakeClock
 ) -> None:
     room = await declare(bot)
-    announcement_ts = (await bot.runtime.ctx.incident.list_open())[0].announce_ts
+    announcement_ts = (await bot.runtime.incident.list_open())[0].announce_ts
 
     await in_room(bot, room, "update mitigating rolling back auth-svc")
     await in_room(bot, room, "resolve rolled back")

@@ -19,5 +19,5 @@ async def test_rollback_explains_how_to_deploy_the_previous_version_and_changes_
     assert "/deploy <environment> <service> <previous-version>" in str(reply["body"])
     assert world.task_definition("production", "auth-svc") == before
     assert slack.of("chat.postMessage") == []
-    audit = await bot.runtime.ctx.audit.recent()
+    audit = await bot.runtime.audit.recent()
     assert [(a.actor, a.action) for a in audit] == [("UONCALL", "/rollback production auth-svc")]

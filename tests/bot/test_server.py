@@ -62,7 +62,7 @@ async def test_forged_or_stale_requests_are_rejected_with_401(
     )
 
     assert status == 401
-    assert await bot.runtime.ctx.audit.recent() == []
+    assert await bot.runtime.audit.recent() == []
 
 
 async def test_healthz_reports_ok_while_the_database_answers(bot: BotDriver) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.main import run_server
 from bot.settings import Settings
-from pipeline.config import Config
+from pipeline.kernel.config import Config
 from tests.fakes.slack_api import FakeSlack
 
 

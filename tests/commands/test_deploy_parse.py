@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from commands.deploy import (
+from commands.deploy.parse import (
     DeployRequest,
     Help,
     HistoryRequest,
@@ -12,8 +12,8 @@ from commands.deploy import (
     parse_deploy,
     usage,
 )
-from pipeline.config import Config
-from pipeline.errors import UsageError
+from pipeline.kernel.config import Config
+from pipeline.kernel.errors import UsageError
 
 ALL = ("api-gateway", "auth-svc", "market-svc")
 SERVICE_CHOICES = ["`api-gateway`", "`auth-svc`", "`market-svc`"]

@@ -11,14 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from commands.incident import IncidentCommands, Reminder
-from commands.incident_parse import Declare
-from pipeline.config import Config
-from pipeline.errors import ChatOpsError, UpstreamError
+from bot.timers import Timers
+from commands.access import Access
+from commands.incident.parse import Declare
+from commands.incident.usecases import IncidentCommands
+from pipeline.kernel.config import Config
+from pipeline.kernel.errors import ChatOpsError, UpstreamError
+from pipeline.kernel.ports import NotInvited, Reminder
 from store.db import Store
-from store.deployments import Deployments
-from store.incidents import EventKind, Incident, IncidentEvent, Incidents, IncidentStatus
-from store.models import Deployment
+from store.deploy.models import Deployment
+from store.deploy.repository import Deployments
+from store.incident.models import EventKind, Incident, IncidentEvent, IncidentStatus
+from store.incident.repository import Incidents
 from tests.fakes.clock import FakeClock
 
 MINUTE = 60.0
@@ -32,6 +36,12 @@ class FakeIncidentChat:
     calls: list[tuple[str, object]] = field(default_factory=list)
     reminders: list[Reminder] = field(default_factory=list)
     groups: dict[str, frozenset[str]] = field(default_factory=dict)
+    unknown: set[str] = field(default_factory=set)
+
+    async def members_of(self, group_id: str) -> frozenset[str]:
+        """The Directory port, for the user groups among the responders."""
+        self._step("members_of", group_id)
+        return self.groups.get(group_id, frozenset())
 
     def _step(self, name: str, detail: object = None) -> None:
         self.calls.append((name, detail))
@@ -52,12 +62,12 @@ class FakeIncidentChat:
     async def set_topic(self, incident: Incident) -> None:
         self._step("set_topic")
 
-    async def invite(self, channel_id: str, user_ids: Sequence[str]) -> None:
+    async def invite(self, channel_id: str, user_ids: Sequence[str]) -> list[NotInvited]:
         self._step("invite", list(user_ids))
+        return [NotInvited(u, "user_not_found") for u in user_ids if u in self.unknown]
 
-    async def members_of(self, group_id: str) -> frozenset[str]:
-        self._step("members_of", group_id)
-        return self.groups.get(group_id, frozenset())
+    async def tell_commander(self, incident: Incident, not_invited: Sequence[NotInvited]) -> None:
+        self._step("tell_commander", [n.user_id for n in not_invited])
 
     async def post_alert(self, incident: Incident, suspects: Sequence[Deployment]) -> str:
         self._step("post_alert", [s.id for s in suspects])
@@ -77,8 +87,12 @@ class FakeIncidentChat:
         self._step("post_resolved", [e.kind for e in timeline])
 
     async def post_reminder(self, incident: Incident, reminder: Reminder) -> None:
+        self.reminders.append(reminder)  # Slack has it, even when the answer is lost
         self._step("post_reminder")
-        self.reminders.append(reminder)
+
+    async def reminder_posted(self, incident: Incident, reminder: Reminder) -> bool:
+        self._step("reminder_posted", reminder.key)
+        return any(r.key == reminder.key for r in self.reminders)
 
     async def commander_changed(self, incident: Incident, previous: str) -> None:
         self._step("commander_changed", previous)
@@ -91,6 +105,7 @@ class World:
     clock: FakeClock
     incidents: Incidents
     config: Config
+    timers: Timers
 
     def commands(self) -> IncidentCommands:
         """A fresh IncidentCommands, as a restarted process would build it."""
@@ -99,6 +114,8 @@ class World:
             incidents=self.incidents,
             deployments=Deployments(self.store),
             chat=self.chat,
+            access=Access(self.chat),
+            timers=self.timers,
             clock=self.clock,
         )
 
@@ -106,7 +123,8 @@ class World:
 @pytest.fixture
 async def world(tmp_path: Path, config: Config) -> AsyncIterator[World]:
     store = await Store.open(tmp_path / "chatops.db")
-    yield World(store, FakeIncidentChat(), FakeClock(), Incidents(store), config)
+    clock = FakeClock()
+    yield World(store, FakeIncidentChat(), clock, Incidents(store), config, Timers(clock))
     await store.close()
 
 
@@ -155,7 +173,7 @@ async def test_a_failed_pin_or_announcement_is_a_warning_not_a_lost_incident(
     )
 
     assert len(declared.warnings) == 1
-    assert f"I could not {step}" in declared.warnings[0]
+    assert f"I could not {step}" in declared.warnings[0].user_message
     assert [i.id for i in await world.incidents.open_incidents()] == [declared.incident.id]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from commands.incident_parse import (
+from commands.incident.parse import (
     Commander,
     Declare,
     Help,
@@ -20,9 +20,9 @@ from commands.incident_parse import (
     parse_incident,
     usage,
 )
-from pipeline.config import Config, Incidents
-from pipeline.errors import UsageError
-from store.incidents import IncidentStatus
+from pipeline.kernel.config import Config, Incidents
+from pipeline.kernel.errors import UsageError
+from store.incident.models import IncidentStatus
 
 AT = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 STATUSES = ["`investigating`", "`identified`", "`mitigating`", "`monitoring`"]

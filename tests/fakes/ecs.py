@@ -1,6 +1,6 @@
 """ECS doubles for what moto cannot stage: services that never settle, and runs held mid-rollout.
 
-`FakeEcs` is an in-memory implementation of the `pipeline.ports.Ecs` protocol. `HeldEcs` wraps
+`FakeEcs` is an in-memory `Ecs` port (`pipeline.kernel.ports`). `HeldEcs` wraps
 any `Ecs` (moto-backed `BotoEcs` in practice) and parks `describe` after the first
 `update_service` until the test releases it, so a test can stop the bot mid-rollout.
 """
@@ -11,8 +11,8 @@ import asyncio
 import itertools
 from typing import Any
 
-from pipeline.errors import NotFound
-from pipeline.ports import Ecs, ServiceStatus
+from pipeline.kernel.errors import NotFound
+from pipeline.kernel.ports import Ecs, ServiceStatus
 from tests.fakes.ecs_world import REGION, REPO, EcsWorld
 
 SIDECAR = "log-router"

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from pipeline.aws import BotoEcs
 from pipeline.aws.ecs import registration_spec
-from pipeline.errors import NotFound, UpstreamError
+from pipeline.kernel.errors import NotFound, UpstreamError
 from tests.fakes.ecs_world import REGION, REPO, EcsWorld
 
 CLUSTER = "skillancer-production"

@@ -11,9 +11,7 @@ import pytest
 import sqlite_utils
 
 from store.db import Store
-from store.deployments import Deployments
-from store.migrations import MIGRATIONS, apply_migrations
-from store.models import (
+from store.deploy.models import (
     Decision,
     Deployment,
     DeploymentId,
@@ -21,6 +19,8 @@ from store.models import (
     Target,
     TargetStatus,
 )
+from store.deploy.repository import Deployments
+from store.migrations import MIGRATIONS, apply_migrations
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 

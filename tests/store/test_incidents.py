@@ -9,14 +9,8 @@ from pathlib import Path
 import pytest
 
 from store.db import Store
-from store.incidents import (
-    EventKind,
-    Incident,
-    IncidentEvent,
-    IncidentId,
-    Incidents,
-    IncidentStatus,
-)
+from store.incident.models import EventKind, Incident, IncidentEvent, IncidentId, IncidentStatus
+from store.incident.repository import Claim, Incidents
 from store.migrations import MIGRATIONS
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -142,14 +136,15 @@ async def test_a_resolved_incident_takes_no_update_or_commander(incidents: Incid
     assert await incidents.set_commander("inc-1", user_id="U2", at=T0, actor="U1") is None
 
 
-async def test_handing_over_changes_the_commander_and_logs_both_names(
+async def test_handing_over_changes_the_commander_and_logs_the_new_one_as_a_raw_id(
     incidents: Incidents,
 ) -> None:
     after = await incidents.set_commander("inc-1", user_id="UNEW", at=T0 + MIN, actor="UCMD")
 
     assert after is not None
     assert after.commander == "UNEW"
-    assert (await incidents.events("inc-1"))[-1].detail == "<@UCMD> → <@UNEW>"
+    event = (await incidents.events("inc-1"))[-1]
+    assert (event.actor, event.detail) == ("UCMD", "UNEW")
 
 
 class TestReminderClaims:
@@ -159,18 +154,20 @@ class TestReminderClaims:
         first = await incidents.claim_reminder("inc-1", due=due, token="proc-a")
         again = await incidents.claim_reminder("inc-1", due=due, token="proc-a")
 
-        assert (first, again) == (True, False)
+        assert (first, again) == (Claim.TAKEN, Claim.BUSY)
 
     async def test_a_claim_left_by_a_dead_process_is_taken_over(self, incidents: Incidents) -> None:
         due = T0 + 15 * MIN
         await incidents.claim_reminder("inc-1", due=due, token="dead-process")
 
-        assert await incidents.claim_reminder("inc-1", due=due, token="new-process") is True
+        taken = await incidents.claim_reminder("inc-1", due=due, token="new-process")
+
+        assert taken is Claim.TAKEN_OVER
 
     async def test_a_claim_for_a_due_time_that_moved_on_fails(self, incidents: Incidents) -> None:
         await _update(incidents, at=T0 + 10 * MIN, status=IncidentStatus.IDENTIFIED)
 
-        assert await incidents.claim_reminder("inc-1", due=T0 + 15 * MIN, token="p") is False
+        assert await incidents.claim_reminder("inc-1", due=T0 + 15 * MIN, token="p") is Claim.BUSY
 
     async def test_a_released_claim_can_be_taken_again(self, incidents: Incidents) -> None:
         due = T0 + 15 * MIN
@@ -178,7 +175,7 @@ class TestReminderClaims:
 
         await incidents.release_reminder("inc-1", token="p")
 
-        assert await incidents.claim_reminder("inc-1", due=due, token="p") is True
+        assert await incidents.claim_reminder("inc-1", due=due, token="p") is Claim.TAKEN
 
     async def test_finishing_moves_the_schedule_and_counts_the_unanswered_reminder(
         self, incidents: Incidents
@@ -195,7 +192,7 @@ class TestReminderClaims:
         assert after is not None
         assert (after.next_update_due_at, after.unanswered_reminders) == (T0 + 30 * MIN, 1)
         assert (await incidents.events("inc-1"))[-1] == event
-        assert await incidents.claim_reminder("inc-1", due=T0 + 30 * MIN, token="p") is True
+        assert await incidents.claim_reminder("inc-1", due=T0 + 30 * MIN, token="p") is Claim.TAKEN
 
     async def test_an_update_landing_mid_post_keeps_its_own_schedule(
         self, incidents: Incidents

@@ -1,4 +1,4 @@
-"""Domain values kept in SQLite: deployments, their targets, approvals, events, audit entries."""
+"""Deployment values kept in SQLite: deployments, their targets, approvals and stage events."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NewType
 
-from pydantic import BaseModel, ConfigDict
+from store.values import FrozenModel
 
 DeploymentId = NewType("DeploymentId", str)
 
@@ -65,12 +65,6 @@ class TargetStatus(StrEnum):
 class Decision(StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
-
-
-class FrozenModel(BaseModel):
-    """Base of every stored domain value: immutable once read."""
-
-    model_config = ConfigDict(frozen=True)
 
 
 class Target(FrozenModel):
@@ -136,13 +130,4 @@ class StageEvent(FrozenModel):
     stage: str
     status: str
     service: str | None = None
-    detail: str | None = None
-
-
-class AuditEntry(FrozenModel):
-    at: datetime
-    actor: str
-    action: str
-    outcome: str
-    channel_id: str | None = None
     detail: str | None = None

@@ -1,6 +1,7 @@
-"""Block Kit rendering of the deploy card, its thread messages and command replies.
+"""Block Kit rendering of the deploy card, its thread messages and `/deploy` replies.
 
 Slack text is product copy: success and failure use the runbooks' wording (seeds 001 and 003).
+Every card stays inside Slack's limits however many services it lists.
 """
 
 from __future__ import annotations
@@ -9,16 +10,30 @@ import json
 from datetime import datetime
 from typing import Any
 
-from bot.blocks import context, section
-from commands.deploy import deployment_record
-from pipeline.config import Config
-from store.models import Deployment, DeploymentState, StageEvent, Target, TargetStatus
+from bot.blocks import (
+    MAX_MESSAGE_BLOCKS,
+    MAX_SECTION_TEXT,
+    Blocks,
+    actions,
+    button,
+    confirm,
+    context,
+    header,
+    section,
+    sections,
+)
+from bot.mrkdwn import clip, escape, join_lines, mention, mentions
+from commands.deploy.record import deployment_record
+from commands.deploy.usecases import History, Record
+from pipeline.kernel.config import Config
+from store.deploy.models import Deployment, DeploymentState, StageEvent, Target, TargetStatus
 
 APPROVE_ACTION = "deploy_approve"
 REJECT_ACTION = "deploy_reject"
 
-
-Blocks = list[dict[str, Any]]
+# Blocks a card needs besides its service lines: header, context, state, outcome, approvers,
+# buttons, with room to spare.
+_CARD_FIXED_BLOCKS = 8
 
 _TARGET_ICON = {
     TargetStatus.PENDING: "⏳",
@@ -69,23 +84,24 @@ def outcome_text(run: Deployment) -> str | None:
     if run.state is DeploymentState.ROLLED_BACK:
         return (
             f"🚨 {_title(run)} deployment FAILED\n{head}"
-            f"Reason: {run.error or 'unknown'}\n"
+            f"Reason: {escape(run.error or 'unknown')}\n"
             "Automatic rollback completed: services restored to their previous versions"
         )
     if run.state is DeploymentState.ROLLBACK_FAILED:
         stuck = [t for t in run.active_targets if t.status is TargetStatus.ROLLBACK_FAILED]
         return (
             f"🚨 {_title(run)} deployment FAILED\n{head}"
-            f"Reason: {run.error or 'unknown'}\n"
+            f"Reason: {escape(run.error or 'unknown')}\n"
             "⚠️ ACTION REQUIRED: Manual investigation needed\n"
             f"Automatic rollback failed for {', '.join(f'`{t.service}`' for t in stuck)}."
         )
     if run.state is DeploymentState.REJECTED:
-        return f"🛑 Rejected by <@{run.rejected_by}>. Nothing was deployed."
+        who = mention(run.rejected_by) if run.rejected_by else "an approver"
+        return f"🛑 Rejected by {who}. Nothing was deployed."
     if run.state is DeploymentState.EXPIRED:
         return "⌛ Expired: no decision within the approval window. Nothing was deployed."
     if run.state is DeploymentState.CANCELLED:
-        return f"🚫 Cancelled: {run.error or 'no reason given'}. Nothing was deployed."
+        return f"🚫 Cancelled: {escape(run.error or 'no reason given')}. Nothing was deployed."
     return None
 
 
@@ -97,7 +113,7 @@ def manual_steps(run: Deployment, config: Config) -> str:
         if t.status is TargetStatus.ROLLBACK_FAILED and t.previous_task_def:
             svc = config.service(t.service)
             lines.append(
-                f"`{t.service}`: {t.detail or 'rollback failed'}\n"
+                f"`{t.service}`: {escape(t.detail or 'rollback failed')}\n"
                 f"```aws ecs update-service --region {env.region} --cluster {env.cluster} "
                 f"--service {svc.ecs_service} --task-definition {t.previous_task_def}```"
             )
@@ -113,20 +129,24 @@ def _state_line(run: Deployment) -> str:
     if run.state is DeploymentState.RUNNING:
         return "*Deploying:* rolling out, details in the thread"
     if run.state is DeploymentState.ROLLING_BACK:
-        return f"*Rolling back:* {run.error or 'a service failed'}"
+        return f"*Rolling back:* {escape(run.error or 'a service failed')}"
     return ""
 
 
-def deploy_card(run: Deployment, *, confirm: bool) -> tuple[str, Blocks]:
+def deploy_card(run: Deployment, *, confirm_buttons: bool) -> tuple[str, Blocks]:
     """The plan card: fallback text and blocks. Buttons only while approval is pending."""
     title = f"🚀 Deploy to {run.environment}"
     blocks: Blocks = [
-        {"type": "header", "text": {"type": "plain_text", "text": title}},
+        header(title),
         context(
-            f"Requested by <@{run.requested_by}> · Deployment `{run.id}` · "
+            f"Requested by {mention(run.requested_by)} · Deployment `{run.id}` · "
             f"approvals {len(run.approved_by)}/{run.required_approvals}"
         ),
-        section("\n".join(target_line(t) for t in run.targets)),
+        *sections(
+            [target_line(t) for t in run.targets],
+            max_blocks=MAX_MESSAGE_BLOCKS - _CARD_FIXED_BLOCKS,
+            noun="more services",
+        ),
     ]
     outcome = outcome_text(run)
     state = _state_line(run)
@@ -135,49 +155,51 @@ def deploy_card(run: Deployment, *, confirm: bool) -> tuple[str, Blocks]:
     if outcome:
         blocks.append(section(outcome))
     if run.approved_by:
-        blocks.append(context("Approved by " + ", ".join(f"<@{u}>" for u in run.approved_by)))
+        blocks.append(context("Approved by " + mentions(run.approved_by)))
     if run.state is DeploymentState.AWAITING_APPROVAL and run.required_approvals > 0:
-        blocks.append(_buttons(run, confirm=confirm))
+        blocks.append(_buttons(run, confirm_buttons=confirm_buttons))
     fallback = outcome.splitlines()[0] if outcome else f"{title}: {summary_text(run)}"
     return fallback, blocks
 
 
-def _buttons(run: Deployment, *, confirm: bool) -> dict[str, Any]:
-    approve: dict[str, Any] = {
-        "type": "button",
-        "action_id": APPROVE_ACTION,
-        "style": "primary",
-        "value": run.id,
-        "text": {"type": "plain_text", "text": "Approve"},
-    }
-    reject: dict[str, Any] = {
-        "type": "button",
-        "action_id": REJECT_ACTION,
-        "style": "danger",
-        "value": run.id,
-        "text": {"type": "plain_text", "text": "Reject"},
-    }
-    if confirm:
-        services = ", ".join(t.service for t in run.active_targets)
-        approve["confirm"] = {
-            "title": {"type": "plain_text", "text": f"Deploy to {run.environment}?"},
-            "text": {"type": "mrkdwn", "text": f"This deploys {services} to *{run.environment}*."},
-            "confirm": {"type": "plain_text", "text": "Approve"},
-            "deny": {"type": "plain_text", "text": "Cancel"},
-        }
-        reject["confirm"] = {
-            "title": {"type": "plain_text", "text": "Reject this deploy?"},
-            "text": {"type": "mrkdwn", "text": "Nothing will be deployed."},
-            "confirm": {"type": "plain_text", "text": "Reject"},
-            "deny": {"type": "plain_text", "text": "Cancel"},
-        }
-    return {"type": "actions", "block_id": f"deploy:{run.id}", "elements": [approve, reject]}
+def _buttons(run: Deployment, *, confirm_buttons: bool) -> dict[str, Any]:
+    approve_confirm = reject_confirm = None
+    if confirm_buttons:
+        names = [t.service for t in run.active_targets]
+        listed = join_lines(names, 200, noun="more").replace("\n", ", ")
+        approve_confirm = confirm(
+            title=f"Deploy to {run.environment}?",
+            text=f"This deploys {len(names)} service(s) to {run.environment}: {listed}.",
+            ok="Approve",
+        )
+        reject_confirm = confirm(
+            title="Reject this deploy?", text="Nothing will be deployed.", ok="Reject"
+        )
+    return actions(
+        f"deploy:{run.id}",
+        [
+            button(
+                action_id=APPROVE_ACTION,
+                text="Approve",
+                value=run.id,
+                style="primary",
+                confirm_with=approve_confirm,
+            ),
+            button(
+                action_id=REJECT_ACTION,
+                text="Reject",
+                value=run.id,
+                style="danger",
+                confirm_with=reject_confirm,
+            ),
+        ],
+    )
 
 
 def event_text(event: StageEvent) -> str:
     """One thread message for one stage event."""
     who = f"`{event.service}` " if event.service else ""
-    detail = f": {event.detail}" if event.detail else ""
+    detail = f": {escape(event.detail)}" if event.detail else ""
     icon = {"failed": "❌", "passed": "✅", "done": "✅", "interrupted": "⏸️"}.get(event.status, "•")
     return f"{icon} {who}{event.stage} {event.status}{detail}"
 
@@ -189,22 +211,25 @@ def rollback_notice(run: Deployment, t: Target) -> str:
         f"*Service*: {t.service}\n"
         f"*From Version*: {t.target_version}\n"
         f"*To Version*: {t.current_version or 'previous task definition'}\n"
-        f"*Reason*: {run.error or 'deployment failed'}\n"
+        f"*Reason*: {escape(run.error or 'deployment failed')}\n"
         f"*Time*: {_when(run.finished_at or run.updated_at)}\n\n"
         "Investigating root cause. Updates to follow."
     )
 
 
-def record_text(run: Deployment) -> str:
-    record = json.dumps(deployment_record(run), indent=2)
-    return f"Deployment `{run.id}`: {run.state.value.replace('_', ' ')}\n```{record}```"
+def record_text(record: Record) -> str:
+    run = record.run
+    body = json.dumps(deployment_record(run), indent=2)
+    head = f"Deployment `{run.id}`: {run.state.value.replace('_', ' ')}\n"
+    return head + clip(f"```{escape(body)}```", MAX_SECTION_TEXT - len(head))
 
 
-def history_text(runs: list[Deployment], environment: str | None) -> str:
-    where = f" in `{environment}`" if environment else ""
-    if not runs:
+def history_text(history: History) -> str:
+    where = f" in `{history.environment}`" if history.environment else ""
+    if not history.runs:
         return f"No deployments{where} yet."
-    lines = [f"*Recent deployments{where}*"]
-    for run in runs:
-        lines.append(f"• {_when(run.created_at)} by <@{run.requested_by}>: {summary_text(run)}")
-    return "\n".join(lines)
+    lines = [
+        f"• {_when(run.created_at)} by {mention(run.requested_by)}: {summary_text(run)}"
+        for run in history.runs
+    ]
+    return f"*Recent deployments{where}*\n" + join_lines(lines, MAX_SECTION_TEXT)

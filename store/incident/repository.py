@@ -8,83 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Any, NewType
+from enum import Enum, StrEnum
+from typing import Any
 
 import sqlite_utils
 
 from store.db import Store
-from store.models import FrozenModel
-
-IncidentId = NewType("IncidentId", str)
-
-
-class IncidentStatus(StrEnum):
-    INVESTIGATING = "investigating"
-    IDENTIFIED = "identified"
-    MITIGATING = "mitigating"
-    MONITORING = "monitoring"
-    RESOLVED = "resolved"
-
-
-UPDATE_STATUSES = (
-    IncidentStatus.INVESTIGATING,
-    IncidentStatus.IDENTIFIED,
-    IncidentStatus.MITIGATING,
-    IncidentStatus.MONITORING,
+from store.incident.models import (
+    EventKind,
+    Incident,
+    IncidentEvent,
+    IncidentStatus,
 )
-
-
-class EventKind(StrEnum):
-    OPENED = "opened"
-    UPDATE = "update"
-    STATUS = "status"
-    REMINDER = "reminder"
-    ESCALATION = "escalation"
-    COMMANDER = "commander"
-    RESOLVED = "resolved"
-
-
-class Incident(FrozenModel):
-    id: IncidentId
-    severity: str
-    summary: str
-    service: str | None
-    status: IncidentStatus
-    impact: str
-    action: str | None
-    eta: str
-    commander: str
-    declared_by: str
-    declared_in: str | None
-    channel_id: str
-    channel_name: str
-    alert_ts: str | None
-    announce_channel: str | None
-    announce_ts: str | None
-    opened_at: datetime
-    last_update_at: datetime
-    next_update_due_at: datetime | None
-    unanswered_reminders: int = 0
-    resolved_at: datetime | None = None
-    resolution: str | None = None
-    follow_up: str | None = None
-
-    @property
-    def is_open(self) -> bool:
-        return self.resolved_at is None
-
-    @property
-    def subject(self) -> str:
-        """What the templates call "[Service]": the named service, else the summary."""
-        return self.service or self.summary
-
-
-class IncidentEvent(FrozenModel):
-    at: datetime
-    kind: EventKind
-    actor: str | None = None
-    detail: str | None = None
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -101,6 +36,14 @@ _COLUMNS = (
     "last_update_at, next_update_due_at, unanswered_reminders, resolved_at, resolution, "
     "follow_up"
 )
+
+
+class Claim(Enum):
+    """What claiming a due reminder found; see `Incidents.claim_reminder`."""
+
+    TAKEN = "taken"
+    TAKEN_OVER = "taken_over"
+    BUSY = "busy"
 
 
 class Incidents:
@@ -260,28 +203,34 @@ class Incidents:
                     "WHERE incident_id = ? AND role = 'commander'",
                     [user_id, _ts(at), incident_id],
                 )
-                detail = f"<@{before.commander}> → <@{user_id}>"
-                event = IncidentEvent(at=at, kind=EventKind.COMMANDER, actor=actor, detail=detail)
+                # The new commander's raw ID; the previous one is the commander before it.
+                event = IncidentEvent(at=at, kind=EventKind.COMMANDER, actor=actor, detail=user_id)
                 _event(db, incident_id, event)
                 return _load(db, "id = ?", [incident_id])
 
         return await self._store.call(assign)
 
-    async def claim_reminder(self, incident_id: str, *, due: datetime, token: str) -> bool:
+    async def claim_reminder(self, incident_id: str, *, due: datetime, token: str) -> Claim:
         """Take the reminder due at `due` before posting it.
 
-        True when this caller now owns it: the incident is open, still due at `due`, and no
-        other claim by this process (`token`) is in flight. A claim left by a previous process
-        (another token) is stale and taken over, so a crash mid-post never loses a reminder.
+        TAKEN: this caller (`token`) now owns it. TAKEN_OVER: it owns it, but a previous process
+        had claimed it and may have posted it before dying. BUSY: not due at `due`, resolved, or
+        already being posted by this process.
         """
 
-        def claim(db: sqlite_utils.Database) -> bool:
-            cursor = db.execute(
-                "UPDATE incidents SET reminder_claim = ? WHERE id = ? AND resolved_at IS NULL "
-                "AND next_update_due_at = ? AND (reminder_claim IS NULL OR reminder_claim != ?)",
-                [token, incident_id, _ts(due), token],
-            )
-            return bool(cursor.rowcount == 1)
+        def claim(db: sqlite_utils.Database) -> Claim:
+            with db.atomic():
+                row = db.execute(
+                    "SELECT reminder_claim FROM incidents WHERE id = ? AND resolved_at IS NULL "
+                    "AND next_update_due_at = ?",
+                    [incident_id, _ts(due)],
+                ).fetchone()
+                if row is None or row[0] == token:
+                    return Claim.BUSY
+                db.execute(
+                    "UPDATE incidents SET reminder_claim = ? WHERE id = ?", [token, incident_id]
+                )
+                return Claim.TAKEN if row[0] is None else Claim.TAKEN_OVER
 
         return await self._store.call(claim)
 
@@ -302,10 +251,12 @@ class Incidents:
         token: str,
         next_due: datetime,
         event: IncidentEvent,
-    ) -> None:
-        """After posting: move the schedule on (unless an update already did) and log it."""
+    ) -> Incident | None:
+        """After posting: move the schedule on (unless an update already did) and log it.
 
-        def finish(db: sqlite_utils.Database) -> None:
+        Returns the incident as it is now (None if it vanished)."""
+
+        def finish(db: sqlite_utils.Database) -> Incident | None:
             with db.atomic():
                 db.execute(
                     "UPDATE incidents SET next_update_due_at = ?, "
@@ -319,8 +270,9 @@ class Incidents:
                     [incident_id, token],
                 )
                 _event(db, incident_id, event)
+                return _load(db, "id = ?", [incident_id])
 
-        await self._store.call(finish)
+        return await self._store.call(finish)
 
     async def events(self, incident_id: str) -> list[IncidentEvent]:
         """The timeline, oldest first."""

@@ -10,9 +10,10 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
-from pipeline.config import INCIDENT_SUBCOMMANDS, Config, Severity, format_duration
-from pipeline.errors import UsageError
-from store.incidents import UPDATE_STATUSES, IncidentStatus
+from commands.exchange import Submission
+from pipeline.kernel.config import INCIDENT_SUBCOMMANDS, Config, Severity, format_duration
+from pipeline.kernel.errors import UsageError
+from store.incident.models import UPDATE_STATUSES, IncidentStatus
 
 # Slack: channel names are at most 80 characters of lowercase letters, digits, '-' and '_'.
 CHANNEL_NAME_MAX = 80
@@ -108,7 +109,7 @@ def parse_incident(text: str, config: Config) -> IncidentCommand:
         return Help()
     if head == "list":
         if rest:
-            raise UsageError(f"`/incident list` takes nothing after it; got `{rest}`.")
+            raise UsageError("`/incident list` takes nothing after it; got `{rest}`.", rest=rest)
         return ListOpen()
     if head == "update":
         word, action = _split(rest)
@@ -124,7 +125,12 @@ def parse_incident(text: str, config: Config) -> IncidentCommand:
                 if word.lower() == IncidentStatus.RESOLVED.value
                 else ""
             )
-            raise UsageError(f"`{word}` is not an update status. Use one of {statuses()}.{hint}")
+            raise UsageError(
+                "`{word}` is not an update status. Use one of {statuses}.{hint}",
+                word=word,
+                statuses=statuses(),
+                hint=hint,
+            )
         if not action:
             raise UsageError(f"Say what you are doing: `/incident update {status.value} <action>`.")
         return Update(status, action)
@@ -137,21 +143,25 @@ def parse_incident(text: str, config: Config) -> IncidentCommand:
         if match is None:
             raise UsageError(
                 "Mention the new commander: `/incident commander @someone`, picking them from "
-                "Slack's autocomplete so the mention becomes a link."
-                + (f" `{rest}` is not a mention." if rest else "")
+                "Slack's autocomplete so the mention becomes a link.{not_one}",
+                not_one=f" `{rest}` is not a mention." if rest else "",
             )
         return Commander(match.group(1) or match.group(2))
     if head in severities:
         if not rest:
             raise UsageError(
-                f"Add a summary of what is broken: `/incident {head} auth login failing`."
+                "Add a summary of what is broken: `/incident {head} auth login failing`.",
+                head=head,
             )
         return Declare(head, rest)
     options = ", ".join(f"`{k}`" for k in severities)
     subcommands = ", ".join(f"`{s}`" for s in INCIDENT_SUBCOMMANDS)
     raise UsageError(
-        f"`{head}` is neither a severity nor a subcommand. Declare with one of {options} "
-        f"(`/incident p1 <summary>`), or use one of {subcommands}."
+        "`{head}` is neither a severity nor a subcommand. Declare with one of {options} "
+        "(`/incident p1 <summary>`), or use one of {subcommands}.",
+        head=head,
+        options=options,
+        subcommands=subcommands,
     )
 
 
@@ -162,3 +172,51 @@ def channel_name(pattern: str, *, at: datetime, summary: str, severity: str) -> 
     name = pattern.format(date=at.strftime("%Y%m%d"), slug=slug, severity=severity)
     name = re.sub(r"-{2,}", "-", _NOT_CHANNEL_CHARS.sub("-", name.lower()))
     return name[:CHANNEL_NAME_MAX].rstrip("-_")
+
+
+@dataclass(frozen=True)
+class UpdateForm:
+    """A valid *Post update* form."""
+
+    status: IncidentStatus
+    action: str
+    eta: str
+    impact: str
+
+
+@dataclass(frozen=True)
+class ResolveForm:
+    """A valid *Resolve* form."""
+
+    impact: str
+    resolution: str
+    follow_up: str
+
+
+def parse_update_form(form: Submission) -> UpdateForm | dict[str, str]:
+    """The form's values, or what is wrong with it by field name."""
+    errors = {}
+    status = next((s for s in UPDATE_STATUSES if s.value == form.text("status")), None)
+    if status is None:
+        errors["status"] = "Pick a status: investigating, identified, mitigating or monitoring."
+    if not form.text("action"):
+        errors["action"] = "Say what we are doing; a sentence is enough."
+    if not form.text("eta"):
+        errors["eta"] = "Give an estimate, or write Unknown."
+    if not form.text("impact"):
+        errors["impact"] = "Describe the impact on users."
+    if errors or status is None:
+        return errors
+    return UpdateForm(status, form.text("action"), form.text("eta"), form.text("impact"))
+
+
+def parse_resolve_form(form: Submission) -> ResolveForm | dict[str, str]:
+    """The form's values, or what is wrong with it by field name."""
+    errors = {}
+    if not form.text("impact"):
+        errors["impact"] = "Summarise the impact on users."
+    if not form.text("resolution"):
+        errors["resolution"] = "Say what fixed it."
+    if errors:
+        return errors
+    return ResolveForm(form.text("impact"), form.text("resolution"), form.text("follow_up"))

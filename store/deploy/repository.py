@@ -10,7 +10,7 @@ from typing import Any
 import sqlite_utils
 
 from store.db import Store
-from store.models import (
+from store.deploy.models import (
     Approval,
     Decision,
     Deployment,

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from slack_bolt.async_app import AsyncAck, AsyncApp
-
-from bot.context import AppContext
-from bot.payloads import SlashCommand
+from commands.exchange import Invocation, Outcome
 
 NOT_YET = (
     "`/rollback` is not available in this version yet, so nothing was changed.\n"
@@ -18,9 +13,6 @@ NOT_YET = (
 )
 
 
-def register(app: AsyncApp, ctx: AppContext) -> None:
-    @app.command("/rollback")
-    async def rollback_command(ack: AsyncAck, command: dict[str, Any]) -> None:
-        cmd = SlashCommand.model_validate(command)
-        await ack(text=f"{NOT_YET}\nYou typed `{cmd.typed}`.")
-        await ctx.audit_command(cmd, outcome="refused: /rollback is not available yet")
+class RollbackCommands:
+    async def on_command(self, inv: Invocation) -> Outcome:
+        return Outcome(reply=NOT_YET, audit="refused: /rollback is not available yet")

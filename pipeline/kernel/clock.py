@@ -1,4 +1,4 @@
-"""The real clock: wall time in UTC and asyncio sleeps."""
+"""The real clock: wall time in UTC and asyncio sleeps; tests inject a virtual one."""
 
 from __future__ import annotations
 

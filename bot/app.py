@@ -1,0 +1,54 @@
+"""The Bolt app and its routes: every command, button and form, each through the dispatcher."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.deploy.views import APPROVE_ACTION, REJECT_ACTION
+from bot.dispatch import Dispatcher, explain
+from bot.incident.views import POST_UPDATE_ACTION, RESOLVE_ACTION, RESOLVE_VIEW, UPDATE_VIEW
+from bot.settings import Settings
+from commands.deploy.usecases import DeployCommands
+from commands.incident.usecases import IncidentCommands
+from commands.rollback.usecases import RollbackCommands
+
+log = logging.getLogger(__name__)
+
+
+def build_app(
+    settings: Settings,
+    client: AsyncWebClient,
+    dispatcher: Dispatcher,
+    *,
+    deploy: DeployCommands,
+    incident: IncidentCommands,
+    rollback: RollbackCommands,
+) -> AsyncApp:
+    secret = settings.slack_signing_secret
+    app = AsyncApp(
+        client=client,
+        signing_secret=secret.get_secret_value() if secret else "",
+        process_before_response=False,
+        request_verification_enabled=not settings.socket_mode,
+    )
+
+    @app.error
+    async def on_error(error: Exception) -> None:
+        # Listeners catch their own errors (the dispatcher); this sees Bolt's, logged once.
+        explain(error)
+
+    dispatcher.command(app, "/deploy", deploy.on_command)
+    dispatcher.action(app, APPROVE_ACTION, "approve", deploy.on_approve)
+    dispatcher.action(app, REJECT_ACTION, "reject", deploy.on_reject)
+
+    dispatcher.command(app, "/incident", incident.on_command)
+    dispatcher.action(app, POST_UPDATE_ACTION, "post update", incident.on_post_update)
+    dispatcher.action(app, RESOLVE_ACTION, "resolve", incident.on_resolve)
+    dispatcher.view(app, UPDATE_VIEW, "post update", incident.on_update_submitted)
+    dispatcher.view(app, RESOLVE_VIEW, "resolve", incident.on_resolve_submitted)
+
+    dispatcher.command(app, "/rollback", rollback.on_command)
+    return app

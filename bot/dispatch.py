@@ -1,0 +1,249 @@
+"""The one dispatcher: every slash command, button and form goes through it.
+
+For each request it acknowledges Slack in time, calls the command's handler, renders the
+`Outcome` (the private reply, the cards to redraw, the form to open, the form's errors), turns
+any error into one clear private message, and writes exactly one audit row. A failure on a
+system's side (AWS, Slack, the database, a bug) gets a reference id that is also in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackClientError
+
+from bot.deploy.adapter import SlackNotifier
+from bot.mrkdwn import escape, render
+from bot.payloads import click as parse_click
+from bot.payloads import invocation, submission
+from bot.render import form_view, reply_text
+from bot.slack import SlackGateway, slack_failure
+from commands.exchange import Answer, Click, Invocation, Later, Outcome, Submission
+from pipeline.kernel.errors import ChatOpsError
+from pipeline.kernel.ports import Clock
+from store.audit import AuditEntry, AuditLog
+from store.db import StoreError
+
+log = logging.getLogger(__name__)
+
+CommandHandler = Callable[[Invocation], Awaitable[Answer]]
+ClickHandler = Callable[[Click], Awaitable[Outcome]]
+FormHandler = Callable[[Submission], Awaitable[Answer]]
+
+
+@dataclass(frozen=True)
+class Said:
+    """An error as the person reads it (mrkdwn) and as the audit log keeps it."""
+
+    text: str
+    audit: str
+
+
+def new_ref() -> str:
+    return secrets.token_hex(3)
+
+
+def explain(exc: BaseException) -> Said:
+    """Any error as one private message; a failure on a system's side gets a logged reference."""
+    if isinstance(exc, SlackClientError):
+        exc = slack_failure(exc, "answer you")
+    if isinstance(exc, ChatOpsError) and not exc.failure:
+        return Said(render(exc.line), f"refused: {exc.user_message}")
+    ref = new_ref()
+    if isinstance(exc, ChatOpsError):
+        log.warning("%s (ref %s)", exc.user_message, ref, exc_info=exc.__cause__)
+        return Said(f"{render(exc.line)} (ref `{ref}`)", f"failed: {exc.user_message} (ref {ref})")
+    if isinstance(exc, StoreError):
+        log.error("database error (ref %s)", ref, exc_info=exc)
+        return Said(
+            f"The bot's database did not answer, so I could not finish this (ref `{ref}`). "
+            "Try again in a minute; if it keeps failing, the bot's operators can find the "
+            "reference in its log.",
+            f"failed: database error (ref {ref})",
+        )
+    log.error("unhandled error (ref %s)", ref, exc_info=exc)
+    return Said(
+        f"Something went wrong on our side (ref `{ref}`). Check the result before trying again.",
+        f"failed: internal error (ref {ref})",
+    )
+
+
+class Dispatcher:
+    """Registers listeners on the Bolt app; see the module docstring for what each one does."""
+
+    def __init__(
+        self, *, slack: SlackGateway, notifier: SlackNotifier, audit: AuditLog, clock: Clock
+    ) -> None:
+        self._slack = slack
+        self._notifier = notifier
+        self._audit = audit
+        self._clock = clock
+
+    # -- registration ----------------------------------------------------------------------
+
+    def command(self, app: AsyncApp, name: str, handler: CommandHandler) -> None:
+        async def listener(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+            await self._command(ack, respond, invocation(command), handler)
+
+        app.command(name)(listener)
+
+    def action(self, app: AsyncApp, action_id: str, verb: str, handler: ClickHandler) -> None:
+        async def listener(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+            await self._click(ack, respond, body, verb, handler)
+
+        app.action(action_id)(listener)
+
+    def view(self, app: AsyncApp, callback_id: str, verb: str, handler: FormHandler) -> None:
+        async def listener(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await self._form(ack, submission(body), verb, handler)
+
+        app.view(callback_id)(listener)
+
+    # -- the three kinds of request ----------------------------------------------------------
+
+    async def _command(
+        self, ack: AsyncAck, respond: AsyncRespond, inv: Invocation, handler: CommandHandler
+    ) -> None:
+        typed = f"\nYou typed `{escape(inv.typed)}`."
+        try:
+            answer = await handler(inv)
+        except Exception as exc:  # noqa: BLE001 - every error becomes one private message
+            said = explain(exc)
+            await ack(text=reply_text(said.text + typed), response_type="ephemeral")
+            await self._record(inv.user_id, inv.typed, inv.channel_id, said.audit, None)
+            return
+        if isinstance(answer, Outcome):
+            text = self._reply_of(answer, typed)
+            await ack(text=text, response_type="ephemeral") if text else await ack()
+            await self._finish(answer, inv.user_id, inv.typed, inv.channel_id, respond=None)
+            return
+        await ack()
+        outcome = await self._later(answer)
+        await self._finish(
+            outcome, inv.user_id, inv.typed, inv.channel_id, respond=respond, typed=typed
+        )
+
+    async def _click(
+        self,
+        ack: AsyncAck,
+        respond: AsyncRespond,
+        body: dict[str, Any],
+        verb: str,
+        handler: ClickHandler,
+    ) -> None:
+        await ack()
+        press = parse_click(body)
+        action = f"click {verb} {press.value}"
+        try:
+            outcome = await handler(press)
+        except Exception as exc:  # noqa: BLE001 - every error becomes one private message
+            outcome = Outcome(error=exc)
+        if outcome.form is not None:
+            outcome = await self._open_form(outcome, trigger_id=body.get("trigger_id"))
+        await self._finish(outcome, press.user_id, action, press.channel_id, respond=respond)
+
+    async def _form(self, ack: AsyncAck, form: Submission, verb: str, handler: FormHandler) -> None:
+        action = f"submit {verb} {form.subject}"
+        try:
+            answer = await handler(form)
+        except Exception as exc:  # noqa: BLE001 - every error becomes one private message
+            answer = Outcome(error=exc)
+        if isinstance(answer, Outcome) and answer.form_errors:
+            await ack(response_action="errors", errors=dict(answer.form_errors))
+            audit = answer.audit
+            if audit == "ok":
+                audit = "refused: " + "; ".join(answer.form_errors.values())
+            await self._record(form.user_id, action, form.channel_id, audit, answer.ref)
+            return
+        await ack()
+        outcome = answer if isinstance(answer, Outcome) else await self._later(answer)
+        await self._finish(
+            outcome, form.user_id, action, form.channel_id, respond=None, tell_in=form.channel_id
+        )
+
+    # -- rendering an outcome -----------------------------------------------------------------
+
+    async def _later(self, later: Later) -> Outcome:
+        try:
+            return await later.then()
+        except Exception as exc:  # noqa: BLE001 - every error becomes one private message
+            return Outcome(error=exc)
+
+    async def _open_form(self, outcome: Outcome, *, trigger_id: str | None) -> Outcome:
+        try:
+            await self._slack.call(
+                "open the form",
+                self._slack.client.views_open(
+                    trigger_id=trigger_id or "", view=form_view(outcome.form)
+                ),
+            )
+        except ChatOpsError as exc:
+            return Outcome(error=exc, ref=outcome.ref)
+        return outcome
+
+    def _reply_of(self, outcome: Outcome, typed: str) -> str | None:
+        if outcome.error is not None:
+            return reply_text(explain(outcome.error).text + typed)
+        return reply_text(outcome.reply) if outcome.reply is not None else None
+
+    async def _finish(
+        self,
+        outcome: Outcome,
+        user_id: str,
+        action: str,
+        channel_id: str | None,
+        *,
+        respond: AsyncRespond | None,
+        typed: str = "",
+        tell_in: str | None = None,
+    ) -> None:
+        """Say what there is to say (if not said in the ack), redraw cards, audit once."""
+        audit = outcome.audit
+        text = None
+        if outcome.error is not None:
+            said = explain(outcome.error)
+            text, audit = said.text + typed, said.audit
+        elif outcome.reply is not None:
+            text = reply_text(outcome.reply)
+        if text is not None and (respond is not None or tell_in is not None):
+            await self._tell(user_id, reply_text(text), respond=respond, channel_id=tell_in)
+        for run in outcome.cards:
+            try:
+                await self._notifier.redraw(run)
+            except Exception:
+                log.warning("could not redraw the card of %s", run.id, exc_info=True)
+        await self._record(user_id, action, channel_id, audit, outcome.ref)
+
+    async def _tell(
+        self, user_id: str, text: str, *, respond: AsyncRespond | None, channel_id: str | None
+    ) -> None:
+        try:
+            if respond is not None:
+                await respond(text=text, response_type="ephemeral", replace_original=False)
+            elif channel_id is not None:
+                await self._slack.post_ephemeral(channel=channel_id, user=user_id, text=text)
+            else:
+                await self._slack.post("write to you", channel=user_id, text=text)
+        except Exception:
+            log.warning("could not tell %s: %s", user_id, text, exc_info=True)
+
+    async def _record(
+        self, user_id: str, action: str, channel_id: str | None, outcome: str, ref: str | None
+    ) -> None:
+        entry = AuditEntry(
+            at=self._clock.now(),
+            actor=user_id,
+            action=action,
+            outcome=outcome,
+            channel_id=channel_id,
+            detail=ref,
+        )
+        try:
+            await self._audit.record(entry)
+        except Exception:
+            log.error("could not write the audit row %s", entry.model_dump_json(), exc_info=True)

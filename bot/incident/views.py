@@ -1,0 +1,359 @@
+"""Block Kit and text for incidents: the runbook's three templates, reminders, forms, replies.
+
+Slack text is product copy: the initial alert, update and resolved messages use the wording of
+seed 002's communication templates, which on-call engineers expect to see. Everything a person
+typed (summary, impact, action, ETA, resolution, follow-up) is escaped and bounded here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from bot.blocks import (
+    MAX_INPUT_LABEL,
+    MAX_INPUT_VALUE,
+    MAX_MESSAGE_TEXT,
+    MAX_MODAL_TITLE,
+    MAX_OPTION_TEXT,
+    MAX_SECTION_TEXT,
+    Blocks,
+    actions,
+    button,
+    context,
+    plain,
+    section,
+)
+from bot.mrkdwn import clip, escape, join_lines, mention, pack_lines, render
+from commands.exchange import form_metadata
+from commands.incident.parse import cadence, minutes_words
+from commands.incident.usecases import Declared, OpenIncidents
+from pipeline.kernel.config import Severity, format_duration
+from pipeline.kernel.ports import NotInvited, Reminder
+from store.deploy.models import Deployment
+from store.incident.models import (
+    UPDATE_STATUSES,
+    EventKind,
+    Incident,
+    IncidentEvent,
+    IncidentStatus,
+)
+
+POST_UPDATE_ACTION = "incident_post_update"
+RESOLVE_ACTION = "incident_resolve"
+UPDATE_VIEW = "incident_update_modal"
+RESOLVE_VIEW = "incident_resolve_modal"
+FIELD = "value"  # the action_id of every modal input; the block_id names the field
+
+# Slack: a channel topic holds at most 250 characters and renders no formatting.
+MAX_TOPIC = 250
+# Each typed field gets at most this much room in a template, so that every line of the
+# template survives inside the 4000 characters of a message.
+MAX_TYPED_FIELD = 900
+MAX_HEADLINE = 300
+
+# The metadata of a reminder message, so a reminder whose post was not confirmed can be found.
+REMINDER_EVENT = "chatops_incident_reminder"
+
+_EVENT_WORDS = {
+    EventKind.OPENED: "Opened",
+    EventKind.UPDATE: "Update",
+    EventKind.STATUS: "Status",
+    EventKind.REMINDER: "Reminder",
+    EventKind.ESCALATION: "Escalated",
+    EventKind.COMMANDER: "Commander",
+    EventKind.RESOLVED: "Resolved",
+}
+
+
+def typed(text: str | None, limit: int = MAX_TYPED_FIELD) -> str:
+    """Text a person typed, escaped and cut to fit its place in a template."""
+    return escape(clip(text or "-", limit))
+
+
+def _hhmm(at: datetime) -> str:
+    return at.strftime("%H:%M UTC")
+
+
+def _headline(incident: Incident) -> str:
+    if incident.service:
+        return f"{incident.service} experiencing issues"
+    return typed(incident.summary, MAX_HEADLINE)
+
+
+def _subject(incident: Incident) -> str:
+    return typed(incident.subject, MAX_HEADLINE)
+
+
+def topic(incident: Incident, commander_name: str) -> str:
+    """The war room's topic: plain text (Slack renders no markup there), at most 250 long."""
+    tail = f" · Commander: {commander_name}"
+    head = f"{incident.severity.upper()} · {incident.summary}"
+    return clip(head, MAX_TOPIC - len(tail)) + tail
+
+
+def alert_text(incident: Incident) -> str:
+    """The seeds' initial alert."""
+    return (
+        f"🚨 INCIDENT: {_headline(incident)}\n"
+        f"- Impact: {typed(incident.impact)}\n"
+        "- Status: Investigating\n"
+        f"- ETA: {typed(incident.eta)}"
+    )
+
+
+def _facts(incident: Incident, severity: Severity) -> str:
+    return (
+        f"*{incident.severity.upper()}* · {escape(severity.description)} · response: "
+        f"{escape(severity.response_time)} · Commander: {mention(incident.commander)} · "
+        f"{cadence(severity)}"
+    )
+
+
+def suspect_lines(suspects: Sequence[Deployment], *, environment: str, window_s: float) -> str:
+    """The deploys of the last hours, one line per service; says how many it leaves out."""
+    title = f"*Suspects: deploys to {environment} in the last {format_duration(window_s)}*"
+    if not suspects:
+        return f"{title}\nNone."
+    lines = []
+    for run in suspects:
+        when = _hhmm(run.finished_at or run.updated_at)
+        for t in run.active_targets:
+            lines.append(
+                f"• `{t.service}` {t.current_version or 'unknown'} → {t.target_version} by "
+                f"{mention(run.requested_by)} at {when} "
+                f"({run.state.value.replace('_', ' ')}, `{run.id}`)"
+            )
+    return title + "\n" + join_lines(lines, MAX_SECTION_TEXT - len(title) - 1, noun="more")
+
+
+def _buttons(incident: Incident, *, resolve: bool = True) -> dict[str, Any]:
+    elements = [
+        button(action_id=POST_UPDATE_ACTION, text="Post update", value=incident.id, style="primary")
+    ]
+    if resolve:
+        elements.append(button(action_id=RESOLVE_ACTION, text="Resolve", value=incident.id))
+    return actions(f"incident:{incident.id}", elements)
+
+
+def alert_message(
+    incident: Incident, severity: Severity, suspects: str | None
+) -> tuple[str, Blocks]:
+    """The pinned initial alert: template, facts, suspects, and the two buttons."""
+    blocks: Blocks = [section(alert_text(incident)), context(_facts(incident, severity))]
+    if suspects is not None:
+        blocks.append(section(suspects))
+    blocks.append(_buttons(incident))
+    return alert_text(incident), blocks
+
+
+def announcement(incident: Incident, severity: Severity) -> str:
+    return (
+        f"{alert_text(incident)}\n- War room: <#{incident.channel_id}>\n"
+        f"{_facts(incident, severity)}\nUpdates follow in this thread."
+    )
+
+
+def update_text(incident: Incident) -> str:
+    """The seeds' update template."""
+    status = incident.status.value.capitalize()
+    return (
+        f"📍 UPDATE: {_subject(incident)} incident\n"
+        f"- Status: {status}\n"
+        f"- Action: {typed(incident.action)}\n"
+        f"- ETA: {typed(incident.eta)}\n"
+        f"- Impact: {typed(incident.impact)}"
+    )
+
+
+def _duration_s(incident: Incident) -> float:
+    end = incident.resolved_at or incident.last_update_at
+    return (end - incident.opened_at).total_seconds()
+
+
+def resolved_text(incident: Incident) -> str:
+    """The seeds' resolved template, with the duration computed."""
+    return (
+        f"✅ RESOLVED: {_subject(incident)} incident\n"
+        f"- Duration: {minutes_words(_duration_s(incident))}\n"
+        f"- Impact: {typed(incident.impact)}\n"
+        f"- Resolution: {typed(incident.resolution)}\n"
+        f"- Follow-up: {typed(incident.follow_up)}"
+    )
+
+
+def _event_line(event: IncidentEvent, previous_commander: str) -> str:
+    who = f" by {mention(event.actor)}" if event.actor else ""
+    if event.kind is EventKind.COMMANDER and event.detail:
+        detail = f": {mention(previous_commander)} → {mention(event.detail)}"
+    else:
+        detail = f": {typed(event.detail, MAX_TYPED_FIELD)}" if event.detail else ""
+    return f"• {_hhmm(event.at)} {_EVENT_WORDS[event.kind]}{who}{detail}"
+
+
+def postmortem_texts(incident: Incident, timeline: Sequence[IncidentEvent]) -> list[str]:
+    """The post-mortem skeleton as one or more messages of at most 4000 characters each:
+    time to resolve, the whole timeline, and headings to fill in."""
+    commander = incident.declared_by
+    events = []
+    for event in timeline:
+        events.append(_event_line(event, commander))
+        if event.kind is EventKind.COMMANDER and event.detail:
+            commander = event.detail
+    opened = incident.opened_at.strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"📝 *Post-mortem: {incident.severity.upper()} {typed(incident.summary, MAX_HEADLINE)}*",
+        f"*Time to resolve:* {minutes_words(_duration_s(incident))} (opened {opened})",
+        "*Timeline*",
+        *events,
+        f"*Impact*\n{typed(incident.impact)}",
+        "*Root cause*\n_to fill in_",
+        "*What went well*\n_to fill in_",
+        "*What went wrong*\n_to fill in_",
+        f"*Action items*\n• {typed(incident.follow_up)}",
+    ]
+    return ["\n".join(part) for part in pack_lines(lines, MAX_MESSAGE_TEXT)]
+
+
+def reminder_message(incident: Incident, reminder: Reminder) -> tuple[str, Blocks]:
+    """A reminder for the commander, or (unanswered for a further interval) an escalation."""
+    since = minutes_words(reminder.since_update_s)
+    how = "use *Post update* or `/incident update <status> <what we are doing>`"
+    if reminder.escalate:
+        extra = "".join(f" {mention(i)}" for i in reminder.escalate_to)
+        text = (
+            f"🚨 <!channel>{extra} This {incident.severity.upper()} has had no update for "
+            f"{since} and the reminder went unanswered. {mention(incident.commander)}, {how} "
+            "now, or hand over with `/incident commander @someone`."
+        )
+    else:
+        text = (
+            f"⏰ {mention(incident.commander)} no update for {since}. Updates are due every "
+            f"{minutes_words(reminder.every_s)}: {how}."
+        )
+    return text, [section(text), _buttons(incident, resolve=False)]
+
+
+def commander_text(incident: Incident, previous: str) -> str:
+    return (
+        f"👑 {mention(incident.commander)} is now the incident commander, taking over from "
+        f"{mention(previous)}."
+    )
+
+
+def not_invited_text(incident: Incident, not_invited: Sequence[NotInvited]) -> str:
+    """For the commander, in the war room: who Slack would not add, and why."""
+    lines = [f"• {mention(n.user_id)}: Slack answered `{escape(n.error)}`" for n in not_invited]
+    head = (
+        f"⚠️ {mention(incident.commander)} I could not invite {len(not_invited)} responder(s) "
+        "to this war room. Add them by hand if they are needed:"
+    )
+    return head + "\n" + join_lines(lines, MAX_MESSAGE_TEXT - len(head) - 1, noun="more")
+
+
+def declared_text(declared: Declared) -> str:
+    incident = declared.incident
+    text = (
+        f"🚨 {incident.severity.upper()} declared. War room: <#{incident.channel_id}>. "
+        "You are the incident commander."
+    )
+    if declared.not_invited:
+        text += (
+            f"\n⚠️ {len(declared.not_invited)} responder(s) could not be invited; the war room "
+            "says who and why."
+        )
+    return text + "".join(f"\n⚠️ {render(w.line)}" for w in declared.warnings)
+
+
+def list_text(listed: OpenIncidents) -> str:
+    if not listed.incidents:
+        return "No open incidents."
+    now = listed.now
+    lines = [
+        f"• *{i.severity.upper()}* <#{i.channel_id}> {typed(i.summary, MAX_HEADLINE)} · open "
+        f"{minutes_words((now - i.opened_at).total_seconds())} · last update "
+        f"{minutes_words((now - i.last_update_at).total_seconds())} ago "
+        f"({i.status.value}) · commander {mention(i.commander)}"
+        for i in listed.incidents
+    ]
+    head = "*Open incidents*"
+    return head + "\n" + join_lines(lines, MAX_MESSAGE_TEXT - len(head) - 1, noun="more")
+
+
+def _option(status: IncidentStatus) -> dict[str, Any]:
+    return {
+        "text": plain(status.value.capitalize(), MAX_OPTION_TEXT),
+        "value": status.value,
+    }
+
+
+def _input(
+    block_id: str, label: str, initial: str | None, *, multiline: bool, optional: bool = False
+) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": FIELD,
+        "multiline": multiline,
+        "max_length": MAX_INPUT_VALUE,
+    }
+    if initial:
+        element["initial_value"] = initial[:MAX_INPUT_VALUE]
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "optional": optional,
+        "label": plain(label, MAX_INPUT_LABEL),
+        "element": element,
+    }
+
+
+def _modal(callback_id: str, title: str, submit: str, incident: Incident, blocks: Blocks) -> Any:
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "private_metadata": form_metadata(incident.id, incident.channel_id),
+        "title": plain(title, MAX_MODAL_TITLE),
+        "submit": plain(submit, MAX_MODAL_TITLE),
+        "close": plain("Cancel", MAX_MODAL_TITLE),
+        "blocks": [
+            context(f"*{incident.severity.upper()}* {typed(incident.summary, MAX_HEADLINE)}"),
+            *blocks,
+        ],
+    }
+
+
+def update_modal(incident: Incident) -> dict[str, Any]:
+    """Post update: status, action, ETA, impact, prefilled from the last update."""
+    select: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": FIELD,
+        "options": [_option(s) for s in UPDATE_STATUSES],
+    }
+    if incident.status in UPDATE_STATUSES:
+        select["initial_option"] = _option(incident.status)
+    status = {
+        "type": "input",
+        "block_id": "status",
+        "label": plain("Status"),
+        "element": select,
+    }
+    fields = [
+        status,
+        _input("action", "Action: what we are doing", incident.action, multiline=True),
+        _input("eta", "ETA", incident.eta, multiline=False),
+        _input("impact", "Impact", incident.impact, multiline=True),
+    ]
+    result: dict[str, Any] = _modal(UPDATE_VIEW, "Post update", "Post", incident, fields)
+    return result
+
+
+def resolve_modal(incident: Incident) -> dict[str, Any]:
+    """Resolve: impact (prefilled), resolution, follow-up."""
+    fields = [
+        _input("impact", "Impact", incident.impact, multiline=True),
+        _input("resolution", "Resolution: what fixed it", None, multiline=True),
+        _input("follow_up", "Follow-up: action items", None, multiline=True, optional=True),
+    ]
+    result: dict[str, Any] = _modal(RESOLVE_VIEW, "Resolve incident", "Resolve", incident, fields)
+    return result

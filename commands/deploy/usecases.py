@@ -1,0 +1,387 @@
+"""`/deploy` and its Approve/Reject buttons: plan, post the card, approvals, expiry, records.
+
+No Slack types here: `bot/` turns payloads into `Invocation`/`Click`, and renders what these
+handlers return. The sequencing of a request (record, post the card, cancel when it cannot be
+posted, start when no approval is needed, expire when nobody decides) lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from commands.access import Access
+from commands.deploy.parse import (
+    VERSION,
+    DeployRequest,
+    Help,
+    HistoryRequest,
+    StatusRequest,
+    parse_deploy,
+    usage,
+)
+from commands.exchange import Answer, Click, Invocation, Later, Outcome
+from pipeline.deploy import DeployEngine, RunningVersion
+from pipeline.kernel.config import Config, Environment
+from pipeline.kernel.errors import (
+    ChatOpsError,
+    DeployConflict,
+    Forbidden,
+    NotFound,
+    UpstreamError,
+)
+from pipeline.kernel.ports import Clock, Notifier, Timers
+from pipeline.kernel.text import People
+from pipeline.runner import Runner
+from store.deploy.models import (
+    Decision,
+    Deployment,
+    DeploymentId,
+    DeploymentState,
+    Target,
+    TargetStatus,
+)
+from store.deploy.repository import Deployments
+
+HISTORY_LIMIT = 10
+
+
+@dataclass(frozen=True)
+class Record:
+    """Reply: the deployment record of one run."""
+
+    run: Deployment
+
+
+@dataclass(frozen=True)
+class History:
+    """Reply: the latest runs, in one environment or all."""
+
+    runs: tuple[Deployment, ...]
+    environment: str | None
+
+
+def approval_timer(deployment_id: str) -> str:
+    return f"approval:{deployment_id}"
+
+
+class DeployCommands:
+    """What `/deploy` and its buttons do. Reads ECS through the engine, Slack through ports."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        deployments: Deployments,
+        engine: DeployEngine,
+        runner: Runner,
+        access: Access,
+        notifier: Notifier,
+        timers: Timers,
+        clock: Clock,
+    ) -> None:
+        self._config = config
+        self._deployments = deployments
+        self._engine = engine
+        self._runner = runner
+        self._access = access
+        self._notifier = notifier
+        self._timers = timers
+        self._clock = clock
+
+    # -- /deploy ---------------------------------------------------------------------------
+
+    async def on_command(self, inv: Invocation) -> Answer:
+        """Answer `/deploy …`. Raises UsageError (nothing recorded) for text it cannot read."""
+        parsed = parse_deploy(inv.text, self._config)
+        if isinstance(parsed, Help):
+            return Outcome(reply=usage(self._config), audit="help")
+        if isinstance(parsed, StatusRequest):
+            run = await self.get(parsed.deployment_id)
+            return Outcome(reply=Record(run), ref=run.id)
+        if isinstance(parsed, HistoryRequest):
+            runs = await self.history(parsed.environment)
+            return Outcome(reply=History(tuple(runs), parsed.environment))
+        request = parsed
+
+        async def then() -> Outcome:
+            return await self.request(request, user_id=inv.user_id, channel_id=inv.channel_id)
+
+        return Later(then)
+
+    async def request(self, request: DeployRequest, *, user_id: str, channel_id: str) -> Outcome:
+        """Plan, record, post the card; start at once when no approval is needed.
+
+        Touches ECS (reads only) and Slack (the card). When the card cannot be posted the run
+        is cancelled and the outcome carries the Slack error.
+        """
+        run = await self.plan(request, user_id=user_id, channel_id=channel_id)
+        try:
+            ts = await self._notifier.post_card(run)
+        except ChatOpsError as exc:
+            await self.cancel(run.id, reason="the plan card could not be posted")
+            error = UpstreamError(
+                exc.line.after("I could not post the plan card here, so nothing was deployed.")
+            )
+            return Outcome(error=error, ref=run.id)
+        await self._deployments.set_fields(
+            run.id, at=self._clock.now(), channel_id=channel_id, message_ts=ts
+        )
+        if run.approval_due_at is not None:
+            self._timers.arm(approval_timer(run.id), run.approval_due_at)
+        if run.required_approvals > 0:
+            return Outcome(audit="planned", ref=run.id)
+        try:
+            started = await self._start_unapproved(run.id)
+        except DeployConflict as exc:
+            return Outcome(error=exc, cards=(await self.get(run.id),), ref=run.id)
+        return Outcome(cards=(started,), audit="planned", ref=run.id)
+
+    async def plan(self, request: DeployRequest, *, user_id: str, channel_id: str) -> Deployment:
+        """Record a new deployment awaiting approval.
+
+        Reads current (and, when promoting, source) versions from ECS. Raises Forbidden when the
+        user may not deploy here, DeployConflict when a run already holds a service, and
+        ChatOpsError when there is nothing to deploy. Records nothing when it raises.
+        """
+        env = self._config.environment(request.environment)
+        if env.deployers and not await self._access.is_member(user_id, env.deployers):
+            raise Forbidden(
+                "Only the deployers of `{env}` can request deploys there: {who}. Ask one of them.",
+                env=env.name,
+                who=People.of(env.deployers),
+            )
+        other = await self._deployments.running_for(env.name, request.services)
+        if other is not None:
+            raise DeployConflict(env.name, request.services, other)
+        targets = await self._targets(env, request)
+        if all(t.status is TargetStatus.SKIPPED for t in targets):
+            raise ChatOpsError(
+                "Nothing to deploy: every service is already on its target version in "
+                "`{env}` ({versions}).",
+                env=env.name,
+                versions=", ".join(f"`{t.service}` {t.target_version}" for t in targets),
+            )
+        now = self._clock.now()
+        run = Deployment(
+            id=DeploymentId(f"{int(now.timestamp())}-{secrets.token_hex(3)}"),
+            environment=env.name,
+            requested_by=user_id,
+            version=request.version,
+            state=DeploymentState.AWAITING_APPROVAL,
+            stage=None,
+            required_approvals=env.required_approvals,
+            channel_id=channel_id,
+            message_ts=None,
+            created_at=now,
+            updated_at=now,
+            approval_due_at=now + timedelta(seconds=env.approval_timeout_s)
+            if env.required_approvals
+            else None,
+            started_at=None,
+            finished_at=None,
+            error=None,
+            targets=tuple(targets),
+        )
+        await self._deployments.create(run)
+        return run
+
+    async def _targets(self, env: Environment, request: DeployRequest) -> list[Target]:
+        services = [self._config.service(s) for s in request.services]
+        source = self._config.environment(env.promote_from) if env.promote_from else None
+        async with asyncio.TaskGroup() as tg:
+            current = [tg.create_task(self._engine.running_version(env, s)) for s in services]
+            promoted = (
+                [tg.create_task(self._engine.running_version(source, s)) for s in services]
+                if request.version is None and source is not None
+                else []
+            )
+        targets = []
+        for i, svc in enumerate(services):
+            now_on: RunningVersion = current[i].result()
+            if request.version is not None:
+                target_version = request.version
+            else:
+                assert source is not None
+                from_source = promoted[i].result().version
+                if from_source is None or not VERSION.match(from_source):
+                    raise ChatOpsError(
+                        "Cannot tell which version `{service}` runs in `{source}` (its image is "
+                        "`{image}`). Name a version instead.",
+                        service=svc.name,
+                        source=source.name,
+                        image=promoted[i].result().image,
+                    )
+                target_version = from_source
+            skipped = now_on.version == target_version
+            targets.append(
+                Target(
+                    service=svc.name,
+                    current_version=now_on.version,
+                    target_version=target_version,
+                    previous_task_def=now_on.task_definition,
+                    status=TargetStatus.SKIPPED if skipped else TargetStatus.PENDING,
+                    detail="already on this version" if skipped else None,
+                )
+            )
+        return targets
+
+    async def cancel(self, deployment_id: str, *, reason: str) -> bool:
+        """Cancel a run that has not started. Returns False when it had already moved on."""
+        now = self._clock.now()
+        cancelled = await self._deployments.transition(
+            deployment_id,
+            from_states=[DeploymentState.AWAITING_APPROVAL],
+            to=DeploymentState.CANCELLED,
+            at=now,
+            finished_at=now,
+            error=reason,
+        )
+        if cancelled:
+            self._timers.disarm(approval_timer(deployment_id))
+        return cancelled
+
+    async def _start_unapproved(self, deployment_id: str) -> Deployment:
+        """Start a run needing no approvals. Raises DeployConflict (and cancels the run) when
+        another run holds one of its services."""
+        run = await self.get(deployment_id)
+        conflict = await self._deployments.start_unapproved(run.id, at=self._clock.now())
+        if conflict is not None:
+            await self.cancel(run.id, reason=f"deployment {conflict} holds a service")
+            raise DeployConflict(run.environment, [t.service for t in run.active_targets], conflict)
+        self._runner.submit(run.id)
+        return await self.get(deployment_id)
+
+    # -- Approve / Reject ------------------------------------------------------------------
+
+    async def on_approve(self, click: Click) -> Outcome:
+        return await self.decide(click, Decision.APPROVE)
+
+    async def on_reject(self, click: Click) -> Outcome:
+        return await self.decide(click, Decision.REJECT)
+
+    async def decide(self, click: Click, decision: Decision) -> Outcome:
+        """Record an Approve/Reject click and redraw the card.
+
+        A refused click (not an approver, own request, twice, too late) changes nothing and
+        its outcome says why; a card whose run has ended is redrawn so its buttons go away.
+        """
+        run = await self.get(click.value)
+        try:
+            after = await self._decide(run, user_id=click.user_id, decision=decision)
+        except (Forbidden, DeployConflict) as exc:
+            latest = await self.get(run.id)
+            return Outcome(error=exc, cards=(latest,) if latest.state.finished else (), ref=run.id)
+        # Re-read: once started, the runner may already have moved the run on.
+        latest = await self.get(run.id)
+        return Outcome(cards=(latest,), audit=after.state.value, ref=run.id)
+
+    async def _decide(self, run: Deployment, *, user_id: str, decision: Decision) -> Deployment:
+        env = self._config.environment(run.environment)
+        if (
+            run.state is DeploymentState.AWAITING_APPROVAL
+            and run.approval_due_at is not None
+            and run.approval_due_at <= self._clock.now()
+        ):
+            # The timer may not have fired yet; the window must hold at the click too.
+            await self.expire(run.id)
+            run = await self.get(run.id)
+        if run.state is not DeploymentState.AWAITING_APPROVAL:
+            raise Forbidden(
+                "Deployment `{id}` is already {state}; your click changed nothing.",
+                id=run.id,
+                state=_state_words(run.state),
+            )
+        if not await self._access.is_member(user_id, env.approvers):
+            raise Forbidden(
+                "Only approvers of `{env}` can approve or reject: {who}. Your click changed "
+                "nothing.",
+                env=env.name,
+                who=People.of(env.approvers),
+            )
+        if decision is Decision.APPROVE and user_id == run.requested_by:
+            raise Forbidden(
+                "You requested this deployment, so you cannot approve it. Ask another approver."
+            )
+        result = await self._deployments.record_decision(
+            run.id, user_id=user_id, decision=decision, at=self._clock.now()
+        )
+        if result.conflict_with is not None:
+            raise DeployConflict(
+                run.environment, [t.service for t in run.active_targets], result.conflict_with
+            )
+        if not result.counted:
+            if result.deployment.state is not DeploymentState.AWAITING_APPROVAL:
+                raise Forbidden(
+                    "Deployment `{id}` is already {state}; your click changed nothing.",
+                    id=run.id,
+                    state=_state_words(result.deployment.state),
+                )
+            raise Forbidden("You already decided on this deployment; each approver counts once.")
+        if result.deployment.state is not DeploymentState.AWAITING_APPROVAL:
+            self._timers.disarm(approval_timer(run.id))
+        if result.started:
+            self._runner.submit(run.id)
+        return result.deployment
+
+    # -- due work --------------------------------------------------------------------------
+
+    async def expire(self, deployment_id: str) -> bool:
+        """Expire a request whose approval window has passed, and redraw its card.
+
+        Returns False (changing nothing) when it is not due or already decided.
+        """
+        run = await self._deployments.get(deployment_id)
+        now = self._clock.now()
+        if run is None or run.approval_due_at is None or run.approval_due_at > now:
+            return False
+        expired = await self._deployments.transition(
+            deployment_id,
+            from_states=[DeploymentState.AWAITING_APPROVAL],
+            to=DeploymentState.EXPIRED,
+            at=now,
+            finished_at=now,
+            error="no decision within the approval window",
+        )
+        if expired:
+            self._timers.disarm(approval_timer(deployment_id))
+            await self._notifier.redraw(await self.get(deployment_id))
+        return expired
+
+    async def expire_due(self) -> list[str]:
+        """Expire every request whose window has passed (the safety sweep). Returns their ids."""
+        done: list[str] = []
+        for run in await self._deployments.in_states([DeploymentState.AWAITING_APPROVAL]):
+            if await self.expire(run.id):
+                done.append(run.id)
+        return done
+
+    async def arm_timers(self) -> int:
+        """Arm a timer for every request awaiting approval (at start-up). Returns how many."""
+        runs = await self._deployments.in_states([DeploymentState.AWAITING_APPROVAL])
+        armed = 0
+        for run in runs:
+            if run.approval_due_at is not None:
+                self._timers.arm(approval_timer(run.id), run.approval_due_at)
+                armed += 1
+        return armed
+
+    # -- records ---------------------------------------------------------------------------
+
+    async def get(self, deployment_id: str) -> Deployment:
+        run = await self._deployments.get(deployment_id)
+        if run is None:
+            raise NotFound(
+                "No deployment has the id `{id}`. `/deploy history` lists recent ones.",
+                id=deployment_id,
+            )
+        return run
+
+    async def history(self, environment: str | None) -> list[Deployment]:
+        return await self._deployments.list_recent(environment=environment, limit=HISTORY_LIMIT)
+
+
+def _state_words(state: DeploymentState) -> str:
+    return state.value.replace("_", " ")

@@ -1,0 +1,546 @@
+"""`/incident`, its buttons and forms: declare war rooms; updates, resolution, commander; reminders.
+
+No Slack types here: `bot/` implements the `IncidentChat` port (and renders the templates), and
+translates Slack failures into `UpstreamError`s before they reach these methods. Reminders are
+due times in the store; a timer per incident wakes `remind` at each one.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from commands.access import Access
+from commands.exchange import Answer, Click, Invocation, Later, Outcome, Submission
+from commands.incident.parse import (
+    Commander,
+    Declare,
+    Help,
+    ListOpen,
+    Resolve,
+    Update,
+    channel_name,
+    parse_incident,
+    parse_resolve_form,
+    parse_update_form,
+    usage,
+)
+from pipeline.kernel.config import Config, Severity
+from pipeline.kernel.errors import ChatOpsError, NotFound, UpstreamError, UsageError
+from pipeline.kernel.ports import Clock, IncidentChat, NotInvited, Reminder, Timers
+from pipeline.kernel.text import Person
+from store.deploy.models import Deployment, DeploymentState
+from store.deploy.repository import Deployments
+from store.incident.models import EventKind, Incident, IncidentEvent, IncidentId, IncidentStatus
+from store.incident.repository import Claim, Incidents
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_ETA = "Unknown"
+DEFAULT_FOLLOW_UP = "Post-mortem to schedule; the timeline is in the war room."
+# A reminder whose post failed is tried again this much later (Slack down, a missing scope).
+RETRY_S = 30.0
+_SUSPECT_STATES = (
+    DeploymentState.SUCCEEDED,
+    DeploymentState.ROLLED_BACK,
+    DeploymentState.ROLLBACK_FAILED,
+)
+
+
+class NotInWarRoom(UsageError):
+    def __init__(self, subcommand: str) -> None:
+        super().__init__(
+            "`/incident {sub}` works only in an incident's war-room channel, and this is not "
+            "one. `/incident list` links the open incidents.",
+            sub=subcommand,
+        )
+
+
+class AlreadyResolved(ChatOpsError):
+    def __init__(self, incident: Incident) -> None:
+        when = incident.resolved_at.strftime("%H:%M UTC") if incident.resolved_at else "earlier"
+        super().__init__(
+            "This incident ({severity}: {summary}) was already resolved at {when}; nothing was "
+            "changed. Declare a new one with `/incident <severity> <summary>` if it is back.",
+            severity=incident.severity.upper(),
+            summary=incident.summary,
+            when=when,
+        )
+
+
+def _still_open(incident: Incident) -> Incident:
+    if not incident.is_open:
+        raise AlreadyResolved(incident)
+    return incident
+
+
+def _not_declared(exc: ChatOpsError, *, archived: str | None) -> UpstreamError:
+    return UpstreamError(
+        exc.line.then(
+            "No incident was declared and nothing was recorded{done}; run the command again "
+            "once that is fixed.",
+            done=f" (I archived `#{archived}`)" if archived else "",
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Declared:
+    """Reply: the incident is open; `warnings` say what did not work (pin, announcement)."""
+
+    incident: Incident
+    warnings: tuple[ChatOpsError, ...]
+    not_invited: tuple[NotInvited, ...]
+
+
+@dataclass(frozen=True)
+class OpenIncidents:
+    """Reply: every open incident, as of `now`."""
+
+    incidents: tuple[Incident, ...]
+    now: datetime
+
+
+@dataclass(frozen=True)
+class UpdateFormView:
+    """Form: post an update on `incident`."""
+
+    incident: Incident
+
+
+@dataclass(frozen=True)
+class ResolveFormView:
+    """Form: resolve `incident`."""
+
+    incident: Incident
+
+
+def reminder_timer(incident_id: str) -> str:
+    return f"reminder:{incident_id}"
+
+
+class IncidentCommands:
+    """What `/incident`, its buttons and forms do, and the reminders. Slack via the port."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        incidents: Incidents,
+        deployments: Deployments,
+        chat: IncidentChat,
+        access: Access,
+        timers: Timers,
+        clock: Clock,
+    ) -> None:
+        self._config = config
+        self._incidents = incidents
+        self._deployments = deployments
+        self._chat = chat
+        self._access = access
+        self._timers = timers
+        self._clock = clock
+        # Marks this process's reminder claims; a claim with another token is a dead process's.
+        self._token = secrets.token_hex(8)
+
+    def _next_due(self, severity: str, after: datetime) -> datetime | None:
+        every = self._config.incidents.severities[severity].update_every_s
+        return after + timedelta(seconds=every) if every else None
+
+    def _arm(self, incident: Incident) -> None:
+        if incident.is_open and incident.next_update_due_at is not None:
+            self._timers.arm(reminder_timer(incident.id), incident.next_update_due_at)
+        else:
+            self._timers.disarm(reminder_timer(incident.id))
+
+    # -- /incident -------------------------------------------------------------------------
+
+    async def on_command(self, inv: Invocation) -> Answer:
+        """Answer `/incident …`. Raises UsageError (nothing changes) for what it cannot do."""
+        parsed = parse_incident(inv.text, self._config)
+        if isinstance(parsed, Help):
+            return Outcome(reply=usage(self._config), audit="help")
+        if isinstance(parsed, ListOpen):
+            incidents = tuple(await self._incidents.open_incidents())
+            return Outcome(reply=OpenIncidents(incidents, self._clock.now()))
+        if isinstance(parsed, Declare):
+            request = parsed
+
+            async def declare() -> Outcome:
+                declared = await self.declare(
+                    request, user_id=inv.user_id, channel_id=inv.channel_id
+                )
+                return Outcome(reply=declared, ref=declared.incident.id)
+
+            return Later(declare)
+        sub = inv.text.split()[0].lower()
+        incident = await self.open_in(inv.channel_id, subcommand=sub)
+        change = parsed
+
+        async def act() -> Outcome:
+            if isinstance(change, Update):
+                await self.update(
+                    incident.id, status=change.status, action=change.action, user_id=inv.user_id
+                )
+            elif isinstance(change, Resolve):
+                await self.resolve(incident.id, resolution=change.resolution, user_id=inv.user_id)
+            elif isinstance(change, Commander):
+                await self.hand_over(incident.id, to=change.user_id, user_id=inv.user_id)
+            return Outcome(ref=incident.id)
+
+        return Later(act)
+
+    # -- buttons and forms -----------------------------------------------------------------
+
+    async def on_post_update(self, click: Click) -> Outcome:
+        incident = await self.open_by_id(click.value)
+        return Outcome(form=UpdateFormView(incident), audit="form opened", ref=incident.id)
+
+    async def on_resolve(self, click: Click) -> Outcome:
+        incident = await self.open_by_id(click.value)
+        return Outcome(form=ResolveFormView(incident), audit="form opened", ref=incident.id)
+
+    async def on_update_submitted(self, form: Submission) -> Answer:
+        try:
+            incident = await self.open_by_id(form.subject)
+        except ChatOpsError as exc:
+            return Outcome(form_errors={"status": exc.user_message}, ref=form.subject)
+        parsed = parse_update_form(form)
+        if isinstance(parsed, dict):
+            return Outcome(form_errors=parsed, ref=incident.id)
+
+        async def then() -> Outcome:
+            await self.update(
+                incident.id,
+                status=parsed.status,
+                action=parsed.action,
+                eta=parsed.eta,
+                impact=parsed.impact,
+                user_id=form.user_id,
+            )
+            return Outcome(ref=incident.id)
+
+        return Later(then)
+
+    async def on_resolve_submitted(self, form: Submission) -> Answer:
+        try:
+            incident = await self.open_by_id(form.subject)
+        except ChatOpsError as exc:
+            return Outcome(form_errors={"impact": exc.user_message}, ref=form.subject)
+        parsed = parse_resolve_form(form)
+        if isinstance(parsed, dict):
+            return Outcome(form_errors=parsed, ref=incident.id)
+
+        async def then() -> Outcome:
+            await self.resolve(
+                incident.id,
+                resolution=parsed.resolution,
+                impact=parsed.impact,
+                follow_up=parsed.follow_up,
+                user_id=form.user_id,
+            )
+            return Outcome(ref=incident.id)
+
+        return Later(then)
+
+    # -- use cases -------------------------------------------------------------------------
+
+    async def declare(self, request: Declare, *, user_id: str, channel_id: str) -> Declared:
+        """Open a war room, set its topic, invite, post and pin the alert, announce, record.
+
+        Raises UpstreamError when the channel, topic or alert fail, or no one at all could be
+        invited; then the channel (if made) is archived and nothing is recorded, so running
+        the command again works. People Slack would not invite, a failed pin or a failed
+        announcement do not stop a declaration: the reply (and the war room) says so.
+        """
+        now = self._clock.now()
+        severity = self._config.incidents.severities[request.severity]
+        base = channel_name(
+            self._config.incidents.channel_pattern,
+            at=now,
+            summary=request.summary,
+            severity=request.severity,
+        )
+        try:
+            war_room, name = await self._chat.create_channel(base)
+        except ChatOpsError as exc:
+            raise _not_declared(exc, archived=None) from exc
+        incident = Incident(
+            id=IncidentId(f"{int(now.timestamp())}-{secrets.token_hex(3)}"),
+            severity=request.severity,
+            summary=request.summary,
+            service=self._service_in(request.summary),
+            status=IncidentStatus.INVESTIGATING,
+            impact=request.summary,
+            action=None,
+            eta=UNKNOWN_ETA,
+            commander=user_id,
+            declared_by=user_id,
+            declared_in=channel_id,
+            channel_id=war_room,
+            channel_name=name,
+            alert_ts=None,
+            announce_channel=self._config.incidents.channel,
+            announce_ts=None,
+            opened_at=now,
+            last_update_at=now,
+            next_update_due_at=self._next_due(request.severity, now),
+        )
+        try:
+            await self._chat.set_topic(incident)
+            invitees = await self._invitees(user_id, severity)
+            not_invited = await self._chat.invite(war_room, invitees)
+            if len(not_invited) == len(invitees):
+                raise UpstreamError(
+                    "Slack would not invite anyone to the war room ({why}).",
+                    why=", ".join(sorted({n.error for n in not_invited})),
+                )
+            alert_ts = await self._chat.post_alert(incident, await self._suspects(now))
+        except ChatOpsError as exc:
+            await self._abandon(war_room)
+            raise _not_declared(exc, archived=name) from exc
+        warnings: list[ChatOpsError] = []
+        try:
+            await self._chat.pin(war_room, alert_ts)
+        except ChatOpsError as exc:
+            warnings.append(exc)
+        announce_ts = None
+        if incident.announce_channel is not None:
+            try:
+                announce_ts = await self._chat.announce(incident)
+            except ChatOpsError as exc:
+                warnings.append(exc)
+        incident = incident.model_copy(update={"alert_ts": alert_ts, "announce_ts": announce_ts})
+        try:
+            await self._incidents.create(incident)
+        except BaseException:
+            await self._abandon(war_room)
+            raise
+        self._arm(incident)
+        if not_invited:
+            try:
+                await self._chat.tell_commander(incident, not_invited)
+            except ChatOpsError as exc:
+                warnings.append(exc)
+        return Declared(incident, tuple(warnings), tuple(not_invited))
+
+    async def _abandon(self, channel_id: str) -> None:
+        try:
+            await self._chat.archive_channel(channel_id)
+        except ChatOpsError:
+            log.warning("could not archive abandoned war room %s", channel_id)
+
+    def _service_in(self, summary: str) -> str | None:
+        words = {w.strip(".,:;!?()").lower() for w in summary.split()}
+        return next((s for s in self._config.services if s in words), None)
+
+    async def _invitees(self, user_id: str, severity: Severity) -> list[str]:
+        users = [user_id]
+        for ident in severity.responders:
+            members = sorted(await self._access.members_of(ident)) if ident[0] == "S" else [ident]
+            users += [m for m in members if m not in users]
+        return users
+
+    async def _suspects(self, now: datetime) -> list[Deployment]:
+        env = self._config.incidents.environment
+        if env is None:
+            return []
+        since = now - timedelta(seconds=self._config.incidents.suspect_window_s)
+        runs = await self._deployments.finished_since(environment=env, since=since)
+        return [r for r in runs if r.state in _SUSPECT_STATES]
+
+    async def open_in(self, channel_id: str, *, subcommand: str) -> Incident:
+        """The open incident of war room `channel_id` (store only). Raises NotInWarRoom,
+        AlreadyResolved."""
+        incident = await self._incidents.by_channel(channel_id)
+        if incident is None:
+            raise NotInWarRoom(subcommand)
+        return _still_open(incident)
+
+    async def open_by_id(self, incident_id: str) -> Incident:
+        """The open incident `incident_id` (store only). Raises NotFound, AlreadyResolved."""
+        incident = await self._incidents.get(incident_id)
+        if incident is None:
+            raise NotFound(
+                "No incident has the id `{id}`. `/incident list` shows them.", id=incident_id
+            )
+        return _still_open(incident)
+
+    async def update(
+        self,
+        incident_id: str,
+        *,
+        status: IncidentStatus,
+        action: str,
+        user_id: str,
+        eta: str | None = None,
+        impact: str | None = None,
+    ) -> Incident:
+        """Record an update (moving the reminder timer), then post the update template.
+
+        Raises AlreadyResolved (nothing changes), or UpstreamError when the post fails after
+        the update was recorded.
+        """
+        before = await self.open_by_id(incident_id)
+        now = self._clock.now()
+        after = await self._incidents.record_update(
+            before.id,
+            status=status,
+            action=action,
+            eta=(eta or "").strip() or before.eta,
+            impact=(impact or "").strip() or before.impact,
+            at=now,
+            next_update_due_at=self._next_due(before.severity, now),
+            actor=user_id,
+        )
+        if after is None:
+            return await self.open_by_id(incident_id)  # resolved meanwhile: raises
+        self._arm(after)
+        try:
+            await self._chat.post_update(after)
+        except ChatOpsError as exc:
+            raise UpstreamError(
+                exc.line.then("The update itself is recorded and the reminder timer reset.")
+            ) from exc
+        return after
+
+    async def resolve(
+        self,
+        incident_id: str,
+        *,
+        resolution: str,
+        user_id: str,
+        impact: str | None = None,
+        follow_up: str | None = None,
+    ) -> Incident:
+        """Resolve (stopping reminders), then post the resolved template and the post-mortem.
+
+        Raises AlreadyResolved when it was resolved before (nothing changes), or UpstreamError
+        when posting fails after the resolution was recorded.
+        """
+        before = await self.open_by_id(incident_id)
+        after = await self._incidents.resolve(
+            before.id,
+            at=self._clock.now(),
+            resolution=resolution,
+            impact=(impact or "").strip() or before.impact,
+            follow_up=(follow_up or "").strip() or DEFAULT_FOLLOW_UP,
+            actor=user_id,
+        )
+        if after is None:
+            return await self.open_by_id(incident_id)  # resolved meanwhile: raises
+        self._arm(after)
+        try:
+            await self._chat.post_resolved(after, await self._incidents.events(after.id))
+        except ChatOpsError as exc:
+            raise UpstreamError(
+                exc.line.then("The incident itself is recorded as resolved.")
+            ) from exc
+        return after
+
+    async def hand_over(self, incident_id: str, *, to: str, user_id: str) -> Incident:
+        """Make `to` the commander: invite them, record it, retitle and announce in the room.
+
+        Raises AlreadyResolved, UsageError when `to` already commands it, or UpstreamError when
+        the invite fails; in each case nothing changes.
+        """
+        before = await self.open_by_id(incident_id)
+        if to == before.commander:
+            raise UsageError(
+                "{who} is already the incident commander; nothing was changed.", who=Person(to)
+            )
+        refused = await self._chat.invite(before.channel_id, [to])
+        if refused:
+            raise UsageError(
+                "Slack would not add {who} to the war room (`{error}`), so nothing was changed. "
+                "Pick the new commander from Slack's autocomplete.",
+                who=Person(to),
+                error=refused[0].error,
+            )
+        after = await self._incidents.set_commander(
+            before.id, user_id=to, at=self._clock.now(), actor=user_id
+        )
+        if after is None:
+            return await self.open_by_id(incident_id)  # resolved meanwhile: raises
+        await self._chat.commander_changed(after, before.commander)
+        return after
+
+    async def list_open(self) -> list[Incident]:
+        return await self._incidents.open_incidents()
+
+    # -- reminders -------------------------------------------------------------------------
+
+    async def arm_timers(self) -> int:
+        """Arm the reminder timer of every open incident (at start-up). Returns how many."""
+        armed = 0
+        for incident in await self._incidents.open_incidents():
+            if incident.next_update_due_at is not None:
+                self._arm(incident)
+                armed += 1
+        return armed
+
+    async def send_due_reminders(self) -> int:
+        """Post every reminder that is due (the safety sweep); returns how many were posted."""
+        sent = 0
+        for incident in await self._incidents.open_incidents():
+            try:
+                sent += await self.remind(incident.id)
+            except Exception:
+                log.exception("reminder for incident %s failed; retrying later", incident.id)
+        return sent
+
+    async def remind(self, incident_id: str) -> bool:
+        """Post the reminder due now for `incident_id`, exactly once; True when posted.
+
+        The reminder is claimed in the store first. A claim left by a process that died while
+        posting may mean Slack has it already, so the war room is searched for the reminder's
+        key before posting again. A failed post releases the claim and re-arms the timer.
+        """
+        incident = await self._incidents.get(incident_id)
+        now = self._clock.now()
+        if incident is None or not incident.is_open:
+            return False
+        due = incident.next_update_due_at
+        severity = self._config.incidents.severities.get(incident.severity)
+        if due is None or severity is None or severity.update_every_s is None:
+            return False
+        if due > now:
+            self._arm(incident)
+            return False
+        claim = await self._incidents.claim_reminder(incident.id, due=due, token=self._token)
+        if claim is Claim.BUSY:
+            return False
+        reminder = Reminder(
+            key=f"{incident.id}@{due.isoformat()}",
+            escalate=incident.unanswered_reminders >= 1,
+            since_update_s=(now - incident.last_update_at).total_seconds(),
+            every_s=severity.update_every_s,
+            escalate_to=tuple(severity.escalate_to),
+        )
+        try:
+            seen = claim is Claim.TAKEN_OVER and await self._chat.reminder_posted(
+                incident, reminder
+            )
+            if not seen:
+                await self._chat.post_reminder(incident, reminder)
+        except BaseException:
+            await self._incidents.release_reminder(incident.id, token=self._token)
+            self._timers.arm(reminder_timer(incident.id), now + timedelta(seconds=RETRY_S))
+            raise
+        next_due = due + timedelta(seconds=severity.update_every_s)
+        if next_due <= now:
+            next_due = now + timedelta(seconds=severity.update_every_s)
+        minutes = round(reminder.since_update_s / 60)
+        event = IncidentEvent(
+            at=now,
+            kind=EventKind.ESCALATION if reminder.escalate else EventKind.REMINDER,
+            detail=f"no update for {minutes} min",
+        )
+        after = await self._incidents.finish_reminder(
+            incident.id, due=due, token=self._token, next_due=next_due, event=event
+        )
+        if after is not None:
+            self._arm(after)
+        return not seen

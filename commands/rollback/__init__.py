@@ -1,0 +1,3 @@
+"""`/rollback`: parse and use cases."""
+
+from __future__ import annotations

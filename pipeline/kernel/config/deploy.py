@@ -1,0 +1,72 @@
+"""The deploy feature's settings: environments (cluster, approvals, health, rollout), services."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from pipeline.kernel.config.durations import Duration, SettingsModel, SlackIds
+
+DEFAULT_HEALTH_PATHS = ("/health", "/ready", "/api/v1/status")
+
+
+class HealthSettings(SettingsModel):
+    retries: int = Field(10, ge=1, description="Attempts per endpoint before giving up.")
+    interval_s: Duration = Field(30.0, alias="interval", description="Wait between attempts.")
+    timeout_s: Duration = Field(30.0, alias="timeout", description="Deadline for one request.")
+    paths: tuple[str, ...] = DEFAULT_HEALTH_PATHS
+    expect_status: int = Field(200, ge=100, le=599)
+
+    @model_validator(mode="after")
+    def _positive(self) -> HealthSettings:
+        if self.timeout_s <= 0:
+            raise ValueError("timeout must be more than 0s")
+        for p in self.paths:
+            if not p.startswith("/"):
+                raise ValueError(f"health path {p!r} must start with '/'")
+        return self
+
+
+class RolloutSettings(SettingsModel):
+    stable_timeout_s: Duration = Field(
+        900.0, alias="stable_timeout", description="How long ECS may take to run the new revision."
+    )
+    poll_interval_s: Duration = Field(10.0, alias="poll_interval")
+    max_parallel: int = Field(4, ge=1, le=32, description="Services deployed at once.")
+
+
+class Environment(SettingsModel):
+    name: str = ""
+    cluster: str = Field(min_length=1)
+    region: str = "us-east-1"
+    required_approvals: int = Field(0, ge=0, le=10)
+    approvers: SlackIds = Field(default_factory=list)
+    deployers: SlackIds = Field(default_factory=list)
+    approval_timeout_s: Duration = Field(7200.0, alias="approval_timeout")
+    confirm_buttons: bool = False
+    promote_from: str | None = None
+    health: HealthSettings = Field(default_factory=lambda: HealthSettings.model_validate({}))
+    rollout: RolloutSettings = Field(default_factory=lambda: RolloutSettings.model_validate({}))
+
+    @model_validator(mode="after")
+    def _check(self) -> Environment:
+        if self.required_approvals and not self.approvers:
+            raise ValueError(
+                f"required_approvals is {self.required_approvals} but approvers is empty"
+            )
+        return self
+
+
+class Service(SettingsModel):
+    name: str = ""
+    ecs_service: str = ""
+    container: str = ""
+    image: str = Field("", description="Image repository, without the tag.")
+    health_url: dict[str, str] = Field(default_factory=dict)
+    health_paths: tuple[str, ...] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Service:
+        for env, url in self.health_url.items():
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"health_url.{env} must start with http:// or https://")
+        return self

@@ -1,0 +1,159 @@
+"""Ports: the small interfaces the use cases and the engine need from the outside world.
+
+`bot/` implements the chat ports on Slack, `pipeline/aws/` the AWS ones; tests use fakes that
+speak the same protocols. Nothing here imports Slack or AWS packages, and the methods take
+domain values (`store` models), never Block Kit, payloads or Slack markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from store.deploy.models import Deployment, StageEvent
+from store.incident.models import Incident, IncidentEvent
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, aware UTC."""
+        ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class Timers(Protocol):
+    """Wakes the bot when a stored due time comes (approval expiry, incident reminders).
+
+    The database holds every due time; timers are re-armed from it at start-up. Arming a key
+    again moves it; disarming an unknown key does nothing.
+    """
+
+    def arm(self, key: str, at: datetime) -> None: ...
+
+    def disarm(self, key: str) -> None: ...
+
+
+class Directory(Protocol):
+    """Who belongs to a user group. Raises UpstreamError when it cannot tell."""
+
+    async def members_of(self, group_id: str) -> frozenset[str]: ...
+
+
+class Notifier(Protocol):
+    """Shows people how a deployment is going: its card and the card's thread.
+
+    `post_card` raises UpstreamError (nothing posted, as far as Slack told us); the others must
+    not stop a run, so the engine calls them through a guard.
+    """
+
+    async def post_card(self, run: Deployment) -> str:
+        """Post the plan card where the run was requested; returns the message ts."""
+        ...
+
+    async def redraw(self, run: Deployment) -> None:
+        """Draw `run` on its card (no-op without a card or when a newer copy is drawn)."""
+        ...
+
+    async def stage_changed(self, run: Deployment, event: StageEvent) -> None: ...
+
+    async def run_changed(self, run: Deployment) -> None:
+        """The run's state changed: redraw whatever shows it, announce the end."""
+        ...
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """A due incident reminder: how long since the last update, and whether it escalates.
+
+    `key` names this one reminder (incident and due time): the message carries it, so a
+    reminder whose post was not confirmed can be found instead of posted twice.
+    """
+
+    key: str
+    escalate: bool
+    since_update_s: float
+    every_s: float
+    escalate_to: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NotInvited:
+    """Someone Slack would not add to a channel, and Slack's reason."""
+
+    user_id: str
+    error: str
+
+
+class IncidentChat(Protocol):
+    """Slack as incidents need it. Implementations raise UpstreamError with a readable reason.
+
+    `create_channel` makes a public channel named `name`, or `name-2`, `name-3`... when taken,
+    and returns its ID and name; `post_alert` and `announce` return the message ts. Updates,
+    resolutions and commander changes go to the war room and the announcement's thread.
+    """
+
+    async def create_channel(self, name: str) -> tuple[str, str]: ...
+    async def archive_channel(self, channel_id: str) -> None: ...
+    async def set_topic(self, incident: Incident) -> None: ...
+    async def invite(self, channel_id: str, user_ids: Sequence[str]) -> list[NotInvited]:
+        """Invite everyone who can be invited; return who could not be, and why."""
+        ...
+
+    async def post_alert(self, incident: Incident, suspects: Sequence[Deployment]) -> str: ...
+    async def pin(self, channel_id: str, ts: str) -> None: ...
+    async def announce(self, incident: Incident) -> str: ...
+    async def tell_commander(self, incident: Incident, not_invited: Sequence[NotInvited]) -> None:
+        """Say in the war room, to the commander, who could not be invited and why."""
+        ...
+
+    async def post_update(self, incident: Incident) -> None: ...
+    async def post_resolved(
+        self, incident: Incident, timeline: Sequence[IncidentEvent]
+    ) -> None: ...
+    async def post_reminder(self, incident: Incident, reminder: Reminder) -> None: ...
+    async def reminder_posted(self, incident: Incident, reminder: Reminder) -> bool:
+        """True when the war room already shows the reminder `reminder.key`."""
+        ...
+
+    async def commander_changed(self, incident: Incident, previous: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """What ECS says about one service right now."""
+
+    task_definition: str
+    desired: int
+    running: int
+    deployments: int
+    rollout_failed: bool
+    failure_reason: str | None = None
+
+    def runs(self, task_definition: str) -> bool:
+        """True when every task runs `task_definition` and no old deployment is left."""
+        return (
+            self.task_definition == task_definition
+            and self.running == self.desired
+            and self.deployments <= 1
+        )
+
+
+class Ecs(Protocol):
+    """The ECS operations the pipeline needs. Implementations must be idempotent-safe to retry."""
+
+    async def describe(self, *, region: str, cluster: str, service: str) -> ServiceStatus: ...
+
+    async def image_of(self, *, region: str, task_definition: str, container: str) -> str: ...
+
+    async def register_with_image(
+        self, *, region: str, task_definition: str, container: str, image: str
+    ) -> str:
+        """Register a copy of `task_definition` with `container`'s image replaced; its ARN."""
+        ...
+
+    async def update_service(
+        self, *, region: str, cluster: str, service: str, task_definition: str
+    ) -> None: ...

@@ -1,0 +1,3 @@
+"""The deploy feature's records: models and repository."""
+
+from __future__ import annotations
