@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestServer
 from bot.runtime import Runtime
 from bot.server import RUNTIME, build_web_app
 from bot.settings import Settings
+from commands.exchange import form_metadata
 from pipeline.kernel.config import Config
 from pipeline.kernel.ports import Ecs
 from tests.fakes.clock import FakeClock
@@ -131,6 +132,47 @@ class BotDriver:
         )
         await self.settle(wait_runs=wait_runs)
         return status
+
+    async def submit(
+        self,
+        callback_id: str,
+        subject: str,
+        fields: dict[str, str],
+        *,
+        user: str = "UCMD",
+        channel: str | None = None,
+    ) -> tuple[int, Any]:
+        """Send a signed view_submission; the HTTP status and the ack body (None when empty).
+
+        `fields` maps each input's block_id to its value; `status` is a select."""
+        values: dict[str, Any] = {}
+        for block_id, value in fields.items():
+            if block_id == "status":
+                values[block_id] = {
+                    "value": {"type": "static_select", "selected_option": {"value": value}}
+                }
+            else:
+                values[block_id] = {"value": {"type": "plain_text_input", "value": value}}
+        payload = {
+            "type": "view_submission",
+            "team": {"id": "T1"},
+            "api_app_id": "A1",
+            "user": {"id": user, "name": user.lower(), "team_id": "T1"},
+            "trigger_id": "T-submit",
+            "view": {
+                "id": "V1",
+                "type": "modal",
+                "callback_id": callback_id,
+                "private_metadata": form_metadata(subject, channel),
+                "state": {"values": values},
+            },
+        }
+        body = urlencode({"payload": json.dumps(payload)})
+        status, text = await self.post_raw(
+            body, content_type="application/x-www-form-urlencoded", headers=sign(body)
+        )
+        await self.settle()
+        return status, json.loads(text) if text.strip() else None
 
     async def click(
         self,

@@ -470,6 +470,10 @@ class IncidentCommands:
     async def list_open(self) -> list[Incident]:
         return await self._incidents.open_incidents()
 
+    async def timeline(self, incident_id: str) -> list[IncidentEvent]:
+        """The incident's events, oldest first (store only)."""
+        return await self._incidents.events(incident_id)
+
     # -- reminders -------------------------------------------------------------------------
 
     async def arm_timers(self) -> int:

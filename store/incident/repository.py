@@ -38,6 +38,10 @@ _COLUMNS = (
 )
 
 
+# The claim of a reminder whose post failed: whether Slack has it is not known.
+UNCONFIRMED = "unconfirmed"
+
+
 class Claim(Enum):
     """What claiming a due reminder found; see `Incidents.claim_reminder`."""
 
@@ -235,11 +239,15 @@ class Incidents:
         return await self._store.call(claim)
 
     async def release_reminder(self, incident_id: str, *, token: str) -> None:
-        """Give up a claim without posting, so the next sweep tries again."""
+        """Give up a claim whose post failed, so a later attempt tries again.
+
+        The claim is left as `unconfirmed`, not cleared: a post that timed out may have reached
+        Slack, so the next claim is TAKEN_OVER and looks in the channel before posting.
+        """
         await self._store.call(
             lambda db: db.execute(
-                "UPDATE incidents SET reminder_claim = NULL WHERE id = ? AND reminder_claim = ?",
-                [incident_id, token],
+                "UPDATE incidents SET reminder_claim = ? WHERE id = ? AND reminder_claim = ?",
+                [UNCONFIRMED, incident_id, token],
             )
         )
 

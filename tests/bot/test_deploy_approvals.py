@@ -103,16 +103,18 @@ async def test_a_reject_from_an_approver_ends_the_request(
     assert world.task_definition("production", "api-gateway") == before
 
 
-async def test_an_unapproved_request_expires_and_the_card_says_so(
+async def test_an_unapproved_request_expires_at_its_due_time_and_the_card_says_so(
     bot: BotDriver, slack: FakeSlack, clock: FakeClock
 ) -> None:
     run_id = await _request_production(bot, slack)
 
-    clock.advance(TWO_HOURS_S + 1)
-    await bot.runtime.sweep()
+    clock.advance(TWO_HOURS_S)
+    fired = await bot.runtime.timers.run_due()
 
     run = await bot.runtime.deploy.get(run_id)
+    assert fired == [f"approval:{run_id}"]
     assert run.state is DeploymentState.EXPIRED
+    assert run.finished_at == run.approval_due_at
     assert "⌛ Expired" in last_card(slack)
     assert _buttons(slack.of("chat.update")[-1]) == []
 
@@ -122,7 +124,7 @@ async def test_buttons_of_an_expired_request_refuse_and_change_nothing(
 ) -> None:
     run_id = await _request_production(bot, slack)
     clock.advance(TWO_HOURS_S + 1)
-    await bot.runtime.sweep()
+    await bot.runtime.timers.run_due()
 
     await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER1")
 
@@ -132,10 +134,10 @@ async def test_buttons_of_an_expired_request_refuse_and_change_nothing(
     assert run.approvals == ()
 
 
-async def test_a_click_after_the_window_expires_the_request_even_before_the_sweep(
+async def test_a_click_after_the_window_expires_the_request_even_before_its_timer_fires(
     bot: BotDriver, slack: FakeSlack, clock: FakeClock
 ) -> None:
-    """The sweep runs every minute or so; the window must hold between sweeps too."""
+    """A timer fires a moment after its due time; the window must hold in that moment too."""
     run_id = await _request_production(bot, slack)
     await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER1")
     clock.advance(TWO_HOURS_S + 1)

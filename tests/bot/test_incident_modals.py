@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
 
 from bot.incident.views import POST_UPDATE_ACTION, RESOLVE_ACTION, RESOLVE_VIEW, UPDATE_VIEW
-from commands.exchange import form_metadata, read_form_metadata
+from commands.exchange import read_form_metadata
 from store.incident.models import Incident, IncidentStatus
-from tests.driver import BotDriver, sign
+from tests.driver import BotDriver
 from tests.fakes.clock import FakeClock
 from tests.fakes.slack_api import FakeSlack
 
@@ -30,34 +29,7 @@ async def submit(
     user: str = "UCMD",
 ) -> tuple[int, Any]:
     """Send a signed view_submission; the HTTP status and the ack body (None when empty)."""
-    values: dict[str, Any] = {}
-    for block_id, value in fields.items():
-        if block_id == "status":
-            values[block_id] = {
-                "value": {"type": "static_select", "selected_option": {"value": value}}
-            }
-        else:
-            values[block_id] = {"value": {"type": "plain_text_input", "value": value}}
-    payload = {
-        "type": "view_submission",
-        "team": {"id": "T1"},
-        "api_app_id": "A1",
-        "user": {"id": user, "name": user.lower(), "team_id": "T1"},
-        "trigger_id": "T-submit",
-        "view": {
-            "id": "V1",
-            "type": "modal",
-            "callback_id": callback_id,
-            "private_metadata": form_metadata(incident_id, None),
-            "state": {"values": values},
-        },
-    }
-    body = urlencode({"payload": json.dumps(payload)})
-    status, text = await bot.post_raw(
-        body, content_type="application/x-www-form-urlencoded", headers=sign(body)
-    )
-    await bot.settle()
-    return status, json.loads(text) if text.strip() else None
+    return await bot.submit(callback_id, incident_id, fields, user=user)
 
 
 def room_texts(slack: FakeSlack, room: str) -> list[str]:

@@ -1,7 +1,8 @@
 """Severity drives the clock: reminders at the cadence, reset by updates, escalated when
 unanswered, stopped by resolve, never for P4, and exactly once across a restart.
 
-`await bot.runtime.sweep()` stands in for the scheduler waking the bot up.
+Each reminder is a timer armed at its due time; `bot.runtime.timers.run_due()` fires the timers
+that are due by the injected clock, as the scheduler does in real time.
 """
 
 from __future__ import annotations
@@ -63,10 +64,10 @@ def reminders(slack: FakeSlack, room: str) -> list[str]:
 
 
 async def at_minute(bot: BotDriver, clock: FakeClock, start: Any, minute: float) -> None:
-    """Move the clock to `minute` after `start` and let the scheduler wake the bot."""
+    """Move the clock to `minute` after `start` and fire the timers due by then."""
     target = start.timestamp() + minute * MINUTE
     clock.advance(target - clock.now().timestamp())
-    await bot.runtime.sweep()
+    await bot.runtime.timers.run_due()
 
 
 async def test_the_first_p1_reminder_comes_at_minute_15_and_not_before(

@@ -87,8 +87,12 @@ class FakeIncidentChat:
         self._step("post_resolved", [e.kind for e in timeline])
 
     async def post_reminder(self, incident: Incident, reminder: Reminder) -> None:
-        self.reminders.append(reminder)  # Slack has it, even when the answer is lost
+        if "post_reminder_lost_answer" in self.fail:
+            # Slack took the message, but its answer never arrived.
+            self.reminders.append(reminder)
+            self._step("post_reminder_lost_answer")
         self._step("post_reminder")
+        self.reminders.append(reminder)
 
     async def reminder_posted(self, incident: Incident, reminder: Reminder) -> bool:
         self._step("reminder_posted", reminder.key)
@@ -217,6 +221,20 @@ async def test_a_reminder_claimed_by_a_process_that_died_is_posted_by_the_next(
     sent = await world.commands().send_due_reminders()
 
     assert sent == 1
+
+
+async def test_a_reminder_whose_answer_was_lost_is_not_posted_again(world: World) -> None:
+    cmds = world.commands()
+    await _declare(cmds)
+    world.clock.advance(15 * MINUTE)
+    world.chat.fail.add("post_reminder_lost_answer")
+
+    first = await cmds.send_due_reminders()
+    second = await cmds.send_due_reminders()
+
+    assert (first, second) == (0, 0)
+    assert len(world.chat.reminders) == 1
+    assert "reminder_posted" in world.chat.names()
 
 
 async def test_a_reminder_missed_for_an_hour_is_posted_once_and_the_next_is_an_interval_later(

@@ -169,13 +169,16 @@ class TestReminderClaims:
 
         assert await incidents.claim_reminder("inc-1", due=T0 + 15 * MIN, token="p") is Claim.BUSY
 
-    async def test_a_released_claim_can_be_taken_again(self, incidents: Incidents) -> None:
+    async def test_a_released_claim_is_taken_over_so_the_channel_is_checked_first(
+        self, incidents: Incidents
+    ) -> None:
+        """A failed post may still have reached Slack: the next try must look before posting."""
         due = T0 + 15 * MIN
         await incidents.claim_reminder("inc-1", due=due, token="p")
 
         await incidents.release_reminder("inc-1", token="p")
 
-        assert await incidents.claim_reminder("inc-1", due=due, token="p") is Claim.TAKEN
+        assert await incidents.claim_reminder("inc-1", due=due, token="p") is Claim.TAKEN_OVER
 
     async def test_finishing_moves_the_schedule_and_counts_the_unanswered_reminder(
         self, incidents: Incidents
