@@ -58,10 +58,11 @@ class Settings(BaseSettings):
         description="Seconds to let running deploys record their state on shutdown.",
     )
     sweep_interval_s: float = Field(
-        30.0,
+        300.0,
         gt=0,
         validation_alias="CHATOPS_SWEEP_INTERVAL_S",
-        description="How often the scheduler wakes to expire approvals and post due reminders.",
+        description="How often a safety sweep looks for due work a timer missed; each "
+        "reminder and approval expiry has its own timer and fires on time.",
     )
     log_level: str = Field(
         "INFO", validation_alias="CHATOPS_LOG_LEVEL", description="Python logging level."
