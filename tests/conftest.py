@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from moto import mock_aws
 
 from bot.settings import Settings
@@ -23,6 +24,13 @@ from tests.fakes.slack_api import FakeSlack
 
 SERVICES = ("api-gateway", "auth-svc", "market-svc")
 APPROVERS = ["UAPPROVER1", "UAPPROVER2", "S0LEADS"]
+MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yml"
+
+
+def manifest_bot_scopes() -> list[str]:
+    """The bot scopes manifest.yml asks for: what the fake Slack grants the bot."""
+    manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+    return list(manifest["oauth_config"]["scopes"]["bot"])
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +63,7 @@ def world(aws: None) -> EcsWorld:
 
 @pytest.fixture
 async def slack() -> AsyncIterator[FakeSlack]:
-    fake = FakeSlack(groups={"S0LEADS": ["ULEAD1", "ULEAD2"]})
+    fake = FakeSlack(groups={"S0LEADS": ["ULEAD1", "ULEAD2"]}, scopes=manifest_bot_scopes())
     await fake.start()
     yield fake
     await fake.close()
