@@ -206,17 +206,20 @@ class SlackGateway:
         return refused
 
     async def find_message(
-        self, doing: str, *, channel: str, event_type: str, key: str, oldest: datetime
+        self, doing: str, *, channel: str, event_type: str, key: str, oldest: datetime | None = None
     ) -> str | None:
-        """The ts of a message posted since `oldest` whose metadata is (`event_type`, `key`)."""
+        """The ts of a recent message whose metadata is (`event_type`, `key`), newest first.
+
+        Reads at most HISTORY_PAGES pages, back to `oldest` when given."""
         cursor: str | None = None
         for _ in range(HISTORY_PAGES):
             kwargs: dict[str, Any] = {
                 "channel": channel,
-                "oldest": f"{oldest.timestamp():.6f}",
                 "limit": HISTORY_PAGE,
                 "include_all_metadata": True,
             }
+            if oldest is not None:
+                kwargs["oldest"] = f"{oldest.timestamp():.6f}"
             if cursor:
                 kwargs["cursor"] = cursor
             resp = await self.call(doing, self.client.conversations_history(**kwargs))

@@ -15,6 +15,7 @@ from bot.settings import Settings
 from pipeline.aws import BotoEcs
 from pipeline.kernel.config import Config
 from pipeline.kernel.ports import Ecs
+from sandbox.slack import SEED_USERS, User
 from tests.driver import SIGNING_SECRET, BotDriver
 from tests.fakes.clock import FakeClock
 from tests.fakes.ecs import FakeEcs
@@ -63,7 +64,15 @@ def world(aws: None) -> EcsWorld:
 
 @pytest.fixture
 async def slack() -> AsyncIterator[FakeSlack]:
-    fake = FakeSlack(groups={"S0LEADS": ["ULEAD1", "ULEAD2"]}, scopes=manifest_bot_scopes())
+    fake = FakeSlack(
+        groups={"S0LEADS": ["ULEAD1", "ULEAD2"]},
+        users=(
+            *SEED_USERS,
+            User("UCMD", "casey", "Casey Commander"),
+            User("UDANA", "dana", "Dana Diaz"),
+        ),
+        scopes=manifest_bot_scopes(),
+    )
     await fake.start()
     yield fake
     await fake.close()

@@ -192,7 +192,6 @@ class SlackIncidentChat:
             channel=incident.channel_id,
             event_type=REMINDER_EVENT,
             key=reminder.key,
-            oldest=incident.last_update_at,
         )
         return found is not None
 

@@ -264,7 +264,7 @@ class WebApi:
     def _invite(self, args: Args) -> Json:
         channel = args.required("channel")
         users = [u.strip() for u in (args.get("users") or "").split(",") if u.strip()]
-        self.workspace.invite(channel, users)
+        self.workspace.invite(channel, users, force=args.flag("force"))
         return {"channel": self._channel_api(channel)}
 
     def _set_topic(self, args: Args) -> Json:

@@ -143,20 +143,39 @@ class Workspace:
         channel.topic = topic
         return self._changed(channel)
 
-    def invite(self, channel_id: str, user_ids: list[str]) -> Channel:
+    def invite(self, channel_id: str, user_ids: list[str], *, force: bool = False) -> Channel:
+        """Add `user_ids` to the channel. Without `force`, one bad user refuses the whole call.
+
+        With `force` (Slack's "continue inviting the valid ones"), the valid users are added
+        and the call answers `ok: false` with a per-user `errors` list for the others.
+        """
         if not user_ids:
             raise SlackError("no_user")
         if len(user_ids) > limits.MAX_INVITE_USERS:
             raise SlackError("too_many_users")
         channel = self._open(channel_id, member=self.bot_user)
-        if self.bot_user in user_ids:
-            raise SlackError("cant_invite_self")
-        for user_id in user_ids:
-            self.user(user_id)
-        if any(u in channel.members for u in user_ids):
-            raise SlackError("already_in_channel")
-        channel.members.extend(dict.fromkeys(user_ids))
-        return self._changed(channel)
+        refused = [(u, self._invite_error(channel, u)) for u in user_ids]
+        refused = [(u, e) for u, e in refused if e is not None]
+        if refused and not force:
+            raise SlackError(refused[0][1] or "")
+        bad = {u for u, _ in refused}
+        channel.members.extend(u for u in dict.fromkeys(user_ids) if u not in bad)
+        self._changed(channel)
+        if refused:
+            raise SlackError(
+                refused[0][1] or "",
+                errors=[{"user": u, "ok": False, "error": e} for u, e in refused],
+            )
+        return channel
+
+    def _invite_error(self, channel: Channel, user_id: str) -> str | None:
+        if user_id == self.bot_user:
+            return "cant_invite_self"
+        if not self.knows_user(user_id):
+            return "user_not_found"
+        if user_id in channel.members:
+            return "already_in_channel"
+        return None
 
     def join(self, channel_id: str, user_id: str) -> Channel:
         channel = self._open(channel_id)

@@ -15,7 +15,7 @@ from tests.fakes.slack_api import FakeSlack
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
 
-def _run(state: DeploymentState, *, updated_at: datetime) -> Deployment:
+def _run(state: DeploymentState, *, updated_at: datetime, ts: str | None = None) -> Deployment:
     return Deployment(
         id=DeploymentId("1700000000-abc123"),
         environment="production",
@@ -25,7 +25,7 @@ def _run(state: DeploymentState, *, updated_at: datetime) -> Deployment:
         stage=None,
         required_approvals=2,
         channel_id="CDEPLOYS",
-        message_ts="1700000000.000001",
+        message_ts=ts,
         created_at=T0,
         updated_at=updated_at,
         approval_due_at=None,
@@ -41,8 +41,9 @@ async def test_a_stale_redraw_arriving_late_does_not_overwrite_a_newer_card(
 ) -> None:
     client = AsyncWebClient(token="xoxb-test", base_url=slack.api_url)
     notifier = SlackNotifier(SlackGateway(client), config)
-    running = _run(DeploymentState.RUNNING, updated_at=T0 + timedelta(seconds=1))
-    approved = _run(DeploymentState.APPROVED, updated_at=T0)
+    ts = await notifier.post_card(_run(DeploymentState.AWAITING_APPROVAL, updated_at=T0))
+    running = _run(DeploymentState.RUNNING, updated_at=T0 + timedelta(seconds=1), ts=ts)
+    approved = _run(DeploymentState.APPROVED, updated_at=T0, ts=ts)
 
     await notifier.redraw(running)
     await notifier.redraw(approved)

@@ -66,7 +66,7 @@ async def test_the_topic_names_severity_summary_and_commander(
 
     (topic,) = slack.of("conversations.setTopic")
     assert topic["channel"] == war_room(slack)
-    assert topic["topic"] == "P1 · auth login failing · Commander: <@UCMD>"
+    assert topic["topic"] == "P1 · auth login failing · Commander: casey"
 
 
 async def test_the_requester_and_the_responders_are_invited_with_groups_resolved(
@@ -255,21 +255,23 @@ class TestSlackFailures:
         (incident,) = await bot.runtime.incident.list_open()
         assert incident.channel_name == NAME
 
-    async def test_an_unknown_responder_archives_the_room_and_a_retry_works(
+    async def test_an_unknown_responder_does_not_stop_a_p1_and_the_commander_is_told(
         self, bot: BotDriver, slack: FakeSlack
     ) -> None:
-        slack.fail_next("conversations.invite", "user_not_found")
+        slack.unknown_users.add("UONCALL1")
 
         await declare(bot)
-        failed = slack.responses[-1]["text"]
-        await declare(bot)
 
-        assert "Slack does not know one of the users (`user_not_found`)" in failed
-        assert "[incidents.severities]" in failed
-        assert f"I archived `#{NAME}`" in failed
-        assert [c["channel"] for c in slack.of("conversations.archive")] == [war_room(slack)]
         (incident,) = await bot.runtime.incident.list_open()
-        assert incident.channel_name == f"{NAME}-2"
+        room = war_room(slack)
+        assert slack.workspace.channel(room).members == ["UBOT", "UCMD", "ULEAD1", "ULEAD2"]
+        told = [c["text"] for c in posts_in(slack, room) if "could not invite" in c["text"]]
+        assert len(told) == 1
+        assert "<@UCMD> I could not invite 1 responder(s)" in told[0]
+        assert "<@UONCALL1>: Slack answered `user_not_found`" in told[0]
+        assert "1 responder(s) could not be invited" in slack.responses[-1]["text"]
+        assert slack.of("conversations.archive") == []
+        assert incident.channel_id == room
 
     async def test_a_pin_that_fails_still_opens_the_incident_with_a_warning(
         self, bot: BotDriver, slack: FakeSlack

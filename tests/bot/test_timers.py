@@ -138,3 +138,33 @@ async def test_a_disarmed_timer_never_fires() -> None:
 
     assert await timers.run_due() == ["approval:b"]
     assert fired == ["approval:b"]
+
+
+async def test_a_reminder_slack_accepted_before_the_bot_died_is_not_posted_twice(
+    bot: BotDriver, slack: FakeSlack, clock: FakeClock
+) -> None:
+    """Slack takes the reminder, the answer never comes back, the process dies; the next
+    process finds the reminder in the war room's history instead of posting it again."""
+    incident_id = await _declare(bot)
+    clock.advance(15 * 60)
+    slack.accept_then_fail("chat.postMessage", hang=True)
+    firing = asyncio.create_task(bot.runtime.timers.run_due())
+    for _ in range(500):
+        if _reminders(slack):
+            break
+        await asyncio.sleep(0.01)
+    assert len(_reminders(slack)) == 1
+
+    firing.cancel()
+    await asyncio.gather(firing, return_exceptions=True)
+    await bot.restart()
+
+    (incident,) = await bot.runtime.incident.list_open()
+    room = slack.workspace.channel(incident.channel_id)
+    shown = [m for m in room.messages if m.text.startswith("⏰")]
+    assert len(shown) == 1
+    assert incident.next_update_due_at == clock.now() + FIFTEEN_MIN
+    assert bot.runtime.timers.armed[f"reminder:{incident_id}"] == incident.next_update_due_at
+    assert [e.kind for e in await bot.runtime.incident.timeline(incident_id)][-1] is (
+        EventKind.REMINDER
+    )

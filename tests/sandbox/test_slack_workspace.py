@@ -260,6 +260,33 @@ class TestChannels:
 
         assert fake.workspace.channel(room).members == ["UBOT", "UALICE", "ULEAD1"]
 
+    async def test_one_unknown_user_refuses_the_whole_invite_without_force(
+        self, fake: LocalSlack, client: AsyncWebClient
+    ) -> None:
+        room = (await client.conversations_create(name="inc-auth"))["channel"]["id"]
+        fake.unknown_users.add("UGHOST")
+
+        error = await error_of(client.conversations_invite(channel=room, users="UALICE,UGHOST"))
+
+        assert error == "user_not_found"
+        assert fake.workspace.channel(room).members == ["UBOT"]
+
+    async def test_force_invites_the_valid_users_and_lists_the_others(
+        self, fake: LocalSlack, client: AsyncWebClient
+    ) -> None:
+        room = (await client.conversations_create(name="inc-auth"))["channel"]["id"]
+        await client.conversations_invite(channel=room, users="UBOB")
+        fake.unknown_users.add("UGHOST")
+
+        with pytest.raises(SlackApiError) as raised:
+            await client.conversations_invite(channel=room, users="UALICE,UGHOST,UBOB", force=True)
+
+        assert raised.value.response["errors"] == [
+            {"user": "UGHOST", "ok": False, "error": "user_not_found"},
+            {"user": "UBOB", "ok": False, "error": "already_in_channel"},
+        ]
+        assert fake.workspace.channel(room).members == ["UBOT", "UBOB", "UALICE"]
+
     async def test_the_bot_cannot_invite_itself(self, client: AsyncWebClient) -> None:
         room = (await client.conversations_create(name="inc-auth"))["channel"]["id"]
 
