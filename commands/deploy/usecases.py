@@ -122,9 +122,7 @@ class DeployCommands:
             ts = await self._notifier.post_card(run)
         except ChatOpsError as exc:
             await self.cancel(run.id, reason="the plan card could not be posted")
-            error = UpstreamError(
-                exc.line.after("I could not post the plan card here, so nothing was deployed.")
-            )
+            error = UpstreamError(exc.line.then("Nothing was deployed."))
             return Outcome(error=error, ref=run.id)
         await self._deployments.set_fields(
             run.id, at=self._clock.now(), channel_id=channel_id, message_ts=ts

@@ -62,7 +62,8 @@ async def test_a_slack_failure_posting_the_plan_card_is_told_with_a_logged_refer
 
     [said] = slack.responses
     assert said["response_type"] == "ephemeral"
-    assert said["text"].startswith("I could not post the plan card here, so nothing was deployed.")
+    assert said["text"].startswith("I could not post the plan card here:")
+    assert "Nothing was deployed." in said["text"]
     assert "Slack had a problem on its side (`fatal_error`)" in said["text"]
     ref = _ref_in(said["text"], caplog)
     [entry] = await _audit(bot)
@@ -174,3 +175,15 @@ def test_nothing_below_bot_builds_a_slack_mention() -> None:
 @pytest.fixture(autouse=True)
 def _log_everything(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
+
+
+async def test_deploy_names_a_missing_slack_permission_as_incident_does(
+    bot: BotDriver, slack: FakeSlack
+) -> None:
+    slack.scopes = frozenset(slack.scopes or ()) - {"chat:write"}
+
+    await bot.command("production api-gateway", user="UDEV")
+
+    said = slack.responses[-1]["text"]
+    assert "the Slack app lacks the `chat:write` permission (`missing_scope`)" in said
+    assert "Something went wrong" not in said
