@@ -7,9 +7,16 @@ import logging
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.deploy.views import APPROVE_ACTION, REJECT_ACTION
+from bot.deploy.views import APPROVE_ACTION, REJECT_ACTION, WINDOW_ROLLBACK_ACTION
 from bot.dispatch import Dispatcher, explain
-from bot.incident.views import POST_UPDATE_ACTION, RESOLVE_ACTION, RESOLVE_VIEW, UPDATE_VIEW
+from bot.incident.views import (
+    POST_UPDATE_ACTION,
+    RESOLVE_ACTION,
+    RESOLVE_VIEW,
+    SUSPECT_ROLLBACK_ACTION,
+    UPDATE_VIEW,
+)
+from bot.rollback.views import ROLLBACK_CANCEL_ACTION, ROLLBACK_CONFIRM_ACTION
 from bot.settings import Settings
 from commands.deploy.usecases import DeployCommands
 from commands.incident.usecases import IncidentCommands
@@ -51,4 +58,8 @@ def build_app(
     dispatcher.view(app, RESOLVE_VIEW, "resolve", incident.on_resolve_submitted)
 
     dispatcher.command(app, "/rollback", rollback.on_command)
+    dispatcher.action(app, ROLLBACK_CONFIRM_ACTION, "confirm rollback", rollback.on_confirm)
+    dispatcher.action(app, ROLLBACK_CANCEL_ACTION, "cancel rollback", rollback.on_cancel)
+    dispatcher.action(app, WINDOW_ROLLBACK_ACTION, "roll back", rollback.on_window_button)
+    dispatcher.action(app, SUSPECT_ROLLBACK_ACTION, "roll back suspect", rollback.on_suspect_button)
     return app

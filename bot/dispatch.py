@@ -17,11 +17,12 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackClientError
 
+from bot.blocks import Blocks
 from bot.deploy.adapter import SlackNotifier
 from bot.mrkdwn import escape, render
 from bot.payloads import click as parse_click
 from bot.payloads import invocation, submission
-from bot.render import form_view, reply_text
+from bot.render import form_view, reply_message, reply_text
 from bot.slack import SlackGateway, slack_failure
 from commands.exchange import Answer, Click, Invocation, Later, Outcome, Submission
 from pipeline.kernel.errors import ChatOpsError
@@ -118,8 +119,12 @@ class Dispatcher:
             await self._record(inv.user_id, inv.typed, inv.channel_id, said.audit, None)
             return
         if isinstance(answer, Outcome):
-            text = self._reply_of(answer, typed)
-            await ack(text=text, response_type="ephemeral") if text else await ack()
+            reply = self._reply_of(answer, typed)
+            if reply is None:
+                await ack()
+            else:
+                text, blocks = reply
+                await ack(text=text, blocks=blocks, response_type="ephemeral")
             await self._finish(answer, inv.user_id, inv.typed, inv.channel_id, respond=None)
             return
         await ack()
@@ -186,10 +191,10 @@ class Dispatcher:
             return Outcome(error=exc, ref=outcome.ref)
         return outcome
 
-    def _reply_of(self, outcome: Outcome, typed: str) -> str | None:
+    def _reply_of(self, outcome: Outcome, typed: str) -> tuple[str, Blocks | None] | None:
         if outcome.error is not None:
-            return reply_text(explain(outcome.error).text + typed)
-        return reply_text(outcome.reply) if outcome.reply is not None else None
+            return reply_text(explain(outcome.error).text + typed), None
+        return reply_message(outcome.reply) if outcome.reply is not None else None
 
     async def _finish(
         self,
@@ -204,14 +209,20 @@ class Dispatcher:
     ) -> None:
         """Say what there is to say (if not said in the ack), redraw cards, audit once."""
         audit = outcome.audit
-        text = None
+        message: tuple[str, Blocks | None] | None = None
         if outcome.error is not None:
             said = explain(outcome.error)
-            text, audit = said.text + typed, said.audit
+            message, audit = (reply_text(said.text + typed), None), said.audit
         elif outcome.reply is not None:
-            text = reply_text(outcome.reply)
-        if text is not None and (respond is not None or tell_in is not None):
-            await self._tell(user_id, reply_text(text), respond=respond, channel_id=tell_in)
+            message = reply_message(outcome.reply)
+        if message is not None and (respond is not None or tell_in is not None):
+            await self._tell(
+                user_id,
+                message,
+                respond=respond,
+                channel_id=tell_in,
+                replace=outcome.replace and outcome.error is None,
+            )
         for run in outcome.cards:
             try:
                 await self._notifier.redraw(run)
@@ -220,15 +231,26 @@ class Dispatcher:
         await self._record(user_id, action, channel_id, audit, outcome.ref)
 
     async def _tell(
-        self, user_id: str, text: str, *, respond: AsyncRespond | None, channel_id: str | None
+        self,
+        user_id: str,
+        message: tuple[str, Blocks | None],
+        *,
+        respond: AsyncRespond | None,
+        channel_id: str | None,
+        replace: bool = False,
     ) -> None:
+        text, blocks = message
         try:
             if respond is not None:
-                await respond(text=text, response_type="ephemeral", replace_original=False)
+                await respond(
+                    text=text, blocks=blocks, response_type="ephemeral", replace_original=replace
+                )
             elif channel_id is not None:
-                await self._slack.post_ephemeral(channel=channel_id, user=user_id, text=text)
+                await self._slack.post_ephemeral(
+                    channel=channel_id, user=user_id, text=text, blocks=blocks
+                )
             else:
-                await self._slack.post("write to you", channel=user_id, text=text)
+                await self._slack.post("write to you", channel=user_id, text=text, blocks=blocks)
         except Exception:
             log.warning("could not tell %s: %s", user_id, text, exc_info=True)
 

@@ -8,6 +8,7 @@ cut at a safe point: never inside a `<…>` control or an `&…;` entity, prefer
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from pipeline.kernel.text import Line
 
@@ -27,6 +28,17 @@ def mention(ident: str) -> str:
 
 def mentions(ids: Sequence[str]) -> str:
     return ", ".join(mention(i) for i in ids) or "nobody"
+
+
+def when(at: datetime) -> str:
+    """A moment as Slack shows it in each reader's own time zone (UTC in the fallback)."""
+    fallback = at.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def hhmm(at: datetime) -> str:
+    """A time of day in UTC, for plain sentences ("until 14:05 UTC")."""
+    return at.strftime("%H:%M UTC")
 
 
 def render(line: Line) -> str:

@@ -7,14 +7,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.blocks import message_text
+from bot.blocks import Blocks, message_text
 from bot.deploy.views import history_text, record_text
 from bot.incident.views import declared_text, list_text, resolve_modal, update_modal
 from bot.mrkdwn import render
+from bot.rollback.views import rollback_prompt
 from commands.deploy.usecases import History, Record
 from commands.exchange import Reply
 from commands.incident.usecases import Declared, OpenIncidents, ResolveFormView, UpdateFormView
+from commands.rollback.usecases import RollbackPrompt
 from pipeline.kernel.text import Line
+
+
+def reply_message(reply: Reply) -> tuple[str, Blocks | None]:
+    """A reply as Slack message text and, for replies with buttons, blocks."""
+    if isinstance(reply, RollbackPrompt):
+        text, blocks = rollback_prompt(reply)
+        return message_text(text), blocks
+    return reply_text(reply), None
 
 
 def reply_text(reply: Reply) -> str:

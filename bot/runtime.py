@@ -58,6 +58,7 @@ class Runtime:
     audit: AuditLog
     deploy: DeployCommands
     incident: IncidentCommands
+    rollback: RollbackCommands
 
     async def fire(self, key: str) -> None:
         """A timer came due: do what its key names."""
@@ -66,6 +67,8 @@ class Runtime:
             await self.deploy.expire(subject)
         elif kind == "reminder":
             await self.incident.remind(subject)
+        elif kind == "window":
+            await self.rollback.close_window(subject)
         else:
             log.error("no handler for timer %s", key)
 
@@ -75,6 +78,7 @@ class Runtime:
             ("timers", self.timers.run_due),
             ("approvals", self.deploy.expire_due),
             ("reminders", self.incident.send_due_reminders),
+            ("rollback windows", self.rollback.close_due_windows),
         ):
             try:
                 async with asyncio.timeout(SWEEP_TIMEOUT_S):
@@ -109,14 +113,17 @@ async def open_runtime(
     runner: Runner | None = None
     try:
         deployments = Deployments(store)
+        incidents = Incidents(store)
         slack = SlackGateway(client)
-        notifier = SlackNotifier(slack, config)
+        notifier = SlackNotifier(slack, config, deployments)
+        timers = Timers(clock)
         engine = DeployEngine(
             config=config,
             deployments=deployments,
             ecs=ecs,
             health=HealthChecker(session, clock),
             notifier=notifier,
+            timers=timers,
             clock=clock,
         )
         runner = Runner(
@@ -125,7 +132,6 @@ async def open_runtime(
             clock=clock,
             shutdown_grace_s=settings.shutdown_grace_s,
         )
-        timers = Timers(clock)
         access = Access(slack)
         deploy = DeployCommands(
             config=config,
@@ -139,9 +145,20 @@ async def open_runtime(
         )
         incident = IncidentCommands(
             config=config,
-            incidents=Incidents(store),
+            incidents=incidents,
             deployments=deployments,
             chat=SlackIncidentChat(slack, config),
+            access=access,
+            timers=timers,
+            clock=clock,
+        )
+        rollback = RollbackCommands(
+            config=config,
+            deployments=deployments,
+            incidents=incidents,
+            deploy=deploy,
+            engine=engine,
+            runner=runner,
             access=access,
             timers=timers,
             clock=clock,
@@ -154,7 +171,7 @@ async def open_runtime(
             dispatcher,
             deploy=deploy,
             incident=incident,
-            rollback=RollbackCommands(),
+            rollback=rollback,
         )
         runtime = Runtime(
             settings=settings,
@@ -168,11 +185,13 @@ async def open_runtime(
             audit=audit,
             deploy=deploy,
             incident=incident,
+            rollback=rollback,
         )
         timers.on_fire(runtime.fire)
         await runner.resume_all()
         await deploy.arm_timers()
         await incident.arm_timers()
+        await rollback.arm_timers()
         await runtime.sweep()
         if start_scheduler:
             scheduler = AsyncIOScheduler(timezone="UTC")

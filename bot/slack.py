@@ -162,10 +162,14 @@ class SlackGateway:
             self.client.chat_update(channel=channel, ts=ts, text=message_text(text), blocks=blocks),
         )
 
-    async def post_ephemeral(self, *, channel: str, user: str, text: str) -> None:
+    async def post_ephemeral(
+        self, *, channel: str, user: str, text: str, blocks: Blocks | None = None
+    ) -> None:
         await self.call(
             "tell you privately",
-            self.client.chat_postEphemeral(channel=channel, user=user, text=message_text(text)),
+            self.client.chat_postEphemeral(
+                channel=channel, user=user, text=message_text(text), blocks=blocks
+            ),
         )
 
     async def invite(self, doing: str, channel: str, user_ids: Sequence[str]) -> list[NotInvited]:

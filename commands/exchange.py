@@ -98,6 +98,8 @@ class Outcome:
     form_errors: Mapping[str, str] = field(default_factory=dict)
     audit: str = "ok"
     ref: str | None = None
+    replace: bool = False
+    """A click's reply replaces the message that was clicked (a question once answered)."""
 
 
 @dataclass(frozen=True)

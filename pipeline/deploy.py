@@ -10,12 +10,20 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config, Environment, Service, format_duration
 from pipeline.kernel.errors import ChatOpsError, StageFailed
-from pipeline.kernel.ports import Clock, Ecs, Notifier
-from store.deploy.models import Deployment, DeploymentState, StageEvent, Target, TargetStatus
+from pipeline.kernel.ports import Clock, Ecs, Notifier, Timers
+from store.deploy.models import (
+    Deployment,
+    DeploymentState,
+    RunKind,
+    StageEvent,
+    Target,
+    TargetStatus,
+)
 from store.deploy.repository import Deployments
 
 log = logging.getLogger(__name__)
@@ -59,6 +67,7 @@ class DeployEngine:
         ecs: Ecs,
         health: HealthChecker,
         notifier: Notifier,
+        timers: Timers,
         clock: Clock,
     ) -> None:
         self._config = config
@@ -66,6 +75,7 @@ class DeployEngine:
         self._ecs = ecs
         self._health = health
         self._notifier = notifier
+        self._timers = timers
         self._clock = clock
 
     async def running_version(self, env: Environment, service: Service) -> RunningVersion:
@@ -78,9 +88,11 @@ class DeployEngine:
         )
         return RunningVersion(service.name, status.task_definition, image)
 
-    async def execute(self, deployment_id: str) -> None:
+    async def execute(self, deployment_id: str, stop: asyncio.Event | None = None) -> None:
         """Run (or resume) a deployment to its end. Touches ECS; never raises ChatOpsError.
 
+        `stop` is set when someone moved the run to ROLLING_BACK while it rolls out (a
+        `/rollback` of one of its services): the rollout stops at once and the rollback begins.
         Cancellation (shutdown) records an `interrupted` event and re-raises; the run stays
         RUNNING/ROLLING_BACK so the next start re-attaches it.
         """
@@ -106,11 +118,13 @@ class DeployEngine:
                 if failed:
                     # Stopped after a service failed but before the rollback began: finish
                     # what the failure started rather than trying that service again.
-                    await self._start_rollback(
-                        run, failed[0].detail or f"`{failed[0].service}` failed"
-                    )
+                    reason = failed[0].detail or f"`{failed[0].service}` failed"
+                    if run.is_rollback:
+                        await self._fail_rollback_run(run, reason)
+                    else:
+                        await self._start_rollback(run, reason)
                 else:
-                    await self._roll_out(run)
+                    await self._roll_out(run, stop or asyncio.Event())
                 run = await self._require(deployment_id)
             if run.state is DeploymentState.ROLLING_BACK:
                 await self._roll_back(run)
@@ -122,7 +136,7 @@ class DeployEngine:
                 )
             raise
 
-    async def _roll_out(self, run: Deployment) -> None:
+    async def _roll_out(self, run: Deployment, stop: asyncio.Event) -> None:
         env = self._config.environment(run.environment)
         limit = asyncio.Semaphore(env.rollout.max_parallel)
         failure: ChatOpsError | None = None
@@ -131,33 +145,106 @@ class DeployEngine:
             async with limit:
                 await self._deploy_service(run, env, target)
 
-        try:
+        async def every_service() -> None:
             async with asyncio.TaskGroup() as tg:
                 for target in run.active_targets:
                     if target.status is not TargetStatus.HEALTHY:
                         tg.create_task(one(target))
-        except* ChatOpsError as group:
-            failure = group.exceptions[0]  # type: ignore[assignment]
-        except* Exception as group:
-            log.error(
-                "rollout crashed", exc_info=group.exceptions[0], extra={"deployment_id": run.id}
-            )
-            failure = StageFailed("rollout", "An internal error stopped the rollout.")
+
+        # The rollout races the stop signal; the losing task is cancelled and awaited here.
+        rollout = asyncio.create_task(every_service())
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({rollout, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (rollout, stopped):
+                task.cancel()
+            results = await asyncio.gather(rollout, stopped, return_exceptions=True)
+        if stop.is_set():
+            return  # whoever stopped it moved the run to ROLLING_BACK and told people
+        error = results[0]
+        if isinstance(error, BaseExceptionGroup):
+            chatops = error.subgroup(ChatOpsError)
+            if chatops is not None:
+                failure = _first(chatops)
+            else:
+                log.error("rollout crashed", exc_info=error, extra={"deployment_id": run.id})
+                failure = StageFailed("rollout", "An internal error stopped the rollout.")
+        elif isinstance(error, BaseException):
+            raise error
         now = self._clock.now()
         if failure is None:
-            if await self._deployments.transition(
-                run.id,
-                from_states=[DeploymentState.RUNNING],
-                to=DeploymentState.SUCCEEDED,
-                at=now,
-                finished_at=now,
-                stage=None,
-            ):
-                done = await self._require(run.id)
-                await self._event(done, "rollout", "succeeded")
-                await self._notify_run(done)
+            await self._succeed(run, env, now)
+            return
+        if run.kind is RunKind.ROLLBACK:
+            await self._fail_rollback_run(run, failure.user_message)
             return
         await self._start_rollback(run, failure.user_message)
+
+    async def _succeed(self, run: Deployment, env: Environment, now: datetime) -> None:
+        window = env.rollback_window_s
+        deadline = None
+        if (
+            run.kind is RunKind.DEPLOY
+            and window > 0
+            and all(t.previous_task_def for t in run.active_targets)
+        ):
+            deadline = now + timedelta(seconds=window)
+        if not await self._deployments.transition(
+            run.id,
+            from_states=[DeploymentState.RUNNING],
+            to=DeploymentState.SUCCEEDED,
+            at=now,
+            finished_at=now,
+            stage=None,
+            rollback_deadline=deadline,
+        ):
+            return
+        if deadline is not None:
+            self._timers.arm(window_timer(run.id), deadline)
+        done = await self._require(run.id)
+        await self._event(done, "rollout", "succeeded")
+        if done.kind is RunKind.ROLLBACK:
+            await self._mark_reverted(done, now)
+        await self._notify_run(done)
+
+    async def _mark_reverted(self, rollback: Deployment, now: datetime) -> None:
+        """Each deploy a rollback took back says so, and its window closes (card redrawn)."""
+        by_deploy: dict[str, list[str]] = {}
+        for t in rollback.active_targets:
+            if t.reverts is not None:
+                by_deploy.setdefault(t.reverts, []).append(t.service)
+        for deploy_id, services in by_deploy.items():
+            reverted = await self._deployments.mark_reverted(
+                deploy_id, services=services, by=rollback.id, at=now
+            )
+            if reverted is not None:
+                if reverted.window_closed_at is not None:
+                    self._timers.disarm(window_timer(reverted.id))
+                await self._redraw(reverted)
+
+    async def _fail_rollback_run(self, run: Deployment, reason: str) -> None:
+        """A rollback that failed is not rolled forward again: it ends loudly, with the
+        commands still to run by hand."""
+        latest = await self._require(run.id)
+        for t in latest.active_targets:
+            if t.status is TargetStatus.FAILED:
+                await self._deployments.update_target(
+                    run.id, t.service, status=TargetStatus.ROLLBACK_FAILED
+                )
+        now = self._clock.now()
+        if await self._deployments.transition(
+            run.id,
+            from_states=[DeploymentState.RUNNING],
+            to=DeploymentState.ROLLBACK_FAILED,
+            at=now,
+            finished_at=now,
+            stage=None,
+            error=reason,
+        ):
+            done = await self._require(run.id)
+            await self._event(done, "rollback", "failed", detail=reason)
+            await self._notify_run(done)
 
     async def _start_rollback(self, run: Deployment, reason: str) -> None:
         if await self._deployments.transition(
@@ -286,13 +373,7 @@ class DeployEngine:
 
     async def _roll_back(self, run: Deployment) -> None:
         env = self._config.environment(run.environment)
-        changed = [
-            t
-            for t in run.active_targets
-            if t.changed_ecs
-            and t.status is not TargetStatus.ROLLED_BACK
-            and t.previous_task_def is not None
-        ]
+        changed = [t for t in run.active_targets if await self._needs_rollback(env, t)]
         limit = asyncio.Semaphore(env.rollout.max_parallel)
         results: dict[str, str | None] = {}
 
@@ -323,6 +404,21 @@ class DeployEngine:
                 detail=", ".join(t.service for t in failed) or None,
             )
             await self._notify_run(done)
+
+    async def _needs_rollback(self, env: Environment, t: Target) -> bool:
+        """Whether `t` must go back: it was (maybe) updated, or ECS runs its new revision
+        anyway (a rollout stopped while its UpdateService was still in flight)."""
+        if t.status is TargetStatus.ROLLED_BACK or t.previous_task_def is None:
+            return False
+        if t.changed_ecs:
+            return True
+        if t.new_task_def is None:
+            return False
+        svc = self._config.service(t.service)
+        status = await self._ecs.describe(
+            region=env.region, cluster=env.cluster, service=svc.ecs_service
+        )
+        return status.task_definition == t.new_task_def
 
     async def _roll_back_service(
         self, run: Deployment, env: Environment, target: Target
@@ -379,6 +475,9 @@ class DeployEngine:
         await self._deployments.record_event(event)
         await _quietly(lambda: self._notifier.stage_changed(run, event), "stage_changed", run)
 
+    async def _redraw(self, run: Deployment) -> None:
+        await _quietly(lambda: self._notifier.redraw(run), "redraw", run)
+
     async def _notify_run(self, run: Deployment) -> None:
         await _quietly(lambda: self._notifier.run_changed(run), "run_changed", run)
 
@@ -410,6 +509,19 @@ def _interrupted(run: Deployment) -> str:
         else ""
     )
     return f"the bot stopped{where}. The run resumes when the bot starts again."
+
+
+def window_timer(deployment_id: str) -> str:
+    """The timer that closes a deploy's rollback window."""
+    return f"window:{deployment_id}"
+
+
+def _first(group: BaseExceptionGroup[ChatOpsError]) -> ChatOpsError:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return _first(exc)
+        return exc
+    raise RuntimeError("An exception group with no exceptions.")
 
 
 def _rev(task_definition: str) -> str:

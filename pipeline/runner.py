@@ -32,6 +32,7 @@ class Runner:
         self._clock = clock
         self._grace_s = shutdown_grace_s
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stops: dict[str, asyncio.Event] = {}
         self._closing = False
 
     @property
@@ -48,9 +49,24 @@ class Runner:
             raise ShuttingDown
         if deployment_id in self._tasks:
             return
-        task = asyncio.create_task(self._guarded(deployment_id), name=f"deploy-{deployment_id}")
+        stop = self._stops.setdefault(deployment_id, asyncio.Event())
+        task = asyncio.create_task(
+            self._guarded(deployment_id, stop), name=f"deploy-{deployment_id}"
+        )
         self._tasks[deployment_id] = task
-        task.add_done_callback(lambda _t: self._tasks.pop(deployment_id, None))
+        task.add_done_callback(lambda _t: self._finished(deployment_id))
+
+    def _finished(self, deployment_id: str) -> None:
+        self._tasks.pop(deployment_id, None)
+        self._stops.pop(deployment_id, None)
+
+    def stop(self, deployment_id: str) -> None:
+        """Tell a rolling-out run that it was moved to ROLLING_BACK: it stops rolling out and
+        rolls back. Call after the store transition; a run not executing here picks the new
+        state up when it is (re-)attached."""
+        stop = self._stops.get(deployment_id)
+        if stop is not None:
+            stop.set()
 
     async def resume_all(self) -> list[str]:
         """Re-attach every approved, running or rolling-back run. Returns their ids."""
@@ -76,9 +92,9 @@ class Runner:
             if pending:
                 log.warning("%d run(s) did not stop within %.0fs", len(pending), self._grace_s)
 
-    async def _guarded(self, deployment_id: str) -> None:
+    async def _guarded(self, deployment_id: str, stop: asyncio.Event) -> None:
         try:
-            await self._engine.execute(deployment_id)
+            await self._engine.execute(deployment_id, stop)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -86,8 +102,20 @@ class Runner:
             await self._fail_safe(deployment_id)
 
     async def _fail_safe(self, deployment_id: str) -> None:
-        """After a crash: a rollout turns into a rollback; a crashed rollback is marked failed."""
+        """After a crash: a rollout turns into a rollback; a crashed rollback (or rollback run,
+        which has nothing to go back to) is marked failed."""
         now = self._clock.now()
+        run = await self._deployments.get(deployment_id)
+        if run is not None and run.is_rollback:
+            await self._deployments.transition(
+                deployment_id,
+                from_states=[DeploymentState.APPROVED, DeploymentState.RUNNING],
+                to=DeploymentState.ROLLBACK_FAILED,
+                at=now,
+                finished_at=now,
+                error="An internal error stopped the rollback; check the services by hand.",
+            )
+            return
         if await self._deployments.transition(
             deployment_id,
             from_states=[DeploymentState.APPROVED, DeploymentState.RUNNING],

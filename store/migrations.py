@@ -144,12 +144,32 @@ def _m003_raw_commander_ids(db: sqlite_utils.Database) -> None:
             db.execute("UPDATE incident_events SET detail = ? WHERE id = ?", [found[-1], event_id])
 
 
+def _m004_rollbacks(db: sqlite_utils.Database) -> None:
+    # A run is a deploy or a rollback (which may revert a deploy, with a reason); a successful
+    # deploy keeps its rollback window's deadline, when the window closed, and who reverted it.
+    _run_script(
+        db,
+        """
+        ALTER TABLE deployments ADD COLUMN kind TEXT NOT NULL DEFAULT 'deploy';
+        ALTER TABLE deployments ADD COLUMN reverts TEXT;
+        ALTER TABLE deployments ADD COLUMN reason TEXT;
+        ALTER TABLE deployments ADD COLUMN rollback_deadline TEXT;
+        ALTER TABLE deployments ADD COLUMN window_closed_at TEXT;
+        ALTER TABLE deployments ADD COLUMN reverted_by TEXT;
+        ALTER TABLE deployment_targets ADD COLUMN reverted_by TEXT;
+        ALTER TABLE deployment_targets ADD COLUMN reverts TEXT;
+        CREATE INDEX deployments_env_state ON deployments(environment, state, finished_at)
+        """,
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "deployments, approvals, events, audit log", _m001_deployments),
     (2, "incidents, their roles and timeline", _m002_incidents),
     (3, "raw user IDs in commander events", _m003_raw_commander_ids),
+    (4, "rollback runs and rollback windows", _m004_rollbacks),
 ]
 
 

@@ -236,7 +236,7 @@ def run_id_of(card: dict[str, Any]) -> str:
     """The deployment id a posted or updated card is about."""
     for block in card["blocks"]:
         if block["type"] == "context":
-            found = re.search(r"Deployment `([^`]+)`", block["elements"][0]["text"])
+            found = re.search(r"(?:Deployment|Rollback) `([^`]+)`", block["elements"][0]["text"])
             if found:
                 return found.group(1)
     raise AssertionError("the card names no deployment")

@@ -9,12 +9,14 @@ import asyncio
 import logging
 from datetime import datetime
 
-from bot.blocks import MAX_MESSAGE_TEXT
-from bot.deploy.views import deploy_card, event_text, manual_steps, outcome_text, rollback_notice
+from bot.blocks import MAX_MESSAGE_TEXT, Blocks
+from bot.deploy.views import deploy_card, event_text, manual_steps, outcome_text
 from bot.mrkdwn import pack_lines
+from bot.rollback.views import rollback_notice
 from bot.slack import SlackGateway
 from pipeline.kernel.config import Config
 from store.deploy.models import Deployment, DeploymentState, StageEvent, TargetStatus
+from store.deploy.repository import Deployments
 
 log = logging.getLogger(__name__)
 
@@ -27,20 +29,24 @@ _ENDED = (DeploymentState.SUCCEEDED, DeploymentState.ROLLED_BACK, DeploymentStat
 class SlackNotifier:
     """Posts the card, redraws it with `chat.update`, and threads stage details under it."""
 
-    def __init__(self, slack: SlackGateway, config: Config) -> None:
+    def __init__(self, slack: SlackGateway, config: Config, deployments: Deployments) -> None:
         self._slack = slack
         self._config = config
+        self._deployments = deployments
         self._drawn: dict[str, datetime] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    def _card(self, run: Deployment) -> tuple[str, list[dict[str, object]]]:
+    async def _card(self, run: Deployment) -> tuple[str, Blocks]:
         confirm = self._config.environment(run.environment).confirm_buttons
-        return deploy_card(run, confirm_buttons=confirm)
+        reverter = (
+            await self._deployments.get(run.reverted_by) if run.reverted_by is not None else None
+        )
+        return deploy_card(run, confirm_buttons=confirm, reverter=reverter)
 
     async def post_card(self, run: Deployment) -> str:
         if run.channel_id is None:
             raise RuntimeError(f"Deployment {run.id} has no channel to post its card in.")
-        text, blocks = self._card(run)
+        text, blocks = await self._card(run)
         return await self._slack.post(
             "post the plan card here",
             channel=run.channel_id,
@@ -63,6 +69,13 @@ class SlackNotifier:
         await self.redraw(run)
         if run.channel_id is None or run.message_ts is None:
             return
+        if run.is_rollback and run.state is DeploymentState.SUCCEEDED:
+            # Seed 001's announcement, in the channel where the rollback was asked for.
+            notices = [rollback_notice(run, t) for t in run.active_targets]
+            for part in pack_lines(notices, MAX_MESSAGE_TEXT):
+                await self._slack.post(
+                    "announce the rollback", channel=run.channel_id, text="\n\n".join(part)
+                )
         if run.state in (DeploymentState.ROLLED_BACK, DeploymentState.ROLLBACK_FAILED):
             for t in run.active_targets:
                 if t.status is TargetStatus.ROLLED_BACK:
@@ -103,7 +116,7 @@ class SlackNotifier:
             drawn = self._drawn.get(run.id)
             if drawn is not None and run.updated_at < drawn:
                 return
-            text, blocks = self._card(run)
+            text, blocks = await self._card(run)
             await self._slack.update(
                 "update the plan card",
                 channel=run.channel_id,

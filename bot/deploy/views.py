@@ -7,7 +7,7 @@ Every card stays inside Slack's limits however many services it lists.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from bot.blocks import (
@@ -22,7 +22,8 @@ from bot.blocks import (
     section,
     sections,
 )
-from bot.mrkdwn import clip, escape, join_lines, mention, mentions
+from bot.mrkdwn import clip, escape, hhmm, join_lines, mention, mentions, when
+from bot.rollback.views import change_line, reason_words, rollback_outcome
 from commands.deploy.record import deployment_record
 from commands.deploy.usecases import History, Record
 from pipeline.kernel.config import Config
@@ -30,6 +31,7 @@ from store.deploy.models import Deployment, DeploymentState, StageEvent, Target,
 
 APPROVE_ACTION = "deploy_approve"
 REJECT_ACTION = "deploy_reject"
+WINDOW_ROLLBACK_ACTION = "deploy_rollback"
 
 # Blocks a card needs besides its service lines: header, context, state, outcome, approvers,
 # buttons, with room to spare.
@@ -49,16 +51,13 @@ _TARGET_ICON = {
 }
 
 
-def _when(at: datetime) -> str:
-    fallback = at.strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
-
-
 def _title(run: Deployment) -> str:
     return run.environment.capitalize()
 
 
-def target_line(t: Target) -> str:
+def target_line(t: Target, *, rollback: bool = False) -> str:
+    if rollback and t.status in (TargetStatus.PENDING, TargetStatus.SKIPPED):
+        return change_line(t)
     icon = _TARGET_ICON[t.status]
     current = t.current_version or "unknown"
     if t.status is TargetStatus.SKIPPED:
@@ -68,19 +67,33 @@ def target_line(t: Target) -> str:
 
 def summary_text(run: Deployment) -> str:
     """One line for notifications and history."""
+    state = run.state.value.replace("_", " ")
+    if run.is_rollback:
+        changes = ", ".join(
+            f"`{t.service}` {t.current_version or '?'} → {t.target_version}"
+            for t in run.active_targets
+        )
+        reverts = f" of `{run.reverts}`" if run.reverts else ""
+        return f"↩️ rollback `{run.id}`{reverts} {run.environment}: {changes}, {state}"
     versions = sorted({t.target_version for t in run.active_targets})
     return (
         f"`{run.id}` {run.environment}: {len(run.active_targets)} service(s) to "
-        f"{', '.join(versions)}, {run.state.value.replace('_', ' ')}"
+        f"{', '.join(versions)}, {state}"
     )
 
 
 def outcome_text(run: Deployment) -> str | None:
     """The seeds' success/failure message for a finished run, or None while it goes on."""
+    if run.is_rollback:
+        return rollback_outcome(run)
     versions = ", ".join(sorted({t.target_version for t in run.active_targets}))
     head = f"Version: {versions}\nDeployment ID: {run.id}\nEnvironment: {run.environment}\n"
     if run.state is DeploymentState.SUCCEEDED:
-        return f"✅ {_title(run)} deployment successful\n{head}All services healthy and operational"
+        text = f"✅ {_title(run)} deployment successful\n{head}All services healthy and operational"
+        if run.rollback_deadline is not None and run.finished_at is not None:
+            minutes = round((run.rollback_deadline - run.finished_at).total_seconds() / 60)
+            text += f"\nRollback available for {minutes} minutes"
+        return text
     if run.state is DeploymentState.ROLLED_BACK:
         return (
             f"🚨 {_title(run)} deployment FAILED\n{head}"
@@ -110,56 +123,121 @@ def manual_steps(run: Deployment, config: Config) -> str:
     env = config.environment(run.environment)
     lines = []
     for t in run.active_targets:
-        if t.status is TargetStatus.ROLLBACK_FAILED and t.previous_task_def:
+        # A deploy's rollback goes back to the previous revision; a rollback run to its target.
+        goal = t.new_task_def if run.is_rollback else t.previous_task_def
+        if t.status is TargetStatus.ROLLBACK_FAILED and goal:
             svc = config.service(t.service)
             lines.append(
                 f"`{t.service}`: {escape(t.detail or 'rollback failed')}\n"
                 f"```aws ecs update-service --region {env.region} --cluster {env.cluster} "
-                f"--service {svc.ecs_service} --task-definition {t.previous_task_def}```"
+                f"--service {svc.ecs_service} --task-definition {goal}```"
             )
     return "\n".join(lines)
 
 
 def _state_line(run: Deployment) -> str:
     if run.state is DeploymentState.AWAITING_APPROVAL:
-        due = f", expires {_when(run.approval_due_at)}" if run.approval_due_at else ""
+        due = f", expires {when(run.approval_due_at)}" if run.approval_due_at else ""
         return f"*Awaiting approval:* {len(run.approved_by)}/{run.required_approvals}{due}"
     if run.state is DeploymentState.APPROVED:
         return "*Approved:* starting…"
     if run.state is DeploymentState.RUNNING:
+        if run.is_rollback:
+            return "*Rolling back:* details in the thread"
         return "*Deploying:* rolling out, details in the thread"
     if run.state is DeploymentState.ROLLING_BACK:
         return f"*Rolling back:* {escape(run.error or 'a service failed')}"
     return ""
 
 
-def deploy_card(run: Deployment, *, confirm_buttons: bool) -> tuple[str, Blocks]:
-    """The plan card: fallback text and blocks. Buttons only while approval is pending."""
-    title = f"🚀 Deploy to {run.environment}"
+def window_line(run: Deployment, reverter: Deployment | None) -> str | None:
+    """Where a successful deploy's rollback window stands, or None when it has none."""
+    if run.reverted_by is not None:
+        if reverter is None:
+            return f"↩️ Rolled back by rollback `{run.reverted_by}`."
+        at = reverter.finished_at or reverter.updated_at
+        return (
+            f"↩️ Rolled back by {mention(reverter.requested_by)} {when(at)} "
+            f"(rollback `{reverter.id}`): {reason_words(reverter)}"
+        )
+    if run.state is not DeploymentState.SUCCEEDED or run.rollback_deadline is None:
+        return None
+    if run.window_closed_at is not None:
+        return (
+            f"⌛ The rollback window closed at {hhmm(run.rollback_deadline)}: `/rollback` now "
+            "posts a plan card that needs approvals."
+        )
+    return f"↩️ *Rollback available until {hhmm(run.rollback_deadline)}*"
+
+
+def deploy_card(
+    run: Deployment, *, confirm_buttons: bool, reverter: Deployment | None = None
+) -> tuple[str, Blocks]:
+    """The card of a deploy or a rollback: fallback text and blocks. Approve/Reject while
+    approval is pending; Roll back while a successful deploy's window is open."""
+    if run.is_rollback:
+        title = f"↩️ Rollback in {run.environment}"
+        about = f"Rollback `{run.id}`" + (f" of deployment `{run.reverts}`" if run.reverts else "")
+    else:
+        title = f"🚀 Deploy to {run.environment}"
+        about = f"Deployment `{run.id}`"
+    approvals = (
+        f" · approvals {len(run.approved_by)}/{run.required_approvals}"
+        if run.required_approvals or not run.is_rollback
+        else ""
+    )
     blocks: Blocks = [
         header(title),
-        context(
-            f"Requested by {mention(run.requested_by)} · Deployment `{run.id}` · "
-            f"approvals {len(run.approved_by)}/{run.required_approvals}"
-        ),
+        context(f"Requested by {mention(run.requested_by)} · {about}{approvals}"),
         *sections(
-            [target_line(t) for t in run.targets],
+            [target_line(t, rollback=run.is_rollback) for t in run.targets],
             max_blocks=MAX_MESSAGE_BLOCKS - _CARD_FIXED_BLOCKS,
             noun="more services",
         ),
     ]
+    if run.is_rollback:
+        blocks.append(section(f"*Reason:* {reason_words(run)}"))
     outcome = outcome_text(run)
     state = _state_line(run)
     if state:
         blocks.append(section(state))
     if outcome:
         blocks.append(section(outcome))
+    window = window_line(run, reverter)
+    if window:
+        blocks.append(section(window))
     if run.approved_by:
         blocks.append(context("Approved by " + mentions(run.approved_by)))
     if run.state is DeploymentState.AWAITING_APPROVAL and run.required_approvals > 0:
         blocks.append(_buttons(run, confirm_buttons=confirm_buttons))
+    elif window and window.startswith("↩️ *Rollback available"):
+        blocks.append(_window_button(run))
     fallback = outcome.splitlines()[0] if outcome else f"{title}: {summary_text(run)}"
     return fallback, blocks
+
+
+def _window_button(run: Deployment) -> dict[str, Any]:
+    names = [t.service for t in run.active_targets if t.reverted_by is None]
+    listed = join_lines(names, 150, noun="more").replace("\n", ", ")
+    return actions(
+        f"window:{run.id}",
+        [
+            button(
+                action_id=WINDOW_ROLLBACK_ACTION,
+                text="Roll back",
+                value=run.id,
+                style="danger",
+                confirm_with=confirm(
+                    title=f"Roll back deployment {run.id}?",
+                    text=(
+                        f"This takes {len(names)} service(s) in {run.environment} back to the "
+                        f"versions they ran before: {listed}."
+                    ),
+                    ok="Roll back",
+                ),
+            )
+        ],
+    )
 
 
 def _buttons(run: Deployment, *, confirm_buttons: bool) -> dict[str, Any]:
@@ -204,22 +282,11 @@ def event_text(event: StageEvent) -> str:
     return f"{icon} {who}{event.stage} {event.status}{detail}"
 
 
-def rollback_notice(run: Deployment, t: Target) -> str:
-    """The runbook's rollback communication (seed 001), one per service rolled back."""
-    return (
-        "🔄 *Deployment Rollback*\n\n"
-        f"*Service*: {t.service}\n"
-        f"*From Version*: {t.target_version}\n"
-        f"*To Version*: {t.current_version or 'previous task definition'}\n"
-        f"*Reason*: {escape(run.error or 'deployment failed')}\n"
-        f"*Time*: {_when(run.finished_at or run.updated_at)}\n\n"
-        "Investigating root cause. Updates to follow."
-    )
-
-
 def record_text(record: Record) -> str:
     run = record.run
-    body = json.dumps(deployment_record(run), indent=2)
+    body = json.dumps(
+        deployment_record(run, now=record.now, window_minutes=record.window_minutes), indent=2
+    )
     head = f"Deployment `{run.id}`: {run.state.value.replace('_', ' ')}\n"
     return head + clip(f"```{escape(body)}```", MAX_SECTION_TEXT - len(head))
 
@@ -229,7 +296,22 @@ def history_text(history: History) -> str:
     if not history.runs:
         return f"No deployments{where} yet."
     lines = [
-        f"• {_when(run.created_at)} by {mention(run.requested_by)}: {summary_text(run)}"
+        f"• {when(run.created_at)} by {mention(run.requested_by)}: {summary_text(run)}"
+        + _reverted_words(run, history.reverters)
         for run in history.runs
     ]
     return f"*Recent deployments{where}*\n" + join_lines(lines, MAX_SECTION_TEXT)
+
+
+def _reverted_words(run: Deployment, reverters: Mapping[str, Deployment]) -> str:
+    if run.is_rollback:
+        return f" (reason: {reason_words(run)})"
+    if run.reverted_by is None:
+        return ""
+    by = reverters.get(run.reverted_by)
+    if by is None:
+        return f" · rolled back by `{run.reverted_by}`"
+    return (
+        f" · rolled back by {mention(by.requested_by)} {when(by.finished_at or by.updated_at)} "
+        f"(`{by.id}`): {reason_words(by)}"
+    )

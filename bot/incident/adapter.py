@@ -21,6 +21,7 @@ from bot.incident.views import (
     postmortem_texts,
     reminder_message,
     resolved_text,
+    suspect_buttons,
     suspect_lines,
     topic,
     update_text,
@@ -120,7 +121,12 @@ class SlackIncidentChat:
             if inc.environment
             else None
         )
-        text, blocks = alert_message(incident, inc.severities[incident.severity], lines)
+        text, blocks = alert_message(
+            incident,
+            inc.severities[incident.severity],
+            lines,
+            suspect_buttons(incident, suspects) if inc.environment else None,
+        )
         return await self._slack.post(
             "post the initial alert in the war room",
             channel=incident.channel_id,

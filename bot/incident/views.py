@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.blocks import (
+    MAX_ACTIONS_ELEMENTS,
     MAX_INPUT_LABEL,
     MAX_INPUT_VALUE,
     MAX_MESSAGE_TEXT,
@@ -21,6 +22,7 @@ from bot.blocks import (
     Blocks,
     actions,
     button,
+    confirm,
     context,
     plain,
     section,
@@ -29,9 +31,10 @@ from bot.mrkdwn import clip, escape, join_lines, mention, pack_lines, render
 from commands.exchange import form_metadata
 from commands.incident.parse import cadence, minutes_words
 from commands.incident.usecases import Declared, OpenIncidents
+from commands.rollback.usecases import suspect_button_value
 from pipeline.kernel.config import Severity, format_duration
 from pipeline.kernel.ports import NotInvited, Reminder
-from store.deploy.models import Deployment
+from store.deploy.models import Deployment, DeploymentState
 from store.incident.models import (
     UPDATE_STATUSES,
     EventKind,
@@ -41,6 +44,7 @@ from store.incident.models import (
 )
 
 POST_UPDATE_ACTION = "incident_post_update"
+SUSPECT_ROLLBACK_ACTION = "incident_rollback"
 RESOLVE_ACTION = "incident_resolve"
 UPDATE_VIEW = "incident_update_modal"
 RESOLVE_VIEW = "incident_resolve_modal"
@@ -64,6 +68,7 @@ _EVENT_WORDS = {
     EventKind.ESCALATION: "Escalated",
     EventKind.COMMANDER: "Commander",
     EventKind.RESOLVED: "Resolved",
+    EventKind.ROLLBACK: "Rollback",
 }
 
 
@@ -137,13 +142,55 @@ def _buttons(incident: Incident, *, resolve: bool = True) -> dict[str, Any]:
     return actions(f"incident:{incident.id}", elements)
 
 
+# At most this many suspect deploys get a Roll back button (5 actions blocks of 25).
+MAX_SUSPECT_BUTTONS = 5 * MAX_ACTIONS_ELEMENTS
+
+
+def suspect_buttons(incident: Incident, suspects: Sequence[Deployment]) -> Blocks:
+    """A **Roll back** button per suspect deploy that can still be taken back (a successful
+    deploy not rolled back yet), each with a confirm dialog. Rollbackers only: anyone else's
+    click is refused privately."""
+    candidates = [
+        r
+        for r in suspects
+        if r.state is DeploymentState.SUCCEEDED and not r.is_rollback and r.reverted_by is None
+    ][:MAX_SUSPECT_BUTTONS]
+    elements = [
+        button(
+            action_id=SUSPECT_ROLLBACK_ACTION,
+            text=f"Roll back {run.id}",
+            value=suspect_button_value(incident.id, run.id),
+            style="danger",
+            confirm_with=confirm(
+                title=f"Roll back deployment {run.id}?",
+                text=(
+                    f"This takes {len(run.active_targets)} service(s) in {run.environment} back "
+                    "to the versions they ran before: "
+                    + ", ".join(t.service for t in run.active_targets)
+                ),
+                ok="Roll back",
+            ),
+        )
+        for run in candidates
+    ]
+    return [
+        actions(f"suspects:{i}", elements[i : i + MAX_ACTIONS_ELEMENTS])
+        for i in range(0, len(elements), MAX_ACTIONS_ELEMENTS)
+    ]
+
+
 def alert_message(
-    incident: Incident, severity: Severity, suspects: str | None
+    incident: Incident,
+    severity: Severity,
+    suspects: str | None,
+    rollbacks: Blocks | None = None,
 ) -> tuple[str, Blocks]:
-    """The pinned initial alert: template, facts, suspects, and the two buttons."""
+    """The pinned initial alert: template, facts, suspects (with their Roll back buttons), and
+    the two buttons."""
     blocks: Blocks = [section(alert_text(incident)), context(_facts(incident, severity))]
     if suspects is not None:
         blocks.append(section(suspects))
+        blocks.extend(rollbacks or [])
     blocks.append(_buttons(incident))
     return alert_text(incident), blocks
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from store.deploy.models import Deployment, DeploymentState, TargetStatus
-
-ROLLBACK_WINDOW_MINUTES = 60
-
 
 _STATUS_WORDS = {
     DeploymentState.AWAITING_APPROVAL: "awaiting_approval",
@@ -32,20 +29,18 @@ _HEALTH_WORDS = {
 }
 
 
-def deployment_record(run: Deployment) -> dict[str, Any]:
-    """The deployment record of the runbook (seed 003), built from the store."""
+def deployment_record(run: Deployment, *, now: datetime, window_minutes: float) -> dict[str, Any]:
+    """The deployment record of the runbook (seed 003), built from the store, as of `now`.
+
+    `rollback_available` is true only while the rollback window is open: false after its
+    deadline and after a rollback. `rollback_deadline` is the window's deadline when it had one.
+    """
     active = run.active_targets
     versions = sorted({t.target_version for t in active})
-    succeeded = run.state is DeploymentState.SUCCEEDED
-    rollback_available = succeeded and all(t.previous_task_def for t in active)
-    deadline = (
-        run.finished_at + timedelta(minutes=ROLLBACK_WINDOW_MINUTES)
-        if rollback_available and run.finished_at
-        else None
-    )
-    return {
+    record: dict[str, Any] = {
         "timestamp": _iso(run.finished_at or run.updated_at),
         "deployment_id": run.id,
+        "kind": run.kind.value,
         "version": versions[0] if len(versions) == 1 else ", ".join(versions),
         "environment": run.environment,
         "status": _STATUS_WORDS[run.state],
@@ -58,14 +53,20 @@ def deployment_record(run: Deployment) -> dict[str, Any]:
         "health_checks": {
             t.service.replace("-", "_"): _HEALTH_WORDS.get(t.status, "pending") for t in run.targets
         },
-        "rollback_available": rollback_available,
-        "rollback_window_minutes": ROLLBACK_WINDOW_MINUTES,
-        "rollback_deadline": _iso(deadline),
+        "rollback_available": run.window_open(now),
+        "rollback_window_minutes": round(window_minutes),
+        "rollback_deadline": _iso(run.rollback_deadline),
         "created_at": _iso(run.created_at),
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),
         "error": run.error,
     }
+    if run.is_rollback:
+        record["reverts"] = run.reverts
+        record["reason"] = run.reason
+    if run.reverted_by is not None:
+        record["rolled_back_by"] = run.reverted_by
+    return record
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from commands.access import Access
 from commands.deploy.parse import (
@@ -50,17 +51,20 @@ HISTORY_LIMIT = 10
 
 @dataclass(frozen=True)
 class Record:
-    """Reply: the deployment record of one run."""
+    """Reply: the deployment record of one run, as of `now`."""
 
     run: Deployment
+    now: datetime
+    window_minutes: float
 
 
 @dataclass(frozen=True)
 class History:
-    """Reply: the latest runs, in one environment or all."""
+    """Reply: the latest runs, in one environment or all, and the rollbacks that reverted any."""
 
     runs: tuple[Deployment, ...]
     environment: str | None
+    reverters: Mapping[str, Deployment] = field(default_factory=dict)
 
 
 def approval_timer(deployment_id: str) -> str:
@@ -100,10 +104,15 @@ class DeployCommands:
             return Outcome(reply=usage(self._config), audit="help")
         if isinstance(parsed, StatusRequest):
             run = await self.get(parsed.deployment_id)
-            return Outcome(reply=Record(run), ref=run.id)
+            window_s = self._config.environment(run.environment).rollback_window_s
+            return Outcome(reply=Record(run, self._clock.now(), window_s / 60), ref=run.id)
         if isinstance(parsed, HistoryRequest):
             runs = await self.history(parsed.environment)
-            return Outcome(reply=History(tuple(runs), parsed.environment))
+            reverters: dict[str, Deployment] = {}
+            for run in runs:
+                if run.reverted_by is not None:
+                    reverters[run.reverted_by] = await self.get(run.reverted_by)
+            return Outcome(reply=History(tuple(runs), parsed.environment, reverters))
         request = parsed
 
         async def then() -> Outcome:
@@ -112,20 +121,25 @@ class DeployCommands:
         return Later(then)
 
     async def request(self, request: DeployRequest, *, user_id: str, channel_id: str) -> Outcome:
-        """Plan, record, post the card; start at once when no approval is needed.
-
-        Touches ECS (reads only) and Slack (the card). When the card cannot be posted the run
-        is cancelled and the outcome carries the Slack error.
-        """
+        """Plan, record and publish a deploy. Touches ECS (reads only) and Slack (the card)."""
         run = await self.plan(request, user_id=user_id, channel_id=channel_id)
+        return await self.publish(run)
+
+    async def publish(self, run: Deployment) -> Outcome:
+        """Post a recorded run's card and arm its approval timer; start it at once when it
+        needs no approval.
+
+        When the card cannot be posted the run is cancelled and the outcome carries the Slack
+        error; when another run holds one of its services, it is cancelled too.
+        """
         try:
             ts = await self._notifier.post_card(run)
         except ChatOpsError as exc:
-            await self.cancel(run.id, reason="the plan card could not be posted")
-            error = UpstreamError(exc.line.then("Nothing was deployed."))
-            return Outcome(error=error, ref=run.id)
+            await self.cancel(run.id, reason="the card could not be posted")
+            nothing = "Nothing was rolled back." if run.is_rollback else "Nothing was deployed."
+            return Outcome(error=UpstreamError(exc.line.then(nothing)), ref=run.id)
         await self._deployments.set_fields(
-            run.id, at=self._clock.now(), channel_id=channel_id, message_ts=ts
+            run.id, at=self._clock.now(), message_ts=ts, channel_id=run.channel_id
         )
         if run.approval_due_at is not None:
             self._timers.arm(approval_timer(run.id), run.approval_due_at)
@@ -135,7 +149,7 @@ class DeployCommands:
             started = await self._start_unapproved(run.id)
         except DeployConflict as exc:
             return Outcome(error=exc, cards=(await self.get(run.id),), ref=run.id)
-        return Outcome(cards=(started,), audit="planned", ref=run.id)
+        return Outcome(cards=(started,), audit="started", ref=run.id)
 
     async def plan(self, request: DeployRequest, *, user_id: str, channel_id: str) -> Deployment:
         """Record a new deployment awaiting approval.
@@ -365,6 +379,10 @@ class DeployCommands:
                 self._timers.arm(approval_timer(run.id), run.approval_due_at)
                 armed += 1
         return armed
+
+    async def redraw(self, run: Deployment) -> None:
+        """Draw `run` on its card (no-op without a card)."""
+        await self._notifier.redraw(run)
 
     # -- records ---------------------------------------------------------------------------
 

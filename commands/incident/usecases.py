@@ -433,7 +433,7 @@ class IncidentCommands:
             return await self.open_by_id(incident_id)  # resolved meanwhile: raises
         self._arm(after)
         try:
-            await self._chat.post_resolved(after, await self._incidents.events(after.id))
+            await self._chat.post_resolved(after, await self.timeline(after.id))
         except ChatOpsError as exc:
             raise UpstreamError(
                 exc.line.then("The incident itself is recorded as resolved.")
@@ -471,8 +471,24 @@ class IncidentCommands:
         return await self._incidents.open_incidents()
 
     async def timeline(self, incident_id: str) -> list[IncidentEvent]:
-        """The incident's events, oldest first (store only)."""
-        return await self._incidents.events(incident_id)
+        """The incident's events, and how each rollback asked for in its war room ended,
+        oldest first (store only)."""
+        events = await self._incidents.events(incident_id)
+        incident = await self._incidents.get(incident_id)
+        if incident is None:
+            return events
+        for run in await self._deployments.rollbacks_in(
+            incident.channel_id, since=incident.opened_at
+        ):
+            if run.state.finished and run.finished_at is not None:
+                events.append(
+                    IncidentEvent(
+                        at=run.finished_at,
+                        kind=EventKind.ROLLBACK,
+                        detail=f"rollback {run.id} {run.state.value.replace('_', ' ')}",
+                    )
+                )
+        return sorted(events, key=lambda e: e.at)
 
     # -- reminders -------------------------------------------------------------------------
 

@@ -49,6 +49,11 @@ _FINISHED = frozenset(
 )
 
 
+class RunKind(StrEnum):
+    DEPLOY = "deploy"
+    ROLLBACK = "rollback"
+
+
 class TargetStatus(StrEnum):
     PENDING = "pending"
     SKIPPED = "skipped"
@@ -75,6 +80,10 @@ class Target(FrozenModel):
     new_task_def: str | None = None
     status: TargetStatus = TargetStatus.PENDING
     detail: str | None = None
+    reverted_by: DeploymentId | None = None
+    """The rollback run that took this service back (deploys only)."""
+    reverts: DeploymentId | None = None
+    """The deploy whose change of this service a rollback takes back (rollbacks only)."""
 
     @property
     def changed_ecs(self) -> bool:
@@ -110,6 +119,31 @@ class Deployment(FrozenModel):
     error: str | None
     targets: tuple[Target, ...] = ()
     approvals: tuple[Approval, ...] = ()
+    kind: RunKind = RunKind.DEPLOY
+    reverts: DeploymentId | None = None
+    """A rollback: the deployment it takes back (None for a rollback to a named version)."""
+    reason: str | None = None
+    """Why a rollback was asked for, as typed."""
+    rollback_deadline: datetime | None = None
+    """A successful deploy: until when it can be rolled back without approvals."""
+    window_closed_at: datetime | None = None
+    """When that window closed (its deadline, or the rollback that used it)."""
+    reverted_by: DeploymentId | None = None
+    """A deploy every service of which a rollback took back."""
+
+    @property
+    def is_rollback(self) -> bool:
+        return self.kind is RunKind.ROLLBACK
+
+    def window_open(self, now: datetime) -> bool:
+        """True while this deploy can be rolled back without approvals."""
+        return (
+            self.state is DeploymentState.SUCCEEDED
+            and self.rollback_deadline is not None
+            and self.window_closed_at is None
+            and self.reverted_by is None
+            and now < self.rollback_deadline
+        )
 
     @property
     def active_targets(self) -> tuple[Target, ...]:

@@ -16,6 +16,7 @@ from store.deploy.models import (
     Deployment,
     DeploymentId,
     DeploymentState,
+    RunKind,
     StageEvent,
     Target,
     TargetStatus,
@@ -256,6 +257,93 @@ class Deployments:
 
         return await self._store.call(start)
 
+    async def succeeded(
+        self, *, environment: str, kind: RunKind | None = None, limit: int = 200
+    ) -> list[Deployment]:
+        """Succeeded runs in `environment` (of `kind`, if given), newest first."""
+
+        def query(db: sqlite_utils.Database) -> list[Deployment]:
+            where = "environment = ? AND state = ?"
+            args: list[Any] = [environment, DeploymentState.SUCCEEDED.value]
+            if kind is not None:
+                where += " AND kind = ?"
+                args.append(kind.value)
+            ids = db.execute(
+                f"SELECT id FROM deployments WHERE {where} "  # noqa: S608
+                "ORDER BY finished_at DESC, created_at DESC, id DESC LIMIT ?",
+                [*args, limit],
+            ).fetchall()
+            return [d for (i,) in ids if (d := _load(db, i)) is not None]
+
+        return await self._store.call(query)
+
+    async def rollbacks_in(self, channel_id: str, *, since: datetime) -> list[Deployment]:
+        """Rollback runs asked for in `channel_id` (a war room) since `since`, oldest first."""
+
+        def query(db: sqlite_utils.Database) -> list[Deployment]:
+            ids = db.execute(
+                "SELECT id FROM deployments WHERE kind = ? AND channel_id = ? AND created_at >= ? "
+                "ORDER BY created_at",
+                [RunKind.ROLLBACK.value, channel_id, since.isoformat()],
+            ).fetchall()
+            return [d for (i,) in ids if (d := _load(db, i)) is not None]
+
+        return await self._store.call(query)
+
+    async def open_windows(self) -> list[Deployment]:
+        """Succeeded deploys whose rollback window has not closed, oldest deadline first."""
+
+        def query(db: sqlite_utils.Database) -> list[Deployment]:
+            ids = db.execute(
+                "SELECT id FROM deployments WHERE state = ? AND rollback_deadline IS NOT NULL "
+                "AND window_closed_at IS NULL ORDER BY rollback_deadline",
+                [DeploymentState.SUCCEEDED.value],
+            ).fetchall()
+            return [d for (i,) in ids if (d := _load(db, i)) is not None]
+
+        return await self._store.call(query)
+
+    async def close_window(self, deployment_id: str, *, at: datetime) -> bool:
+        """Close a deploy's rollback window (once). False when it was closed already."""
+
+        def close(db: sqlite_utils.Database) -> bool:
+            cur = db.execute(
+                "UPDATE deployments SET window_closed_at = ?, updated_at = ? "
+                "WHERE id = ? AND window_closed_at IS NULL AND rollback_deadline IS NOT NULL",
+                [at.isoformat(), at.isoformat(), deployment_id],
+            )
+            return cur.rowcount == 1
+
+        return await self._store.call(close)
+
+    async def mark_reverted(
+        self, deployment_id: str, *, services: Iterable[str], by: str, at: datetime
+    ) -> Deployment | None:
+        """Record that rollback `by` took `services` of a deploy back; its window closes, and
+        when every service is back the deploy itself is marked reverted."""
+        names = list(services)
+
+        def mark(db: sqlite_utils.Database) -> Deployment | None:
+            with db.atomic():
+                marks = ",".join("?" * len(names))
+                db.execute(
+                    f"UPDATE deployment_targets SET reverted_by = ? "  # noqa: S608
+                    f"WHERE deployment_id = ? AND service IN ({marks}) AND reverted_by IS NULL",
+                    [by, deployment_id, *names],
+                )
+                run = _load(db, deployment_id)
+                if run is None:
+                    return None
+                fields: dict[str, Any] = {"updated_at": at.isoformat()}
+                if run.window_closed_at is None and run.rollback_deadline is not None:
+                    fields["window_closed_at"] = at.isoformat()
+                if all(t.reverted_by for t in run.active_targets):
+                    fields["reverted_by"] = by
+                db.table("deployments").update(deployment_id, fields)
+                return _load(db, deployment_id)
+
+        return await self._store.call(mark)
+
     async def running_for(self, environment: str, services: Iterable[str]) -> DeploymentId | None:
         """The id of an in-flight run in `environment` holding any of `services`, if one exists."""
         wanted = list(services)
@@ -315,6 +403,12 @@ def _row(run: Deployment) -> dict[str, Any]:
         "started_at": _ts(run.started_at),
         "finished_at": _ts(run.finished_at),
         "error": run.error,
+        "kind": run.kind.value,
+        "reverts": run.reverts,
+        "reason": run.reason,
+        "rollback_deadline": _ts(run.rollback_deadline),
+        "window_closed_at": _ts(run.window_closed_at),
+        "reverted_by": run.reverted_by,
     }
 
 
@@ -329,6 +423,8 @@ def _target_row(deployment_id: str, position: int, t: Target) -> dict[str, Any]:
         "new_task_def": t.new_task_def,
         "status": t.status.value,
         "detail": t.detail,
+        "reverted_by": t.reverted_by,
+        "reverts": t.reverts,
     }
 
 
@@ -347,10 +443,13 @@ def _load(db: sqlite_utils.Database, deployment_id: str) -> Deployment | None:
             new_task_def=t[4],
             status=TargetStatus(t[5]),
             detail=t[6],
+            reverted_by=t[7],
+            reverts=t[8],
         )
         for t in db.execute(
             "SELECT service, current_version, target_version, previous_task_def, new_task_def, "
-            "status, detail FROM deployment_targets WHERE deployment_id = ? ORDER BY position",
+            "status, detail, reverted_by, reverts FROM deployment_targets WHERE deployment_id = ? "
+            "ORDER BY position",
             [deployment_id],
         ).fetchall()
     )
@@ -384,4 +483,10 @@ def _load(db: sqlite_utils.Database, deployment_id: str) -> Deployment | None:
         error=r["error"],
         targets=targets,
         approvals=approvals,
+        kind=RunKind(r["kind"]),
+        reverts=r["reverts"],
+        reason=r["reason"],
+        rollback_deadline=_dt(r["rollback_deadline"]),
+        window_closed_at=_dt(r["window_closed_at"]),
+        reverted_by=r["reverted_by"],
     )

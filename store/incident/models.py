@@ -35,6 +35,7 @@ class EventKind(StrEnum):
     ESCALATION = "escalation"
     COMMANDER = "commander"
     RESOLVED = "resolved"
+    ROLLBACK = "rollback"
 
 
 class Incident(FrozenModel):

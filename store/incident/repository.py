@@ -282,6 +282,10 @@ class Incidents:
 
         return await self._store.call(finish)
 
+    async def record_event(self, incident_id: str, event: IncidentEvent) -> None:
+        """Add an event to the timeline (something done for the incident from elsewhere)."""
+        await self._store.call(lambda db: _event(db, incident_id, event))
+
     async def events(self, incident_id: str) -> list[IncidentEvent]:
         """The timeline, oldest first."""
 

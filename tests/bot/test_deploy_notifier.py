@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deploy.adapter import SlackNotifier
 from bot.slack import SlackGateway
 from pipeline.kernel.config import Config
+from store.db import Store
 from store.deploy.models import Deployment, DeploymentId, DeploymentState, Target
+from store.deploy.repository import Deployments
 from tests.fakes.slack_api import FakeSlack
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -36,11 +41,18 @@ def _run(state: DeploymentState, *, updated_at: datetime, ts: str | None = None)
     )
 
 
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(tmp_path / "chatops.db")
+    yield opened
+    await opened.close()
+
+
 async def test_a_stale_redraw_arriving_late_does_not_overwrite_a_newer_card(
-    slack: FakeSlack, config: Config
+    slack: FakeSlack, config: Config, store: Store
 ) -> None:
     client = AsyncWebClient(token="xoxb-test", base_url=slack.api_url)
-    notifier = SlackNotifier(SlackGateway(client), config)
+    notifier = SlackNotifier(SlackGateway(client), config, Deployments(store))
     ts = await notifier.post_card(_run(DeploymentState.AWAITING_APPROVAL, updated_at=T0))
     running = _run(DeploymentState.RUNNING, updated_at=T0 + timedelta(seconds=1), ts=ts)
     approved = _run(DeploymentState.APPROVED, updated_at=T0, ts=ts)

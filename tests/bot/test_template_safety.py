@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.deploy.views import event_text, outcome_text, rollback_notice, summary_text
+from bot.deploy.views import event_text, outcome_text, summary_text
 from bot.incident.views import (
     alert_text,
     announcement,
@@ -23,6 +23,7 @@ from bot.incident.views import (
     update_text,
 )
 from bot.mrkdwn import escape
+from bot.rollback.views import rollback_notice
 from commands.incident.usecases import OpenIncidents
 from pipeline.kernel.config import Severity
 from store.deploy.models import (

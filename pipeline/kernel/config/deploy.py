@@ -42,10 +42,28 @@ class Environment(SettingsModel):
     approvers: SlackIds = Field(default_factory=list)
     deployers: SlackIds = Field(default_factory=list)
     approval_timeout_s: Duration = Field(7200.0, alias="approval_timeout")
+    rollbackers: SlackIds | None = Field(
+        None,
+        description="User (U…/W…) and group (S…) IDs who may roll back here; unset: the "
+        "approvers and deployers (anyone when both are empty); [] turns chat rollbacks off.",
+    )
+    rollback_window_s: Duration = Field(
+        3600.0,
+        alias="rollback_window",
+        description="How long after a successful deploy a rollback needs no approval "
+        "(the card's Roll back button); 0 turns the window off.",
+    )
     confirm_buttons: bool = False
     promote_from: str | None = None
     health: HealthSettings = Field(default_factory=lambda: HealthSettings.model_validate({}))
     rollout: RolloutSettings = Field(default_factory=lambda: RolloutSettings.model_validate({}))
+
+    def may_roll_back_ids(self) -> list[str] | None:
+        """Who may roll back: a list of IDs, or None when anyone may."""
+        if self.rollbackers is not None:
+            return list(self.rollbackers)
+        ids = [*self.approvers, *(i for i in self.deployers if i not in self.approvers)]
+        return ids or None
 
     @model_validator(mode="after")
     def _check(self) -> Environment:

@@ -1,0 +1,3 @@
+"""The rollback feature on Slack: its views (the confirmation question, the rollback card text)."""
+
+from __future__ import annotations

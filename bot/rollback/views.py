@@ -1,0 +1,113 @@
+"""What a rollback looks like in Slack: the confirmation question, the card's words for a
+rollback run, and seed 001's "🔄 Deployment Rollback" announcement.
+
+Slack text is product copy: the announcement uses the runbook's template word for word.
+"""
+
+from __future__ import annotations
+
+from bot.blocks import (
+    MAX_MESSAGE_BLOCKS,
+    Blocks,
+    actions,
+    button,
+    context,
+    header,
+    section,
+    sections,
+)
+from bot.mrkdwn import escape, hhmm, when
+from commands.rollback.usecases import RollbackPrompt
+from store.deploy.models import Deployment, DeploymentState, Target, TargetStatus
+
+ROLLBACK_CONFIRM_ACTION = "rollback_confirm"
+ROLLBACK_CANCEL_ACTION = "rollback_cancel"
+
+
+def change_line(t: Target) -> str:
+    """One service of a rollback: from what runs now to the version it goes back to."""
+    if t.status is TargetStatus.SKIPPED:
+        return f"⏭️ `{t.service}` already runs {t.target_version}: skipped"
+    return f"↩️ `{t.service}` {t.current_version or 'unknown'} → *{t.target_version}*"
+
+
+def reason_words(run: Deployment) -> str:
+    return escape(run.reason) if run.reason else "no reason given"
+
+
+def rollback_prompt(prompt: RollbackPrompt) -> tuple[str, Blocks]:
+    """The private question: what will change, Roll back or Cancel (the requester only)."""
+    run = prompt.run
+    title = f"↩️ Roll back in {run.environment}?"
+    expires = f" It expires at {hhmm(run.approval_due_at)}." if run.approval_due_at else ""
+    blocks: Blocks = [
+        header(title),
+        *sections(
+            [change_line(t) for t in run.targets],
+            max_blocks=MAX_MESSAGE_BLOCKS - 5,
+            noun="more services",
+        ),
+        section(f"*Reason:* {reason_words(run)}"),
+        context(
+            "No approval is needed: every service goes back from a deploy whose rollback "
+            f"window is open. Only you can answer.{expires}"
+        ),
+        actions(
+            f"rollback:{run.id}",
+            [
+                button(
+                    action_id=ROLLBACK_CONFIRM_ACTION,
+                    text="Roll back",
+                    value=run.id,
+                    style="danger",
+                ),
+                button(action_id=ROLLBACK_CANCEL_ACTION, text="Cancel", value=run.id),
+            ],
+        ),
+    ]
+    return f"{title} {len(run.active_targets)} service(s)", blocks
+
+
+def rollback_outcome(run: Deployment) -> str | None:
+    """How a rollback run ended, in the runbook's tone; None while it goes on."""
+    head = (
+        f"Rollback ID: {run.id}\nEnvironment: {run.environment}\n"
+        + (f"Reverts: deployment {run.reverts}\n" if run.reverts else "")
+        + f"Reason: {reason_words(run)}\n"
+    )
+    if run.state is DeploymentState.SUCCEEDED:
+        return f"✅ Rollback complete\n{head}All services restored, healthy and operational"
+    if run.state is DeploymentState.ROLLBACK_FAILED:
+        stuck = [t for t in run.active_targets if t.status is TargetStatus.ROLLBACK_FAILED]
+        names = ", ".join(f"`{t.service}`" for t in stuck) or "some services"
+        return (
+            f"🚨 Rollback FAILED\n{head}"
+            f"Error: {escape(run.error or 'unknown')}\n"
+            "⚠️ ACTION REQUIRED: Manual investigation needed\n"
+            f"The rollback did not complete for {names}."
+        )
+    if run.state is DeploymentState.EXPIRED:
+        return "⌛ Expired: no answer in time. Nothing was rolled back."
+    if run.state is DeploymentState.CANCELLED:
+        return f"🚫 Cancelled: {escape(run.error or 'no reason given')}. Nothing was rolled back."
+    return None
+
+
+def rollback_notice(run: Deployment, t: Target) -> str:
+    """Seed 001's rollback communication, for one service taken back.
+
+    A deploy's automatic rollback goes from its target version back to the current one; a
+    rollback run goes from what ran (`current_version`) to its target.
+    """
+    old: str | None = t.current_version if run.is_rollback else t.target_version
+    new: str | None = t.target_version if run.is_rollback else t.current_version
+    why = reason_words(run) if run.is_rollback else escape(run.error or "deployment failed")
+    return (
+        "🔄 *Deployment Rollback*\n\n"
+        f"*Service*: {t.service}\n"
+        f"*From Version*: {old or 'unknown'}\n"
+        f"*To Version*: {new or 'previous task definition'}\n"
+        f"*Reason*: {why}\n"
+        f"*Time*: {when(run.finished_at or run.updated_at)}\n\n"
+        "Investigating root cause. Updates to follow."
+    )
