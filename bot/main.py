@@ -80,6 +80,8 @@ def describe(config: Config, path: Path) -> str:
     lines = [f"{path}: OK", f"{len(config.environments)} environment(s):"]
     for env in config.environments.values():
         extra = f", promotes from {env.promote_from}" if env.promote_from else ""
+        if env.rollback_window_s:
+            extra += f", rollback window {format_duration(env.rollback_window_s)}"
         lines.append(
             f"  {env.name}: cluster {env.cluster} ({env.region}), "
             f"{env.required_approvals} approval(s), health {env.health.retries} x "

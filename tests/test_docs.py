@@ -11,6 +11,7 @@ import pytest
 from bot.main import describe, main
 from bot.settings import ENV_NAMES
 from commands.deploy.parse import usage
+from commands.rollback.parse import usage as rollback_usage
 from pipeline.kernel.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +51,14 @@ def test_every_form_the_help_lists_is_documented(example: Config) -> None:
 
     assert set(forms) == set(DEPLOY_FORMS.values())
     assert [f for f in forms if f"`{f}`" not in _read(COMMANDS)] == []
+
+
+def test_every_rollback_form_the_help_lists_is_documented(example: Config) -> None:
+    forms = re.findall(r"`(/rollback[^`]*)`", rollback_usage(example))
+    doc = _read(COMMANDS).replace("\\|", "|")  # pipes are escaped inside the doc's tables
+
+    assert "/rollback <environment> <service[,service...]|all> [version] [reason...]" in forms
+    assert [f for f in forms if f not in doc] == []
 
 
 def test_the_commands_doc_has_an_incident_section_linking_its_reference() -> None:
