@@ -19,14 +19,24 @@ class EcsWorld:
     def cluster(self, env: str) -> str:
         return f"skillancer-{env}"
 
-    def add_service(self, env: str, service: str, version: str, *, desired: int = 2) -> str:
+    def add_service(
+        self,
+        env: str,
+        service: str,
+        version: str,
+        *,
+        desired: int = 2,
+        container: str | None = None,
+    ) -> str:
+        """An ECS service running `version` of image `container` (default: the service name)."""
         self.client.create_cluster(clusterName=self.cluster(env))
+        name = container or service
         td = self.client.register_task_definition(
             family=f"{env}-{service}",
             containerDefinitions=[
                 {
-                    "name": service,
-                    "image": f"{REPO}/{service}:{version}",
+                    "name": name,
+                    "image": f"{REPO}/{name}:{version}",
                     "memory": 512,
                     "essential": True,
                 },
@@ -47,10 +57,10 @@ class EcsWorld:
         svc = self.client.describe_services(cluster=self.cluster(env), services=[service])
         return str(svc["services"][0]["taskDefinition"])
 
-    def version(self, env: str, service: str) -> str:
+    def version(self, env: str, service: str, *, container: str | None = None) -> str:
         td = self.client.describe_task_definition(taskDefinition=self.task_definition(env, service))
         for c in td["taskDefinition"]["containerDefinitions"]:
-            if c["name"] == service:
+            if c["name"] == (container or service):
                 return str(c["image"]).rsplit(":", 1)[1]
         raise AssertionError(f"no container {service}")
 

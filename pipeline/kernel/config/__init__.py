@@ -97,6 +97,9 @@ class Config(SettingsModel):
                 if env.promote_from == env.name:
                     raise ValueError(f"environments.{env.name}.promote_from names itself")
         for svc in self.services.values():
+            for env_name in svc.canary:
+                if env_name not in self.environments:
+                    raise ValueError(f"services.{svc.name}.canary.{env_name}: no such environment")
             for env_name in svc.health_url:
                 if env_name not in self.environments:
                     raise ValueError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from pipeline.kernel.config.canary import CanarySettings, CanaryTarget, SmokeCheck
 from pipeline.kernel.config.durations import Duration, SettingsModel, SlackIds
 
 DEFAULT_HEALTH_PATHS = ("/health", "/ready", "/api/v1/status")
@@ -57,6 +58,10 @@ class Environment(SettingsModel):
     promote_from: str | None = None
     health: HealthSettings = Field(default_factory=lambda: HealthSettings.model_validate({}))
     rollout: RolloutSettings = Field(default_factory=lambda: RolloutSettings.model_validate({}))
+    canary: CanarySettings = Field(
+        default_factory=lambda: CanarySettings.model_validate({}),
+        description="How canary services roll out here; see the canary docs.",
+    )
 
     def may_roll_back_ids(self) -> list[str] | None:
         """Who may roll back: a list of IDs, or None when anyone may."""
@@ -81,6 +86,16 @@ class Service(SettingsModel):
     image: str = Field("", description="Image repository, without the tag.")
     health_url: dict[str, str] = Field(default_factory=dict)
     health_paths: tuple[str, ...] | None = None
+    canary: dict[str, CanaryTarget] = Field(
+        default_factory=dict,
+        description="Per environment: the blue/green setup that makes this service a canary.",
+    )
+    smoke: list[SmokeCheck] = Field(
+        default_factory=list, description="Checks after a canary reaches 100% of the traffic."
+    )
+
+    def canary_in(self, environment: str) -> CanaryTarget | None:
+        return self.canary.get(environment)
 
     @model_validator(mode="after")
     def _check(self) -> Service:

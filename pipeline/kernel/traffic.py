@@ -1,0 +1,69 @@
+"""Ports for canary releases: the load balancer that splits traffic, and the metrics it keeps.
+
+`pipeline/aws/` implements them on ELBv2 and CloudWatch; tests use the same adapters against
+moto. Nothing here imports boto3; values are our own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class TargetHealth:
+    """How many targets of a target group are healthy, and how many are anything else."""
+
+    healthy: int
+    other: int
+
+
+@dataclass(frozen=True)
+class MetricSums:
+    """What CloudWatch says about one target group over a time range; None: no data points.
+
+    `requests` and `errors_5xx` are sums of `RequestCount` and `HTTPCode_Target_5XX_Count`;
+    `slowest_s` is the highest per-minute average of `TargetResponseTime`.
+    """
+
+    requests: float | None
+    errors_5xx: float | None
+    slowest_s: float | None
+
+
+class LoadBalancer(Protocol):
+    """An ALB listener (or listener rule) whose forward action weights target groups.
+
+    Implementations raise NotFound for an unknown listener, rule or target group, and
+    UpstreamError (after retries, throttling included) for anything else.
+    """
+
+    async def weights(
+        self, *, region: str, listener: str | None, rule: str | None
+    ) -> dict[str, int]:
+        """Target group ARN -> weight, of the forward action."""
+        ...
+
+    async def set_weights(
+        self, *, region: str, listener: str | None, rule: str | None, weights: Mapping[str, int]
+    ) -> None:
+        """Replace the forward action's weights (every other part of it is kept)."""
+        ...
+
+    async def target_health(self, *, region: str, target_group: str) -> TargetHealth: ...
+
+
+class Metrics(Protocol):
+    """CloudWatch sums for a target group. Raises UpstreamError after retries."""
+
+    async def sums(
+        self,
+        *,
+        region: str,
+        load_balancer: str,
+        target_group: str,
+        start: datetime,
+        end: datetime,
+    ) -> MetricSums: ...
