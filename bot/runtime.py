@@ -29,10 +29,13 @@ from commands.access import Access
 from commands.deploy.usecases import DeployCommands
 from commands.incident.usecases import IncidentCommands
 from commands.rollback.usecases import RollbackCommands
+from pipeline.aws.cloudwatch import BotoMetrics
+from pipeline.aws.elbv2 import BotoLoadBalancer
 from pipeline.deploy import DeployEngine
 from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config
 from pipeline.kernel.ports import Clock, Ecs
+from pipeline.kernel.traffic import LoadBalancer, Metrics
 from pipeline.runner import Runner
 from store.audit import AuditLog
 from store.db import Store
@@ -103,6 +106,8 @@ async def open_runtime(
     *,
     clock: Clock,
     ecs: Ecs,
+    load_balancer: LoadBalancer | None = None,
+    metrics: Metrics | None = None,
     start_scheduler: bool = True,
 ) -> AsyncIterator[Runtime]:
     """Build everything, re-attach unfinished runs, arm the timers, sweep once, yield."""
@@ -125,6 +130,8 @@ async def open_runtime(
             notifier=notifier,
             timers=timers,
             clock=clock,
+            load_balancer=load_balancer or BotoLoadBalancer(),
+            metrics=metrics or BotoMetrics(),
         )
         runner = Runner(
             engine=engine,

@@ -1,6 +1,9 @@
-"""The rolling ECS deploy: register, update, wait until steady, health-check; roll back on failure.
+"""The deploy engine: drives a run from APPROVED to a finished state.
 
-Every step records its start before acting and its result after, and re-reads ECS before
+It sequences the rollout (rolling services, then the canary services together), succeeds with
+a rollback window, or moves the run to ROLLING_BACK and takes every service it changed back.
+The steps themselves are in `pipeline/steps.py`, `pipeline/rolling.py` and
+`pipeline/canary/rollout.py`; each records its start before acting and re-reads AWS before
 mutating, so a run re-attached after a restart continues without doing anything twice.
 """
 
@@ -8,19 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from pipeline.canary.rollout import CanaryStrategy
 from pipeline.health import HealthChecker
-from pipeline.kernel.config import Config, Environment, Service, format_duration
+from pipeline.kernel.config import Config, Environment, Service
 from pipeline.kernel.errors import ChatOpsError, StageFailed
 from pipeline.kernel.ports import Clock, Ecs, Notifier, Timers
+from pipeline.kernel.traffic import LoadBalancer, Metrics
+from pipeline.rolling import RollingStrategy
+from pipeline.steps import RunningVersion, Steps, repository_of, version_of
 from store.deploy.models import (
     Deployment,
     DeploymentState,
     RunKind,
-    StageEvent,
     Target,
     TargetStatus,
 )
@@ -28,32 +32,7 @@ from store.deploy.repository import Deployments
 
 log = logging.getLogger(__name__)
 
-NOTIFY_TIMEOUT_S = 10.0
-
-
-def version_of(image: str) -> str | None:
-    """The tag of an image reference (`repo/name:v1.2.3` -> `v1.2.3`), None when untagged."""
-    name = image.rsplit("/", 1)[-1]
-    if "@" in name or ":" not in name:
-        return None
-    return name.rsplit(":", 1)[1]
-
-
-def repository_of(image: str) -> str:
-    head, _, name = image.rpartition("/")
-    name = name.split("@", 1)[0].split(":", 1)[0]
-    return f"{head}/{name}" if head else name
-
-
-@dataclass(frozen=True)
-class RunningVersion:
-    service: str
-    task_definition: str
-    image: str
-
-    @property
-    def version(self) -> str | None:
-        return version_of(self.image)
+__all__ = ["DeployEngine", "RunningVersion", "repository_of", "version_of", "window_timer"]
 
 
 class DeployEngine:
@@ -69,30 +48,63 @@ class DeployEngine:
         notifier: Notifier,
         timers: Timers,
         clock: Clock,
+        load_balancer: LoadBalancer,
+        metrics: Metrics,
     ) -> None:
         self._config = config
         self._deployments = deployments
-        self._ecs = ecs
-        self._health = health
-        self._notifier = notifier
         self._timers = timers
         self._clock = clock
+        self._steps = Steps(
+            config=config,
+            deployments=deployments,
+            ecs=ecs,
+            health=health,
+            notifier=notifier,
+            clock=clock,
+        )
+        self._rolling = RollingStrategy(self._steps)
+        self._canary = CanaryStrategy(self._steps, load_balancer=load_balancer, metrics=metrics)
 
     async def running_version(self, env: Environment, service: Service) -> RunningVersion:
-        """Read from ECS what `service` runs in `env`. Raises NotFound or UpstreamError."""
-        status = await self._ecs.describe(
-            region=env.region, cluster=env.cluster, service=service.ecs_service
-        )
-        image = await self._ecs.image_of(
-            region=env.region, task_definition=status.task_definition, container=service.container
-        )
-        return RunningVersion(service.name, status.task_definition, image)
+        """Read from AWS what `service` runs in `env` (for a canary: its live colour). Raises
+        NotFound or UpstreamError."""
+        if service.canary_in(env.name) is not None:
+            td, image, _ = await self._canary.live_version(env, service)
+            return RunningVersion(service.name, td, image)
+        return await self._steps.running_version(env, service)
 
-    async def execute(self, deployment_id: str, stop: asyncio.Event | None = None) -> None:
+    async def preflight(self, env: Environment, service: Service) -> None:
+        """Checks before a plan card: a canary's listener, target groups and services exist
+        and the listener forwards to exactly its two target groups. Raises NotFound."""
+        if service.canary_in(env.name) is not None:
+            await self._canary.check(env, service)
+
+    async def retire_old_colours(self, deployment_id: str) -> list[str]:
+        """After a canary deploy's rollback window: scale its old colours to 0 (once)."""
+        run = await self._steps.require(deployment_id)
+        if run.old_colours_retired_at is not None or run.reverted_by is not None:
+            return []
+        env = self._config.environment(run.environment)
+        retired = await self._canary.retire(run, env)
+        if retired:
+            await self._deployments.set_fields(
+                run.id, at=self._clock.now(), old_colours_retired_at=self._clock.now()
+            )
+        return retired
+
+    async def execute(
+        self,
+        deployment_id: str,
+        stop: asyncio.Event | None = None,
+        wake: asyncio.Event | None = None,
+    ) -> None:
         """Run (or resume) a deployment to its end. Touches ECS; never raises ChatOpsError.
 
         `stop` is set when someone moved the run to ROLLING_BACK while it rolls out (a
-        `/rollback` of one of its services): the rollout stops at once and the rollback begins.
+        `/rollback` of one of its services, Abort on a canary): the rollout stops at once and
+        the rollback begins. `wake` is set when a canary's button (Hold, Resume, Promote)
+        changed its stage.
         Cancellation (shutdown) records an `interrupted` event and re-raises; the run stays
         RUNNING/ROLLING_BACK so the next start re-attaches it.
         """
@@ -124,7 +136,7 @@ class DeployEngine:
                     else:
                         await self._start_rollback(run, reason)
                 else:
-                    await self._roll_out(run, stop or asyncio.Event())
+                    await self._roll_out(run, stop or asyncio.Event(), wake or asyncio.Event())
                 run = await self._require(deployment_id)
             if run.state is DeploymentState.ROLLING_BACK:
                 await self._roll_back(run)
@@ -136,20 +148,38 @@ class DeployEngine:
                 )
             raise
 
-    async def _roll_out(self, run: Deployment, stop: asyncio.Event) -> None:
+    def _is_canary(self, env: Environment, target: Target) -> bool:
+        return self._config.service(target.service).canary_in(env.name) is not None
+
+    async def _roll_out(self, run: Deployment, stop: asyncio.Event, wake: asyncio.Event) -> None:
         env = self._config.environment(run.environment)
         limit = asyncio.Semaphore(env.rollout.max_parallel)
         failure: ChatOpsError | None = None
+        rolling = [t for t in run.active_targets if not self._is_canary(env, t)]
+        canaries = [t for t in run.active_targets if self._is_canary(env, t)]
 
         async def one(target: Target) -> None:
             async with limit:
-                await self._deploy_service(run, env, target)
+                await self._rolling.deploy(run, env, target)
 
         async def every_service() -> None:
             async with asyncio.TaskGroup() as tg:
-                for target in run.active_targets:
+                for target in rolling:
                     if target.status is not TargetStatus.HEALTHY:
                         tg.create_task(one(target))
+            if not canaries:
+                return
+            remaining = canaries
+            if run.is_rollback:
+                # Inside the window the old colour still runs: going back is a flip.
+                remaining = [
+                    t
+                    for t in canaries
+                    if t.status is not TargetStatus.HEALTHY
+                    and not await self._canary.revert(run, env, t)
+                ]
+            if remaining:
+                await self._canary.release(run, env, remaining, wake)
 
         # The rollout races the stop signal; the losing task is cancelled and awaited here.
         rollout = asyncio.create_task(every_service())
@@ -259,127 +289,17 @@ class DeployEngine:
             await self._event(failed, "rollout", "failed", detail=reason)
             await self._notify_run(failed)
 
-    async def _deploy_service(self, run: Deployment, env: Environment, target: Target) -> None:
-        svc = self._config.service(target.service)
-        try:
-            if target.new_task_def is None or target.previous_task_def is None:
-                current = await self.running_version(env, svc)
-                previous = target.previous_task_def or current.task_definition
-                await self._deployments.update_target(run.id, svc.name, previous_task_def=previous)
-                image = f"{repository_of(svc.image or current.image)}:{target.target_version}"
-                new_td = await self._ecs.register_with_image(
-                    region=env.region,
-                    task_definition=previous,
-                    container=svc.container,
-                    image=image,
-                )
-                await self._deployments.update_target(
-                    run.id, svc.name, new_task_def=new_td, status=TargetStatus.REGISTERED
-                )
-                await self._event(
-                    run,
-                    "register",
-                    "done",
-                    service=svc.name,
-                    detail=f"{_rev(new_td)} with image `{image}`",
-                )
-                target = target.model_copy(
-                    update={"previous_task_def": previous, "new_task_def": new_td}
-                )
-            assert target.new_task_def is not None
-            await self._deployments.update_target(run.id, svc.name, status=TargetStatus.UPDATING)
-            await self._move_to(env, svc, target.new_task_def)
-            await self._event(
-                run,
-                "update",
-                "requested",
-                service=svc.name,
-                detail=f"service now on {_rev(target.new_task_def)}",
-            )
-            await self._wait_steady(run, env, svc, target.new_task_def)
-            await self._deployments.update_target(run.id, svc.name, status=TargetStatus.STABLE)
-            await self._event(
-                run,
-                "steady",
-                "done",
-                service=svc.name,
-                detail="ECS runs the new revision on every task",
-            )
-            summary = await self._check_health(env, svc)
-            await self._deployments.update_target(
-                run.id, svc.name, status=TargetStatus.HEALTHY, detail=summary
-            )
-            await self._event(run, "health", "passed", service=svc.name, detail=summary)
-        except ChatOpsError as exc:
-            await self._deployments.update_target(
-                run.id, svc.name, status=TargetStatus.FAILED, detail=exc.user_message
-            )
-            await self._event(
-                run,
-                getattr(exc, "stage", "rollout"),
-                "failed",
-                service=svc.name,
-                detail=exc.user_message,
-            )
-            raise
-
-    async def _move_to(self, env: Environment, svc: Service, task_definition: str) -> None:
-        status = await self._ecs.describe(
-            region=env.region, cluster=env.cluster, service=svc.ecs_service
-        )
-        if status.task_definition != task_definition:
-            await self._ecs.update_service(
-                region=env.region,
-                cluster=env.cluster,
-                service=svc.ecs_service,
-                task_definition=task_definition,
-            )
-
-    async def _wait_steady(
-        self, run: Deployment, env: Environment, svc: Service, task_definition: str
-    ) -> None:
-        deadline = self._clock.now().timestamp() + env.rollout.stable_timeout_s
-        while True:
-            status = await self._ecs.describe(
-                region=env.region, cluster=env.cluster, service=svc.ecs_service
-            )
-            if status.rollout_failed:
-                raise StageFailed(
-                    "steady",
-                    f"ECS gave up rolling out `{svc.name}`: "
-                    f"{status.failure_reason or 'the deployment failed'}.",
-                )
-            if status.runs(task_definition):
-                return
-            if self._clock.now().timestamp() >= deadline:
-                raise StageFailed(
-                    "steady",
-                    f"`{svc.name}` did not reach steady state within "
-                    f"{format_duration(env.rollout.stable_timeout_s)} "
-                    f"({status.running}/{status.desired} tasks running, "
-                    f"{status.deployments} deployments active).",
-                )
-            await self._clock.sleep(env.rollout.poll_interval_s)
-
-    async def _check_health(self, env: Environment, svc: Service) -> str:
-        base = svc.health_url.get(env.name)
-        if base is None:
-            return "no health URL configured for this environment: checks skipped"
-        paths = svc.health_paths or env.health.paths
-        results = await self._health.check(
-            service=svc.name, base_url=base, paths=paths, settings=env.health
-        )
-        return ", ".join(f"`{r.path}` {r.detail}" for r in results)
-
     async def _roll_back(self, run: Deployment) -> None:
         env = self._config.environment(run.environment)
         changed = [t for t in run.active_targets if await self._needs_rollback(env, t)]
         limit = asyncio.Semaphore(env.rollout.max_parallel)
-        results: dict[str, str | None] = {}
 
         async def one(target: Target) -> None:
             async with limit:
-                results[target.service] = await self._roll_back_service(run, env, target)
+                if target.canary_colour is not None and self._is_canary(env, target):
+                    await self._canary.flip_back(run, env, target)
+                else:
+                    await self._rolling.roll_back(run, env, target)
 
         async with asyncio.TaskGroup() as tg:
             for target in changed:
@@ -406,54 +326,12 @@ class DeployEngine:
             await self._notify_run(done)
 
     async def _needs_rollback(self, env: Environment, t: Target) -> bool:
-        """Whether `t` must go back: it was (maybe) updated, or ECS runs its new revision
-        anyway (a rollout stopped while its UpdateService was still in flight)."""
-        if t.status is TargetStatus.ROLLED_BACK or t.previous_task_def is None:
-            return False
-        if t.changed_ecs:
-            return True
-        if t.new_task_def is None:
-            return False
-        svc = self._config.service(t.service)
-        status = await self._ecs.describe(
-            region=env.region, cluster=env.cluster, service=svc.ecs_service
-        )
-        return status.task_definition == t.new_task_def
-
-    async def _roll_back_service(
-        self, run: Deployment, env: Environment, target: Target
-    ) -> str | None:
-        svc = self._config.service(target.service)
-        assert target.previous_task_def is not None
-        await self._deployments.update_target(run.id, svc.name, status=TargetStatus.ROLLING_BACK)
-        await self._event(
-            run,
-            "rollback",
-            "started",
-            service=svc.name,
-            detail=f"back to {_rev(target.previous_task_def)}",
-        )
-        try:
-            await self._move_to(env, svc, target.previous_task_def)
-            await self._wait_steady(run, env, svc, target.previous_task_def)
-            summary = await self._check_health(env, svc)
-        except ChatOpsError as exc:
-            await self._deployments.update_target(
-                run.id, svc.name, status=TargetStatus.ROLLBACK_FAILED, detail=exc.user_message
-            )
-            await self._event(run, "rollback", "failed", service=svc.name, detail=exc.user_message)
-            return exc.user_message
-        await self._deployments.update_target(
-            run.id, svc.name, status=TargetStatus.ROLLED_BACK, detail=summary
-        )
-        await self._event(run, "rollback", "done", service=svc.name, detail=summary)
-        return None
+        if t.canary_colour is not None and self._is_canary(env, t):
+            return t.status is not TargetStatus.ROLLED_BACK
+        return await self._rolling.needs_rollback(env, t)
 
     async def _require(self, deployment_id: str) -> Deployment:
-        run = await self._deployments.get(deployment_id)
-        if run is None:
-            raise RuntimeError(f"Deployment {deployment_id} vanished from the store.")
-        return run
+        return await self._steps.require(deployment_id)
 
     async def _event(
         self,
@@ -464,31 +342,13 @@ class DeployEngine:
         service: str | None = None,
         detail: str | None = None,
     ) -> None:
-        event = StageEvent(
-            deployment_id=run.id,
-            at=self._clock.now(),
-            stage=stage,
-            status=status,
-            service=service,
-            detail=detail,
-        )
-        await self._deployments.record_event(event)
-        await _quietly(lambda: self._notifier.stage_changed(run, event), "stage_changed", run)
+        await self._steps.event(run, stage, status, service=service, detail=detail)
 
     async def _redraw(self, run: Deployment) -> None:
-        await _quietly(lambda: self._notifier.redraw(run), "redraw", run)
+        await self._steps.redraw(run)
 
     async def _notify_run(self, run: Deployment) -> None:
-        await _quietly(lambda: self._notifier.run_changed(run), "run_changed", run)
-
-
-async def _quietly(call: Callable[[], Awaitable[None]], what: str, run: Deployment) -> None:
-    """A chat failure must never stop a deploy: the store already holds the truth."""
-    try:
-        async with asyncio.timeout(NOTIFY_TIMEOUT_S):
-            await call()
-    except Exception:
-        log.warning("notifier %s failed", what, exc_info=True, extra={"deployment_id": run.id})
+        await self._steps.notify_run(run)
 
 
 _IN_MOTION = (
@@ -522,7 +382,3 @@ def _first(group: BaseExceptionGroup[ChatOpsError]) -> ChatOpsError:
             return _first(exc)
         return exc
     raise RuntimeError("An exception group with no exceptions.")
-
-
-def _rev(task_definition: str) -> str:
-    return "`" + task_definition.rsplit("/", 1)[-1] + "`"

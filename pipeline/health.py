@@ -13,6 +13,15 @@ from pipeline.kernel.ports import Clock
 
 
 @dataclass(frozen=True)
+class Answer:
+    """One HTTP answer: its status, its body and how long it took (status 0: none came)."""
+
+    status: int
+    body: bytes
+    latency_s: float
+
+
+@dataclass(frozen=True)
 class EndpointResult:
     path: str
     healthy: bool
@@ -41,6 +50,29 @@ class HealthChecker:
             results.append(result)
             if not result.healthy:
                 raise HealthCheckFailed(service, path, result.detail, result.attempts)
+        return results
+
+    async def request(self, method: str, url: str, *, timeout_s: float) -> Answer:
+        """One request, timed on the event loop's monotonic clock (a smoke test)."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            async with asyncio.timeout(timeout_s):
+                async with self._session.request(method, url, allow_redirects=False) as resp:
+                    body = await resp.read()
+                    return Answer(resp.status, body, loop.time() - started)
+        except (TimeoutError, aiohttp.ClientError):
+            return Answer(0, b"", loop.time() - started)
+
+    async def probe(
+        self, *, base_url: str, paths: tuple[str, ...], settings: HealthSettings
+    ) -> list[EndpointResult]:
+        """One attempt per path, no retries (a canary's check at each cadence tick)."""
+        results = []
+        for path in paths:
+            detail = await self._probe(base_url.rstrip("/") + path, settings)
+            healthy = detail == str(settings.expect_status)
+            results.append(EndpointResult(path, healthy, 1, detail))
         return results
 
     async def _check_path(self, url: str, path: str, settings: HealthSettings) -> EndpointResult:

@@ -33,6 +33,7 @@ class Runner:
         self._grace_s = shutdown_grace_s
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stops: dict[str, asyncio.Event] = {}
+        self._wakes: dict[str, asyncio.Event] = {}
         self._closing = False
 
     @property
@@ -50,8 +51,9 @@ class Runner:
         if deployment_id in self._tasks:
             return
         stop = self._stops.setdefault(deployment_id, asyncio.Event())
+        wake = self._wakes.setdefault(deployment_id, asyncio.Event())
         task = asyncio.create_task(
-            self._guarded(deployment_id, stop), name=f"deploy-{deployment_id}"
+            self._guarded(deployment_id, stop, wake), name=f"deploy-{deployment_id}"
         )
         self._tasks[deployment_id] = task
         task.add_done_callback(lambda _t: self._finished(deployment_id))
@@ -59,6 +61,13 @@ class Runner:
     def _finished(self, deployment_id: str) -> None:
         self._tasks.pop(deployment_id, None)
         self._stops.pop(deployment_id, None)
+        self._wakes.pop(deployment_id, None)
+
+    def wake(self, deployment_id: str) -> None:
+        """Tell a canary run that one of its stages was held, resumed or promoted."""
+        wake = self._wakes.get(deployment_id)
+        if wake is not None:
+            wake.set()
 
     def stop(self, deployment_id: str) -> None:
         """Tell a rolling-out run that it was moved to ROLLING_BACK: it stops rolling out and
@@ -92,9 +101,9 @@ class Runner:
             if pending:
                 log.warning("%d run(s) did not stop within %.0fs", len(pending), self._grace_s)
 
-    async def _guarded(self, deployment_id: str, stop: asyncio.Event) -> None:
+    async def _guarded(self, deployment_id: str, stop: asyncio.Event, wake: asyncio.Event) -> None:
         try:
-            await self._engine.execute(deployment_id, stop)
+            await self._engine.execute(deployment_id, stop, wake)
         except asyncio.CancelledError:
             raise
         except Exception:

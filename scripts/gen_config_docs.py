@@ -80,6 +80,7 @@ PLACEHOLDERS = {
     "environments": "<environment>",
     "services": "<service>",
     "severities": "<severity>",
+    "canary": "<environment>",
 }
 
 # Fields the loader fills from the table's own key; writing them does nothing useful.
@@ -159,12 +160,17 @@ def _sections(model: type[BaseModel], *, prefix: str) -> list[str]:
         inner = _model_in(field.annotation)
         if inner is not None:
             table = f"{path}.{PLACEHOLDERS.get(key, '<name>')}" if _is_table_of(field) else path
-            nested.append((table, inner))
+            array = _is_array_of(field)
+            heading = f"[{table}]" if array else table
+            nested.append((heading, inner))
             if prefix:
-                default = _config_default(model, name, field) if _is_table_of(field) else ""
+                default = (
+                    _config_default(model, name, field) if _is_table_of(field) or array else ""
+                )
+                kind = "list of tables" if array else "table"
                 rows.append(
-                    f"| `{key}` | table | {default} | {_describe(model, name, field)} "
-                    f"See [`[{table}]`](#{_anchor(table)}). |"
+                    f"| `{key}` | {kind} | {default} | {_describe(model, name, field)} "
+                    f"See [`[{heading}]`](#{_anchor(heading)}). |"
                 )
             continue
         rows.append(
@@ -232,6 +238,8 @@ def _config_default(model: type[BaseModel], name: str, field: FieldInfo) -> str:
     if isinstance(value, dict):
         return ", ".join(f"`{k}`" for k in value) if value else "`{}`"
     if isinstance(value, list | tuple):
+        if value and isinstance(value[0], BaseModel):
+            return "`[" + ", ".join(_inline_table(v) for v in value) + "]`"
         return "`[" + ", ".join(f'"{v}"' for v in value) + "]`"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
@@ -275,9 +283,26 @@ def _field_type(field: FieldInfo) -> str:
 def _model_in(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
-    if typing.get_origin(annotation) is dict:
+    if typing.get_origin(annotation) in (dict, list):
         return _model_in(typing.get_args(annotation)[-1])
     return None
+
+
+def _is_array_of(field: FieldInfo) -> bool:
+    return typing.get_origin(field.annotation) is list
+
+
+def _inline_table(value: BaseModel) -> str:
+    """A model as the TOML inline table that writes it: `{ weight = 5, bake = "5m" }`."""
+    parts = []
+    for name, field in type(value).model_fields.items():
+        item = getattr(value, name)
+        key = field.alias or name
+        if _is_duration(field.annotation, field.metadata):
+            parts.append(f'{key} = "{format_duration(item)}"')
+        else:
+            parts.append(f"{key} = {item!r}")
+    return "{ " + ", ".join(parts) + " }"
 
 
 def _is_table_of(field: FieldInfo) -> bool:

@@ -163,6 +163,35 @@ def _m004_rollbacks(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m005_canary_stages(db: sqlite_utils.Database) -> None:
+    # A canary target remembers the colour its new revision went to; each stage of a canary
+    # run is a row: its weight and bake, when it ran, how much bake time it used (so a restart
+    # resumes with what was left), who held it, and the health and 5xx figures it saw.
+    _run_script(
+        db,
+        """
+        ALTER TABLE deployment_targets ADD COLUMN canary_colour TEXT;
+        ALTER TABLE deployments ADD COLUMN old_colours_retired_at TEXT;
+        CREATE TABLE rollout_stages (
+            deployment_id TEXT NOT NULL REFERENCES deployments(id),
+            position INTEGER NOT NULL,
+            weight INTEGER NOT NULL,
+            bake_s REAL NOT NULL,
+            status TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at TEXT,
+            elapsed_s REAL NOT NULL DEFAULT 0,
+            held_by TEXT,
+            held_at TEXT,
+            promoted_by TEXT,
+            detail TEXT,
+            figures TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (deployment_id, position)
+        )
+        """,
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -170,6 +199,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (2, "incidents, their roles and timeline", _m002_incidents),
     (3, "raw user IDs in commander events", _m003_raw_commander_ids),
     (4, "rollback runs and rollback windows", _m004_rollbacks),
+    (5, "canary stages and colours", _m005_canary_stages),
 ]
 
 

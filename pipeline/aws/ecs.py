@@ -185,12 +185,21 @@ class BotoEcs:
             ) from None
 
     async def update_service(
-        self, *, region: str, cluster: str, service: str, task_definition: str
+        self,
+        *,
+        region: str,
+        cluster: str,
+        service: str,
+        task_definition: str | None = None,
+        desired: int | None = None,
     ) -> None:
         def update() -> None:
-            self._client(region).update_service(
-                cluster=cluster, service=service, taskDefinition=task_definition
-            )
+            kwargs: dict[str, Any] = {"cluster": cluster, "service": service}
+            if task_definition is not None:
+                kwargs["taskDefinition"] = task_definition
+            if desired is not None:
+                kwargs["desiredCount"] = desired
+            self._client(region).update_service(**kwargs)
 
         await self._call(f"update service `{service}`", update)
 

@@ -155,5 +155,13 @@ class Ecs(Protocol):
         ...
 
     async def update_service(
-        self, *, region: str, cluster: str, service: str, task_definition: str
-    ) -> None: ...
+        self,
+        *,
+        region: str,
+        cluster: str,
+        service: str,
+        task_definition: str | None = None,
+        desired: int | None = None,
+    ) -> None:
+        """Move `service` to `task_definition` and/or `desired` tasks (None: unchanged)."""
+        ...

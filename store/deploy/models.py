@@ -6,6 +6,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NewType
 
+from pydantic import Field
+
 from store.values import FrozenModel
 
 DeploymentId = NewType("DeploymentId", str)
@@ -84,6 +86,14 @@ class Target(FrozenModel):
     """The rollback run that took this service back (deploys only)."""
     reverts: DeploymentId | None = None
     """The deploy whose change of this service a rollback takes back (rollbacks only)."""
+    canary_colour: str | None = None
+    """A canary: the colour (blue/green) the new revision runs on; the other is the old one."""
+
+    @property
+    def old_colour(self) -> str | None:
+        if self.canary_colour is None:
+            return None
+        return "blue" if self.canary_colour == "green" else "green"
 
     @property
     def changed_ecs(self) -> bool:
@@ -93,6 +103,50 @@ class Target(FrozenModel):
             TargetStatus.SKIPPED,
             TargetStatus.REGISTERED,
         )
+
+
+class StageStatus(StrEnum):
+    BAKING = "baking"
+    HELD = "held"
+    PASSED = "passed"
+    PROMOTED = "promoted"
+    FAILED = "failed"
+    ABORTED = "aborted"
+
+
+class ServiceFigures(FrozenModel):
+    """What one service's new colour showed during a canary stage, at the last check."""
+
+    data: bool = False
+    """CloudWatch had data points for it."""
+    healthy: bool | None = None
+    health_detail: str | None = None
+    requests: float = 0
+    errors_5xx: float = 0
+    slowest_s: float | None = None
+    slow: bool = False
+    gate: str | None = None
+
+
+class RolloutStage(FrozenModel):
+    """One stage of a canary run (seed 003: canary 5%, progressive 50%, full 100%)."""
+
+    position: int
+    weight: int
+    bake_s: float
+    status: StageStatus
+    started_at: datetime
+    ended_at: datetime | None = None
+    elapsed_s: float = 0.0
+    held_by: str | None = None
+    held_at: datetime | None = None
+    promoted_by: str | None = None
+    detail: str | None = None
+    figures: dict[str, ServiceFigures] = Field(default_factory=dict)
+
+    @property
+    def left_s(self) -> float:
+        return max(self.bake_s - self.elapsed_s, 0.0)
 
 
 class Approval(FrozenModel):
@@ -130,6 +184,14 @@ class Deployment(FrozenModel):
     """When that window closed (its deadline, or the rollback that used it)."""
     reverted_by: DeploymentId | None = None
     """A deploy every service of which a rollback took back."""
+    stages: tuple[RolloutStage, ...] = ()
+    """A canary run's stages so far, in order."""
+    old_colours_retired_at: datetime | None = None
+    """A canary deploy: when its old colours were scaled to 0 (its window closed)."""
+
+    @property
+    def current_stage(self) -> RolloutStage | None:
+        return self.stages[-1] if self.stages else None
 
     @property
     def is_rollback(self) -> bool:

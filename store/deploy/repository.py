@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,8 +17,11 @@ from store.deploy.models import (
     Deployment,
     DeploymentId,
     DeploymentState,
+    RolloutStage,
     RunKind,
+    ServiceFigures,
     StageEvent,
+    StageStatus,
     Target,
     TargetStatus,
 )
@@ -344,6 +348,104 @@ class Deployments:
 
         return await self._store.call(mark)
 
+    async def start_stage(
+        self, deployment_id: str, *, position: int, weight: int, bake_s: float, at: datetime
+    ) -> bool:
+        """Record the start of a canary stage, once. False when it had started already."""
+
+        def start(db: sqlite_utils.Database) -> bool:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO rollout_stages (deployment_id, position, weight, bake_s, "
+                "status, started_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [deployment_id, position, weight, bake_s, StageStatus.BAKING.value, at.isoformat()],
+            )
+            return cur.rowcount == 1
+
+        return await self._store.call(start)
+
+    async def stage_progress(
+        self,
+        deployment_id: str,
+        *,
+        position: int,
+        elapsed_s: float,
+        figures: Mapping[str, ServiceFigures],
+    ) -> None:
+        """Keep how much bake time a stage has used and the figures it saw last."""
+        data = json.dumps({k: v.model_dump(mode="json") for k, v in figures.items()})
+        await self._store.call(
+            lambda db: db.execute(
+                "UPDATE rollout_stages SET elapsed_s = ?, figures = ? "
+                "WHERE deployment_id = ? AND position = ?",
+                [elapsed_s, data, deployment_id, position],
+            )
+        )
+
+    async def end_stage(
+        self,
+        deployment_id: str,
+        *,
+        position: int,
+        status: StageStatus,
+        at: datetime,
+        detail: str | None = None,
+    ) -> bool:
+        """End a baking or held stage, once."""
+
+        def end(db: sqlite_utils.Database) -> bool:
+            cur = db.execute(
+                "UPDATE rollout_stages SET status = ?, ended_at = ?, detail = COALESCE(?, detail) "
+                "WHERE deployment_id = ? AND position = ? AND status IN (?, ?)",
+                [
+                    status.value,
+                    at.isoformat(),
+                    detail,
+                    deployment_id,
+                    position,
+                    StageStatus.BAKING.value,
+                    StageStatus.HELD.value,
+                ],
+            )
+            return cur.rowcount == 1
+
+        return await self._store.call(end)
+
+    async def steer_stage(
+        self,
+        deployment_id: str,
+        *,
+        position: int,
+        from_status: StageStatus,
+        to_status: StageStatus,
+        **fields: Any,
+    ) -> bool:
+        """Compare-and-set a running stage's status (hold, resume), with extra columns."""
+        values = {"status": to_status.value, **_columns(fields)}
+
+        def steer(db: sqlite_utils.Database) -> bool:
+            sets = ", ".join(f"{k} = ?" for k in values)
+            cur = db.execute(
+                f"UPDATE rollout_stages SET {sets} "  # noqa: S608
+                "WHERE deployment_id = ? AND position = ? AND status = ? AND ended_at IS NULL",
+                [*values.values(), deployment_id, position, from_status.value],
+            )
+            return cur.rowcount == 1
+
+        return await self._store.call(steer)
+
+    async def promote_stage(self, deployment_id: str, *, position: int, by: str) -> bool:
+        """Ask a running stage to end its bake now (once)."""
+
+        def promote(db: sqlite_utils.Database) -> bool:
+            cur = db.execute(
+                "UPDATE rollout_stages SET promoted_by = ? WHERE deployment_id = ? "
+                "AND position = ? AND ended_at IS NULL AND promoted_by IS NULL",
+                [by, deployment_id, position],
+            )
+            return cur.rowcount == 1
+
+        return await self._store.call(promote)
+
     async def running_for(self, environment: str, services: Iterable[str]) -> DeploymentId | None:
         """The id of an in-flight run in `environment` holding any of `services`, if one exists."""
         wanted = list(services)
@@ -409,6 +511,7 @@ def _row(run: Deployment) -> dict[str, Any]:
         "rollback_deadline": _ts(run.rollback_deadline),
         "window_closed_at": _ts(run.window_closed_at),
         "reverted_by": run.reverted_by,
+        "old_colours_retired_at": _ts(run.old_colours_retired_at),
     }
 
 
@@ -425,6 +528,7 @@ def _target_row(deployment_id: str, position: int, t: Target) -> dict[str, Any]:
         "detail": t.detail,
         "reverted_by": t.reverted_by,
         "reverts": t.reverts,
+        "canary_colour": t.canary_colour,
     }
 
 
@@ -445,10 +549,12 @@ def _load(db: sqlite_utils.Database, deployment_id: str) -> Deployment | None:
             detail=t[6],
             reverted_by=t[7],
             reverts=t[8],
+            canary_colour=t[9],
         )
         for t in db.execute(
             "SELECT service, current_version, target_version, previous_task_def, new_task_def, "
-            "status, detail, reverted_by, reverts FROM deployment_targets WHERE deployment_id = ? "
+            "status, detail, reverted_by, reverts, canary_colour FROM deployment_targets "
+            "WHERE deployment_id = ? "
             "ORDER BY position",
             [deployment_id],
         ).fetchall()
@@ -489,4 +595,34 @@ def _load(db: sqlite_utils.Database, deployment_id: str) -> Deployment | None:
         rollback_deadline=_dt(r["rollback_deadline"]),
         window_closed_at=_dt(r["window_closed_at"]),
         reverted_by=r["reverted_by"],
+        stages=_stages(db, deployment_id),
+        old_colours_retired_at=_dt(r["old_colours_retired_at"]),
+    )
+
+
+def _stages(db: sqlite_utils.Database, deployment_id: str) -> tuple[RolloutStage, ...]:
+    rows = db.execute(
+        "SELECT position, weight, bake_s, status, started_at, ended_at, elapsed_s, held_by, "
+        "held_at, promoted_by, detail, figures FROM rollout_stages WHERE deployment_id = ? "
+        "ORDER BY position",
+        [deployment_id],
+    ).fetchall()
+    return tuple(
+        RolloutStage(
+            position=r[0],
+            weight=r[1],
+            bake_s=r[2],
+            status=StageStatus(r[3]),
+            started_at=datetime.fromisoformat(r[4]),
+            ended_at=_dt(r[5]),
+            elapsed_s=r[6],
+            held_by=r[7],
+            held_at=_dt(r[8]),
+            promoted_by=r[9],
+            detail=r[10],
+            figures={
+                k: ServiceFigures.model_validate(v) for k, v in json.loads(r[11] or "{}").items()
+            },
+        )
+        for r in rows
     )

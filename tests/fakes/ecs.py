@@ -81,11 +81,18 @@ class FakeEcs:
         return arn
 
     async def update_service(
-        self, *, region: str, cluster: str, service: str, task_definition: str
+        self,
+        *,
+        region: str,
+        cluster: str,
+        service: str,
+        task_definition: str | None = None,
+        desired: int | None = None,
     ) -> None:
         await asyncio.sleep(0)
-        self.services[(cluster, service)] = task_definition
-        self.updates.append((service, task_definition))
+        if task_definition is not None:
+            self.services[(cluster, service)] = task_definition
+            self.updates.append((service, task_definition))
 
 
 class HeldEcs:
@@ -119,10 +126,20 @@ class HeldEcs:
         )
 
     async def update_service(
-        self, *, region: str, cluster: str, service: str, task_definition: str
+        self,
+        *,
+        region: str,
+        cluster: str,
+        service: str,
+        task_definition: str | None = None,
+        desired: int | None = None,
     ) -> None:
         await self.inner.update_service(
-            region=region, cluster=cluster, service=service, task_definition=task_definition
+            region=region,
+            cluster=cluster,
+            service=service,
+            task_definition=task_definition,
+            desired=desired,
         )
         self._updated = True
 

@@ -80,7 +80,7 @@ class CanarySettings(SettingsModel):
 class Colour(SettingsModel):
     """One side of a blue/green pair: an ECS service registered to its own target group."""
 
-    ecs_service: str = Field(min_length=1)
+    ecs_service: str = Field(min_length=1, description="This colour's ECS service.")
     target_group: str = Field(description="Target group ARN.")
     health_url: str = Field(description="This colour's own health base URL.")
 
@@ -98,8 +98,8 @@ class CanaryTarget(SettingsModel):
 
     listener: str | None = Field(None, description="Listener ARN whose default action forwards.")
     rule: str | None = Field(None, description="Listener rule ARN, instead of a listener.")
-    blue: Colour
-    green: Colour
+    blue: Colour = Field(description="One colour: its ECS service, target group, health URL.")
+    green: Colour = Field(description="The other colour.")
 
     @model_validator(mode="after")
     def _check(self) -> CanaryTarget:
@@ -129,10 +129,12 @@ class CanaryTarget(SettingsModel):
 class SmokeCheck(SettingsModel):
     """A request the service must answer after it takes 100% of the traffic."""
 
-    method: Literal["GET", "HEAD", "POST"] = "GET"
-    path: str = "/health"
-    expect_status: int = Field(200, ge=100, le=599)
-    max_latency_s: Duration = Field(2.0, alias="max_latency")
+    method: Literal["GET", "HEAD", "POST"] = Field("GET", description="The HTTP method.")
+    path: str = Field("/health", description="Path on the new colour's health URL.")
+    expect_status: int = Field(200, ge=100, le=599, description="The status it must answer.")
+    max_latency_s: Duration = Field(
+        2.0, alias="max_latency", description="The longest the answer may take."
+    )
     version_field: str | None = Field(
         None, description="A JSON field of the answer that must equal the deployed version."
     )

@@ -60,7 +60,7 @@ class Environment(SettingsModel):
     rollout: RolloutSettings = Field(default_factory=lambda: RolloutSettings.model_validate({}))
     canary: CanarySettings = Field(
         default_factory=lambda: CanarySettings.model_validate({}),
-        description="How canary services roll out here; see the canary docs.",
+        description="How canary services roll out here (docs/canary.md).",
     )
 
     def may_roll_back_ids(self) -> list[str] | None:

@@ -1,0 +1,204 @@
+"""The steps every rollout strategy takes: read what ECS runs, register a revision, move a
+service, wait until ECS runs it on every task, check health endpoints, and keep the run's
+timeline (the store first, then the Notifier).
+
+Waits poll on the injected clock. Chat failures never stop a run: the store holds the truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from pipeline.health import HealthChecker
+from pipeline.kernel.config import Config, Environment, Service, format_duration
+from pipeline.kernel.errors import StageFailed
+from pipeline.kernel.ports import Clock, Ecs, Notifier, ServiceStatus
+from store.deploy.models import Deployment, StageEvent
+from store.deploy.repository import Deployments
+
+log = logging.getLogger(__name__)
+
+NOTIFY_TIMEOUT_S = 10.0
+
+
+def version_of(image: str) -> str | None:
+    """The tag of an image reference (`repo/name:v1.2.3` -> `v1.2.3`), None when untagged."""
+    name = image.rsplit("/", 1)[-1]
+    if "@" in name or ":" not in name:
+        return None
+    return name.rsplit(":", 1)[1]
+
+
+def repository_of(image: str) -> str:
+    head, _, name = image.rpartition("/")
+    name = name.split("@", 1)[0].split(":", 1)[0]
+    return f"{head}/{name}" if head else name
+
+
+def rev(task_definition: str) -> str:
+    """A task definition as the thread shows it: `family:revision`."""
+    return "`" + task_definition.rsplit("/", 1)[-1] + "`"
+
+
+@dataclass(frozen=True)
+class RunningVersion:
+    service: str
+    task_definition: str
+    image: str
+
+    @property
+    def version(self) -> str | None:
+        return version_of(self.image)
+
+
+class Steps:
+    """ECS, health and timeline steps shared by the rolling and canary strategies."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        deployments: Deployments,
+        ecs: Ecs,
+        health: HealthChecker,
+        notifier: Notifier,
+        clock: Clock,
+    ) -> None:
+        self.config = config
+        self.deployments = deployments
+        self.ecs = ecs
+        self.health = health
+        self.notifier = notifier
+        self.clock = clock
+
+    async def running_version(
+        self, env: Environment, service: Service, *, ecs_service: str | None = None
+    ) -> RunningVersion:
+        """Read from ECS what `service` (or one of its colours) runs. Raises NotFound or
+        UpstreamError."""
+        status = await self.describe(env, ecs_service or service.ecs_service)
+        image = await self.ecs.image_of(
+            region=env.region, task_definition=status.task_definition, container=service.container
+        )
+        return RunningVersion(service.name, status.task_definition, image)
+
+    async def describe(self, env: Environment, ecs_service: str) -> ServiceStatus:
+        return await self.ecs.describe(region=env.region, cluster=env.cluster, service=ecs_service)
+
+    async def register(
+        self, run: Deployment, env: Environment, svc: Service, *, based_on: str, image: str
+    ) -> str:
+        """Register a copy of `based_on` running `image`; its ARN, recorded in the timeline."""
+        new_td = await self.ecs.register_with_image(
+            region=env.region, task_definition=based_on, container=svc.container, image=image
+        )
+        await self.event(
+            run, "register", "done", service=svc.name, detail=f"{rev(new_td)} with image `{image}`"
+        )
+        return new_td
+
+    async def move_to(
+        self,
+        env: Environment,
+        ecs_service: str,
+        *,
+        task_definition: str | None = None,
+        desired: int | None = None,
+    ) -> None:
+        """Send UpdateService only for what differs (so a resumed run sends nothing twice)."""
+        status = await self.describe(env, ecs_service)
+        td = task_definition if task_definition not in (None, status.task_definition) else None
+        count = desired if desired not in (None, status.desired) else None
+        if td is not None or count is not None:
+            await self.ecs.update_service(
+                region=env.region,
+                cluster=env.cluster,
+                service=ecs_service,
+                task_definition=td,
+                desired=count,
+            )
+
+    async def wait_steady(
+        self, env: Environment, ecs_service: str, *, label: str, task_definition: str
+    ) -> None:
+        """Poll until every task runs `task_definition`. Raises StageFailed on ECS's failure
+        or after the environment's `stable_timeout`."""
+        deadline = self.clock.now().timestamp() + env.rollout.stable_timeout_s
+        while True:
+            status = await self.describe(env, ecs_service)
+            if status.rollout_failed:
+                raise StageFailed(
+                    "steady",
+                    f"ECS gave up rolling out `{label}`: "
+                    f"{status.failure_reason or 'the deployment failed'}.",
+                )
+            if status.runs(task_definition):
+                return
+            if self.clock.now().timestamp() >= deadline:
+                raise StageFailed(
+                    "steady",
+                    f"`{label}` did not reach steady state within "
+                    f"{format_duration(env.rollout.stable_timeout_s)} "
+                    f"({status.running}/{status.desired} tasks running, "
+                    f"{status.deployments} deployments active).",
+                )
+            await self.clock.sleep(env.rollout.poll_interval_s)
+
+    async def check_health(
+        self, env: Environment, svc: Service, *, base_url: str | None = None
+    ) -> str:
+        """The environment's health checks of `svc` (at `base_url`, default its health URL):
+        a summary, or HealthCheckFailed."""
+        base = base_url or svc.health_url.get(env.name)
+        if base is None:
+            return "no health URL configured for this environment: checks skipped"
+        paths = svc.health_paths or env.health.paths
+        results = await self.health.check(
+            service=svc.name, base_url=base, paths=paths, settings=env.health
+        )
+        return ", ".join(f"`{r.path}` {r.detail}" for r in results)
+
+    async def require(self, deployment_id: str) -> Deployment:
+        run = await self.deployments.get(deployment_id)
+        if run is None:
+            raise RuntimeError(f"Deployment {deployment_id} vanished from the store.")
+        return run
+
+    async def event(
+        self,
+        run: Deployment,
+        stage: str,
+        status: str,
+        *,
+        service: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Record a stage event, then tell the card's thread."""
+        event = StageEvent(
+            deployment_id=run.id,
+            at=self.clock.now(),
+            stage=stage,
+            status=status,
+            service=service,
+            detail=detail,
+        )
+        await self.deployments.record_event(event)
+        await quietly(lambda: self.notifier.stage_changed(run, event), "stage_changed", run)
+
+    async def redraw(self, run: Deployment) -> None:
+        await quietly(lambda: self.notifier.redraw(run), "redraw", run)
+
+    async def notify_run(self, run: Deployment) -> None:
+        await quietly(lambda: self.notifier.run_changed(run), "run_changed", run)
+
+
+async def quietly(call: Callable[[], Awaitable[None]], what: str, run: Deployment) -> None:
+    """A chat failure must never stop a deploy: the store already holds the truth."""
+    try:
+        async with asyncio.timeout(NOTIFY_TIMEOUT_S):
+            await call()
+    except Exception:
+        log.warning("notifier %s failed", what, exc_info=True, extra={"deployment_id": run.id})
