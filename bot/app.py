@@ -7,6 +7,12 @@ import logging
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.canary.views import (
+    CANARY_ABORT_ACTION,
+    CANARY_HOLD_ACTION,
+    CANARY_PROMOTE_ACTION,
+    CANARY_RESUME_ACTION,
+)
 from bot.deploy.views import APPROVE_ACTION, REJECT_ACTION, WINDOW_ROLLBACK_ACTION
 from bot.dispatch import Dispatcher, explain
 from bot.incident.views import (
@@ -18,6 +24,7 @@ from bot.incident.views import (
 )
 from bot.rollback.views import ROLLBACK_CANCEL_ACTION, ROLLBACK_CONFIRM_ACTION
 from bot.settings import Settings
+from commands.canary.usecases import CanaryCommands
 from commands.deploy.usecases import DeployCommands
 from commands.incident.usecases import IncidentCommands
 from commands.rollback.usecases import RollbackCommands
@@ -33,6 +40,7 @@ def build_app(
     deploy: DeployCommands,
     incident: IncidentCommands,
     rollback: RollbackCommands,
+    canary: CanaryCommands,
 ) -> AsyncApp:
     secret = settings.slack_signing_secret
     app = AsyncApp(
@@ -50,6 +58,10 @@ def build_app(
     dispatcher.command(app, "/deploy", deploy.on_command)
     dispatcher.action(app, APPROVE_ACTION, "approve", deploy.on_approve)
     dispatcher.action(app, REJECT_ACTION, "reject", deploy.on_reject)
+    dispatcher.action(app, CANARY_PROMOTE_ACTION, "promote canary", canary.on_promote)
+    dispatcher.action(app, CANARY_HOLD_ACTION, "hold canary", canary.on_hold)
+    dispatcher.action(app, CANARY_RESUME_ACTION, "resume canary", canary.on_resume)
+    dispatcher.action(app, CANARY_ABORT_ACTION, "abort canary", canary.on_abort)
 
     dispatcher.command(app, "/incident", incident.on_command)
     dispatcher.action(app, POST_UPDATE_ACTION, "post update", incident.on_post_update)

@@ -49,8 +49,18 @@ def new_ref() -> str:
     return secrets.token_hex(3)
 
 
+def _leaf(exc: BaseException) -> BaseException:
+    """The error to tell about in an exception group (concurrent work): the first of ours,
+    else the first of any kind."""
+    if not isinstance(exc, BaseExceptionGroup):
+        return exc
+    ours = exc.subgroup(ChatOpsError)
+    return _leaf((ours or exc).exceptions[0])
+
+
 def explain(exc: BaseException) -> Said:
     """Any error as one private message; a failure on a system's side gets a logged reference."""
+    exc = _leaf(exc)
     if isinstance(exc, SlackClientError):
         exc = slack_failure(exc, "answer you")
     if isinstance(exc, ChatOpsError) and not exc.failure:

@@ -26,6 +26,7 @@ from bot.settings import Settings
 from bot.slack import SlackGateway
 from bot.timers import Timers
 from commands.access import Access
+from commands.canary.usecases import CanaryCommands
 from commands.deploy.usecases import DeployCommands
 from commands.incident.usecases import IncidentCommands
 from commands.rollback.usecases import RollbackCommands
@@ -179,6 +180,14 @@ async def open_runtime(
             deploy=deploy,
             incident=incident,
             rollback=rollback,
+            canary=CanaryCommands(
+                config=config,
+                deployments=deployments,
+                deploy=deploy,
+                runner=runner,
+                access=access,
+                clock=clock,
+            ),
         )
         runtime = Runtime(
             settings=settings,

@@ -193,7 +193,9 @@ class DeployEngine:
         if stop.is_set():
             return  # whoever stopped it moved the run to ROLLING_BACK and told people
         error = results[0]
-        if isinstance(error, BaseExceptionGroup):
+        if isinstance(error, ChatOpsError):
+            failure = error
+        elif isinstance(error, BaseExceptionGroup):
             chatops = error.subgroup(ChatOpsError)
             if chatops is not None:
                 failure = _first(chatops)

@@ -37,11 +37,16 @@ class SlackNotifier:
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def _card(self, run: Deployment) -> tuple[str, Blocks]:
-        confirm = self._config.environment(run.environment).confirm_buttons
+        env = self._config.environment(run.environment)
         reverter = (
             await self._deployments.get(run.reverted_by) if run.reverted_by is not None else None
         )
-        return deploy_card(run, confirm_buttons=confirm, reverter=reverter)
+        return deploy_card(
+            run,
+            confirm_buttons=env.confirm_buttons,
+            reverter=reverter,
+            canary_stages=len(env.canary.stages),
+        )
 
     async def post_card(self, run: Deployment) -> str:
         if run.channel_id is None:

@@ -22,6 +22,7 @@ from bot.blocks import (
     section,
     sections,
 )
+from bot.canary.views import figure_lines, is_canary, retired_line, stage_line, steering
 from bot.mrkdwn import clip, escape, hhmm, join_lines, mention, mentions, when
 from bot.rollback.views import change_line, reason_words, rollback_outcome
 from commands.deploy.record import deployment_record
@@ -33,9 +34,9 @@ APPROVE_ACTION = "deploy_approve"
 REJECT_ACTION = "deploy_reject"
 WINDOW_ROLLBACK_ACTION = "deploy_rollback"
 
-# Blocks a card needs besides its service lines: header, context, state, outcome, approvers,
-# buttons, with room to spare.
-_CARD_FIXED_BLOCKS = 8
+# Blocks a card needs besides its service lines: header, context, reason, state, figures,
+# outcome, window, retired, approvers, buttons, with room to spare.
+_CARD_FIXED_BLOCKS = 12
 
 _TARGET_ICON = {
     TargetStatus.PENDING: "⏳",
@@ -171,7 +172,11 @@ def window_line(run: Deployment, reverter: Deployment | None) -> str | None:
 
 
 def deploy_card(
-    run: Deployment, *, confirm_buttons: bool, reverter: Deployment | None = None
+    run: Deployment,
+    *,
+    confirm_buttons: bool,
+    reverter: Deployment | None = None,
+    canary_stages: int = 0,
 ) -> tuple[str, Blocks]:
     """The card of a deploy or a rollback: fallback text and blocks. Approve/Reject while
     approval is pending; Roll back while a successful deploy's window is open."""
@@ -198,20 +203,29 @@ def deploy_card(
     if run.is_rollback:
         blocks.append(section(f"*Reason:* {reason_words(run)}"))
     outcome = outcome_text(run)
-    state = _state_line(run)
+    state = stage_line(run, canary_stages) if is_canary(run) else None
+    state = state or _state_line(run)
     if state:
         blocks.append(section(state))
+    figures = figure_lines(run) if run.state is DeploymentState.RUNNING else []
+    if figures:
+        blocks.append(section("\n".join(figures)))
     if outcome:
         blocks.append(section(outcome))
     window = window_line(run, reverter)
     if window:
         blocks.append(section(window))
+    retired = retired_line(run)
+    if retired:
+        blocks.append(context(retired))
     if run.approved_by:
         blocks.append(context("Approved by " + mentions(run.approved_by)))
     if run.state is DeploymentState.AWAITING_APPROVAL and run.required_approvals > 0:
         blocks.append(_buttons(run, confirm_buttons=confirm_buttons))
     elif window and window.startswith("↩️ *Rollback available"):
         blocks.append(_window_button(run))
+    elif (buttons := steering(run)) is not None:
+        blocks.append(buttons)
     fallback = outcome.splitlines()[0] if outcome else f"{title}: {summary_text(run)}"
     return fallback, blocks
 

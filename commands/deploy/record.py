@@ -61,12 +61,40 @@ def deployment_record(run: Deployment, *, now: datetime, window_minutes: float) 
         "finished_at": _iso(run.finished_at),
         "error": run.error,
     }
+    if run.stages:
+        record["rollout_stages"] = [
+            {
+                "stage": _stage_name(s.position, s.weight),
+                "traffic_percentage": s.weight,
+                "duration_minutes": round(s.bake_s / 60, 2),
+                "started_at": _iso(s.started_at),
+                "ended_at": _iso(s.ended_at),
+                "status": s.status.value,
+                "health_checks": {
+                    name: {
+                        "healthy": f.healthy,
+                        "requests": f.requests,
+                        "errors_5xx": f.errors_5xx,
+                        "slowest_s": f.slowest_s,
+                    }
+                    for name, f in s.figures.items()
+                },
+            }
+            for s in run.stages
+        ]
     if run.is_rollback:
         record["reverts"] = run.reverts
         record["reason"] = run.reason
     if run.reverted_by is not None:
         record["rolled_back_by"] = run.reverted_by
     return record
+
+
+def _stage_name(position: int, weight: int) -> str:
+    """Seed 003's names: canary, progressive, full (100% is always full)."""
+    if weight == 100:
+        return "full"
+    return "canary" if position == 0 else "progressive"
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -168,6 +168,9 @@ class DeployCommands:
         other = await self._deployments.running_for(env.name, request.services)
         if other is not None:
             raise DeployConflict(env.name, request.services, other)
+        async with asyncio.TaskGroup() as tg:
+            for name in request.services:
+                tg.create_task(self._engine.preflight(env, self._config.service(name)))
         targets = await self._targets(env, request)
         if all(t.status is TargetStatus.SKIPPED for t in targets):
             raise ChatOpsError(

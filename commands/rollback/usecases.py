@@ -512,6 +512,8 @@ class RollbackCommands:
             return False
         if not await self._deployments.close_window(run.id, at=run.rollback_deadline):
             return False
+        # A canary's old colours kept running for the window; now they can go.
+        await self._engine.retire_old_colours(run.id)
         await self._deploy.redraw(await self._deploy.get(run.id))
         return True
 

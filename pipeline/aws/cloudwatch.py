@@ -31,6 +31,9 @@ class BotoMetrics:
         start: datetime,
         end: datetime,
     ) -> MetricSums:
+        if end <= start:
+            # CloudWatch refuses an empty range; nothing can have been measured in it.
+            return MetricSums(requests=None, errors_5xx=None, slowest_s=None)
         dimensions = [
             {"Name": "TargetGroup", "Value": target_group_dimension(target_group)},
             {"Name": "LoadBalancer", "Value": load_balancer},

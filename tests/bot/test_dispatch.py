@@ -187,3 +187,14 @@ async def test_deploy_names_a_missing_slack_permission_as_incident_does(
     said = slack.responses[-1]["text"]
     assert "the Slack app lacks the `chat:write` permission (`missing_scope`)" in said
     assert "Something went wrong" not in said
+
+
+def test_a_refusal_inside_concurrent_work_is_told_as_itself() -> None:
+    from bot.dispatch import explain
+    from pipeline.kernel.errors import NotFound
+
+    group = ExceptionGroup("planning", [ExceptionGroup("inner", [NotFound("No such listener.")])])
+
+    said = explain(group)
+
+    assert (said.text, said.audit) == ("No such listener.", "refused: No such listener.")

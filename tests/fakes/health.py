@@ -5,7 +5,7 @@ URLs look like `{base}/{service}{path}`; `status_for(service, path)` decides the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -15,6 +15,9 @@ from aiohttp.test_utils import TestServer
 @dataclass
 class FakeHealth:
     status_for: Callable[[str, str], int] = lambda service, path: 200
+    version_for: Callable[[str], str | None] = lambda service: None
+    before_answer: Callable[[str, str], Awaitable[None]] | None = None
+    """Awaited before each answer: a test can hold a request (and whoever waits on it)."""
     hits: list[tuple[str, str, int]] = field(default_factory=list)
     _server: TestServer | None = None
 
@@ -39,8 +42,12 @@ class FakeHealth:
     async def _handle(self, request: web.Request) -> web.Response:
         service = request.match_info["service"]
         path = "/" + request.match_info["path"]
+        if self.before_answer is not None:
+            await self.before_answer(service, path)
         status = self.status_for(service, path)
         self.hits.append((service, path, status))
-        return web.json_response(
-            {"status": "healthy" if status == 200 else "unhealthy"}, status=status
-        )
+        body: dict[str, str] = {"status": "healthy" if status == 200 else "unhealthy"}
+        version = self.version_for(service)
+        if version is not None:
+            body["version"] = version
+        return web.json_response(body, status=status)

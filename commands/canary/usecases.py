@@ -1,0 +1,124 @@
+"""The buttons of a canary's card: Promote (end this bake now), Hold (stop the bake's clock),
+Resume (go on with the bake time that was left) and Abort (flip back now).
+
+Only the environment's approvers and rollbackers may steer; every change is a compare-and-set,
+so a double click or two people clicking at once change the canary once.
+"""
+
+from __future__ import annotations
+
+from commands.access import Access
+from commands.deploy.usecases import DeployCommands
+from commands.exchange import Click, Outcome
+from pipeline.kernel.config import Config
+from pipeline.kernel.errors import Forbidden
+from pipeline.kernel.ports import Clock
+from pipeline.kernel.text import People
+from pipeline.runner import Runner
+from store.deploy.models import Deployment, DeploymentState, RolloutStage, StageEvent, StageStatus
+from store.deploy.repository import Deployments
+
+
+class CanaryCommands:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        deployments: Deployments,
+        deploy: DeployCommands,
+        runner: Runner,
+        access: Access,
+        clock: Clock,
+    ) -> None:
+        self._config = config
+        self._deployments = deployments
+        self._deploy = deploy
+        self._runner = runner
+        self._access = access
+        self._clock = clock
+
+    async def _steerable(self, click: Click) -> tuple[Deployment, RolloutStage]:
+        run = await self._deploy.get(click.value)
+        env = self._config.environment(run.environment)
+        allowed = [*env.approvers, *(env.may_roll_back_ids() or [])]
+        if allowed and not await self._access.is_member(click.user_id, allowed):
+            raise Forbidden(
+                "Only approvers and rollbackers of `{env}` can steer a canary: {who}. Your "
+                "click changed nothing.",
+                env=env.name,
+                who=People.of(dict.fromkeys(allowed)),
+            )
+        stage = run.current_stage
+        if run.state is not DeploymentState.RUNNING or stage is None or stage.ended_at:
+            raise Forbidden(
+                "No canary stage of `{id}` is baking right now ({state}); your click changed "
+                "nothing.",
+                id=run.id,
+                state=run.state.value.replace("_", " "),
+            )
+        return run, stage
+
+    async def _done(self, run: Deployment, what: str, user_id: str) -> Outcome:
+        await self._deployments.record_event(
+            StageEvent(
+                deployment_id=run.id,
+                at=self._clock.now(),
+                stage="canary",
+                status=what,
+                detail=f"by {user_id}",
+            )
+        )
+        self._runner.wake(run.id)
+        return Outcome(cards=(await self._deploy.get(run.id),), audit=what, ref=run.id)
+
+    async def on_promote(self, click: Click) -> Outcome:
+        run, stage = await self._steerable(click)
+        if not await self._deployments.promote_stage(
+            run.id, position=stage.position, by=click.user_id
+        ):
+            raise Forbidden("That stage was promoted already; your click changed nothing.")
+        return await self._done(run, f"promoted the {stage.weight}% stage", click.user_id)
+
+    async def on_hold(self, click: Click) -> Outcome:
+        run, stage = await self._steerable(click)
+        if not await self._deployments.steer_stage(
+            run.id,
+            position=stage.position,
+            from_status=StageStatus.BAKING,
+            to_status=StageStatus.HELD,
+            held_by=click.user_id,
+            held_at=self._clock.now(),
+        ):
+            raise Forbidden("That stage is held already; your click changed nothing.")
+        return await self._done(run, f"held the {stage.weight}% stage", click.user_id)
+
+    async def on_resume(self, click: Click) -> Outcome:
+        run, stage = await self._steerable(click)
+        if not await self._deployments.steer_stage(
+            run.id,
+            position=stage.position,
+            from_status=StageStatus.HELD,
+            to_status=StageStatus.BAKING,
+            held_by=None,
+            held_at=None,
+        ):
+            raise Forbidden("That stage is not held; your click changed nothing.")
+        return await self._done(run, f"resumed the {stage.weight}% stage", click.user_id)
+
+    async def on_abort(self, click: Click) -> Outcome:
+        run, stage = await self._steerable(click)
+        now = self._clock.now()
+        if not await self._deployments.transition(
+            run.id,
+            from_states=[DeploymentState.RUNNING],
+            to=DeploymentState.ROLLING_BACK,
+            at=now,
+            stage="rollback",
+            error=f"aborted at the {stage.weight}% stage",
+        ):
+            raise Forbidden("The canary is no longer running; your click changed nothing.")
+        await self._deployments.end_stage(
+            run.id, position=stage.position, status=StageStatus.ABORTED, at=now
+        )
+        self._runner.stop(run.id)
+        return await self._done(run, f"aborted at the {stage.weight}% stage", click.user_id)

@@ -1,0 +1,434 @@
+"""Canary releases through signed requests, the strict local Slack, moto (ECS, ELBv2,
+CloudWatch), local health servers per colour and the injected clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from bot.canary.views import (
+    CANARY_ABORT_ACTION,
+    CANARY_HOLD_ACTION,
+    CANARY_PROMOTE_ACTION,
+    CANARY_RESUME_ACTION,
+)
+from bot.deploy.views import APPROVE_ACTION
+from pipeline.kernel.config import Config
+from store.deploy.models import DeploymentState, StageStatus
+from tests.conftest import config_dict
+from tests.driver import BotDriver, plan_cards, run_id_of
+from tests.fakes.canary_world import CanaryWorld
+from tests.fakes.clock import FakeClock
+from tests.fakes.ecs_world import EcsWorld
+from tests.fakes.health import FakeHealth
+from tests.fakes.slack_api import FakeSlack
+
+CANARIES = ("auth-svc", "market-svc")
+MINUTE = 60.0
+BACKSTOP_S = 20
+
+
+@pytest.fixture
+def canary(world: EcsWorld) -> CanaryWorld:
+    """auth-svc and market-svc are blue/green canaries in production, blue live on v1.2.0."""
+    estate = CanaryWorld(world, "production")
+    for name in CANARIES:
+        svc = estate.add(name, "v1.2.0")
+        estate.register(svc.target_groups["green"], 2)  # as ECS would once green runs
+    return estate
+
+
+@pytest.fixture
+def config(health: FakeHealth, canary: CanaryWorld) -> Config:
+    data = config_dict(health)
+    prod = data["environments"]["production"]
+    prod["rollbackers"] = ["UONCALL"]
+    prod["canary"] = {
+        "stages": [
+            {"weight": 5, "bake": "5m"},
+            {"weight": 50, "bake": "10m"},
+            {"weight": 100, "bake": "15m"},
+        ],
+        "check_every": "1m",
+        "min_requests": 50,
+    }
+    for name in CANARIES:
+        colours = {c: health.url(f"{name}-{c}") for c in ("blue", "green")}
+        data["services"][name]["canary"] = {"production": canary.canary_config(name, colours)}
+        data["services"][name]["smoke"] = [{"path": "/health", "version_field": "version"}]
+    return Config.model_validate(data)
+
+
+def traffic(
+    canary: CanaryWorld,
+    clock: FakeClock,
+    *,
+    minutes: int = 40,
+    errors: Callable[[int], float] = lambda minute: 0,
+    requests: float = 1000,
+) -> None:
+    """Steady requests on every green target group for the next `minutes`."""
+    for name in CANARIES:
+        for minute in range(minutes):
+            canary.traffic(
+                name,
+                "green",
+                requests=requests,
+                errors=errors(minute),
+                at=clock.now() + timedelta(minutes=minute, seconds=30),
+            )
+
+
+async def request_and_approve(bot: BotDriver, slack: FakeSlack, *, wait: bool = True) -> str:
+    await bot.command("production all", user="UDEV")
+    run_id = run_id_of(plan_cards(slack)[-1])
+    await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER1")
+    await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER2", wait_runs=wait)
+    return run_id
+
+
+def shifts(bot: BotDriver) -> Awaitable[list[tuple[str, str]]]:
+    async def read() -> list[tuple[str, str]]:
+        runs = await bot.runtime.deploy.history(None)
+        events = await bot.runtime.deploy._deployments.events(runs[0].id)
+        return [(e.service or "", e.detail or "") for e in events if e.stage == "traffic"]
+
+    return read()
+
+
+class Pause:
+    """Holds green health requests once a condition is met, until the test lets them go."""
+
+    def __init__(self, health: FakeHealth, when: Callable[[], bool]) -> None:
+        self.reached = asyncio.Event()
+        self.go = asyncio.Event()
+        self._when = when
+        health.before_answer = self._before
+
+    async def _before(self, service: str, path: str) -> None:
+        if service.endswith("-green") and not self.go.is_set() and self._when():
+            self.reached.set()
+            await self.go.wait()
+
+    async def wait(self) -> None:
+        await asyncio.wait_for(self.reached.wait(), BACKSTOP_S)
+
+
+@pytest.fixture
+def healthy_versions(health: FakeHealth) -> None:
+    health.version_for = lambda service: "1.3.0" if service.endswith("-green") else "1.2.0"
+
+
+@pytest.mark.usefixtures("healthy_versions")
+class TestRelease:
+    async def test_weights_go_5_50_100_with_the_configured_bakes_and_rolling_services_roll(
+        self,
+        bot: BotDriver,
+        slack: FakeSlack,
+        canary: CanaryWorld,
+        clock: FakeClock,
+        world: EcsWorld,
+    ) -> None:
+        traffic(canary, clock)
+        blue_td = world.task_definition("production", "auth-svc-blue")
+
+        run_id = await request_and_approve(bot, slack)
+
+        run = await bot.runtime.deploy.get(run_id)
+        assert run.state is DeploymentState.SUCCEEDED
+        assert [(s.weight, s.status, s.elapsed_s) for s in run.stages] == [
+            (5, StageStatus.PASSED, 5 * MINUTE),
+            (50, StageStatus.PASSED, 10 * MINUTE),
+            (100, StageStatus.PASSED, 15 * MINUTE),
+        ]
+        seen = [d for s, d in await shifts(bot) if s == "auth-svc"]
+        assert seen == [
+            "5% on green, 95% on blue",
+            "50% on green, 50% on blue",
+            "100% on green, 0% on blue",
+        ]
+        assert canary.weights("auth-svc") == {"blue": 0, "green": 100}
+        assert world.version("production", "auth-svc-green", container="auth-svc") == "v1.3.0"
+        assert world.task_definition("production", "auth-svc-blue") == blue_td
+        assert world.version("production", "api-gateway") == "v1.3.0"
+        record = (await bot.command(f"status {run_id}", user="UDEV"))["body"]["text"]
+        assert '"rollout_stages"' in record
+        assert '"stage": "progressive"' in record
+
+    async def test_a_2_percent_5xx_ratio_at_50_percent_flips_every_service_back(
+        self,
+        bot: BotDriver,
+        slack: FakeSlack,
+        canary: CanaryWorld,
+        clock: FakeClock,
+        world: EcsWorld,
+    ) -> None:
+        traffic(canary, clock, errors=lambda minute: 20 if minute >= 5 else 0)
+
+        run_id = await request_and_approve(bot, slack)
+
+        run = await bot.runtime.deploy.get(run_id)
+        assert run.state is DeploymentState.ROLLED_BACK
+        assert "50% stage failed" in (run.error or "")
+        assert "5xx 2.0%" in (run.error or "")
+        for name in CANARIES:
+            assert canary.weights(name) == {"blue": 100, "green": 0}
+        assert [s.status for s in run.stages] == [StageStatus.PASSED, StageStatus.FAILED]
+        card = str(slack.of("chat.update")[-1]["blocks"])
+        assert "50% stage failed" in card
+        green = world.client.describe_services(
+            cluster="skillancer-production", services=["auth-svc-green"]
+        )["services"][0]
+        assert green["desiredCount"] == 0
+
+    async def test_under_min_requests_an_error_is_no_verdict(
+        self, bot: BotDriver, slack: FakeSlack, canary: CanaryWorld, clock: FakeClock
+    ) -> None:
+        traffic(canary, clock, requests=3, errors=lambda minute: 1 if minute < 1 else 0)
+
+        run_id = await request_and_approve(bot, slack)
+
+        assert (await bot.runtime.deploy.get(run_id)).state is DeploymentState.SUCCEEDED
+
+    async def test_no_data_is_never_a_pass_and_too_long_without_it_fails_the_stage(
+        self, bot: BotDriver, slack: FakeSlack, canary: CanaryWorld
+    ) -> None:
+        run_id = await request_and_approve(bot, slack)
+
+        run = await bot.runtime.deploy.get(run_id)
+        assert run.state is DeploymentState.ROLLED_BACK
+        assert "no CloudWatch data" in (run.error or "")
+        assert canary.weights("auth-svc") == {"blue": 100, "green": 0}
+
+    async def test_a_failing_smoke_test_flips_back(
+        self,
+        bot: BotDriver,
+        slack: FakeSlack,
+        canary: CanaryWorld,
+        clock: FakeClock,
+        health: FakeHealth,
+    ) -> None:
+        traffic(canary, clock)
+        health.version_for = lambda service: "1.2.0"
+
+        run_id = await request_and_approve(bot, slack)
+
+        run = await bot.runtime.deploy.get(run_id)
+        assert run.state is DeploymentState.ROLLED_BACK
+        assert "Smoke tests failed" in (run.error or "")
+        assert "says version '1.2.0', not v1.3.0" in (run.error or "")
+        assert canary.weights("market-svc") == {"blue": 100, "green": 0}
+
+
+@pytest.mark.usefixtures("healthy_versions")
+class TestSteering:
+    async def _at_50(
+        self,
+        bot: BotDriver,
+        slack: FakeSlack,
+        canary: CanaryWorld,
+        clock: FakeClock,
+        health: FakeHealth,
+    ) -> tuple[str, Pause]:
+        traffic(canary, clock)
+        pause = Pause(health, lambda: canary.weights("auth-svc")["green"] == 50)
+        run_id = await request_and_approve(bot, slack, wait=False)
+        await pause.wait()
+        return run_id, pause
+
+    async def test_promote_ends_the_bake_now(
+        self,
+        bot: BotDriver,
+        slack: FakeSlack,
+        canary: CanaryWorld,
+        clock: FakeClock,
+        health: FakeHealth,
+    ) -> None:
+        run_id, pause = await self._at_50(bot, slack, canary, clock, health)
+
+        await bot.click(CANARY_PROMOTE_ACTION, run_id, user="UONCALL", wait_runs=False)
+        pause.go.set()
+        await bot.settle()
+
+        run = await bot.runtime.deploy.get(run_id)
+        assert run.state is DeploymentState.SUCCEEDED
+        assert run.stages[1].status is StageStatus.PROMOTED
+        assert run.stages[1].promoted_by == "UONCALL"
+        assert run.stages[1].elapsed_s < 10 * MINUTE
+
+    async def test_hold_stops_the_clock_and_resume_goes_on_with_what_was_left(
+        self,
+        bot: BotDriver,
+        slack: FakeSlack,
+        canary: CanaryWorld,
+        clock: FakeClock,
+        health: FakeHealth,
+    ) -> None:
+        run_id, pause = await self._at_50(bot, slack, canary, clock, health)
+
+        await bot.click(CANARY_HOLD_ACTION, run_id, user="UAPPROVER1", wait_runs=False)
+        held_card = str(slack.of("chat.update")[-1]["blocks"])
+        pause.go.set()
+        samples = []
+        for _ in range(30):  # the held run must not move on, in real time or in bake time
+            await asyncio.sleep(0.01)
+            held = await bot.runtime.deploy.get(run_id)
+            samples.append((held.state, held.stages[1].status, held.stages[1].elapsed_s))
+        await bot.click(CANARY_RESUME_ACTION, run_id, user="UAPPROVER1")
+
+        run = await bot.runtime.deploy.get(run_id)
+        assert "⏸️ *Held* by <@UAPPROVER1>" in held_card
+        assert CANARY_RESUME_ACTION in held_card
+        assert len(set(samples)) == 1
+        assert samples[0][:2] == (DeploymentState.RUNNING, StageStatus.HELD)
+        assert samples[0][2] < 10 * MINUTE
+        assert run.state is DeploymentState.SUCCEEDED
+        assert run.stages[1].elapsed_s == 10 * MINUTE
+
+    async def test_abort_flips_back_now(
+        self,
+        bot: BotDriver,
+        slack: FakeSlack,
+        canary: CanaryWorld,
+        clock: FakeClock,
+        health: FakeHealth,
+    ) -> None:
+        run_id, pause = await self._at_50(bot, slack, canary, clock, health)
+
+        await bot.click(CANARY_ABORT_ACTION, run_id, user="UONCALL", wait_runs=False)
+        pause.go.set()
+        await bot.settle()
+
+        run = await bot.runtime.deploy.get(run_id)
+        assert run.state is DeploymentState.ROLLED_BACK
+        assert run.error == "aborted at the 50% stage"
+        assert canary.weights("auth-svc") == {"blue": 100, "green": 0}
+
+    async def test_outsiders_cannot_steer_a_canary(
+        self,
+        bot: BotDriver,
+        slack: FakeSlack,
+        canary: CanaryWorld,
+        clock: FakeClock,
+        health: FakeHealth,
+    ) -> None:
+        run_id, pause = await self._at_50(bot, slack, canary, clock, health)
+
+        for action in (CANARY_PROMOTE_ACTION, CANARY_HOLD_ACTION, CANARY_ABORT_ACTION):
+            await bot.click(action, run_id, user="UOUTSIDER", wait_runs=False)
+            assert "Only approvers and rollbackers of `production`" in slack.responses[-1]["text"]
+        pause.go.set()
+        await bot.settle()
+
+        run = await bot.runtime.deploy.get(run_id)
+        assert run.state is DeploymentState.SUCCEEDED
+        assert run.stages[1].status is StageStatus.PASSED
+
+
+@pytest.mark.usefixtures("healthy_versions")
+class TestAfterwards:
+    async def test_a_rollback_inside_the_window_is_a_flip_without_a_new_revision(
+        self,
+        bot: BotDriver,
+        slack: FakeSlack,
+        canary: CanaryWorld,
+        clock: FakeClock,
+        world: EcsWorld,
+    ) -> None:
+        traffic(canary, clock)
+        await request_and_approve(bot, slack)
+        revisions = world.client.list_task_definitions()["taskDefinitionArns"]
+
+        await bot.command("production auth-svc -y errors", command="/rollback", user="UONCALL")
+
+        assert canary.weights("auth-svc") == {"blue": 100, "green": 0}
+        assert canary.weights("market-svc") == {"blue": 0, "green": 100}
+        assert world.client.list_task_definitions()["taskDefinitionArns"] == revisions
+
+    async def test_the_window_closing_scales_the_old_colours_to_0(
+        self,
+        bot: BotDriver,
+        slack: FakeSlack,
+        canary: CanaryWorld,
+        clock: FakeClock,
+        world: EcsWorld,
+    ) -> None:
+        traffic(canary, clock)
+        run_id = await request_and_approve(bot, slack)
+
+        clock.advance(61 * MINUTE)
+        await bot.runtime.timers.run_due()
+
+        for name in CANARIES:
+            blue = world.client.describe_services(
+                cluster="skillancer-production", services=[f"{name}-blue"]
+            )["services"][0]
+            assert blue["desiredCount"] == 0
+        run = await bot.runtime.deploy.get(run_id)
+        assert run.old_colours_retired_at is not None
+        assert "Old colours scaled to 0" in str(slack.of("chat.update")[-1]["blocks"])
+
+    async def test_a_bot_stopped_mid_bake_resumes_with_the_bake_time_left(
+        self,
+        bot: BotDriver,
+        slack: FakeSlack,
+        canary: CanaryWorld,
+        clock: FakeClock,
+        health: FakeHealth,
+    ) -> None:
+        traffic(canary, clock)
+        pause = Pause(
+            health,
+            lambda: canary.weights("auth-svc")["green"] == 50 and clock.now().minute >= 10,
+        )
+        run_id = await request_and_approve(bot, slack, wait=False)
+        await pause.wait()
+        used = (await bot.runtime.deploy.get(run_id)).stages[1].elapsed_s
+
+        await bot.stop()
+        pause.go.set()
+        await bot.start()
+        await bot.settle()
+
+        run = await bot.runtime.deploy.get(run_id)
+        assert 0 < used < 10 * MINUTE
+        assert run.state is DeploymentState.SUCCEEDED
+        assert run.stages[1].elapsed_s == 10 * MINUTE
+        seen = [d for s, d in await shifts(bot) if s == "auth-svc"]
+        assert seen.count("50% on green, 50% on blue") == 1
+
+
+class TestBadSetup:
+    async def test_a_listener_forwarding_elsewhere_is_refused_before_any_card(
+        self, bot: BotDriver, slack: FakeSlack, canary: CanaryWorld
+    ) -> None:
+        svc = canary.services["auth-svc"]
+        other = canary.elb.create_target_group(
+            Name="stray", Protocol="HTTP", Port=80, VpcId=canary.vpc, TargetType="ip"
+        )["TargetGroups"][0]["TargetGroupArn"]
+        canary.elb.modify_listener(
+            ListenerArn=svc.listener,
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": other}],
+        )
+
+        await bot.command("production auth-svc", user="UDEV")
+
+        said: dict[str, Any] = slack.responses[-1]
+        assert said["response_type"] == "ephemeral"
+        assert "not to exactly its blue and green target groups" in said["text"]
+        assert plan_cards(slack) == []
+
+    def test_stage_lists_that_do_not_climb_to_100_are_refused(self, health: FakeHealth) -> None:
+        data = config_dict(health)
+        for stages, problem in (
+            ([{"weight": 50, "bake": "1m"}, {"weight": 5, "bake": "1m"}], "must go up"),
+            ([{"weight": 5, "bake": "1m"}, {"weight": 50, "bake": "1m"}], "must end at weight 100"),
+            ([{"weight": 0, "bake": "1m"}, {"weight": 100, "bake": "1m"}], "greater than or equal"),
+        ):
+            data["environments"]["production"]["canary"] = {"stages": stages}
+            with pytest.raises(ValueError, match=problem):
+                Config.model_validate(data)
