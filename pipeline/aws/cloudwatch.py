@@ -31,8 +31,9 @@ class BotoMetrics:
         start: datetime,
         end: datetime,
     ) -> MetricSums:
-        if end <= start:
-            # CloudWatch refuses an empty range; nothing can have been measured in it.
+        if (end - start).total_seconds() < 1:
+            # CloudWatch works in whole seconds and refuses an empty range; nothing can have
+            # been measured in less than a second anyway.
             return MetricSums(requests=None, errors_5xx=None, slowest_s=None)
         dimensions = [
             {"Name": "TargetGroup", "Value": target_group_dimension(target_group)},

@@ -17,6 +17,8 @@ from bot.canary.views import (
     CANARY_RESUME_ACTION,
 )
 from bot.deploy.views import APPROVE_ACTION
+from bot.settings import Settings
+from pipeline.aws import BotoEcs
 from pipeline.kernel.config import Config
 from store.deploy.models import DeploymentState, StageStatus
 from tests.conftest import config_dict
@@ -70,6 +72,7 @@ def traffic(
     minutes: int = 40,
     errors: Callable[[int], float] = lambda minute: 0,
     requests: float = 1000,
+    latency_s: float | None = None,
 ) -> None:
     """Steady requests on every green target group for the next `minutes`."""
     for name in CANARIES:
@@ -80,6 +83,7 @@ def traffic(
                 requests=requests,
                 errors=errors(minute),
                 at=clock.now() + timedelta(minutes=minute, seconds=30),
+                latency_s=latency_s,
             )
 
 
@@ -400,6 +404,77 @@ class TestAfterwards:
         assert run.stages[1].elapsed_s == 10 * MINUTE
         seen = [d for s, d in await shifts(bot) if s == "auth-svc"]
         assert seen.count("50% on green, 50% on blue") == 1
+
+
+class TestTheCard:
+    async def test_the_card_shows_stage_figures_and_a_slow_warning_while_it_bakes(
+        self,
+        bot: BotDriver,
+        slack: FakeSlack,
+        canary: CanaryWorld,
+        clock: FakeClock,
+        health: FakeHealth,
+    ) -> None:
+        health.version_for = lambda service: "1.3.0"
+        traffic(canary, clock, latency_s=6.2)
+        pause = Pause(
+            health,
+            lambda: canary.weights("auth-svc")["green"] == 50 and clock.now().minute >= 8,
+        )
+        run_id = await request_and_approve(bot, slack, wait=False)
+        await pause.wait()
+        await asyncio.sleep(0.05)
+        run = await bot.runtime.deploy.get(run_id)
+        card = await _card_of(bot, slack, run_id, run.message_ts)
+        pause.go.set()
+        await bot.settle()
+
+        assert run.state is DeploymentState.RUNNING
+        assert "🐤 *Canary* stage 2/3: 50% of the traffic" in card
+        assert "`auth-svc` → green: health ✅" in card
+        assert "⚠️ slow 6.2s" in card
+
+    async def test_the_card_is_redrawn_at_most_every_few_seconds_whatever_the_cadence(
+        self,
+        settings: Settings,
+        health: FakeHealth,
+        canary: CanaryWorld,
+        clock: FakeClock,
+        slack: FakeSlack,
+        config: Config,
+    ) -> None:
+        """Checks every second for three minutes: 180 ticks, but a redraw at most every 5 s."""
+        health.version_for = lambda service: "1.3.0"
+        traffic(canary, clock, minutes=10)
+        data = config.model_dump(by_alias=True)
+        data["environments"]["production"]["canary"].update(
+            check_every=1.0,
+            stages=[{"weight": w, "bake": 60.0} for w in (5, 50, 100)],
+        )
+        bot = BotDriver(
+            settings=settings,
+            config=Config.model_validate(data),
+            clock=clock,
+            ecs=BotoEcs(),
+            slack=slack,
+        )
+        await bot.start()
+        try:
+            run_id = await request_and_approve(bot, slack)
+            run = await bot.runtime.deploy.get(run_id)
+        finally:
+            await bot.stop()
+
+        redraws = [u for u in slack.of("chat.update") if u["ts"] == run.message_ts]
+        assert run.state is DeploymentState.SUCCEEDED
+        assert len(redraws) <= 3 * 60 / 5 + 12
+
+
+async def _card_of(bot: BotDriver, slack: FakeSlack, run_id: str, ts: str | None) -> str:
+    run = await bot.runtime.deploy.get(run_id)
+    assert run.channel_id is not None
+    [card] = [m for m in slack.workspace.channel(run.channel_id).messages if m.ts == ts]
+    return str(card.blocks)
 
 
 class TestBadSetup:

@@ -114,7 +114,14 @@ class CanaryWorld:
         return {colour: by_arn.get(arn, 0) for colour, arn in svc.target_groups.items()}
 
     def traffic(
-        self, service: str, colour: str, *, requests: float, errors: float, at: datetime
+        self,
+        service: str,
+        colour: str,
+        *,
+        requests: float,
+        errors: float,
+        at: datetime,
+        latency_s: float | None = None,
     ) -> None:
         """CloudWatch data points for a colour's target group at `at`."""
         svc = self.services[service]
@@ -125,6 +132,15 @@ class CanaryWorld:
         data = [
             {"MetricName": "RequestCount", "Dimensions": dims, "Value": requests, "Timestamp": at}
         ]
+        if latency_s is not None:
+            data.append(
+                {
+                    "MetricName": "TargetResponseTime",
+                    "Dimensions": dims,
+                    "Value": latency_s,
+                    "Timestamp": at,
+                }
+            )
         if errors:
             data.append(
                 {
