@@ -96,7 +96,27 @@ class Config(SettingsModel):
                     )
                 if env.promote_from == env.name:
                     raise ValueError(f"environments.{env.name}.promote_from names itself")
+        for env in self.environments.values():
+            seen: set[str] = set()
+            for i, group in enumerate(env.groups):
+                for name in group:
+                    if name not in self.services:
+                        raise ValueError(
+                            f"environments.{env.name}.groups[{i}]: {name!r} is not a service"
+                        )
+                    if name in seen:
+                        raise ValueError(
+                            f"environments.{env.name}.groups: {name!r} is in two groups"
+                        )
+                    seen.add(name)
         for svc in self.services.values():
+            if svc.migration is not None:
+                missing = [e.name for e in self.environments.values() if e.network is None]
+                if missing:
+                    raise ValueError(
+                        f"services.{svc.name}.migration needs a `network` (subnets and security "
+                        f"groups) in every environment; missing in {', '.join(missing)}"
+                    )
             for env_name in svc.canary:
                 if env_name not in self.environments:
                     raise ValueError(f"services.{svc.name}.canary.{env_name}: no such environment")

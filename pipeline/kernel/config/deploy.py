@@ -6,6 +6,7 @@ from pydantic import Field, model_validator
 
 from pipeline.kernel.config.canary import CanarySettings, CanaryTarget, SmokeCheck
 from pipeline.kernel.config.durations import Duration, SettingsModel, SlackIds
+from pipeline.kernel.config.gates import Database, Migration, Network, Records, Schedule
 
 DEFAULT_HEALTH_PATHS = ("/health", "/ready", "/api/v1/status")
 
@@ -62,6 +63,28 @@ class Environment(SettingsModel):
         default_factory=lambda: CanarySettings.model_validate({}),
         description="How canary services roll out here (docs/canary.md).",
     )
+    schedule: Schedule = Field(
+        default_factory=lambda: Schedule.model_validate({}),
+        description="Deploy windows and freezes; outside them only `--break-glass` deploys.",
+    )
+    wait_s: Duration = Field(
+        0.0,
+        alias="wait",
+        description="A wait after the last approval, with a Cancel button (seed: 5m).",
+    )
+    database: Database | None = Field(
+        None, description="The RDS instance backed up before migrations (and restorable)."
+    )
+    network: Network | None = Field(None, description="Where migration tasks run.")
+    groups: list[list[str]] = Field(
+        default_factory=list,
+        description="Deploy order: groups of services, one after the other; services not "
+        "listed go last.",
+    )
+    records: Records | None = Field(None, description="Where deployment records are kept (S3).")
+    ecr_check: bool = Field(
+        True, description="Before a plan card, check each image tag exists in ECR."
+    )
 
     def may_roll_back_ids(self) -> list[str] | None:
         """Who may roll back: a list of IDs, or None when anyone may."""
@@ -92,6 +115,9 @@ class Service(SettingsModel):
     )
     smoke: list[SmokeCheck] = Field(
         default_factory=list, description="Checks after a canary reaches 100% of the traffic."
+    )
+    migration: Migration | None = Field(
+        None, description="A migration task run before the services change (seed 001 step 2)."
     )
 
     def canary_in(self, environment: str) -> CanaryTarget | None:
