@@ -15,6 +15,7 @@ from bot.canary.views import (
 )
 from bot.deploy.views import APPROVE_ACTION, REJECT_ACTION, WINDOW_ROLLBACK_ACTION
 from bot.dispatch import Dispatcher, explain
+from bot.gates.views import CANCEL_WAIT_ACTION
 from bot.incident.views import (
     POST_UPDATE_ACTION,
     RESOLVE_ACTION,
@@ -25,15 +26,20 @@ from bot.incident.views import (
 from bot.rollback.views import ROLLBACK_CANCEL_ACTION, ROLLBACK_CONFIRM_ACTION
 from bot.settings import Settings
 from commands.canary.usecases import CanaryCommands
+from commands.deploy.gates import GateCommands
+from commands.deploy.router import DeployRouter
 from commands.deploy.usecases import DeployCommands
+from commands.health.usecases import HealthCommands
 from commands.incident.usecases import IncidentCommands
 from commands.rollback.usecases import RollbackCommands
+from pipeline.kernel.config import Config
 
 log = logging.getLogger(__name__)
 
 
 def build_app(
     settings: Settings,
+    config: Config,
     client: AsyncWebClient,
     dispatcher: Dispatcher,
     *,
@@ -41,7 +47,10 @@ def build_app(
     incident: IncidentCommands,
     rollback: RollbackCommands,
     canary: CanaryCommands,
+    gates: GateCommands,
+    health: HealthCommands,
 ) -> AsyncApp:
+    router = DeployRouter(config=config, deploy=deploy, gates=gates)
     secret = settings.slack_signing_secret
     app = AsyncApp(
         client=client,
@@ -55,7 +64,9 @@ def build_app(
         # Listeners catch their own errors (the dispatcher); this sees Bolt's, logged once.
         explain(error)
 
-    dispatcher.command(app, "/deploy", deploy.on_command)
+    dispatcher.command(app, "/deploy", router.on_command)
+    dispatcher.action(app, CANCEL_WAIT_ACTION, "cancel the wait", gates.on_cancel_wait)
+    dispatcher.command(app, "/health", health.on_command)
     dispatcher.action(app, APPROVE_ACTION, "approve", deploy.on_approve)
     dispatcher.action(app, REJECT_ACTION, "reject", deploy.on_reject)
     dispatcher.action(app, CANARY_PROMOTE_ACTION, "promote canary", canary.on_promote)

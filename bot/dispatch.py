@@ -134,7 +134,8 @@ class Dispatcher:
                 await ack()
             else:
                 text, blocks = reply
-                await ack(text=text, blocks=blocks, response_type="ephemeral")
+                seen_by = "in_channel" if answer.announce and answer.error is None else "ephemeral"
+                await ack(text=text, blocks=blocks, response_type=seen_by)
             await self._finish(answer, inv.user_id, inv.typed, inv.channel_id, respond=None)
             return
         await ack()
@@ -232,6 +233,7 @@ class Dispatcher:
                 respond=respond,
                 channel_id=tell_in,
                 replace=outcome.replace and outcome.error is None,
+                announce=outcome.announce and outcome.error is None,
             )
         for run in outcome.cards:
             try:
@@ -248,12 +250,16 @@ class Dispatcher:
         respond: AsyncRespond | None,
         channel_id: str | None,
         replace: bool = False,
+        announce: bool = False,
     ) -> None:
         text, blocks = message
         try:
             if respond is not None:
                 await respond(
-                    text=text, blocks=blocks, response_type="ephemeral", replace_original=replace
+                    text=text,
+                    blocks=blocks,
+                    response_type="in_channel" if announce else "ephemeral",
+                    replace_original=replace,
                 )
             elif channel_id is not None:
                 await self._slack.post_ephemeral(

@@ -9,11 +9,14 @@ from typing import Any
 
 from bot.blocks import Blocks, message_text
 from bot.deploy.views import history_text, record_text
+from bot.gates.views import dry_run_text, environment_text, health_text
 from bot.incident.views import declared_text, list_text, resolve_modal, update_modal
 from bot.mrkdwn import render
 from bot.rollback.views import rollback_prompt
-from commands.deploy.usecases import History, Record
+from commands.deploy.gates import EnvironmentView
+from commands.deploy.usecases import DryRun, History, Record
 from commands.exchange import Reply
+from commands.health.usecases import HealthReport
 from commands.incident.usecases import Declared, OpenIncidents, ResolveFormView, UpdateFormView
 from commands.rollback.usecases import RollbackPrompt
 from pipeline.kernel.text import Line
@@ -41,6 +44,12 @@ def reply_text(reply: Reply) -> str:
         text = declared_text(reply)
     elif isinstance(reply, OpenIncidents):
         text = list_text(reply)
+    elif isinstance(reply, DryRun):
+        text = dry_run_text(reply)
+    elif isinstance(reply, EnvironmentView):
+        text = environment_text(reply)
+    elif isinstance(reply, HealthReport):
+        text = health_text(reply)
     else:
         raise TypeError(f"No view draws a {type(reply).__name__} reply.")
     return message_text(text)

@@ -27,19 +27,25 @@ from bot.slack import SlackGateway
 from bot.timers import Timers
 from commands.access import Access
 from commands.canary.usecases import CanaryCommands
+from commands.deploy.gates import GateCommands
 from commands.deploy.usecases import DeployCommands
+from commands.health.usecases import HealthCommands
 from commands.incident.usecases import IncidentCommands
 from commands.rollback.usecases import RollbackCommands
 from pipeline.aws.cloudwatch import BotoMetrics
 from pipeline.aws.elbv2 import BotoLoadBalancer
+from pipeline.aws.gates import BotoRecordStore, BotoRegistry, BotoSnapshots, BotoTasks
 from pipeline.deploy import DeployEngine
 from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config
+from pipeline.kernel.infra import RecordStore, Registry, Snapshots, Tasks
 from pipeline.kernel.ports import Clock, Ecs
 from pipeline.kernel.traffic import LoadBalancer, Metrics
+from pipeline.preflight import Preflight
 from pipeline.runner import Runner
 from store.audit import AuditLog
 from store.db import Store
+from store.deploy.locks import Locks
 from store.deploy.repository import Deployments
 from store.incident.repository import Incidents
 
@@ -47,6 +53,20 @@ log = logging.getLogger(__name__)
 
 SLACK_TIMEOUT_S = 15
 SWEEP_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class GateAdapters:
+    """The AWS adapters of the gates (ECR, RDS, one-off tasks, S3); tests may wrap them."""
+
+    registry: Registry
+    snapshots: Snapshots
+    tasks: Tasks
+    records: RecordStore
+
+    @classmethod
+    def on_aws(cls) -> GateAdapters:
+        return cls(BotoRegistry(), BotoSnapshots(), BotoTasks(), BotoRecordStore())
 
 
 @dataclass
@@ -63,6 +83,7 @@ class Runtime:
     deploy: DeployCommands
     incident: IncidentCommands
     rollback: RollbackCommands
+    gates: GateCommands
 
     async def fire(self, key: str) -> None:
         """A timer came due: do what its key names."""
@@ -73,6 +94,8 @@ class Runtime:
             await self.incident.remind(subject)
         elif kind == "window":
             await self.rollback.close_window(subject)
+        elif kind == "lock":
+            await self.gates.expire_lock(subject)
         else:
             log.error("no handler for timer %s", key)
 
@@ -109,6 +132,7 @@ async def open_runtime(
     ecs: Ecs,
     load_balancer: LoadBalancer | None = None,
     metrics: Metrics | None = None,
+    gates: GateAdapters | None = None,
     start_scheduler: bool = True,
 ) -> AsyncIterator[Runtime]:
     """Build everything, re-attach unfinished runs, arm the timers, sweep once, yield."""
@@ -123,6 +147,14 @@ async def open_runtime(
         slack = SlackGateway(client)
         notifier = SlackNotifier(slack, config, deployments)
         timers = Timers(clock)
+        aws = gates or GateAdapters.on_aws()
+        locks = Locks(store)
+        preflight = Preflight(
+            config=config,
+            locks=locks,
+            registry=aws.registry,
+            health=HealthChecker(session, clock),
+        )
         engine = DeployEngine(
             config=config,
             deployments=deployments,
@@ -133,6 +165,10 @@ async def open_runtime(
             clock=clock,
             load_balancer=load_balancer or BotoLoadBalancer(),
             metrics=metrics or BotoMetrics(),
+            preflight=preflight,
+            snapshots=aws.snapshots,
+            tasks=aws.tasks,
+            records=aws.records,
         )
         runner = Runner(
             engine=engine,
@@ -148,6 +184,17 @@ async def open_runtime(
             runner=runner,
             access=access,
             notifier=notifier,
+            timers=timers,
+            clock=clock,
+            preflight=preflight,
+        )
+        gates_commands = GateCommands(
+            config=config,
+            deployments=deployments,
+            locks=locks,
+            deploy=deploy,
+            runner=runner,
+            access=access,
             timers=timers,
             clock=clock,
         )
@@ -175,6 +222,7 @@ async def open_runtime(
         dispatcher = Dispatcher(slack=slack, notifier=notifier, audit=audit, clock=clock)
         app = build_app(
             settings,
+            config,
             client,
             dispatcher,
             deploy=deploy,
@@ -187,6 +235,10 @@ async def open_runtime(
                 runner=runner,
                 access=access,
                 clock=clock,
+            ),
+            gates=gates_commands,
+            health=HealthCommands(
+                config=config, engine=engine, health=HealthChecker(session, clock)
             ),
         )
         runtime = Runtime(
@@ -202,12 +254,14 @@ async def open_runtime(
             deploy=deploy,
             incident=incident,
             rollback=rollback,
+            gates=gates_commands,
         )
         timers.on_fire(runtime.fire)
         await runner.resume_all()
         await deploy.arm_timers()
         await incident.arm_timers()
         await rollback.arm_timers()
+        await gates_commands.arm_timers()
         await runtime.sweep()
         if start_scheduler:
             scheduler = AsyncIOScheduler(timezone="UTC")

@@ -100,6 +100,8 @@ class Outcome:
     ref: str | None = None
     replace: bool = False
     """A click's reply replaces the message that was clicked (a question once answered)."""
+    announce: bool = False
+    """Say `reply` to the whole channel where the person acted, not only to them."""
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,14 @@ import logging
 from datetime import datetime, timedelta
 
 from pipeline.canary.rollout import CanaryStrategy
+from pipeline.gates import RunGates
 from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config, Environment, Service
 from pipeline.kernel.errors import ChatOpsError, StageFailed
-from pipeline.kernel.ports import Clock, Ecs, Notifier, Timers
+from pipeline.kernel.infra import RecordStore, Snapshots, Tasks
+from pipeline.kernel.ports import Clock, Ecs, Notifier, ServiceStatus, Timers
 from pipeline.kernel.traffic import LoadBalancer, Metrics
+from pipeline.preflight import Preflight
 from pipeline.rolling import RollingStrategy
 from pipeline.steps import RunningVersion, Steps, repository_of, version_of
 from store.deploy.models import (
@@ -50,6 +53,10 @@ class DeployEngine:
         clock: Clock,
         load_balancer: LoadBalancer,
         metrics: Metrics,
+        preflight: Preflight,
+        snapshots: Snapshots,
+        tasks: Tasks,
+        records: RecordStore,
     ) -> None:
         self._config = config
         self._deployments = deployments
@@ -65,6 +72,9 @@ class DeployEngine:
         )
         self._rolling = RollingStrategy(self._steps)
         self._canary = CanaryStrategy(self._steps, load_balancer=load_balancer, metrics=metrics)
+        self._gates = RunGates(
+            self._steps, preflight=preflight, snapshots=snapshots, tasks=tasks, records=records
+        )
 
     async def running_version(self, env: Environment, service: Service) -> RunningVersion:
         """Read from AWS what `service` runs in `env` (for a canary: its live colour). Raises
@@ -73,6 +83,16 @@ class DeployEngine:
             td, image, _ = await self._canary.live_version(env, service)
             return RunningVersion(service.name, td, image)
         return await self._steps.running_version(env, service)
+
+    async def service_state(
+        self, env: Environment, service: Service
+    ) -> tuple[ServiceStatus, str | None]:
+        """What ECS runs for `service` now (for a canary: its live colour, also returned)."""
+        canary = service.canary_in(env.name)
+        if canary is None:
+            return await self._steps.describe(env, service.ecs_service), None
+        _, _, live = await self._canary.live_version(env, service)
+        return await self._steps.describe(env, canary.colour(live).ecs_service), live
 
     async def preflight(self, env: Environment, service: Service) -> None:
         """Checks before a plan card: a canary's listener, target groups and services exist
@@ -109,22 +129,29 @@ class DeployEngine:
         RUNNING/ROLLING_BACK so the next start re-attaches it.
         """
         run = await self._require(deployment_id)
+        env = self._config.environment(run.environment)
+        stop = stop or asyncio.Event()
         try:
             if run.state is DeploymentState.APPROVED:
-                started = await self._deployments.transition(
+                run = await self._leave_approved(run, env)
+            if run.state is DeploymentState.WAITING:
+                if not await self._gates.wait(run, stop):
+                    return  # cancelled during the wait
+                if await self._deployments.transition(
                     run.id,
-                    from_states=[DeploymentState.APPROVED],
+                    from_states=[DeploymentState.WAITING],
                     to=DeploymentState.RUNNING,
                     at=self._clock.now(),
                     started_at=self._clock.now(),
-                    stage="rollout",
-                )
-                run = await self._require(deployment_id)
-                if started:
-                    await self._event(
-                        run, "rollout", "started", detail=f"{len(run.active_targets)} service(s)"
-                    )
+                    stage="preflight",
+                ):
+                    run = await self._require(deployment_id)
+                    await self._event(run, "wait", "done")
                     await self._notify_run(run)
+                run = await self._require(deployment_id)
+            if run.state is DeploymentState.RUNNING and run.kind is RunKind.RESTORE:
+                await self._restore(run, env)
+                return
             if run.state is DeploymentState.RUNNING:
                 failed = [t for t in run.active_targets if t.status is TargetStatus.FAILED]
                 if failed:
@@ -136,10 +163,13 @@ class DeployEngine:
                     else:
                         await self._start_rollback(run, reason)
                 else:
-                    await self._roll_out(run, stop or asyncio.Event(), wake or asyncio.Event())
+                    await self._roll_out(run, stop, wake or asyncio.Event())
                 run = await self._require(deployment_id)
             if run.state is DeploymentState.ROLLING_BACK:
                 await self._roll_back(run)
+            finished = await self._require(deployment_id)
+            if finished.state.finished:
+                await self._gates.write_records(finished, env)
         except asyncio.CancelledError:
             current = await self._deployments.get(deployment_id)
             if current is not None and not current.state.finished:
@@ -148,6 +178,78 @@ class DeployEngine:
                 )
             raise
 
+    async def _leave_approved(self, run: Deployment, env: Environment) -> Deployment:
+        """APPROVED -> WAITING (the environment's wait) or straight to RUNNING."""
+        now = self._clock.now()
+        if env.wait_s > 0 and run.kind is RunKind.DEPLOY:
+            if await self._deployments.transition(
+                run.id,
+                from_states=[DeploymentState.APPROVED],
+                to=DeploymentState.WAITING,
+                at=now,
+                wait_until=now + timedelta(seconds=env.wait_s),
+                stage="wait",
+            ):
+                waiting = await self._require(run.id)
+                await self._event(
+                    waiting, "wait", "started", detail=f"{env.wait_s:g}s before the run starts"
+                )
+                await self._notify_run(waiting)
+            return await self._require(run.id)
+        first_stage = "restore" if run.kind is RunKind.RESTORE else "preflight"
+        if await self._deployments.transition(
+            run.id,
+            from_states=[DeploymentState.APPROVED],
+            to=DeploymentState.RUNNING,
+            at=now,
+            started_at=now,
+            stage=first_stage,
+        ):
+            started = await self._require(run.id)
+            await self._event(
+                started,
+                "rollout" if run.kind is not RunKind.RESTORE else "restore",
+                "started",
+                detail=f"{len(started.active_targets)} service(s)",
+            )
+            await self._notify_run(started)
+        return await self._require(run.id)
+
+    async def _restore(self, run: Deployment, env: Environment) -> None:
+        try:
+            await self._gates.restore(run, env)
+        except ChatOpsError as exc:
+            now = self._clock.now()
+            if await self._deployments.transition(
+                run.id,
+                from_states=[DeploymentState.RUNNING],
+                to=DeploymentState.ROLLBACK_FAILED,
+                at=now,
+                finished_at=now,
+                stage=None,
+                error=exc.user_message,
+            ):
+                await self._notify_run(await self._require(run.id))
+            return
+        now = self._clock.now()
+        if await self._deployments.transition(
+            run.id,
+            from_states=[DeploymentState.RUNNING],
+            to=DeploymentState.SUCCEEDED,
+            at=now,
+            finished_at=now,
+            stage=None,
+        ):
+            await self._notify_run(await self._require(run.id))
+
+    def _groups(self, env: Environment, targets: list[Target]) -> list[list[Target]]:
+        """The deploy order: the environment's groups, then every other service."""
+        by_name = {t.service: t for t in targets}
+        groups = [[by_name[n] for n in group if n in by_name] for group in env.groups]
+        listed = {n for group in env.groups for n in group}
+        groups.append([t for t in targets if t.service not in listed])
+        return [g for g in groups if g]
+
     def _is_canary(self, env: Environment, target: Target) -> bool:
         return self._config.service(target.service).canary_in(env.name) is not None
 
@@ -155,31 +257,38 @@ class DeployEngine:
         env = self._config.environment(run.environment)
         limit = asyncio.Semaphore(env.rollout.max_parallel)
         failure: ChatOpsError | None = None
-        rolling = [t for t in run.active_targets if not self._is_canary(env, t)]
-        canaries = [t for t in run.active_targets if self._is_canary(env, t)]
 
-        async def one(target: Target) -> None:
+        async def one(current: Deployment, target: Target) -> None:
             async with limit:
-                await self._rolling.deploy(run, env, target)
+                await self._rolling.deploy(current, env, target)
 
-        async def every_service() -> None:
+        async def group(current: Deployment, members: list[Target]) -> None:
             async with asyncio.TaskGroup() as tg:
-                for target in rolling:
-                    if target.status is not TargetStatus.HEALTHY:
-                        tg.create_task(one(target))
-            if not canaries:
-                return
-            remaining = canaries
-            if run.is_rollback:
+                for target in members:
+                    if (
+                        not self._is_canary(env, target)
+                        and target.status is not TargetStatus.HEALTHY
+                    ):
+                        tg.create_task(one(current, target))
+            remaining = [t for t in members if self._is_canary(env, t)]
+            if current.is_rollback:
                 # Inside the window the old colour still runs: going back is a flip.
                 remaining = [
                     t
-                    for t in canaries
+                    for t in remaining
                     if t.status is not TargetStatus.HEALTHY
-                    and not await self._canary.revert(run, env, t)
+                    and not await self._canary.revert(current, env, t)
                 ]
             if remaining:
-                await self._canary.release(run, env, remaining, wake)
+                await self._canary.release(current, env, remaining, wake)
+
+        async def every_service() -> None:
+            await self._gates.before_rollout(run, env)
+            # The gates may have registered revisions (migrations): read the run again.
+            current = await self._require(run.id)
+            # A failing group stops the later ones; the rollback takes back the earlier ones.
+            for members in self._groups(env, list(current.active_targets)):
+                await group(current, members)
 
         # The rollout races the stop signal; the losing task is cancelled and awaited here.
         rollout = asyncio.create_task(every_service())

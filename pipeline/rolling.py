@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pipeline.kernel.config import Environment
 from pipeline.kernel.errors import ChatOpsError
-from pipeline.steps import Steps, repository_of, rev
+from pipeline.steps import Steps, rev
 from store.deploy.models import Deployment, Target, TargetStatus
 
 
@@ -25,15 +25,8 @@ class RollingStrategy:
         try:
             if target.new_task_def is None or target.previous_task_def is None:
                 current = await steps.running_version(env, svc)
-                previous = target.previous_task_def or current.task_definition
-                await store.update_target(run.id, svc.name, previous_task_def=previous)
-                image = f"{repository_of(svc.image or current.image)}:{target.target_version}"
-                new_td = await steps.register(run, env, svc, based_on=previous, image=image)
-                await store.update_target(
-                    run.id, svc.name, new_task_def=new_td, status=TargetStatus.REGISTERED
-                )
-                target = target.model_copy(
-                    update={"previous_task_def": previous, "new_task_def": new_td}
+                target = await steps.register_target(
+                    run, env, svc, target, based_on=current.task_definition
                 )
             assert target.new_task_def is not None
             await store.update_target(run.id, svc.name, status=TargetStatus.UPDATING)

@@ -16,7 +16,7 @@ from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config, Environment, Service, format_duration
 from pipeline.kernel.errors import StageFailed
 from pipeline.kernel.ports import Clock, Ecs, Notifier, ServiceStatus
-from store.deploy.models import Deployment, StageEvent
+from store.deploy.models import Deployment, StageEvent, Target, TargetStatus
 from store.deploy.repository import Deployments
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,25 @@ class Steps:
             run, "register", "done", service=svc.name, detail=f"{rev(new_td)} with image `{image}`"
         )
         return new_td
+
+    async def register_target(
+        self, run: Deployment, env: Environment, svc: Service, target: Target, *, based_on: str
+    ) -> Target:
+        """Register `target`'s new revision (a copy of `based_on` with the new image), once:
+        a target that has one already is returned as it is."""
+        if target.new_task_def is not None and target.previous_task_def is not None:
+            return target
+        previous = target.previous_task_def or based_on
+        await self.deployments.update_target(run.id, svc.name, previous_task_def=previous)
+        running = await self.ecs.image_of(
+            region=env.region, task_definition=previous, container=svc.container
+        )
+        image = f"{repository_of(svc.image or running)}:{target.target_version}"
+        new_td = await self.register(run, env, svc, based_on=previous, image=image)
+        await self.deployments.update_target(
+            run.id, svc.name, new_task_def=new_td, status=TargetStatus.REGISTERED
+        )
+        return target.model_copy(update={"previous_task_def": previous, "new_task_def": new_td})
 
     async def move_to(
         self,

@@ -114,6 +114,7 @@ async def one_release(workdir: Path) -> tuple[float, float, int]:
                     "region": REGION,
                     "health": {"retries": 1, "interval": "0s", "timeout": "5s"},
                     "rollout": {"poll_interval": "0s", "max_parallel": 8},
+                    "ecr_check": False,
                     "canary": {
                         "stages": [
                             {"weight": 5, "bake": "0s"},

@@ -192,6 +192,32 @@ def _m005_canary_stages(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m006_gates(db: sqlite_utils.Database) -> None:
+    # The gates: environment locks; per run the break-glass and hotfix reasons, the end of
+    # the wait timer, the backup, the migration tasks, the records written, the database
+    # restore; per target the image digest checked before the run.
+    _run_script(
+        db,
+        """
+        CREATE TABLE locks (
+            environment TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            reason TEXT,
+            since TEXT NOT NULL,
+            until TEXT
+        );
+        ALTER TABLE deployments ADD COLUMN break_glass TEXT;
+        ALTER TABLE deployments ADD COLUMN skip_staging TEXT;
+        ALTER TABLE deployments ADD COLUMN wait_until TEXT;
+        ALTER TABLE deployments ADD COLUMN backup_id TEXT;
+        ALTER TABLE deployments ADD COLUMN migrations TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE deployments ADD COLUMN records_written TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE deployments ADD COLUMN restore TEXT;
+        ALTER TABLE deployment_targets ADD COLUMN image_digest TEXT
+        """,
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -200,6 +226,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (3, "raw user IDs in commander events", _m003_raw_commander_ids),
     (4, "rollback runs and rollback windows", _m004_rollbacks),
     (5, "canary stages and colours", _m005_canary_stages),
+    (6, "locks, and the gates of a run", _m006_gates),
 ]
 
 

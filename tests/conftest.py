@@ -24,6 +24,7 @@ from tests.fakes.health import FakeHealth
 from tests.fakes.slack_api import FakeSlack
 
 SERVICES = ("api-gateway", "auth-svc", "market-svc")
+STAGING_PATH = "/staging"
 APPROVERS = ["UAPPROVER1", "UAPPROVER2", "S0LEADS"]
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yml"
 
@@ -96,12 +97,15 @@ def config_dict(health: FakeHealth) -> dict[str, Any]:
         "environments": {
             "staging": {
                 "cluster": "skillancer-staging",
+                # Image tags in ECR are the gate tests' subject; elsewhere nothing is pushed.
+                "ecr_check": False,
                 "region": REGION,
                 "health": {"retries": 5, "interval": "15s", "timeout": "5s"},
                 "rollout": {"stable_timeout": "10m", "poll_interval": "10s"},
             },
             "production": {
                 "cluster": "skillancer-production",
+                "ecr_check": False,
                 "region": REGION,
                 "required_approvals": 2,
                 "approvers": APPROVERS,
@@ -114,7 +118,11 @@ def config_dict(health: FakeHealth) -> dict[str, Any]:
         "services": {
             s: {
                 "image": f"{REPO}/{s}",
-                "health_url": {"staging": health.url(s), "production": health.url(s)},
+                # Staging answers under its own path, so a test can tell the two apart.
+                "health_url": {
+                    "staging": health.url(s) + STAGING_PATH,
+                    "production": health.url(s),
+                },
             }
             for s in SERVICES
         },

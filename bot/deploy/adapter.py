@@ -10,7 +10,13 @@ import logging
 from datetime import datetime
 
 from bot.blocks import MAX_MESSAGE_TEXT, Blocks
-from bot.deploy.views import deploy_card, event_text, manual_steps, outcome_text
+from bot.deploy.views import (
+    break_glass_text,
+    deploy_card,
+    event_text,
+    manual_steps,
+    outcome_text,
+)
 from bot.mrkdwn import pack_lines
 from bot.rollback.views import rollback_notice
 from bot.slack import SlackGateway
@@ -68,6 +74,16 @@ class SlackNotifier:
             channel=run.channel_id,
             thread_ts=run.message_ts,
             text=event_text(event),
+        )
+
+    async def break_glass(self, run: Deployment) -> None:
+        if run.channel_id is None or run.break_glass is None:
+            return
+        await self._slack.post(
+            "announce the break-glass deploy",
+            channel=run.channel_id,
+            text=break_glass_text(run),
+            thread_ts=None,
         )
 
     async def run_changed(self, run: Deployment) -> None:

@@ -23,11 +23,22 @@ from bot.blocks import (
     sections,
 )
 from bot.canary.views import figure_lines, is_canary, retired_line, stage_line, steering
+from bot.gates.views import (
+    banners,
+    digest_of,
+    gate_lines,
+    is_restore,
+    restore_outcome,
+    restore_text,
+    untouched,
+    wait_button,
+    wait_line,
+)
 from bot.mrkdwn import clip, escape, hhmm, join_lines, mention, mentions, when
 from bot.rollback.views import change_line, reason_words, rollback_outcome
-from commands.deploy.record import deployment_record
 from commands.deploy.usecases import History, Record
 from pipeline.kernel.config import Config
+from pipeline.records import deployment_record
 from store.deploy.models import Deployment, DeploymentState, StageEvent, Target, TargetStatus
 
 APPROVE_ACTION = "deploy_approve"
@@ -36,7 +47,7 @@ WINDOW_ROLLBACK_ACTION = "deploy_rollback"
 
 # Blocks a card needs besides its service lines: header, context, reason, state, figures,
 # outcome, window, retired, approvers, buttons, with room to spare.
-_CARD_FIXED_BLOCKS = 12
+_CARD_FIXED_BLOCKS = 16
 
 _TARGET_ICON = {
     TargetStatus.PENDING: "⏳",
@@ -63,7 +74,7 @@ def target_line(t: Target, *, rollback: bool = False) -> str:
     current = t.current_version or "unknown"
     if t.status is TargetStatus.SKIPPED:
         return f"{icon} `{t.service}` already on {t.target_version}: skipped"
-    return f"{icon} `{t.service}` {current} → *{t.target_version}*"
+    return f"{icon} `{t.service}` {current} → *{t.target_version}*{digest_of(t)}"
 
 
 def summary_text(run: Deployment) -> str:
@@ -87,6 +98,8 @@ def outcome_text(run: Deployment) -> str | None:
     """The seeds' success/failure message for a finished run, or None while it goes on."""
     if run.is_rollback:
         return rollback_outcome(run)
+    if is_restore(run):
+        return restore_outcome(run)
     versions = ", ".join(sorted({t.target_version for t in run.active_targets}))
     head = f"Version: {versions}\nDeployment ID: {run.id}\nEnvironment: {run.environment}\n"
     if run.state is DeploymentState.SUCCEEDED:
@@ -96,10 +109,14 @@ def outcome_text(run: Deployment) -> str | None:
             text += f"\nRollback available for {minutes} minutes"
         return text
     if run.state is DeploymentState.ROLLED_BACK:
+        after = (
+            "It stopped before any service changed: nothing to roll back."
+            if untouched(run)
+            else "Automatic rollback completed: services restored to their previous versions"
+        )
         return (
             f"🚨 {_title(run)} deployment FAILED\n{head}"
-            f"Reason: {escape(run.error or 'unknown')}\n"
-            "Automatic rollback completed: services restored to their previous versions"
+            f"Reason: {escape(run.error or 'unknown')}\n{after}"
         )
     if run.state is DeploymentState.ROLLBACK_FAILED:
         stuck = [t for t in run.active_targets if t.status is TargetStatus.ROLLBACK_FAILED]
@@ -142,6 +159,8 @@ def _state_line(run: Deployment) -> str:
         return f"*Awaiting approval:* {len(run.approved_by)}/{run.required_approvals}{due}"
     if run.state is DeploymentState.APPROVED:
         return "*Approved:* starting…"
+    if run.state is DeploymentState.RUNNING and is_restore(run):
+        return "*Restoring:* details in the thread"
     if run.state is DeploymentState.RUNNING:
         if run.is_rollback:
             return "*Rolling back:* details in the thread"
@@ -183,6 +202,9 @@ def deploy_card(
     if run.is_rollback:
         title = f"↩️ Rollback in {run.environment}"
         about = f"Rollback `{run.id}`" + (f" of deployment `{run.reverts}`" if run.reverts else "")
+    elif is_restore(run):
+        title = f"💾 Restore the database of {run.environment}"
+        about = f"Restore `{run.id}`"
     else:
         title = f"🚀 Deploy to {run.environment}"
         about = f"Deployment `{run.id}`"
@@ -194,6 +216,8 @@ def deploy_card(
     blocks: Blocks = [
         header(title),
         context(f"Requested by {mention(run.requested_by)} · {about}{approvals}"),
+        *(context(b) for b in banners(run)),
+        *([section(restore_text(run))] if is_restore(run) else []),
         *sections(
             [target_line(t, rollback=run.is_rollback) for t in run.targets],
             max_blocks=MAX_MESSAGE_BLOCKS - _CARD_FIXED_BLOCKS,
@@ -204,9 +228,12 @@ def deploy_card(
         blocks.append(section(f"*Reason:* {reason_words(run)}"))
     outcome = outcome_text(run)
     state = stage_line(run, canary_stages) if is_canary(run) else None
-    state = state or _state_line(run)
+    state = state or wait_line(run) or _state_line(run)
     if state:
         blocks.append(section(state))
+    gates = gate_lines(run)
+    if gates:
+        blocks.append(section("\n".join(gates)))
     figures = figure_lines(run) if run.state is DeploymentState.RUNNING else []
     if figures:
         blocks.append(section("\n".join(figures)))
@@ -224,7 +251,7 @@ def deploy_card(
         blocks.append(_buttons(run, confirm_buttons=confirm_buttons))
     elif window and window.startswith("↩️ *Rollback available"):
         blocks.append(_window_button(run))
-    elif (buttons := steering(run)) is not None:
+    elif (buttons := steering(run) or wait_button(run)) is not None:
         blocks.append(buttons)
     fallback = outcome.splitlines()[0] if outcome else f"{title}: {summary_text(run)}"
     return fallback, blocks
@@ -328,4 +355,15 @@ def _reverted_words(run: Deployment, reverters: Mapping[str, Deployment]) -> str
     return (
         f" · rolled back by {mention(by.requested_by)} {when(by.finished_at or by.updated_at)} "
         f"(`{by.id}`): {reason_words(by)}"
+    )
+
+
+def break_glass_text(run: Deployment) -> str:
+    """The loud announcement of a break-glass deploy, for the whole channel."""
+    services = ", ".join(f"`{t.service}`" for t in run.active_targets)
+    return (
+        f"🔥 <!here> *Break-glass deploy* to {run.environment} requested by "
+        f"{mention(run.requested_by)}: {escape(run.break_glass or '')}\n"
+        f"{services} outside the deploy windows or during a freeze. It needs "
+        f"{run.required_approvals} approvals, one more than usual (deployment `{run.id}`)."
     )

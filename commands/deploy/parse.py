@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 
-from pipeline.kernel.config import Config
+from pipeline.kernel.config import Config, parse_duration
 from pipeline.kernel.errors import BadVersion, UsageError, options
 
 HISTORY_LIMIT = 10
@@ -21,6 +22,13 @@ class DeployRequest:
     environment: str
     services: tuple[str, ...]
     version: str | None
+    dry_run: bool = False
+    """`--dry-run`: show the plan and every check; change nothing."""
+    skip_staging: str | None = None
+    """`--skip-staging "<reason>"`: a hotfix that skips the promotion health check."""
+    break_glass: str | None = None
+    """`--break-glass "<reason>"`: deploy outside the windows or a freeze, with one more
+    approval than usual."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,42 @@ class HistoryRequest:
     environment: str | None
 
 
-DeployCommand = Help | DeployRequest | StatusRequest | HistoryRequest
+@dataclass(frozen=True)
+class EnvironmentStatus:
+    environment: str
+
+
+@dataclass(frozen=True)
+class LockRequest:
+    environment: str
+    reason: str | None
+    duration_s: float | None
+
+
+@dataclass(frozen=True)
+class UnlockRequest:
+    environment: str
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    deployment_id: str
+
+
+DeployCommand = (
+    Help
+    | DeployRequest
+    | StatusRequest
+    | HistoryRequest
+    | EnvironmentStatus
+    | LockRequest
+    | UnlockRequest
+    | RestoreRequest
+)
+
+# Slack turns straight quotes into typographic ones as people type.
+_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
+_REASON_FLAGS = ("--skip-staging", "--break-glass")
 
 
 # ASCII only: `\d` would also accept full-width and Arabic-Indic digits, which no image tag has.
@@ -49,17 +92,38 @@ def usage(config: Config) -> str:
         "• `/deploy <environment> <service[,service...]|all> [version]`: plan a deploy and ask "
         "for approval. Without a version, an environment with `promote_from` takes the versions "
         "running there.\n"
+        "• `/deploy <environment> <services|all> [version] --dry-run`: show the plan and every "
+        "check, change nothing\n"
+        '• `/deploy <environment> <services|all> <version> --skip-staging "<reason>"`: a hotfix '
+        "that skips the promotion health check\n"
+        '• `/deploy <environment> <services|all> [version] --break-glass "<reason>"`: deploy '
+        "outside the windows or during a freeze, with one more approval than usual\n"
         "• `/deploy status <deployment-id>`: the deployment record\n"
+        "• `/deploy status <environment>`: its lock, window, freeze and runs in progress\n"
         "• `/deploy history [environment]`: the last 10 deployments\n"
+        "• `/deploy lock <environment> [reason] [for <duration>]`: only you may deploy there\n"
+        "• `/deploy unlock <environment>`: end your lock (approvers may end anyone's)\n"
+        "• `/deploy restore-db <deployment-id>`: restore that deploy's database snapshot to a "
+        "NEW instance, after the environment's approvals\n"
         "• `/deploy help`: this message\n"
         f"Environments: {envs}\nServices: {svcs}\n"
         "Versions look like `v1.2.3` or `v2.0.0-rc1`."
     )
 
 
+def _words(text: str) -> list[str]:
+    try:
+        return shlex.split(text.translate(_QUOTES))
+    except ValueError:
+        raise UsageError(
+            'A quote is not closed in `{text}`; write a reason like `--break-glass "db is down"`.',
+            text=text,
+        ) from None
+
+
 def parse_deploy(text: str, config: Config) -> DeployCommand:
     """Turn `/deploy` text into a typed request. Raises UsageError naming the valid choices."""
-    words = text.split()
+    words = _words(text)
     if not words or words[0].lower() == "help":
         if len(words) > 1:
             raise UsageError(
@@ -71,9 +135,11 @@ def parse_deploy(text: str, config: Config) -> DeployCommand:
     if head == "status":
         if len(words) != 2:
             raise UsageError(
-                "Say which deployment: `/deploy status <deployment-id>`. "
-                "`/deploy history` lists recent ids."
+                "Say which deployment or environment: `/deploy status <deployment-id>` or "
+                "`/deploy status <environment>`. `/deploy history` lists recent ids."
             )
+        if words[1].lower() in config.environments:
+            return EnvironmentStatus(words[1].lower())
         return StatusRequest(words[1])
     if head == "history":
         if len(words) > 2:
@@ -82,30 +148,114 @@ def parse_deploy(text: str, config: Config) -> DeployCommand:
                 f"{options(config.environments)}."
             )
         return HistoryRequest(config.environment(words[1]).name if len(words) == 2 else None)
-    env = config.environment(head)
-    if len(words) < 2:
+    if head == "lock":
+        return _lock(words[1:], config)
+    if head == "unlock":
+        if len(words) != 2:
+            raise UsageError(
+                "Say which environment: `/deploy unlock <environment>`. Environments: {envs}.",
+                envs=options(config.environments),
+            )
+        return UnlockRequest(config.environment(words[1]).name)
+    if head == "restore-db":
+        if len(words) != 2:
+            raise UsageError(
+                "Say which deployment's backup to restore: `/deploy restore-db <deployment-id>`."
+            )
+        return RestoreRequest(words[1])
+    return _deploy(words, config)
+
+
+def _lock(words: list[str], config: Config) -> LockRequest:
+    if not words:
+        raise UsageError(
+            "Say which environment: `/deploy lock <environment> [reason] [for <duration>]`. "
+            "Environments: {envs}.",
+            envs=options(config.environments),
+        )
+    env = config.environment(words[0])
+    rest = words[1:]
+    duration = None
+    if len(rest) >= 2 and rest[-2].lower() == "for":
+        try:
+            duration = parse_duration(rest[-1])
+        except ValueError:
+            raise UsageError(
+                "`{value}` is not a duration; write it like `30m` or `2h`.", value=rest[-1]
+            ) from None
+        if duration <= 0:
+            raise UsageError("A lock lasts more than 0s; write it like `for 2h`.")
+        rest = rest[:-2]
+    return LockRequest(env.name, " ".join(rest) or None, duration)
+
+
+def _deploy(words: list[str], config: Config) -> DeployRequest:
+    flags: dict[str, str | None] = {}
+    plain: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word.startswith("--"):
+            flag = word.lower()
+            if flag == "--dry-run":
+                flags[flag] = None
+            elif flag in _REASON_FLAGS:
+                if i + 1 >= len(words) or words[i + 1].startswith("--") or not words[i + 1].strip():
+                    raise UsageError(
+                        '`{flag}` needs a reason: `{flag} "what is on fire"`.', flag=flag
+                    )
+                flags[flag] = words[i + 1]
+                i += 1
+            else:
+                raise UsageError(
+                    "`{flag}` is not a flag of `/deploy`. Flags: `--dry-run`, "
+                    '`--skip-staging "<reason>"`, `--break-glass "<reason>"`.',
+                    flag=word,
+                )
+        else:
+            plain.append(word)
+        i += 1
+    env = config.environment(plain[0])
+    if len(plain) < 2:
         raise UsageError(
             f"Say which services to deploy to `{env.name}`: a name, a comma-separated list, "
             f"or `all`. Services: {options(config.services)}."
         )
-    if len(words) > 3:
+    if len(plain) > 3:
         raise UsageError(
             "Unexpected extra words: `{extra}`. "
             "The form is `/deploy <environment> <services|all> [version]`.",
-            extra=" ".join(words[3:]),
+            extra=" ".join(plain[3:]),
         )
-    services = _parse_services(words[1], config)
-    version = words[2] if len(words) == 3 else None
+    services = _parse_services(plain[1], config)
+    version = plain[2] if len(plain) == 3 else None
     if version is not None and not VERSION.match(version):
         raise BadVersion(version)
-    if version is None and env.promote_from is None:
+    skip = flags.get("--skip-staging")
+    if "--skip-staging" in flags and env.promote_from is None:
         raise UsageError(
-            "`{env}` does not promote from another environment, so name a version: "
-            "`/deploy {env} {services} v1.2.3`. Versions look like `v1.2.3` or `v2.0.0-rc1`.",
+            "`{env}` does not promote from another environment, so there is no staging to "
+            "skip; drop `--skip-staging`.",
             env=env.name,
-            services=words[1],
         )
-    return DeployRequest(env.name, services, version)
+    if version is None and (env.promote_from is None or skip is not None):
+        raise UsageError(
+            "`{env}` {why}, so name a version: `/deploy {env} {services} v1.2.3`. Versions "
+            "look like `v1.2.3` or `v2.0.0-rc1`.",
+            env=env.name,
+            why="does not promote from another environment"
+            if env.promote_from is None
+            else "is skipping staging",
+            services=plain[1],
+        )
+    return DeployRequest(
+        env.name,
+        services,
+        version,
+        dry_run="--dry-run" in flags,
+        skip_staging=skip,
+        break_glass=flags.get("--break-glass"),
+    )
 
 
 def _parse_services(word: str, config: Config) -> tuple[str, ...]:

@@ -16,11 +16,11 @@ from datetime import datetime, timedelta
 from commands.access import Access
 from commands.deploy.parse import (
     VERSION,
+    DeployCommand,
     DeployRequest,
     Help,
     HistoryRequest,
     StatusRequest,
-    parse_deploy,
     usage,
 )
 from commands.exchange import Answer, Click, Invocation, Later, Outcome
@@ -35,6 +35,7 @@ from pipeline.kernel.errors import (
 )
 from pipeline.kernel.ports import Clock, Notifier, Timers
 from pipeline.kernel.text import People
+from pipeline.preflight import Check, Planned, Preflight, blocking_failures
 from pipeline.runner import Runner
 from store.deploy.models import (
     Decision,
@@ -85,7 +86,9 @@ class DeployCommands:
         notifier: Notifier,
         timers: Timers,
         clock: Clock,
+        preflight: Preflight,
     ) -> None:
+        self._preflight = preflight
         self._config = config
         self._deployments = deployments
         self._engine = engine
@@ -97,9 +100,8 @@ class DeployCommands:
 
     # -- /deploy ---------------------------------------------------------------------------
 
-    async def on_command(self, inv: Invocation) -> Answer:
-        """Answer `/deploy …`. Raises UsageError (nothing recorded) for text it cannot read."""
-        parsed = parse_deploy(inv.text, self._config)
+    async def answer(self, parsed: DeployCommand, inv: Invocation) -> Answer:
+        """Answer a parsed `/deploy` request about deploys: help, status, history, a deploy."""
         if isinstance(parsed, Help):
             return Outcome(reply=usage(self._config), audit="help")
         if isinstance(parsed, StatusRequest):
@@ -113,6 +115,8 @@ class DeployCommands:
                 if run.reverted_by is not None:
                     reverters[run.reverted_by] = await self.get(run.reverted_by)
             return Outcome(reply=History(tuple(runs), parsed.environment, reverters))
+        if not isinstance(parsed, DeployRequest):
+            raise RuntimeError(f"{type(parsed).__name__} is answered by the gates' commands.")
         request = parsed
 
         async def then() -> Outcome:
@@ -121,9 +125,20 @@ class DeployCommands:
         return Later(then)
 
     async def request(self, request: DeployRequest, *, user_id: str, channel_id: str) -> Outcome:
-        """Plan, record and publish a deploy. Touches ECS (reads only) and Slack (the card)."""
-        run = await self.plan(request, user_id=user_id, channel_id=channel_id)
-        return await self.publish(run)
+        """Plan, check, record and publish a deploy (or, with `--dry-run`, only say what it
+        would do). Touches AWS (reads only) and Slack (the card)."""
+        planned = await self.plan(request, user_id=user_id, channel_id=channel_id)
+        if isinstance(planned, DryRun):
+            return Outcome(reply=planned, audit="dry run: nothing changed")
+        outcome = await self.publish(planned)
+        if planned.break_glass and outcome.error is None:
+            await self._notifier.break_glass(await self.get(planned.id))
+            return Outcome(
+                cards=outcome.cards,
+                audit=f"{outcome.audit} (break-glass: {planned.break_glass})",
+                ref=outcome.ref,
+            )
+        return outcome
 
     async def publish(self, run: Deployment) -> Outcome:
         """Post a recorded run's card and arm its approval timer; start it at once when it
@@ -151,12 +166,16 @@ class DeployCommands:
             return Outcome(error=exc, cards=(await self.get(run.id),), ref=run.id)
         return Outcome(cards=(started,), audit="started", ref=run.id)
 
-    async def plan(self, request: DeployRequest, *, user_id: str, channel_id: str) -> Deployment:
-        """Record a new deployment awaiting approval.
+    async def plan(
+        self, request: DeployRequest, *, user_id: str, channel_id: str
+    ) -> Deployment | DryRun:
+        """Record a new deployment awaiting approval, after the pre-flight checks (a dry run:
+        only the plan and every check's result, nothing recorded).
 
-        Reads current (and, when promoting, source) versions from ECS. Raises Forbidden when the
-        user may not deploy here, DeployConflict when a run already holds a service, and
-        ChatOpsError when there is nothing to deploy. Records nothing when it raises.
+        Reads current (and, when promoting, source) versions from ECS, images from ECR, the
+        source's health. Raises Forbidden when the user may not deploy here (deployers, a lock,
+        a window or a freeze), DeployConflict when a run already holds a service, and
+        ChatOpsError when there is nothing to deploy or a check fails. Records nothing then.
         """
         env = self._config.environment(request.environment)
         if env.deployers and not await self._access.is_member(user_id, env.deployers):
@@ -171,7 +190,7 @@ class DeployCommands:
         async with asyncio.TaskGroup() as tg:
             for name in request.services:
                 tg.create_task(self._engine.preflight(env, self._config.service(name)))
-        targets = await self._targets(env, request)
+        targets, images = await self._targets(env, request)
         if all(t.status is TargetStatus.SKIPPED for t in targets):
             raise ChatOpsError(
                 "Nothing to deploy: every service is already on its target version in "
@@ -180,6 +199,27 @@ class DeployCommands:
                 versions=", ".join(f"`{t.service}` {t.target_version}" for t in targets),
             )
         now = self._clock.now()
+        active = [t for t in targets if t.status is not TargetStatus.SKIPPED]
+        checks = await self._preflight.run(
+            env,
+            user_id=user_id,
+            planned=[Planned(t.service, t.target_version, images[t.service]) for t in active],
+            now=now,
+            break_glass=request.break_glass,
+            skip_staging=request.skip_staging,
+        )
+        approvals = env.required_approvals + (1 if request.break_glass else 0)
+        if request.dry_run:
+            return DryRun(env.name, tuple(targets), tuple(checks), approvals, request)
+        _refuse_on(blocking_failures(checks), env.name)
+        if request.break_glass and len(env.approvers) == 0:
+            raise Forbidden(
+                "A break-glass deploy needs one approval more than usual, and `{env}` has no "
+                "approvers; add some under `environments.{env}.approvers`. Nothing was planned.",
+                env=env.name,
+            )
+        digests = {c.service: c.digest for c in checks if c.service and c.digest}
+        targets = [t.model_copy(update={"image_digest": digests.get(t.service)}) for t in targets]
         run = Deployment(
             id=DeploymentId(f"{int(now.timestamp())}-{secrets.token_hex(3)}"),
             environment=env.name,
@@ -187,23 +227,25 @@ class DeployCommands:
             version=request.version,
             state=DeploymentState.AWAITING_APPROVAL,
             stage=None,
-            required_approvals=env.required_approvals,
+            required_approvals=approvals,
             channel_id=channel_id,
             message_ts=None,
             created_at=now,
             updated_at=now,
-            approval_due_at=now + timedelta(seconds=env.approval_timeout_s)
-            if env.required_approvals
-            else None,
+            approval_due_at=now + timedelta(seconds=env.approval_timeout_s) if approvals else None,
             started_at=None,
             finished_at=None,
             error=None,
             targets=tuple(targets),
+            break_glass=request.break_glass,
+            skip_staging=request.skip_staging,
         )
         await self._deployments.create(run)
         return run
 
-    async def _targets(self, env: Environment, request: DeployRequest) -> list[Target]:
+    async def _targets(
+        self, env: Environment, request: DeployRequest
+    ) -> tuple[list[Target], dict[str, str]]:
         services = [self._config.service(s) for s in request.services]
         source = self._config.environment(env.promote_from) if env.promote_from else None
         async with asyncio.TaskGroup() as tg:
@@ -241,7 +283,7 @@ class DeployCommands:
                     detail="already on this version" if skipped else None,
                 )
             )
-        return targets
+        return targets, {svc.name: current[i].result().image for i, svc in enumerate(services)}
 
     async def cancel(self, deployment_id: str, *, reason: str) -> bool:
         """Cancel a run that has not started. Returns False when it had already moved on."""
@@ -400,6 +442,44 @@ class DeployCommands:
 
     async def history(self, environment: str | None) -> list[Deployment]:
         return await self._deployments.list_recent(environment=environment, limit=HISTORY_LIMIT)
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """Reply: what a deploy would do and every pre-flight check's result; nothing changed."""
+
+    environment: str
+    targets: tuple[Target, ...]
+    checks: tuple[Check, ...]
+    approvals: int
+    request: DeployRequest
+
+
+def _refuse_on(failures: list[Check], environment: str) -> None:
+    """Raise the first blocking failure as the person should read it."""
+    if not failures:
+        return
+    first = failures[0]
+    if first.name == "lock":
+        raise Forbidden(
+            first.detail.then(
+                "Nothing was planned; ask the holder to `/deploy unlock {env}`, or wait.",
+                env=environment,
+            )
+        )
+    if first.name in ("window", "freeze"):
+        raise Forbidden(
+            first.detail.then(
+                'Nothing was planned. To deploy anyway, add `--break-glass "<reason>"`: it '
+                "needs one approval more than usual and everyone is told."
+            )
+        )
+    service = f" for `{first.service}`" if first.service else ""
+    raise ChatOpsError(
+        first.detail.after(f"Pre-flight check `{first.name}` failed{service}:").then(
+            "Nothing was planned."
+        )
+    )
 
 
 def _state_words(state: DeploymentState) -> str:

@@ -25,7 +25,7 @@ from pipeline.kernel.config import Environment, Service
 from pipeline.kernel.config.canary import COLOURS, CanaryStage, CanaryTarget
 from pipeline.kernel.errors import ChatOpsError, NotFound, StageFailed
 from pipeline.kernel.traffic import LoadBalancer, Metrics
-from pipeline.steps import Steps, repository_of, rev
+from pipeline.steps import Steps, rev
 from store.deploy.models import (
     Deployment,
     RolloutStage,
@@ -149,16 +149,13 @@ class CanaryStrategy:
                 await store.update_target(run.id, svc.name, canary_colour=colour)
             old, new = canary.colour(other(colour)), canary.colour(colour)
             old_status = await steps.describe(env, old.ecs_service)
-            new_td = target.new_task_def
-            if new_td is None or target.previous_task_def is None:
+            if target.new_task_def is None or target.previous_task_def is None:
                 current = await steps.running_version(env, svc, ecs_service=old.ecs_service)
-                previous = target.previous_task_def or current.task_definition
-                await store.update_target(run.id, svc.name, previous_task_def=previous)
-                image = f"{repository_of(svc.image or current.image)}:{target.target_version}"
-                new_td = await steps.register(run, env, svc, based_on=previous, image=image)
-                await store.update_target(
-                    run.id, svc.name, new_task_def=new_td, status=TargetStatus.REGISTERED
+                target = await steps.register_target(
+                    run, env, svc, target, based_on=current.task_definition
                 )
+            new_td = target.new_task_def
+            assert new_td is not None
             desired = max(old_status.desired, 1)
             await store.update_target(run.id, svc.name, status=TargetStatus.UPDATING)
             await steps.move_to(env, new.ecs_service, task_definition=new_td, desired=desired)

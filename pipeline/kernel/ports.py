@@ -59,6 +59,10 @@ class Notifier(Protocol):
 
     async def stage_changed(self, run: Deployment, event: StageEvent) -> None: ...
 
+    async def break_glass(self, run: Deployment) -> None:
+        """Tell the whole channel that a break-glass deploy was requested, and why."""
+        ...
+
     async def run_changed(self, run: Deployment) -> None:
         """The run's state changed: redraw whatever shows it, announce the end."""
         ...

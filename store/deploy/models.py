@@ -16,6 +16,7 @@ DeploymentId = NewType("DeploymentId", str)
 class DeploymentState(StrEnum):
     AWAITING_APPROVAL = "awaiting_approval"
     APPROVED = "approved"
+    WAITING = "waiting"
     RUNNING = "running"
     ROLLING_BACK = "rolling_back"
     SUCCEEDED = "succeeded"
@@ -34,6 +35,7 @@ class DeploymentState(StrEnum):
         """Approved and not yet finished: the runner owns it."""
         return self in (
             DeploymentState.APPROVED,
+            DeploymentState.WAITING,
             DeploymentState.RUNNING,
             DeploymentState.ROLLING_BACK,
         )
@@ -54,6 +56,8 @@ _FINISHED = frozenset(
 class RunKind(StrEnum):
     DEPLOY = "deploy"
     ROLLBACK = "rollback"
+    RESTORE = "restore"
+    """A database restore to a new instance (`/deploy restore-db`); it has no targets."""
 
 
 class TargetStatus(StrEnum):
@@ -88,6 +92,8 @@ class Target(FrozenModel):
     """The deploy whose change of this service a rollback takes back (rollbacks only)."""
     canary_colour: str | None = None
     """A canary: the colour (blue/green) the new revision runs on; the other is the old one."""
+    image_digest: str | None = None
+    """The new image's digest in ECR, checked before the run."""
 
     @property
     def old_colour(self) -> str | None:
@@ -149,6 +155,26 @@ class RolloutStage(FrozenModel):
         return max(self.bake_s - self.elapsed_s, 0.0)
 
 
+class MigrationRun(FrozenModel):
+    """A service's migration task: which task, how it ended, where its logs are."""
+
+    service: str
+    task: str | None = None
+    exit_code: int | None = None
+    stopped_reason: str | None = None
+    log_url: str | None = None
+
+
+class Restore(FrozenModel):
+    """A database restore: the snapshot, the NEW instance, and its endpoint once available."""
+
+    snapshot: str
+    instance: str
+    source: str
+    deployment: str
+    endpoint: str | None = None
+
+
 class Approval(FrozenModel):
     user_id: str
     decision: Decision
@@ -188,6 +214,18 @@ class Deployment(FrozenModel):
     """A canary run's stages so far, in order."""
     old_colours_retired_at: datetime | None = None
     """A canary deploy: when its old colours were scaled to 0 (its window closed)."""
+    break_glass: str | None = None
+    """Deployed outside the windows or during a freeze, and why (one more approval needed)."""
+    skip_staging: str | None = None
+    """A hotfix that skipped the promotion health check, and why."""
+    wait_until: datetime | None = None
+    """The end of the wait after the last approval."""
+    backup_id: str | None = None
+    """The database snapshot taken before migrations."""
+    migrations: tuple[MigrationRun, ...] = ()
+    records_written: tuple[str, ...] = ()
+    """The S3 keys of the records written for this run."""
+    restore: Restore | None = None
 
     @property
     def current_stage(self) -> RolloutStage | None:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlite_utils
+from pydantic import BaseModel
 
 from store.db import Store
 from store.deploy.models import (
@@ -17,6 +18,8 @@ from store.deploy.models import (
     Deployment,
     DeploymentId,
     DeploymentState,
+    MigrationRun,
+    Restore,
     RolloutStage,
     RunKind,
     ServiceFigures,
@@ -481,6 +484,12 @@ def _columns(fields: dict[str, Any]) -> dict[str, Any]:
     for key, value in fields.items():
         if isinstance(value, datetime):
             out[key] = value.isoformat()
+        elif isinstance(value, BaseModel):
+            out[key] = value.model_dump_json()
+        elif isinstance(value, list | tuple):
+            out[key] = json.dumps(
+                [v.model_dump() if isinstance(v, BaseModel) else v for v in value]
+            )
         elif hasattr(value, "value") and isinstance(value.value, str):
             out[key] = value.value
         else:
@@ -512,6 +521,13 @@ def _row(run: Deployment) -> dict[str, Any]:
         "window_closed_at": _ts(run.window_closed_at),
         "reverted_by": run.reverted_by,
         "old_colours_retired_at": _ts(run.old_colours_retired_at),
+        "break_glass": run.break_glass,
+        "skip_staging": run.skip_staging,
+        "wait_until": _ts(run.wait_until),
+        "backup_id": run.backup_id,
+        "migrations": json.dumps([m.model_dump() for m in run.migrations]),
+        "records_written": json.dumps(list(run.records_written)),
+        "restore": run.restore.model_dump_json() if run.restore else None,
     }
 
 
@@ -529,6 +545,7 @@ def _target_row(deployment_id: str, position: int, t: Target) -> dict[str, Any]:
         "reverted_by": t.reverted_by,
         "reverts": t.reverts,
         "canary_colour": t.canary_colour,
+        "image_digest": t.image_digest,
     }
 
 
@@ -550,10 +567,12 @@ def _load(db: sqlite_utils.Database, deployment_id: str) -> Deployment | None:
             reverted_by=t[7],
             reverts=t[8],
             canary_colour=t[9],
+            image_digest=t[10],
         )
         for t in db.execute(
             "SELECT service, current_version, target_version, previous_task_def, new_task_def, "
-            "status, detail, reverted_by, reverts, canary_colour FROM deployment_targets "
+            "status, detail, reverted_by, reverts, canary_colour, image_digest "
+            "FROM deployment_targets "
             "WHERE deployment_id = ? "
             "ORDER BY position",
             [deployment_id],
@@ -597,6 +616,13 @@ def _load(db: sqlite_utils.Database, deployment_id: str) -> Deployment | None:
         reverted_by=r["reverted_by"],
         stages=_stages(db, deployment_id),
         old_colours_retired_at=_dt(r["old_colours_retired_at"]),
+        break_glass=r["break_glass"],
+        skip_staging=r["skip_staging"],
+        wait_until=_dt(r["wait_until"]),
+        backup_id=r["backup_id"],
+        migrations=tuple(MigrationRun.model_validate(m) for m in json.loads(r["migrations"])),
+        records_written=tuple(json.loads(r["records_written"])),
+        restore=Restore.model_validate_json(r["restore"]) if r["restore"] else None,
     )
 
 

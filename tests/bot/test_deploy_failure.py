@@ -6,7 +6,7 @@ import pytest
 
 from bot.deploy.views import APPROVE_ACTION
 from store.deploy.models import DeploymentState, TargetStatus
-from tests.conftest import BotFactory
+from tests.conftest import STAGING_PATH, BotFactory
 from tests.driver import BotDriver, last_card, plan_cards, run_id_of, thread
 from tests.fakes.clock import FakeClock
 from tests.fakes.ecs import FakeEcs
@@ -61,9 +61,10 @@ async def test_services_rolled_back_are_health_checked_again(
 
     run_id = await _approved_production(bot, slack, "api-gateway,auth-svc")
 
-    auth_hits = [status for service, _path, status in health.hits if service == "auth-svc"]
+    production = [(s, status) for s, path, status in health.hits if not path.startswith("/staging")]
+    auth_hits = [status for service, status in production if service == "auth-svc"]
     assert auth_hits == [503] * 10 + [200] * 3
-    api_hits = [status for service, _path, status in health.hits if service == "api-gateway"]
+    api_hits = [status for service, status in production if service == "api-gateway"]
     assert api_hits == [200] * 6
     run = await bot.runtime.deploy.get(run_id)
     assert all("`/api/v1/status` 200" in (t.detail or "") for t in run.targets)
@@ -92,7 +93,7 @@ async def test_a_rollback_whose_health_check_fails_too_ends_loudly_with_the_manu
     bot: BotDriver, slack: FakeSlack, world: EcsWorld, health: FakeHealth
 ) -> None:
     previous = world.task_definition("production", "api-gateway")
-    health.status_for = lambda service, path: 503
+    health.status_for = lambda service, path: 200 if path.startswith(STAGING_PATH) else 503
 
     run_id = await _approved_production(bot, slack, "api-gateway")
 
@@ -166,7 +167,9 @@ async def test_a_service_that_never_reaches_steady_state_fails_at_the_deadline(
 async def test_a_partly_failed_rollback_still_announces_the_services_it_restored(
     bot: BotDriver, slack: FakeSlack, world: EcsWorld, health: FakeHealth
 ) -> None:
-    health.status_for = lambda service, path: 503 if service == "auth-svc" else 200
+    health.status_for = lambda service, path: (
+        503 if service == "auth-svc" and not path.startswith(STAGING_PATH) else 200
+    )
 
     run_id = await _approved_production(bot, slack, "api-gateway,auth-svc")
 

@@ -34,7 +34,7 @@ def _big_config(health: FakeHealth) -> Config:
     return Config.model_validate(
         {
             "environments": {
-                "staging": {"cluster": "skillancer-staging", "region": REGION},
+                "staging": {"cluster": "skillancer-staging", "region": REGION, "ecr_check": False},
                 "production": {
                     "cluster": "skillancer-production",
                     "region": REGION,
@@ -42,6 +42,7 @@ def _big_config(health: FakeHealth) -> Config:
                     "approvers": APPROVERS,
                     "confirm_buttons": True,
                     "promote_from": "staging",
+                    "ecr_check": False,
                     "health": {
                         "retries": 1,
                         "interval": "1s",

@@ -1,4 +1,6 @@
-"""The deployment record of the runbook (seed 003), built from the store."""
+"""The records of the runbook (seed 003), built from the store: the deployment record, the
+failure report and the rollback instructions, as kept in S3 (`deployment-record-{id}.json`,
+`deployment-failure-report-{id}.json`, `rollback-instructions-{id}.json`)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from store.deploy.models import Deployment, DeploymentState, TargetStatus
 _STATUS_WORDS = {
     DeploymentState.AWAITING_APPROVAL: "awaiting_approval",
     DeploymentState.APPROVED: "approved",
+    DeploymentState.WAITING: "waiting",
     DeploymentState.RUNNING: "in_progress",
     DeploymentState.ROLLING_BACK: "rolling_back",
     DeploymentState.SUCCEEDED: "success",
@@ -82,6 +85,14 @@ def deployment_record(run: Deployment, *, now: datetime, window_minutes: float) 
             }
             for s in run.stages
         ]
+    if run.backup_id:
+        record["database_backup"] = {"backup_id": run.backup_id, "location": "RDS snapshot"}
+    if run.migrations:
+        record["migrations_applied"] = len(run.migrations)
+    if run.break_glass:
+        record["break_glass"] = run.break_glass
+    if run.skip_staging:
+        record["skip_staging"] = run.skip_staging
     if run.is_rollback:
         record["reverts"] = run.reverts
         record["reason"] = run.reason
@@ -99,3 +110,61 @@ def _stage_name(position: int, weight: int) -> str:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def failure_report(run: Deployment) -> dict[str, Any]:
+    """Seed 003's failure report: the deployment, the stage that failed, the backup, and what
+    was rolled back."""
+    failed = [t for t in run.active_targets if t.status is TargetStatus.FAILED]
+    return {
+        "deployment_id": run.id,
+        "version": ", ".join(sorted({t.target_version for t in run.active_targets})),
+        "environment": run.environment,
+        "status": _STATUS_WORDS[run.state],
+        "failed_stage": next((e for e in (run.stage,) if e), None) or "rollout",
+        "error": run.error,
+        "failed_services": [t.service for t in failed],
+        "rolled_back": [
+            t.service for t in run.active_targets if t.status is TargetStatus.ROLLED_BACK
+        ],
+        "rollback_failed": [
+            t.service for t in run.active_targets if t.status is TargetStatus.ROLLBACK_FAILED
+        ],
+        "database_backup": run.backup_id,
+        "action_required": run.state is DeploymentState.ROLLBACK_FAILED,
+        "timestamp": _iso(run.finished_at or run.updated_at),
+    }
+
+
+def rollback_instructions(
+    run: Deployment, *, cluster: str, region: str, ecs_services: dict[str, str]
+) -> dict[str, Any]:
+    """Seed 003's manual rollback instructions: for each service, the command that puts it
+    back on the revision it ran before this run; the backup and its restore command."""
+    steps = [
+        {
+            "service": t.service,
+            "to_version": t.current_version,
+            "command": (
+                f"aws ecs update-service --region {region} --cluster {cluster} "
+                f"--service {ecs_services.get(t.service, t.service)} "
+                f"--task-definition {t.previous_task_def}"
+            ),
+        }
+        for t in run.active_targets
+        if t.previous_task_def
+    ]
+    return {
+        "deployment_id": run.id,
+        "environment": run.environment,
+        "rollback_window_minutes": (
+            round((run.rollback_deadline - run.finished_at).total_seconds() / 60)
+            if run.rollback_deadline and run.finished_at
+            else 0
+        ),
+        "rollback_deadline": _iso(run.rollback_deadline),
+        "chat": f"/rollback {run.environment} all",
+        "steps": steps,
+        "database_backup": run.backup_id,
+        "restore_database": f"/deploy restore-db {run.id}" if run.backup_id else None,
+    }

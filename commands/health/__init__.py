@@ -1,0 +1,3 @@
+"""`/health`: parse and use case."""
+
+from __future__ import annotations
