@@ -14,13 +14,13 @@ from datetime import timedelta
 
 from commands.access import Access
 from commands.deploy.parse import (
-    VERSION,
     DeployRequest,
     Help,
     HistoryRequest,
     StatusRequest,
     parse_deploy,
     usage,
+    version_problem,
 )
 from commands.exchange import Answer, Click, Invocation, Later, Outcome
 from pipeline.deploy import DeployEngine, RunningVersion
@@ -204,7 +204,7 @@ class DeployCommands:
             else:
                 assert source is not None
                 from_source = promoted[i].result().version
-                if from_source is None or not VERSION.match(from_source):
+                if from_source is None or version_problem(from_source) is not None:
                     raise ChatOpsError(
                         "Cannot tell which version `{service}` runs in `{source}` (its image is "
                         "`{image}`). Name a version instead.",

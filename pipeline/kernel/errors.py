@@ -78,10 +78,15 @@ class UnknownService(UsageError):
 
 
 class BadVersion(UsageError):
-    def __init__(self, given: str) -> None:
+    """`given` is no version; `problem` (our copy, with its own slots) says why, when known."""
+
+    def __init__(self, given: str, problem: Line | None = None) -> None:
+        why = f": {problem.template}" if problem is not None else ""
         super().__init__(
-            "`{given}` is not a version. Versions look like `v1.2.3` or `v2.0.0-rc1`.",
-            given=given,
+            Line(
+                f"`{{given}}` is not a version{why}. Versions look like `v1.2.3` or `v2.0.0-rc1`.",
+                {**(problem.slots if problem is not None else {}), "given": given},
+            )
         )
         self.given = given
 
