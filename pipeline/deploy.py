@@ -185,6 +185,7 @@ class DeployEngine:
                     task_definition=previous,
                     container=svc.container,
                     image=image,
+                    deployment_id=run.id,
                 )
                 await self._deployments.update_target(
                     run.id, svc.name, new_task_def=new_td, status=TargetStatus.REGISTERED

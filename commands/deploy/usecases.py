@@ -189,13 +189,20 @@ class DeployCommands:
     async def _targets(self, env: Environment, request: DeployRequest) -> list[Target]:
         services = [self._config.service(s) for s in request.services]
         source = self._config.environment(env.promote_from) if env.promote_from else None
-        async with asyncio.TaskGroup() as tg:
-            current = [tg.create_task(self._engine.running_version(env, s)) for s in services]
-            promoted = (
-                [tg.create_task(self._engine.running_version(source, s)) for s in services]
-                if request.version is None and source is not None
-                else []
-            )
+        try:
+            async with asyncio.TaskGroup() as tg:
+                current = [tg.create_task(self._engine.running_version(env, s)) for s in services]
+                promoted = (
+                    [tg.create_task(self._engine.running_version(source, s)) for s in services]
+                    if request.version is None and source is not None
+                    else []
+                )
+        except ExceptionGroup as group:
+            # Say what AWS said (a refusal, a missing service), not "something went wrong".
+            refusal = _first_chatops_error(group)
+            if refusal is None:
+                raise
+            raise refusal from refusal.__cause__
         targets = []
         for i, svc in enumerate(services):
             now_on: RunningVersion = current[i].result()
@@ -379,6 +386,17 @@ class DeployCommands:
 
     async def history(self, environment: str | None) -> list[Deployment]:
         return await self._deployments.list_recent(environment=environment, limit=HISTORY_LIMIT)
+
+
+def _first_chatops_error(group: BaseExceptionGroup[BaseException]) -> ChatOpsError | None:
+    for exc in group.exceptions:
+        if isinstance(exc, ChatOpsError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _first_chatops_error(exc)
+            if found is not None:
+                return found
+    return None
 
 
 def _state_words(state: DeploymentState) -> str:

@@ -149,9 +149,13 @@ class Ecs(Protocol):
     async def image_of(self, *, region: str, task_definition: str, container: str) -> str: ...
 
     async def register_with_image(
-        self, *, region: str, task_definition: str, container: str, image: str
+        self, *, region: str, task_definition: str, container: str, image: str, deployment_id: str
     ) -> str:
-        """Register a copy of `task_definition` with `container`'s image replaced; its ARN."""
+        """Register a copy of `task_definition` with `container`'s image replaced; its ARN.
+
+        The revision is tagged with `deployment_id`; when the family already has one so tagged
+        (registered before a crash), that one is returned and nothing is registered.
+        """
         ...
 
     async def update_service(
