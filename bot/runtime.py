@@ -23,6 +23,7 @@ from bot.deploy.adapter import SlackNotifier
 from bot.dispatch import Dispatcher
 from bot.incident.adapter import SlackIncidentChat
 from bot.settings import Settings
+from bot.signatures import RequestGuard
 from bot.slack import SlackGateway
 from bot.timers import Timers
 from commands.access import Access
@@ -38,6 +39,7 @@ from store.audit import AuditLog
 from store.db import Store
 from store.deploy.repository import Deployments
 from store.incident.repository import Incidents
+from store.requests import SeenRequests
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,8 @@ class Runtime:
     audit: AuditLog
     deploy: DeployCommands
     incident: IncidentCommands
+    seen: SeenRequests
+    guard: RequestGuard | None
 
     async def fire(self, key: str) -> None:
         """A timer came due: do what its key names."""
@@ -147,6 +151,8 @@ async def open_runtime(
             clock=clock,
         )
         audit = AuditLog(store)
+        seen = SeenRequests(store)
+        secret = settings.slack_signing_secret
         dispatcher = Dispatcher(slack=slack, notifier=notifier, audit=audit, clock=clock)
         app = build_app(
             settings,
@@ -168,6 +174,8 @@ async def open_runtime(
             audit=audit,
             deploy=deploy,
             incident=incident,
+            seen=seen,
+            guard=RequestGuard(secret.get_secret_value(), seen) if secret is not None else None,
         )
         timers.on_fire(runtime.fire)
         await runner.resume_all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import io
 import json
 import re
 import time
@@ -24,13 +25,18 @@ from tests.fakes.clock import FakeClock
 from tests.fakes.slack_api import FakeSlack
 
 SIGNING_SECRET = "test-signing-secret"
+LARGE_BODY = 1024 * 1024
 
 
 def sign(
-    body: str, *, timestamp: int | None = None, secret: str = SIGNING_SECRET
+    body: str | bytes,
+    *,
+    timestamp: int | str | None = None,
+    secret: str = SIGNING_SECRET,
 ) -> dict[str, str]:
     ts = str(int(time.time()) if timestamp is None else timestamp)
-    base = f"v0:{ts}:{body}".encode()
+    raw = body.encode() if isinstance(body, str) else body
+    base = f"v0:{ts}:".encode() + raw
     digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
 
@@ -78,11 +84,14 @@ class BotDriver:
         return str(self.server.make_url("/slack/events"))
 
     async def post_raw(
-        self, body: str, *, content_type: str, headers: dict[str, str]
+        self, body: str | bytes, *, content_type: str, headers: dict[str, str]
     ) -> tuple[int, str]:
         assert self.http is not None
+        raw = body.encode() if isinstance(body, str) else body
+        # aiohttp warns (an error here) when a large body is sent as bytes rather than a stream.
+        data = io.BytesIO(raw) if len(raw) > LARGE_BODY else raw
         async with self.http.post(
-            self.url, data=body.encode(), headers={"Content-Type": content_type, **headers}
+            self.url, data=data, headers={"Content-Type": content_type, **headers}
         ) as resp:
             return resp.status, await resp.text()
 
