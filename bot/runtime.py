@@ -35,8 +35,10 @@ from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config
 from pipeline.kernel.ports import Clock, Ecs
 from pipeline.runner import Runner
+from pipeline.tasks import OwnedTasks
 from store.audit import AuditLog
 from store.db import Store
+from store.deploy.cards import CardViews
 from store.deploy.repository import Deployments
 from store.incident.repository import Incidents
 from store.requests import SeenRequests
@@ -62,6 +64,8 @@ class Runtime:
     incident: IncidentCommands
     seen: SeenRequests
     guard: RequestGuard | None
+    notifier: SlackNotifier
+    background: OwnedTasks
 
     async def fire(self, key: str) -> None:
         """A timer came due: do what its key names."""
@@ -79,6 +83,7 @@ class Runtime:
             ("timers", self.timers.run_due),
             ("approvals", self.deploy.expire_due),
             ("reminders", self.incident.send_due_reminders),
+            ("cards", self.notifier.converge),
         ):
             try:
                 async with asyncio.timeout(SWEEP_TIMEOUT_S):
@@ -111,10 +116,18 @@ async def open_runtime(
     client = build_slack_client(settings)
     scheduler: AsyncIOScheduler | None = None
     runner: Runner | None = None
+    background = OwnedTasks()
     try:
         deployments = Deployments(store)
         slack = SlackGateway(client)
-        notifier = SlackNotifier(slack, config)
+        notifier = SlackNotifier(
+            slack,
+            config,
+            deployments=deployments,
+            cards=CardViews(store),
+            clock=clock,
+            tasks=background,
+        )
         engine = DeployEngine(
             config=config,
             deployments=deployments,
@@ -176,6 +189,8 @@ async def open_runtime(
             incident=incident,
             seen=seen,
             guard=RequestGuard(secret.get_secret_value(), seen) if secret is not None else None,
+            notifier=notifier,
+            background=background,
         )
         timers.on_fire(runtime.fire)
         await runner.resume_all()
@@ -200,5 +215,6 @@ async def open_runtime(
             scheduler.shutdown(wait=False)
         if runner is not None:
             await runner.close()
+        await background.close()
         await session.close()
         await store.close()

@@ -13,6 +13,7 @@ ChatOpsError          .line: the sentence for the person (see text.py); .user_me
 ├── StageFailed       a stage gave up; carries the stage name
 │   └── HealthCheckFailed
 └── UpstreamError     AWS, Slack or HTTP failed after retries, translated
+    └── OutcomeUnknown  no answer: it may have happened; look before doing it again
 ```
 
 A message is a template of our copy; what a person typed or a system returned goes in a slot,
@@ -143,3 +144,8 @@ class UpstreamError(ChatOpsError):
     """AWS, Slack or another upstream failed after retries; the raw error is in `__cause__`."""
 
     failure = True
+
+
+class OutcomeUnknown(UpstreamError):
+    """The call may have taken effect though no success came back (no answer in time, a server
+    error): look before doing it again."""
