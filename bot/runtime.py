@@ -41,11 +41,10 @@ from store.db import Store
 from store.deploy.cards import CardViews
 from store.deploy.repository import Deployments
 from store.incident.repository import Incidents
-from store.requests import SeenRequests
+from store.requests import OpenRequests, SeenRequests
 
 log = logging.getLogger(__name__)
 
-SLACK_TIMEOUT_S = 15
 SWEEP_TIMEOUT_S = 60.0
 
 
@@ -80,6 +79,7 @@ class Runtime:
     async def sweep(self) -> None:
         """The safety net: due work a timer missed (the database is the truth)."""
         for name, work in (
+            ("orphan requests", self.deploy.recover_orphans),
             ("timers", self.timers.run_due),
             ("approvals", self.deploy.expire_due),
             ("reminders", self.incident.send_due_reminders),
@@ -96,7 +96,8 @@ def build_slack_client(settings: Settings) -> AsyncWebClient:
     return AsyncWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
-        timeout=SLACK_TIMEOUT_S,
+        # slack_sdk annotates an int, but hands it to aiohttp's ClientTimeout, which takes float.
+        timeout=settings.slack_timeout_s,  # type: ignore[arg-type]
         retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
     )
 
@@ -166,7 +167,9 @@ async def open_runtime(
         audit = AuditLog(store)
         seen = SeenRequests(store)
         secret = settings.slack_signing_secret
-        dispatcher = Dispatcher(slack=slack, notifier=notifier, audit=audit, clock=clock)
+        dispatcher = Dispatcher(
+            slack=slack, notifier=notifier, audit=audit, journal=OpenRequests(store), clock=clock
+        )
         app = build_app(
             settings,
             client,
@@ -196,6 +199,11 @@ async def open_runtime(
         await runner.resume_all()
         await deploy.arm_timers()
         await incident.arm_timers()
+
+        async def has_deployment(deployment_id: str) -> bool:
+            return await deployments.get(deployment_id) is not None
+
+        await dispatcher.recover_interrupted(has_deployment)
         await runtime.sweep()
         if start_scheduler:
             scheduler = AsyncIOScheduler(timezone="UTC")

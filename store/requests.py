@@ -12,6 +12,7 @@ from datetime import datetime
 
 import sqlite_utils
 
+from store.audit import AuditEntry, AuditLog
 from store.db import Store
 from store.values import FrozenModel
 
@@ -84,11 +85,16 @@ class OpenRequests:
 
         return await self._store.call(insert)
 
-    async def close(self, journal_id: int) -> None:
-        """The request finished (its audit row is written)."""
-        await self._store.call(
-            lambda db: db.execute("DELETE FROM open_requests WHERE id = ?", [journal_id])
-        )
+    async def finish(self, journal_id: int, entry: AuditEntry) -> None:
+        """The request ended: write its audit row and close it, in one transaction, so a crash
+        leaves it either open or audited, never both or neither."""
+
+        def finish(db: sqlite_utils.Database) -> None:
+            with db.atomic():
+                AuditLog.insert(db, entry)
+                db.execute("DELETE FROM open_requests WHERE id = ?", [journal_id])
+
+        await self._store.call(finish)
 
     async def left_open(self) -> list[OpenRequest]:
         """Every request still open, oldest first: at start-up, those a crash cut short."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from store.audit import AuditEntry, AuditLog
 from store.db import Store
 from store.requests import OpenRequests, SeenRequests
 
@@ -66,7 +67,9 @@ async def test_the_journal_keeps_what_was_opened_and_not_closed(store: Store) ->
         at=T0, actor="UDEV", action="/deploy staging all v1.4.0", channel_id="C1", ref="run-1"
     )
 
-    await journal.close(done)
+    await journal.finish(
+        done, AuditEntry(at=T0, actor="UDEV", action="/deploy help", outcome="help")
+    )
 
     [left] = await journal.left_open()
     assert (left.actor, left.action, left.channel_id, left.ref) == (
@@ -75,3 +78,5 @@ async def test_the_journal_keeps_what_was_opened_and_not_closed(store: Store) ->
         "C1",
         "run-1",
     )
+    [audited] = await AuditLog(store).recent()
+    assert (audited.action, audited.outcome) == ("/deploy help", "help")
