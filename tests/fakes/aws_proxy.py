@@ -22,10 +22,14 @@ _HOP_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connec
 
 @dataclass
 class Hold:
-    """One held action: `reached` is set when a call arrives; the call waits for `release`."""
+    """One held action: `reached` is set when a call arrives; the call waits for `release`.
+
+    With `once` = (action, n), only a call made after `action` was seen n times is held.
+    """
 
     action: str
     after_effect: bool
+    once: tuple[str, int] | None = None
     reached: asyncio.Event = field(default_factory=asyncio.Event)
     released: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -65,9 +69,12 @@ class EcsProxy:
         """Every call of `action` waits `seconds` (real time) before it is forwarded."""
         self._delays[action] = seconds
 
-    def hold(self, action: str, *, after_effect: bool = False) -> Hold:
-        """Stop the next call of `action`, before moto sees it or (`after_effect`) after."""
-        held = Hold(action, after_effect)
+    def hold(
+        self, action: str, *, after_effect: bool = False, once: tuple[str, int] | None = None
+    ) -> Hold:
+        """Stop the next call of `action` (made after `once`, when given), before moto sees it
+        or (`after_effect`) after moto has taken it."""
+        held = Hold(action, after_effect, once)
         self._holds[action] = held
         return held
 
@@ -78,7 +85,7 @@ class EcsProxy:
         self._session = aiohttp.ClientSession()
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._forward)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -109,7 +116,13 @@ class EcsProxy:
                 content_type="application/x-amz-json-1.1",
                 headers={"x-amzn-RequestId": "injected-by-test"},
             )
-        held = self._holds.pop(action, None)
+        held = self._holds.get(action)
+        if held is not None and held.once is not None:
+            seen, times = held.once
+            if self.calls[:-1].count(seen) < times:
+                held = None
+        if held is not None:
+            del self._holds[action]
         if held is not None and not held.after_effect:
             await self._wait(held)
             if self._closing.is_set():

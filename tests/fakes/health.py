@@ -5,6 +5,7 @@ URLs look like `{base}/{service}{path}`; `status_for(service, path)` decides the
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -14,9 +15,19 @@ from aiohttp.test_utils import TestServer
 
 @dataclass
 class FakeHealth:
+    """`status_for` answers each request; while `pause_when(service, path)` is true a request
+    gets no answer (`paused` is set when one waits) until `resume()` or `close()`."""
+
     status_for: Callable[[str, str], int] = lambda service, path: 200
     hits: list[tuple[str, str, int]] = field(default_factory=list)
+    pause_when: Callable[[str, str], bool] | None = None
+    paused: asyncio.Event = field(default_factory=asyncio.Event)
+    _resumed: asyncio.Event = field(default_factory=asyncio.Event)
     _server: TestServer | None = None
+
+    def resume(self) -> None:
+        self.pause_when = None
+        self._resumed.set()
 
     @property
     def base(self) -> str:
@@ -33,12 +44,16 @@ class FakeHealth:
         await self._server.start_server()
 
     async def close(self) -> None:
+        self._resumed.set()
         if self._server is not None:
             await self._server.close()
 
     async def _handle(self, request: web.Request) -> web.Response:
         service = request.match_info["service"]
         path = "/" + request.match_info["path"]
+        if self.pause_when is not None and self.pause_when(service, path):
+            self.paused.set()
+            await self._resumed.wait()
         status = self.status_for(service, path)
         self.hits.append((service, path, status))
         return web.json_response(
