@@ -8,11 +8,14 @@ neither confirmed nor found counts as not posted. No Slack types here: this goes
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from pipeline.kernel.errors import ChatOpsError, OutcomeUnknown
 from pipeline.kernel.ports import Clock, Notifier
 from store.deploy.models import Deployment
+
+log = logging.getLogger(__name__)
 
 # Posts of one card, at most: the first, and one more when the first is neither confirmed
 # nor found in the channel.
@@ -53,6 +56,11 @@ class CardPoster:
                 return Shown(await self._notifier.post_card(run), slow=slow)
             except OutcomeUnknown as unknown:
                 slow, error = True, unknown
+                log.warning(
+                    "Slack did not confirm the plan card of %s (%s); looking for it",
+                    run.id,
+                    unknown.user_message,
+                )
             except ChatOpsError as refused:
                 # Slack refused the post: nothing was posted this time.
                 return Shown(None, slow=slow, error=refused)
