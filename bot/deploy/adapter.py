@@ -19,7 +19,7 @@ from bot.deploy.views import deploy_card, event_text, manual_steps, outcome_text
 from bot.mrkdwn import pack_lines, render
 from bot.slack import SlackGateway, answer_lost, retry_after_s, transient
 from pipeline.kernel.config import Config
-from pipeline.kernel.errors import OutcomeUnknown, UpstreamError
+from pipeline.kernel.errors import ChatOpsError, OutcomeUnknown, UpstreamError
 from pipeline.kernel.ports import Clock
 from pipeline.kernel.text import Line
 from pipeline.tasks import OwnedTasks
@@ -177,8 +177,14 @@ class SlackNotifier:
             run = await self._deployments.get(deployment_id)
             if run is None:
                 continue
+            try:
+                drawing = card_digest(*self._card(run))
+            except ChatOpsError as exc:
+                # An environment taken out of the config: that card cannot be drawn any more.
+                log.warning("cannot draw the card of %s: %s", run.id, exc.user_message)
+                continue
             shown = await self._cards.shown(run.id)
-            if shown is None or shown.digest != card_digest(*self._card(run)):
+            if shown is None or shown.digest != drawing:
                 behind += 1
                 await self.redraw(run)
         return behind
@@ -193,7 +199,7 @@ class SlackNotifier:
                 return
             try:
                 await self._draw(run)
-            except UpstreamError as exc:
+            except ChatOpsError as exc:
                 if not transient(exc):
                     log.warning("could not update the card of %s: %s", run.id, exc.user_message)
                     return
