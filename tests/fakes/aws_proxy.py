@@ -3,7 +3,7 @@
 ECS speaks JSON over POST, the action named by the `X-Amz-Target` header
 (`AmazonEC2ContainerServiceV20141113.RegisterTaskDefinition`). The proxy forwards every call to
 moto unchanged, except that a test can make the next calls of an action answer an AWS error
-(`fail_next`), be slow (`delay`), or stop (`hold`): before they reach moto, or after moto has
+(`fail_next`), or stop (`hold`): before they reach moto, or after moto has
 taken them and before the answer goes back ("AWS did it, the bot never heard").
 """
 
@@ -51,7 +51,6 @@ class EcsProxy:
         self.upstream = upstream.rstrip("/")
         self.calls: list[str] = []
         self._failures: dict[str, list[_Failure]] = {}
-        self._delays: dict[str, float] = {}
         self._holds: dict[str, Hold] = {}
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -64,10 +63,6 @@ class EcsProxy:
         """The next `times` calls of `action` answer AWS error `code`; moto never sees them."""
         failure = _Failure(code, status, message or f"injected {code}")
         self._failures.setdefault(action, []).extend([failure] * times)
-
-    def delay(self, action: str, seconds: float) -> None:
-        """Every call of `action` waits `seconds` (real time) before it is forwarded."""
-        self._delays[action] = seconds
 
     def hold(
         self, action: str, *, after_effect: bool = False, once: tuple[str, int] | None = None
@@ -105,8 +100,6 @@ class EcsProxy:
         action = request.headers.get("X-Amz-Target", "").removeprefix(ECS_TARGET_PREFIX)
         body = await request.read()
         self.calls.append(action)
-        if self._delays.get(action):
-            await asyncio.sleep(self._delays[action])
         queued = self._failures.get(action)
         if queued:
             failure = queued.pop(0)
