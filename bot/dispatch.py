@@ -4,6 +4,8 @@ For each request it acknowledges Slack in time, calls the command's handler, ren
 `Outcome` (the private reply, the cards to redraw, the form to open, the form's errors), turns
 any error into one clear private message, and writes exactly one audit row. A failure on a
 system's side (AWS, Slack, the database, a bug) gets a reference id that is also in the log.
+A request whose work goes on after the ack is journaled first (`store.requests.OpenRequests`);
+at start-up, `recover_interrupted` audits and answers the ones a crash cut short.
 """
 
 from __future__ import annotations
