@@ -4,6 +4,8 @@ For each request it acknowledges Slack in time, calls the command's handler, ren
 `Outcome` (the private reply, the cards to redraw, the form to open, the form's errors), turns
 any error into one clear private message, and writes exactly one audit row. A failure on a
 system's side (AWS, Slack, the database, a bug) gets a reference id that is also in the log.
+A request whose work goes on after the ack is journaled first (`store.requests.OpenRequests`);
+at start-up, `recover_interrupted` audits and answers the ones a crash cut short.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from bot.slack import SlackGateway, slack_failure
 from commands.exchange import Answer, Click, Invocation, Later, Outcome, Submission
 from pipeline.kernel.errors import ChatOpsError
 from pipeline.kernel.ports import Clock
+from pipeline.kernel.text import Line, line
 from store.audit import AuditEntry, AuditLog
 from store.db import StoreError
+from store.requests import OpenRequests
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +92,18 @@ class Dispatcher:
     """Registers listeners on the Bolt app; see the module docstring for what each one does."""
 
     def __init__(
-        self, *, slack: SlackGateway, notifier: SlackNotifier, audit: AuditLog, clock: Clock
+        self,
+        *,
+        slack: SlackGateway,
+        notifier: SlackNotifier,
+        audit: AuditLog,
+        journal: OpenRequests,
+        clock: Clock,
     ) -> None:
         self._slack = slack
         self._notifier = notifier
         self._audit = audit
+        self._journal = journal
         self._clock = clock
 
     # -- registration ----------------------------------------------------------------------
@@ -138,10 +149,17 @@ class Dispatcher:
                 await ack(text=text, blocks=blocks, response_type=seen_by)
             await self._finish(answer, inv.user_id, inv.typed, inv.channel_id, respond=None)
             return
+        journal_id = await self._open(inv.user_id, inv.typed, inv.channel_id, answer.ref)
         await ack()
         outcome = await self._later(answer)
         await self._finish(
-            outcome, inv.user_id, inv.typed, inv.channel_id, respond=respond, typed=typed
+            outcome,
+            inv.user_id,
+            inv.typed,
+            inv.channel_id,
+            respond=respond,
+            typed=typed,
+            journal_id=journal_id,
         )
 
     async def _click(
@@ -152,16 +170,24 @@ class Dispatcher:
         verb: str,
         handler: ClickHandler,
     ) -> None:
-        await ack()
         press = parse_click(body)
         action = f"click {verb} {press.value}"
+        journal_id = await self._open(press.user_id, action, press.channel_id, None)
+        await ack()
         try:
             outcome = await handler(press)
         except Exception as exc:  # noqa: BLE001 - every error becomes one private message
             outcome = Outcome(error=exc)
         if outcome.form is not None:
             outcome = await self._open_form(outcome, trigger_id=body.get("trigger_id"))
-        await self._finish(outcome, press.user_id, action, press.channel_id, respond=respond)
+        await self._finish(
+            outcome,
+            press.user_id,
+            action,
+            press.channel_id,
+            respond=respond,
+            journal_id=journal_id,
+        )
 
     async def _form(self, ack: AsyncAck, form: Submission, verb: str, handler: FormHandler) -> None:
         action = f"submit {verb} {form.subject}"
@@ -176,10 +202,19 @@ class Dispatcher:
                 audit = "refused: " + "; ".join(answer.form_errors.values())
             await self._record(form.user_id, action, form.channel_id, audit, answer.ref)
             return
+        journal_id = None
+        if isinstance(answer, Later):
+            journal_id = await self._open(form.user_id, action, form.channel_id, answer.ref)
         await ack()
         outcome = answer if isinstance(answer, Outcome) else await self._later(answer)
         await self._finish(
-            outcome, form.user_id, action, form.channel_id, respond=None, tell_in=form.channel_id
+            outcome,
+            form.user_id,
+            action,
+            form.channel_id,
+            respond=None,
+            tell_in=form.channel_id,
+            journal_id=journal_id,
         )
 
     # -- rendering an outcome -----------------------------------------------------------------
@@ -217,6 +252,7 @@ class Dispatcher:
         respond: AsyncRespond | None,
         typed: str = "",
         tell_in: str | None = None,
+        journal_id: int | None = None,
     ) -> None:
         """Say what there is to say (if not said in the ack), redraw cards, audit once."""
         audit = outcome.audit
@@ -240,7 +276,7 @@ class Dispatcher:
                 await self._notifier.redraw(run)
             except Exception:
                 log.warning("could not redraw the card of %s", run.id, exc_info=True)
-        await self._record(user_id, action, channel_id, audit, outcome.ref)
+        await self._record(user_id, action, channel_id, audit, outcome.ref, journal_id=journal_id)
 
     async def _tell(
         self,
@@ -271,7 +307,14 @@ class Dispatcher:
             log.warning("could not tell %s: %s", user_id, text, exc_info=True)
 
     async def _record(
-        self, user_id: str, action: str, channel_id: str | None, outcome: str, ref: str | None
+        self,
+        user_id: str,
+        action: str,
+        channel_id: str | None,
+        outcome: str,
+        ref: str | None,
+        *,
+        journal_id: int | None = None,
     ) -> None:
         entry = AuditEntry(
             at=self._clock.now(),
@@ -282,6 +325,66 @@ class Dispatcher:
             detail=ref,
         )
         try:
-            await self._audit.record(entry)
+            if journal_id is None:
+                await self._audit.record(entry)
+            else:
+                await self._journal.finish(journal_id, entry)
         except Exception:
             log.error("could not write the audit row %s", entry.model_dump_json(), exc_info=True)
+
+    # -- requests a crash cut short ------------------------------------------------------------
+
+    async def _open(
+        self, user_id: str, action: str, channel_id: str | None, ref: str | None
+    ) -> int | None:
+        """Journal a request whose work goes on after the ack, so a crash cannot lose it."""
+        try:
+            return await self._journal.open(
+                at=self._clock.now(), actor=user_id, action=action, channel_id=channel_id, ref=ref
+            )
+        except Exception:
+            log.error("could not journal %s by %s", action, user_id, exc_info=True)
+            return None
+
+    async def recover_interrupted(self, has_record: Callable[[str], Awaitable[bool]]) -> int:
+        """At start-up: every request a crash cut short gets its audit row and, unless the
+        record it was creating exists (that record's recovery speaks for it), a private word
+        to its sender. Returns how many there were."""
+        left = await self._journal.left_open()
+        for entry in left:
+            recorded = entry.ref is not None and await has_record(entry.ref)
+            if not recorded:
+                await self._tell(
+                    entry.actor,
+                    (
+                        render(_interrupted(entry.action, created_nothing=entry.ref is not None)),
+                        None,
+                    ),
+                    respond=None,
+                    channel_id=entry.channel_id,
+                )
+            await self._record(
+                entry.actor,
+                entry.action,
+                entry.channel_id,
+                "interrupted: the bot restarted before this finished",
+                entry.ref,
+                journal_id=entry.id,
+            )
+        if left:
+            log.warning("%d request(s) were cut short by a restart", len(left))
+        return len(left)
+
+
+def _interrupted(action: str, *, created_nothing: bool) -> Line:
+    if created_nothing:
+        return line(
+            "The bot restarted before it finished `{action}`, so nothing was recorded or "
+            "changed. Send it again.",
+            action=action,
+        )
+    return line(
+        "The bot restarted while it was handling `{action}`, so it may not have finished. "
+        "Check its result before trying again.",
+        action=action,
+    )

@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 from aiohttp import web
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.server import RUNTIME, build_web_app
 from bot.settings import Settings, SettingsError, config_path_from_env, load_settings
+from bot.socket_mode import OnceSocketModeHandler
 from pipeline.aws import BotoEcs
 from pipeline.kernel.clock import SystemClock
 from pipeline.kernel.config import Config, ConfigError, format_duration, load_config
@@ -152,14 +152,17 @@ async def run_server(
     web_app = build_web_app(settings, config, clock=SystemClock(), ecs=BotoEcs())
     runner = web.AppRunner(web_app, handle_signals=False)
     await runner.setup()
-    handler: AsyncSocketModeHandler | None = None
+    handler: OnceSocketModeHandler | None = None
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
         runtime = web_app[RUNTIME]
         if settings.slack_app_token is not None:
-            handler = AsyncSocketModeHandler(
-                runtime.app, settings.slack_app_token.get_secret_value(), web_client=runtime.client
+            handler = OnceSocketModeHandler(
+                runtime.app,
+                settings.slack_app_token.get_secret_value(),
+                web_client=runtime.client,
+                seen=runtime.seen,
             )
             await handler.connect_async()  # type: ignore[no-untyped-call]
             log.info("connected to Slack in Socket Mode; /healthz on port %d", settings.port)

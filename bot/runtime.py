@@ -23,6 +23,7 @@ from bot.deploy.adapter import SlackNotifier
 from bot.dispatch import Dispatcher
 from bot.incident.adapter import SlackIncidentChat
 from bot.settings import Settings
+from bot.signatures import RequestGuard
 from bot.slack import SlackGateway
 from bot.timers import Timers
 from commands.access import Access
@@ -43,15 +44,17 @@ from pipeline.kernel.ports import Clock, Ecs
 from pipeline.kernel.traffic import LoadBalancer, Metrics
 from pipeline.preflight import Preflight
 from pipeline.runner import Runner
+from pipeline.tasks import OwnedTasks
 from store.audit import AuditLog
 from store.db import Store
+from store.deploy.cards import CardViews
 from store.deploy.locks import Locks
 from store.deploy.repository import Deployments
 from store.incident.repository import Incidents
+from store.requests import OpenRequests, SeenRequests
 
 log = logging.getLogger(__name__)
 
-SLACK_TIMEOUT_S = 15
 SWEEP_TIMEOUT_S = 60.0
 
 
@@ -84,6 +87,10 @@ class Runtime:
     incident: IncidentCommands
     rollback: RollbackCommands
     gates: GateCommands
+    seen: SeenRequests
+    guard: RequestGuard | None
+    notifier: SlackNotifier
+    background: OwnedTasks
 
     async def fire(self, key: str) -> None:
         """A timer came due: do what its key names."""
@@ -102,10 +109,12 @@ class Runtime:
     async def sweep(self) -> None:
         """The safety net: due work a timer missed (the database is the truth)."""
         for name, work in (
+            ("orphan requests", self.deploy.recover_orphans),
             ("timers", self.timers.run_due),
             ("approvals", self.deploy.expire_due),
             ("reminders", self.incident.send_due_reminders),
             ("rollback windows", self.rollback.close_due_windows),
+            ("cards", self.notifier.converge),
         ):
             try:
                 async with asyncio.timeout(SWEEP_TIMEOUT_S):
@@ -118,7 +127,8 @@ def build_slack_client(settings: Settings) -> AsyncWebClient:
     return AsyncWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
-        timeout=SLACK_TIMEOUT_S,
+        # slack_sdk annotates an int, but hands it to aiohttp's ClientTimeout, which takes float.
+        timeout=settings.slack_timeout_s,  # type: ignore[arg-type]
         retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
     )
 
@@ -141,11 +151,19 @@ async def open_runtime(
     client = build_slack_client(settings)
     scheduler: AsyncIOScheduler | None = None
     runner: Runner | None = None
+    background = OwnedTasks()
     try:
         deployments = Deployments(store)
         incidents = Incidents(store)
         slack = SlackGateway(client)
-        notifier = SlackNotifier(slack, config, deployments)
+        notifier = SlackNotifier(
+            slack,
+            config,
+            deployments=deployments,
+            cards=CardViews(store),
+            clock=clock,
+            tasks=background,
+        )
         timers = Timers(clock)
         aws = gates or GateAdapters.on_aws()
         locks = Locks(store)
@@ -219,7 +237,11 @@ async def open_runtime(
             clock=clock,
         )
         audit = AuditLog(store)
-        dispatcher = Dispatcher(slack=slack, notifier=notifier, audit=audit, clock=clock)
+        seen = SeenRequests(store)
+        secret = settings.slack_signing_secret
+        dispatcher = Dispatcher(
+            slack=slack, notifier=notifier, audit=audit, journal=OpenRequests(store), clock=clock
+        )
         app = build_app(
             settings,
             config,
@@ -255,6 +277,10 @@ async def open_runtime(
             incident=incident,
             rollback=rollback,
             gates=gates_commands,
+            seen=seen,
+            guard=RequestGuard(secret.get_secret_value(), seen) if secret is not None else None,
+            notifier=notifier,
+            background=background,
         )
         timers.on_fire(runtime.fire)
         await runner.resume_all()
@@ -262,6 +288,11 @@ async def open_runtime(
         await incident.arm_timers()
         await rollback.arm_timers()
         await gates_commands.arm_timers()
+
+        async def has_deployment(deployment_id: str) -> bool:
+            return await deployments.get(deployment_id) is not None
+
+        await dispatcher.recover_interrupted(has_deployment)
         await runtime.sweep()
         if start_scheduler:
             scheduler = AsyncIOScheduler(timezone="UTC")
@@ -281,5 +312,6 @@ async def open_runtime(
             scheduler.shutdown(wait=False)
         if runner is not None:
             await runner.close()
+        await background.close()
         await session.close()
         await store.close()

@@ -1,16 +1,24 @@
-"""One aiohttp app on $PORT: POST /slack/events (HTTP mode) and GET /healthz."""
+"""One aiohttp app on $PORT: POST /slack/events (HTTP mode) and GET /healthz.
+
+Every request to /slack/events passes `bot.signatures.RequestGuard` before Bolt sees it.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
+from bot.signatures import Refused
 from pipeline.kernel.config import Config
 from pipeline.kernel.ports import Clock, Ecs
+
+log = logging.getLogger(__name__)
 
 RUNTIME = web.AppKey("runtime", Runtime)
 
@@ -38,9 +46,29 @@ def build_web_app(
 
 
 async def slack_events(request: web.Request) -> web.Response:
+    """Check the request (signature, timestamp, form, replay), then hand it to Bolt."""
     runtime = request.app[RUNTIME]
-    bolt_response = await runtime.app.async_dispatch(await to_bolt_request(request))
-    return await to_aiohttp_response(bolt_response)
+    verdict = (
+        await runtime.guard.check(request)
+        if runtime.guard is not None
+        else Refused(401, "no signing secret is configured")
+    )
+    if isinstance(verdict, Refused):
+        # One line, without the body (attacker-chosen text, a real request's response_url),
+        # the headers or the signature.
+        log.warning("refused a request from %s: %s", request.remote, verdict.reason)
+        return verdict.response()
+    if verdict.replay:
+        log.warning(
+            "acknowledged a replayed request from %s without acting on it again", request.remote
+        )
+        return web.Response(status=200)
+    bolt_request = AsyncBoltRequest(
+        body=verdict.body,
+        query=request.query_string,
+        headers=request.headers,  # type: ignore[arg-type]
+    )
+    return await to_aiohttp_response(await runtime.app.async_dispatch(bolt_request))
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
         validation_alias="SLACK_API_URL",
         description="Slack Web API base URL; point it at a local fake for tests.",
     )
+    slack_timeout_s: float = Field(
+        15.0,
+        gt=0,
+        validation_alias="CHATOPS_SLACK_TIMEOUT_S",
+        description="Seconds the bot waits for each Slack Web API answer; a post left "
+        "unanswered is looked for in the channel before it is posted again.",
+    )
     config_path: Path = Field(
         Path("chatops.toml"),
         validation_alias="CHATOPS_CONFIG",

@@ -111,6 +111,50 @@ def slack_failure(
     return UpstreamError(Line(head.template + " " + why.template, why.slots))
 
 
+# Slack's own words for a failure on its side (besides HTTP 5xx).
+_SLACK_SIDE = frozenset({"fatal_error", "internal_error", "service_unavailable", "request_timeout"})
+
+
+def _slack_cause(exc: BaseException) -> BaseException:
+    return exc.__cause__ if isinstance(exc, UpstreamError) and exc.__cause__ else exc
+
+
+def answer_lost(exc: BaseException) -> bool:
+    """True when Slack may have done what was asked though no success came back: no answer in
+    time, a dropped connection, or a failure on Slack's side. `exc` is the Slack error or the
+    UpstreamError the gateway raised from it."""
+    cause = _slack_cause(exc)
+    if isinstance(cause, aiohttp.ClientError | TimeoutError):
+        return True
+    if isinstance(cause, SlackApiError):
+        error = slack_error(cause)
+        return error.startswith("http_5") or error in _SLACK_SIDE
+    return False
+
+
+def transient(exc: BaseException) -> bool:
+    """True when the same call may succeed later: an answer lost, or a rate limit."""
+    cause = _slack_cause(exc)
+    if isinstance(cause, SlackApiError) and slack_error(cause) in ("ratelimited", "http_429"):
+        return True
+    return answer_lost(exc)
+
+
+def retry_after_s(exc: BaseException) -> float:
+    """The wait a rate-limited answer asks for (its Retry-After header), else 0."""
+    cause = _slack_cause(exc)
+    if not isinstance(cause, SlackApiError) or cause.response.status_code != 429:
+        return 0.0
+    for name, value in (cause.response.headers or {}).items():
+        if name.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) and value else value
+            try:
+                return max(float(str(raw)), 0.0)
+            except ValueError:
+                return 0.0
+    return 0.0
+
+
 class SlackGateway:
     """Slack's Web API for the bot. Every method raises UpstreamError with a readable reason."""
 

@@ -106,9 +106,16 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Later:
-    """Acknowledge now and finish later: `then()` does the slow part and returns the Outcome."""
+    """Acknowledge now and finish later: `then()` does the slow part and returns the Outcome.
+
+    `ref` is the id of the record `then()` will create, when known before it starts (a
+    deployment's id): if the bot dies before the request finishes, a request whose record
+    exists is left to that record's own recovery, and one whose record does not exist is known
+    to have changed nothing.
+    """
 
     then: Callable[[], Awaitable[Outcome]]
+    ref: str | None = None
 
 
 Answer = Outcome | Later

@@ -93,7 +93,11 @@ class Steps:
     ) -> str:
         """Register a copy of `based_on` running `image`; its ARN, recorded in the timeline."""
         new_td = await self.ecs.register_with_image(
-            region=env.region, task_definition=based_on, container=svc.container, image=image
+            region=env.region,
+            task_definition=based_on,
+            container=svc.container,
+            image=image,
+            deployment_id=run.id,
         )
         await self.event(
             run, "register", "done", service=svc.name, detail=f"{rev(new_td)} with image `{image}`"

@@ -26,17 +26,20 @@ class AuditLog:
         self._store = store
 
     async def record(self, entry: AuditEntry) -> None:
-        await self._store.call(
-            lambda db: db.table("audit_log").insert(
-                {
-                    "at": entry.at.isoformat(),
-                    "actor": entry.actor,
-                    "action": entry.action,
-                    "outcome": entry.outcome,
-                    "channel_id": entry.channel_id,
-                    "detail": entry.detail,
-                }
-            )
+        await self._store.call(lambda db: self.insert(db, entry))
+
+    @staticmethod
+    def insert(db: sqlite_utils.Database, entry: AuditEntry) -> None:
+        """Write `entry` on the store thread, inside the caller's transaction if there is one."""
+        db.table("audit_log").insert(
+            {
+                "at": entry.at.isoformat(),
+                "actor": entry.actor,
+                "action": entry.action,
+                "outcome": entry.outcome,
+                "channel_id": entry.channel_id,
+                "detail": entry.detail,
+            }
         )
 
     async def recent(self, *, limit: int = 50) -> list[AuditEntry]:

@@ -218,6 +218,38 @@ def _m006_gates(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m007_seen_requests_open_requests_and_card_views(db: sqlite_utils.Database) -> None:
+    # seen_requests: signatures (HTTP) and envelope ids (Socket Mode) of requests already
+    # handled, until Slack would refuse them as stale, so a replay is acknowledged, not redone.
+    # open_requests: requests acknowledged and not yet finished; one left at start-up was cut
+    # short by a crash. deployment_cards: what each deploy card last showed (a digest of its
+    # text and blocks, and the run's updated_at drawn), so cards converge on the store.
+    _run_script(
+        db,
+        """
+        CREATE TABLE seen_requests (
+            key TEXT PRIMARY KEY,
+            expires_at TEXT NOT NULL
+        );
+        CREATE INDEX seen_requests_expiry ON seen_requests(expires_at);
+        CREATE TABLE open_requests (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            received_at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            channel_id TEXT,
+            ref TEXT
+        );
+        CREATE TABLE deployment_cards (
+            deployment_id TEXT PRIMARY KEY REFERENCES deployments(id),
+            digest TEXT NOT NULL,
+            drawn_version TEXT NOT NULL,
+            shown_at TEXT NOT NULL
+        );
+        """,
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -227,6 +259,11 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (4, "rollback runs and rollback windows", _m004_rollbacks),
     (5, "canary stages and colours", _m005_canary_stages),
     (6, "locks, and the gates of a run", _m006_gates),
+    (
+        7,
+        "seen and open requests, what each deploy card shows",
+        _m007_seen_requests_open_requests_and_card_views,
+    ),
 ]
 
 

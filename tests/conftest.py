@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import yaml
 from moto import mock_aws
+from moto.server import ThreadedMotoServer
 
 from bot.settings import Settings
 from pipeline.aws import BotoEcs
@@ -17,6 +20,7 @@ from pipeline.kernel.config import Config
 from pipeline.kernel.ports import Ecs
 from sandbox.slack import SEED_USERS, User
 from tests.driver import SIGNING_SECRET, BotDriver
+from tests.fakes.aws_proxy import EcsProxy
 from tests.fakes.clock import FakeClock
 from tests.fakes.ecs import FakeEcs
 from tests.fakes.ecs_world import REGION, REPO, EcsWorld
@@ -57,6 +61,43 @@ def aws() -> Iterator[None]:
 def world(aws: None) -> EcsWorld:
     """staging runs v1.3.0 everywhere; production runs v1.2.0."""
     w = EcsWorld()
+    for service in SERVICES:
+        w.add_service("staging", service, "v1.3.0")
+        w.add_service("production", service, "v1.2.0")
+    return w
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A moto server on 127.0.0.1 for tests that need ECS over HTTP (a proxy, a subprocess)."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+async def ecs_proxy(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[EcsProxy]:
+    """A fault-injecting proxy in front of a freshly reset moto server; the bot's ECS goes
+    through it (`AWS_ENDPOINT_URL`). Don't mix with `aws`/`world` (in-process moto)."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{moto_server}/moto-api/reset") as resp,
+    ):
+        assert resp.status == 200
+    proxy = EcsProxy(moto_server)
+    await proxy.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    yield proxy
+    await proxy.close()
+
+
+@pytest.fixture
+def served_world(moto_server: str, ecs_proxy: EcsProxy) -> EcsWorld:
+    """`world` on the moto server (talked to directly, not through the proxy)."""
+    w = EcsWorld(endpoint_url=moto_server)
     for service in SERVICES:
         w.add_service("staging", service, "v1.3.0")
         w.add_service("production", service, "v1.2.0")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import io
+import itertools
 import json
 import re
 import time
@@ -24,13 +26,18 @@ from tests.fakes.clock import FakeClock
 from tests.fakes.slack_api import FakeSlack
 
 SIGNING_SECRET = "test-signing-secret"
+LARGE_BODY = 1024 * 1024
 
 
 def sign(
-    body: str, *, timestamp: int | None = None, secret: str = SIGNING_SECRET
+    body: str | bytes,
+    *,
+    timestamp: int | str | None = None,
+    secret: str = SIGNING_SECRET,
 ) -> dict[str, str]:
     ts = str(int(time.time()) if timestamp is None else timestamp)
-    base = f"v0:{ts}:{body}".encode()
+    raw = body.encode() if isinstance(body, str) else body
+    base = f"v0:{ts}:".encode() + raw
     digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
 
@@ -46,6 +53,12 @@ class BotDriver:
         self.slack = slack
         self.server: TestServer | None = None
         self.http: aiohttp.ClientSession | None = None
+        # Slack gives every request its own trigger_id (and every click its action_ts), so two
+        # requests alike in all else are still two requests, never a replay of one.
+        self._serial = itertools.count(1)
+
+    def _trigger(self) -> str:
+        return f"T-trigger-{next(self._serial)}"
 
     async def start(self) -> None:
         app = build_web_app(
@@ -63,9 +76,11 @@ class BotDriver:
         self.server = None
 
     async def restart(self) -> None:
+        """Stop cleanly, start again, and wait for the start-up work (card redraws) to end."""
         await self.settle()
         await self.stop()
         await self.start()
+        await self.settle(wait_runs=False)
 
     @property
     def runtime(self) -> Runtime:
@@ -78,11 +93,14 @@ class BotDriver:
         return str(self.server.make_url("/slack/events"))
 
     async def post_raw(
-        self, body: str, *, content_type: str, headers: dict[str, str]
+        self, body: str | bytes, *, content_type: str, headers: dict[str, str]
     ) -> tuple[int, str]:
         assert self.http is not None
+        raw = body.encode() if isinstance(body, str) else body
+        # aiohttp warns (an error here) when a large body is sent as bytes rather than a stream.
+        data = io.BytesIO(raw) if len(raw) > LARGE_BODY else raw
         async with self.http.post(
-            self.url, data=body.encode(), headers={"Content-Type": content_type, **headers}
+            self.url, data=data, headers={"Content-Type": content_type, **headers}
         ) as resp:
             return resp.status, await resp.text()
 
@@ -93,7 +111,7 @@ class BotDriver:
         user: str = "UREQUESTER",
         channel: str = "CDEPLOYS",
         command: str = "/deploy",
-        trigger_id: str = "T-trigger",
+        trigger_id: str | None = None,
         wait_runs: bool = True,
     ) -> dict[str, Any]:
         """Send a signed slash command; return the HTTP status and the (JSON) ack body.
@@ -113,7 +131,7 @@ class BotDriver:
                 "text": text,
                 "api_app_id": "A1",
                 "response_url": self.slack.response_url(f"{command[1:]}-{user}"),
-                "trigger_id": trigger_id,
+                "trigger_id": trigger_id or self._trigger(),
             }
         )
         status, text_out = await self.post_raw(
@@ -158,7 +176,7 @@ class BotDriver:
             "team": {"id": "T1"},
             "api_app_id": "A1",
             "user": {"id": user, "name": user.lower(), "team_id": "T1"},
-            "trigger_id": "T-submit",
+            "trigger_id": self._trigger(),
             "view": {
                 "id": "V1",
                 "type": "modal",
@@ -182,6 +200,7 @@ class BotDriver:
         user: str,
         channel: str = "CDEPLOYS",
         message_ts: str = "1700000000.000001",
+        trigger_id: str | None = None,
         wait_runs: bool = True,
     ) -> int:
         return await self.interact(
@@ -194,14 +213,14 @@ class BotDriver:
                 "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
                 "message": {"ts": message_ts, "type": "message", "text": "card"},
                 "response_url": self.slack.response_url(f"click-{user}"),
-                "trigger_id": "T-trigger",
+                "trigger_id": trigger_id or self._trigger(),
                 "actions": [
                     {
                         "action_id": action_id,
                         "block_id": f"deploy:{value}",
                         "value": value,
                         "type": "button",
-                        "action_ts": "1700000001.0",
+                        "action_ts": f"1700000001.{next(self._serial):06d}",
                     }
                 ],
             },
@@ -222,6 +241,9 @@ class BotDriver:
                 continue
             if wait_runs and self.server is not None and self.runtime.runner.active:
                 await self.runtime.runner.wait_idle()
+                continue
+            if self.server is not None and self.runtime.background.active:
+                await self.runtime.background.wait_idle()
                 continue
             return
         raise AssertionError("the bot never settled")

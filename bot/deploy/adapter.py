@@ -1,13 +1,18 @@
 """The deploy feature's Slack adapter: the `Notifier` port (the plan card and its thread).
 
 Renders with `bot/deploy/views.py` and calls Slack through the one gateway (`bot/slack.py`).
+Every card converges on its run in the store: one owned task per card draws the run's latest
+state, remembers in the store what Slack accepted (`store.deploy.cards`), and retries a failed
+update with backoff on the injected clock; the safety sweep (and start-up) compares every card
+of an unfinished or recently finished run with its run and redraws the ones behind.
 """
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
+import json
 import logging
-from datetime import datetime
+from datetime import timedelta
 
 from bot.blocks import MAX_MESSAGE_TEXT, Blocks
 from bot.deploy.views import (
@@ -17,10 +22,15 @@ from bot.deploy.views import (
     manual_steps,
     outcome_text,
 )
-from bot.mrkdwn import pack_lines
+from bot.mrkdwn import pack_lines, render
 from bot.rollback.views import rollback_notice
-from bot.slack import SlackGateway
+from bot.slack import SlackGateway, answer_lost, retry_after_s, transient
 from pipeline.kernel.config import Config
+from pipeline.kernel.errors import ChatOpsError, OutcomeUnknown, UpstreamError
+from pipeline.kernel.ports import Clock
+from pipeline.kernel.text import Line
+from pipeline.tasks import OwnedTasks
+from store.deploy.cards import CardViews
 from store.deploy.models import Deployment, DeploymentState, StageEvent, TargetStatus
 from store.deploy.repository import Deployments
 
@@ -29,18 +39,43 @@ log = logging.getLogger(__name__)
 # The metadata every plan card carries, so the bot can find a card it posted but never recorded.
 CARD_EVENT = "chatops_deploy_card"
 
+# Cards of runs that finished this recently are still compared with their runs by the sweep.
+RECENT = timedelta(hours=24)
+# A failed card update is tried again after 2, 4, 8 ... seconds (at most a minute apart, or
+# what a rate limit's Retry-After asks), up to RETRY_ATTEMPTS times; then the sweep takes over.
+RETRY_FIRST_S = 2.0
+RETRY_MAX_S = 60.0
+RETRY_ATTEMPTS = 8
+
 _ENDED = (DeploymentState.SUCCEEDED, DeploymentState.ROLLED_BACK, DeploymentState.ROLLBACK_FAILED)
 
 
-class SlackNotifier:
-    """Posts the card, redraws it with `chat.update`, and threads stage details under it."""
+def card_digest(text: str, blocks: Blocks) -> str:
+    """What a card shows, as a short stable digest."""
+    drawn = json.dumps([text, blocks], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(drawn.encode()).hexdigest()
 
-    def __init__(self, slack: SlackGateway, config: Config, deployments: Deployments) -> None:
+
+class SlackNotifier:
+    """Posts the card, keeps it in step with its run, and threads stage details under it."""
+
+    def __init__(
+        self,
+        slack: SlackGateway,
+        config: Config,
+        *,
+        deployments: Deployments,
+        cards: CardViews,
+        clock: Clock,
+        tasks: OwnedTasks,
+    ) -> None:
         self._slack = slack
         self._config = config
         self._deployments = deployments
-        self._drawn: dict[str, datetime] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._cards = cards
+        self._clock = clock
+        self._tasks = tasks
+        self._behind: set[str] = set()
 
     async def _card(self, run: Deployment) -> tuple[str, Blocks]:
         env = self._config.environment(run.environment)
@@ -55,15 +90,44 @@ class SlackNotifier:
         )
 
     async def post_card(self, run: Deployment) -> str:
+        """Post the card; raises OutcomeUnknown when Slack may have posted it unseen."""
         if run.channel_id is None:
             raise RuntimeError(f"Deployment {run.id} has no channel to post its card in.")
         text, blocks = await self._card(run)
-        return await self._slack.post(
-            "post the plan card here",
-            channel=run.channel_id,
-            text=text,
-            blocks=blocks,
-            metadata={"event_type": CARD_EVENT, "event_payload": {"key": run.id}},
+        try:
+            ts = await self._slack.post(
+                "post the plan card here",
+                channel=run.channel_id,
+                text=text,
+                blocks=blocks,
+                metadata={"event_type": CARD_EVENT, "event_payload": {"key": run.id}},
+            )
+        except UpstreamError as exc:
+            if answer_lost(exc):
+                raise OutcomeUnknown(exc.line) from exc.__cause__
+            raise
+        await self._cards.record(
+            run.id,
+            digest=card_digest(text, blocks),
+            drawn_version=run.updated_at,
+            at=self._clock.now(),
+        )
+        return ts
+
+    async def find_card(self, run: Deployment) -> str | None:
+        """The ts of the card of `run` in its channel (by its metadata), or None."""
+        if run.channel_id is None:
+            return None
+        return await self._slack.find_message(
+            "look for the plan card", channel=run.channel_id, event_type=CARD_EVENT, key=run.id
+        )
+
+    async def tell(self, run: Deployment, message: Line) -> None:
+        """Tell the requester privately, in the channel where they asked."""
+        if run.channel_id is None:
+            raise RuntimeError(f"Deployment {run.id} has no channel to answer in.")
+        await self._slack.post_ephemeral(
+            channel=run.channel_id, user=run.requested_by, text=render(message)
         )
 
     async def stage_changed(self, run: Deployment, event: StageEvent) -> None:
@@ -125,24 +189,92 @@ class SlackNotifier:
         )
 
     async def redraw(self, run: Deployment) -> None:
-        """Draw `run` on its card, unless a newer copy of it has been drawn already.
+        """Bring the card of `run` to its run's state in the store, in the background.
 
-        A click's redraw and the runner's own can race; without this, a card read before the
-        run started could land last and show "starting…" for the whole rollout.
+        Returns at once: the card's own task reads the run, updates the card unless it already
+        shows it, and retries a failed update (see RETRY_*). A redraw asked for while that task
+        runs makes it draw once more, so the card ends on the latest state whatever the order.
         """
         if run.channel_id is None or run.message_ts is None:
             return
-        lock = self._locks.setdefault(run.id, asyncio.Lock())
-        async with lock:
-            drawn = self._drawn.get(run.id)
-            if drawn is not None and run.updated_at < drawn:
+        self._behind.add(run.id)
+        self._tasks.spawn(f"card:{run.id}", self._converge(run.id))
+
+    async def converge(self) -> int:
+        """Redraw every card of an unfinished or recently finished run that shows something
+        else than its run (the sweep, and start-up). Returns how many were behind."""
+        behind = 0
+        since = self._clock.now() - RECENT
+        for deployment_id in await self._cards.to_check(finished_since=since):
+            run = await self._deployments.get(deployment_id)
+            if run is None:
+                continue
+            try:
+                drawing = card_digest(*await self._card(run))
+            except ChatOpsError as exc:
+                # An environment taken out of the config: that card cannot be drawn any more.
+                log.warning("cannot draw the card of %s: %s", run.id, exc.user_message)
+                continue
+            shown = await self._cards.shown(run.id)
+            if shown is None or shown.digest != drawing:
+                behind += 1
+                await self.redraw(run)
+        return behind
+
+    async def _converge(self, deployment_id: str) -> None:
+        delay = RETRY_FIRST_S
+        failures = 0
+        while deployment_id in self._behind:
+            self._behind.discard(deployment_id)
+            run = await self._deployments.get(deployment_id)
+            if run is None:
                 return
-            text, blocks = await self._card(run)
-            await self._slack.update(
-                "update the plan card",
-                channel=run.channel_id,
-                ts=run.message_ts,
-                text=text,
-                blocks=blocks,
-            )
-            self._drawn[run.id] = run.updated_at
+            try:
+                await self._draw(run)
+            except ChatOpsError as exc:
+                if not transient(exc):
+                    log.warning("could not update the card of %s: %s", run.id, exc.user_message)
+                    return
+                failures += 1
+                if failures > RETRY_ATTEMPTS:
+                    log.warning(
+                        "gave up updating the card of %s for now (%s); the sweep tries again",
+                        run.id,
+                        exc.user_message,
+                    )
+                    return
+                wait = max(delay, retry_after_s(exc))
+                if failures == 1:
+                    log.warning(
+                        "could not update the card of %s (%s); trying again in %gs",
+                        run.id,
+                        exc.user_message,
+                        wait,
+                    )
+                self._behind.add(deployment_id)
+                await self._clock.sleep(wait)
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            if failures:
+                log.info("the card of %s caught up after %d failed update(s)", run.id, failures)
+                failures, delay = 0, RETRY_FIRST_S
+
+    async def _draw(self, run: Deployment) -> None:
+        """Update the card unless the store says it already shows this drawing."""
+        if run.channel_id is None or run.message_ts is None:
+            return
+        text, blocks = await self._card(run)
+        digest = card_digest(text, blocks)
+        shown = await self._cards.shown(run.id)
+        if shown is not None and shown.digest == digest:
+            return
+        await self._slack.update(
+            "update the plan card",
+            channel=run.channel_id,
+            ts=run.message_ts,
+            text=text,
+            blocks=blocks,
+        )
+        await self._cards.record(
+            run.id, digest=digest, drawn_version=run.updated_at, at=self._clock.now()
+        )

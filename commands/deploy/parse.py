@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import shlex
+import unicodedata
 from dataclasses import dataclass
 
 from pipeline.kernel.config import Config, parse_duration
 from pipeline.kernel.errors import BadVersion, UsageError, options
+from pipeline.kernel.text import line
 
 HISTORY_LIMIT = 10
 
@@ -81,6 +83,12 @@ _REASON_FLAGS = ("--skip-staging", "--break-glass")
 
 # ASCII only: `\d` would also accept full-width and Arabic-Indic digits, which no image tag has.
 VERSION = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z][0-9A-Za-z.-]*)?$", re.ASCII)
+# A version is deployed as the image tag, and a tag (Docker, OCI distribution spec) is
+# `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`: ASCII, at most 128 characters.
+MAX_TAG_LENGTH = 128
+IMAGE_TAG = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9_.-]{{0,{MAX_TAG_LENGTH - 1}}}", re.ASCII)
+# How many of the characters that are not ASCII a reply names.
+_NAMED_CHARACTERS = 3
 
 
 def usage(config: Config) -> str:
@@ -229,8 +237,10 @@ def _deploy(words: list[str], config: Config) -> DeployRequest:
         )
     services = _parse_services(plain[1], config)
     version = plain[2] if len(plain) == 3 else None
-    if version is not None and not VERSION.match(version):
-        raise BadVersion(version)
+    if version is not None:
+        problem = version_problem(version)
+        if problem is not None:
+            raise problem
     skip = flags.get("--skip-staging")
     if "--skip-staging" in flags and env.promote_from is None:
         raise UsageError(
@@ -256,6 +266,38 @@ def _deploy(words: list[str], config: Config) -> DeployRequest:
         skip_staging=skip,
         break_glass=flags.get("--break-glass"),
     )
+
+
+def version_problem(text: str) -> BadVersion | None:
+    """Why `text` cannot be deployed as a version (an image tag), or None when it can."""
+    foreign = list(dict.fromkeys(c for c in text if not c.isascii()))
+    if foreign:
+        named = ", ".join(
+            f"`{c}` ({unicodedata.name(c, 'unnamed')})" for c in foreign[:_NAMED_CHARACTERS]
+        )
+        extra = len(foreign) - _NAMED_CHARACTERS
+        more = f" and {extra} more" if extra > 0 else ""
+        return BadVersion(
+            text,
+            line(
+                "it has characters that are not ASCII ({named}{more}); an image tag is ASCII "
+                "letters, digits, `_`, `.` and `-`",
+                named=named,
+                more=more,
+            ),
+        )
+    if len(text) > MAX_TAG_LENGTH:
+        return BadVersion(
+            text,
+            line(
+                "it is {length} characters long, and an image tag is at most {limit}",
+                length=len(text),
+                limit=MAX_TAG_LENGTH,
+            ),
+        )
+    if not VERSION.match(text) or not IMAGE_TAG.fullmatch(text):
+        return BadVersion(text)
+    return None
 
 
 def _parse_services(word: str, config: Config) -> tuple[str, ...]:

@@ -8,20 +8,22 @@ posted, start when no approval is needed, expire when nobody decides) lives here
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from commands.access import Access
+from commands.deploy.cards import CardPoster, Shown
 from commands.deploy.parse import (
-    VERSION,
     DeployCommand,
     DeployRequest,
     Help,
     HistoryRequest,
     StatusRequest,
     usage,
+    version_problem,
 )
 from commands.exchange import Answer, Click, Invocation, Later, Outcome
 from pipeline.deploy import DeployEngine, RunningVersion
@@ -34,7 +36,7 @@ from pipeline.kernel.errors import (
     UpstreamError,
 )
 from pipeline.kernel.ports import Clock, Notifier, Timers
-from pipeline.kernel.text import People
+from pipeline.kernel.text import Line, People, line
 from pipeline.preflight import Check, Planned, Preflight, blocking_failures
 from pipeline.runner import Runner
 from store.deploy.models import (
@@ -47,7 +49,12 @@ from store.deploy.models import (
 )
 from store.deploy.repository import Deployments
 
+log = logging.getLogger(__name__)
+
 HISTORY_LIMIT = 10
+# A request needing no approval whose card a crash left unposted is still started when the bot
+# is back within this long of the request; after that, it is cancelled and the requester told.
+UNAPPROVED_START_WINDOW = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,29 @@ class History:
 
 def approval_timer(deployment_id: str) -> str:
     return f"approval:{deployment_id}"
+
+
+def new_deployment_id(now: datetime) -> DeploymentId:
+    return DeploymentId(f"{int(now.timestamp())}-{secrets.token_hex(3)}")
+
+
+def _not_posted(run: Deployment, shown: Shown) -> UpstreamError:
+    """Why a request was cancelled for want of a card, in the requester's words."""
+    assert shown.error is not None
+    nothing = "Nothing was rolled back." if run.is_rollback else "Nothing was deployed."
+    if shown.slow:
+        # Slack gave no clear answer, and the card is not in the channel either.
+        error = UpstreamError(
+            shown.error.line.then(
+                "The card is not in this channel either, so I cancelled {what} `{id}`. " + nothing,
+                what="rollback" if run.is_rollback else "deployment",
+                id=run.id,
+            )
+        )
+    else:
+        error = UpstreamError(shown.error.line.then(nothing))
+    error.__cause__ = shown.error.__cause__
+    return error
 
 
 class DeployCommands:
@@ -97,6 +127,9 @@ class DeployCommands:
         self._notifier = notifier
         self._timers = timers
         self._clock = clock
+        self._poster = CardPoster(notifier=notifier, clock=clock)
+        # Requests whose card this process is posting right now: not orphans.
+        self._posting: set[str] = set()
 
     # -- /deploy ---------------------------------------------------------------------------
 
@@ -118,22 +151,45 @@ class DeployCommands:
         if not isinstance(parsed, DeployRequest):
             raise RuntimeError(f"{type(parsed).__name__} is answered by the gates' commands.")
         request = parsed
+        # The id is chosen before the ack, so a request cut short by a crash can be told
+        # apart from one that got as far as its record.
+        deployment_id = new_deployment_id(self._clock.now())
 
         async def then() -> Outcome:
-            return await self.request(request, user_id=inv.user_id, channel_id=inv.channel_id)
+            return await self.request(
+                request,
+                user_id=inv.user_id,
+                channel_id=inv.channel_id,
+                deployment_id=deployment_id,
+            )
 
-        return Later(then)
+        return Later(then, ref=deployment_id)
 
-    async def request(self, request: DeployRequest, *, user_id: str, channel_id: str) -> Outcome:
+    async def request(
+        self,
+        request: DeployRequest,
+        *,
+        user_id: str,
+        channel_id: str,
+        deployment_id: DeploymentId | None = None,
+    ) -> Outcome:
         """Plan, check, record and publish a deploy (or, with `--dry-run`, only say what it
         would do). Touches AWS (reads only) and Slack (the card)."""
-        planned = await self.plan(request, user_id=user_id, channel_id=channel_id)
-        if isinstance(planned, DryRun):
-            return Outcome(reply=planned, audit="dry run: nothing changed")
-        outcome = await self.publish(planned)
+        deployment_id = deployment_id or new_deployment_id(self._clock.now())
+        self._posting.add(deployment_id)
+        try:
+            planned = await self.plan(
+                request, user_id=user_id, channel_id=channel_id, deployment_id=deployment_id
+            )
+            if isinstance(planned, DryRun):
+                return Outcome(reply=planned, audit="dry run: nothing changed")
+            outcome = await self.publish(planned)
+        finally:
+            self._posting.discard(deployment_id)
         if planned.break_glass and outcome.error is None:
             await self._notifier.break_glass(await self.get(planned.id))
             return Outcome(
+                reply=outcome.reply,
                 cards=outcome.cards,
                 audit=f"{outcome.audit} (break-glass: {planned.break_glass})",
                 ref=outcome.ref,
@@ -144,33 +200,52 @@ class DeployCommands:
         """Post a recorded run's card and arm its approval timer; start it at once when it
         needs no approval.
 
-        When the card cannot be posted the run is cancelled and the outcome carries the Slack
-        error; when another run holds one of its services, it is cancelled too.
+        A post Slack did not confirm is looked for in the channel before it is posted again
+        (see `CardPoster`). When there is no card in the end the run is cancelled and the
+        outcome says why; when Slack was slow but the card is there, the outcome says so. When
+        another run holds one of its services, it is cancelled too.
         """
+        self._posting.add(run.id)
         try:
-            ts = await self._notifier.post_card(run)
-        except ChatOpsError as exc:
-            await self.cancel(run.id, reason="the card could not be posted")
-            nothing = "Nothing was rolled back." if run.is_rollback else "Nothing was deployed."
-            return Outcome(error=UpstreamError(exc.line.then(nothing)), ref=run.id)
-        await self._deployments.set_fields(
-            run.id, at=self._clock.now(), message_ts=ts, channel_id=run.channel_id
+            shown = await self._poster.show(run)
+            if shown.ts is None:
+                await self.cancel(run.id, reason="the plan card could not be posted")
+                return Outcome(error=_not_posted(run, shown), ref=run.id)
+            await self._deployments.set_fields(
+                run.id, at=self._clock.now(), channel_id=run.channel_id, message_ts=shown.ts
+            )
+        finally:
+            self._posting.discard(run.id)
+        note = (
+            line(
+                "Slack was slow to confirm the plan card of `{id}`, but the card is in this "
+                "channel.",
+                id=run.id,
+            )
+            if shown.slow
+            else None
         )
         if run.approval_due_at is not None:
             self._timers.arm(approval_timer(run.id), run.approval_due_at)
         if run.required_approvals > 0:
-            return Outcome(audit="planned", ref=run.id)
+            return Outcome(reply=note, audit="planned", ref=run.id)
         try:
             started = await self._start_unapproved(run.id)
         except DeployConflict as exc:
             return Outcome(error=exc, cards=(await self.get(run.id),), ref=run.id)
-        return Outcome(cards=(started,), audit="started", ref=run.id)
+        return Outcome(reply=note, cards=(started,), audit="started", ref=run.id)
 
     async def plan(
-        self, request: DeployRequest, *, user_id: str, channel_id: str
+        self,
+        request: DeployRequest,
+        *,
+        user_id: str,
+        channel_id: str,
+        deployment_id: DeploymentId | None = None,
     ) -> Deployment | DryRun:
-        """Record a new deployment awaiting approval, after the pre-flight checks (a dry run:
-        only the plan and every check's result, nothing recorded).
+        """Record a new deployment awaiting approval (with `deployment_id`, when given), after
+        the pre-flight checks (a dry run: only the plan and every check's result, nothing
+        recorded).
 
         Reads current (and, when promoting, source) versions from ECS, images from ECR, the
         source's health. Raises Forbidden when the user may not deploy here (deployers, a lock,
@@ -221,7 +296,7 @@ class DeployCommands:
         digests = {c.service: c.digest for c in checks if c.service and c.digest}
         targets = [t.model_copy(update={"image_digest": digests.get(t.service)}) for t in targets]
         run = Deployment(
-            id=DeploymentId(f"{int(now.timestamp())}-{secrets.token_hex(3)}"),
+            id=deployment_id or new_deployment_id(now),
             environment=env.name,
             requested_by=user_id,
             version=request.version,
@@ -248,13 +323,20 @@ class DeployCommands:
     ) -> tuple[list[Target], dict[str, str]]:
         services = [self._config.service(s) for s in request.services]
         source = self._config.environment(env.promote_from) if env.promote_from else None
-        async with asyncio.TaskGroup() as tg:
-            current = [tg.create_task(self._engine.running_version(env, s)) for s in services]
-            promoted = (
-                [tg.create_task(self._engine.running_version(source, s)) for s in services]
-                if request.version is None and source is not None
-                else []
-            )
+        try:
+            async with asyncio.TaskGroup() as tg:
+                current = [tg.create_task(self._engine.running_version(env, s)) for s in services]
+                promoted = (
+                    [tg.create_task(self._engine.running_version(source, s)) for s in services]
+                    if request.version is None and source is not None
+                    else []
+                )
+        except ExceptionGroup as group:
+            # Say what AWS said (a refusal, a missing service), not "something went wrong".
+            refusal = _first_chatops_error(group)
+            if refusal is None:
+                raise
+            raise refusal from refusal.__cause__
         targets = []
         for i, svc in enumerate(services):
             now_on: RunningVersion = current[i].result()
@@ -263,7 +345,7 @@ class DeployCommands:
             else:
                 assert source is not None
                 from_source = promoted[i].result().version
-                if from_source is None or not VERSION.match(from_source):
+                if from_source is None or version_problem(from_source) is not None:
                     raise ChatOpsError(
                         "Cannot tell which version `{service}` runs in `{source}` (its image is "
                         "`{image}`). Name a version instead.",
@@ -325,7 +407,7 @@ class DeployCommands:
         A refused click (not an approver, own request, twice, too late) changes nothing and
         its outcome says why; a card whose run has ended is redrawn so its buttons go away.
         """
-        run = await self.get(click.value)
+        run = await self._adopt_card(await self.get(click.value), click)
         try:
             after = await self._decide(run, user_id=click.user_id, decision=decision)
         except (Forbidden, DeployConflict) as exc:
@@ -334,6 +416,20 @@ class DeployCommands:
         # Re-read: once started, the runner may already have moved the run on.
         latest = await self.get(run.id)
         return Outcome(cards=(latest,), audit=after.state.value, ref=run.id)
+
+    async def _adopt_card(self, run: Deployment, click: Click) -> Deployment:
+        """A click on a card the run does not know (posted unseen) makes it the run's card."""
+        if (
+            run.message_ts is not None
+            or click.message_ts is None
+            or click.channel_id != run.channel_id
+            or run.id in self._posting
+        ):
+            return run
+        await self._deployments.set_fields(
+            run.id, at=self._clock.now(), message_ts=click.message_ts
+        )
+        return await self.get(run.id)
 
     async def _decide(self, run: Deployment, *, user_id: str, decision: Decision) -> Deployment:
         env = self._config.environment(run.environment)
@@ -415,6 +511,109 @@ class DeployCommands:
                 done.append(run.id)
         return done
 
+    async def recover_orphans(self) -> list[str]:
+        """Requests awaiting approval without a card, left by a process that died while posting
+        it (start-up and the safety sweep): find the card in the channel or post it, then go on
+        as the request would have; or cancel (expire, when the approval window has passed) and
+        tell the requester. A request whose channel cannot be read is left for the next sweep.
+        Returns the ids dealt with."""
+        done: list[str] = []
+        for run in await self._deployments.in_states([DeploymentState.AWAITING_APPROVAL]):
+            if run.message_ts is not None or run.id in self._posting:
+                continue
+            self._posting.add(run.id)
+            try:
+                await self._recover(run)
+                done.append(run.id)
+            except ChatOpsError as exc:
+                log.warning("could not recover the request %s yet: %s", run.id, exc.user_message)
+            finally:
+                self._posting.discard(run.id)
+        return done
+
+    async def _recover(self, run: Deployment) -> None:
+        now = self._clock.now()
+        expired = run.approval_due_at is not None and run.approval_due_at <= now
+        too_late = run.required_approvals == 0 and now - run.created_at > UNAPPROVED_START_WINDOW
+        if expired or too_late:
+            await self._close_orphan(run, expired=expired)
+            return
+        shown = await self._poster.show(run, look_first=True)
+        if shown.ts is None:
+            await self.cancel(run.id, reason="the plan card could not be posted after a restart")
+            why = shown.error.line if shown.error is not None else line("no answer from Slack")
+            await self._tell(
+                run,
+                line(
+                    "The bot restarted while posting the plan card of `{id}` and could not "
+                    "post it now, so I cancelled it. Nothing was deployed; send the command "
+                    "again.",
+                    id=run.id,
+                ).then(why.template, **why.slots),
+            )
+            return
+        await self._deployments.set_fields(run.id, at=self._clock.now(), message_ts=shown.ts)
+        run = await self.get(run.id)
+        await self._notifier.redraw(run)
+        if run.required_approvals > 0:
+            await self._tell(
+                run,
+                line(
+                    "The bot restarted while posting the plan card of `{id}`; the card is in "
+                    "the channel now and awaits approval.",
+                    id=run.id,
+                ),
+            )
+            return
+        try:
+            await self._start_unapproved(run.id)
+        except DeployConflict as exc:
+            await self._notifier.redraw(await self.get(run.id))
+            await self._tell(run, exc.line.then("Nothing was deployed."))
+            return
+        await self._tell(
+            run,
+            line(
+                "The bot restarted while posting the plan card of `{id}`; the card is in the "
+                "channel now and the deploy has started.",
+                id=run.id,
+            ),
+        )
+
+    async def _close_orphan(self, run: Deployment, *, expired: bool) -> None:
+        """End a request without a card whose time has passed while the bot was down."""
+        try:
+            ts = await self._notifier.find_card(run)
+        except ChatOpsError:
+            ts = None  # it ends either way; a card found later is fixed by its first click
+        if ts is not None:
+            await self._deployments.set_fields(run.id, at=self._clock.now(), message_ts=ts)
+        if expired:
+            await self.expire(run.id)
+            said = line(
+                "The bot was down while deployment `{id}` awaited approval, and its approval "
+                "window has passed, so it expired. Nothing was deployed; send the command "
+                "again if it is still wanted.",
+                id=run.id,
+            )
+        else:
+            await self.cancel(run.id, reason="the bot was down when it should have started")
+            await self._notifier.redraw(await self.get(run.id))
+            said = line(
+                "The bot was down when deployment `{id}` should have started, and more than "
+                "{minutes} minutes have passed since you asked, so I cancelled it. Nothing was "
+                "deployed; send the command again if it is still wanted.",
+                id=run.id,
+                minutes=int(UNAPPROVED_START_WINDOW.total_seconds() // 60),
+            )
+        await self._tell(run, said)
+
+    async def _tell(self, run: Deployment, message: Line) -> None:
+        try:
+            await self._notifier.tell(run, message)
+        except ChatOpsError as exc:
+            log.warning("could not tell %s about %s: %s", run.requested_by, run.id, exc)
+
     async def arm_timers(self) -> int:
         """Arm a timer for every request awaiting approval (at start-up). Returns how many."""
         runs = await self._deployments.in_states([DeploymentState.AWAITING_APPROVAL])
@@ -480,6 +679,17 @@ def _refuse_on(failures: list[Check], environment: str) -> None:
             "Nothing was planned."
         )
     )
+
+
+def _first_chatops_error(group: BaseExceptionGroup[BaseException]) -> ChatOpsError | None:
+    for exc in group.exceptions:
+        if isinstance(exc, ChatOpsError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _first_chatops_error(exc)
+            if found is not None:
+                return found
+    return None
 
 
 def _state_words(state: DeploymentState) -> str:

@@ -6,6 +6,7 @@ Endpoints and credentials follow boto3's own chain (AWS_ENDPOINT_URL works, so m
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -18,6 +19,8 @@ from pipeline.kernel.errors import NotFound, UpstreamError
 from pipeline.kernel.ports import ServiceStatus
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 # Fields describe_task_definition returns that register_task_definition rejects. Anything else
 # the register call does not know (new read-only fields AWS adds) is dropped too: see
@@ -69,6 +72,61 @@ def registration_spec(
     return spec
 
 
+# Each revision the bot registers carries its deployment's id, so a run restarted after a crash
+# finds the revision it registered before instead of registering a second one.
+DEPLOYMENT_TAG = "chatops:deployment-id"
+# How many revisions newer than the one a run started from it reads, looking for its own.
+OWN_REVISION_SCAN = 10
+
+# AWS error codes that mean "this identity may not do that" and "these credentials are not
+# accepted"; matched on the code, never on the message.
+_DENIED = frozenset(
+    {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation", "UnauthorizedException"}
+)
+_BAD_CREDENTIALS = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "ExpiredTokenException",
+        "ExpiredToken",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+    }
+)
+# What else a refused RegisterTaskDefinition may lack: tags need TagResource, roles PassRole.
+_REGISTER_ALSO = " (and `ecs:TagResource` for its tags, `iam:PassRole` for its task roles)"
+
+
+def refusal(exc: ClientError, *, resource: str) -> str | None:
+    """The sentence for an AWS refusal of who the bot is or what it may do, else None."""
+    code = exc.response.get("Error", {}).get("Code", "")
+    action = f"ecs:{exc.operation_name}"
+    if code in _DENIED:
+        also = _REGISTER_ALSO if exc.operation_name == "RegisterTaskDefinition" else ""
+        return (
+            f"AWS refused `{action}` on {resource} ({code}): the bot's AWS identity lacks the "
+            f"IAM permission `{action}`{also}. Ask an AWS admin to grant it; README.md "
+            "('AWS') lists every permission the bot needs."
+        )
+    if code in _BAD_CREDENTIALS:
+        return (
+            f"AWS did not accept the bot's credentials for `{action}` on {resource} ({code}). "
+            "Check the AWS credentials the bot runs with (README.md, 'AWS')."
+        )
+    return None
+
+
+def _revision(arn: str) -> int:
+    tail = arn.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def _tagged(tags: list[dict[str, str]] | None, deployment_id: str) -> bool:
+    return any(
+        t.get("key") == DEPLOYMENT_TAG and t.get("value") == deployment_id for t in tags or []
+    )
+
+
 _BOTO_CONFIG = BotoConfig(
     connect_timeout=10, read_timeout=30, retries={"max_attempts": 5, "mode": "standard"}
 )
@@ -90,7 +148,19 @@ class BotoEcs:
                 )
             return self._clients[region]
 
-    async def _call(self, what: str, fn: Callable[[], T], *, missing: str | None = None) -> T:
+    async def _call(
+        self,
+        what: str,
+        fn: Callable[[], T],
+        *,
+        resource: str,
+        missing: str | None = None,
+    ) -> T:
+        """Run `fn` on a worker thread; AWS errors become NotFound or UpstreamError sentences.
+
+        `what` is what we were doing ("update service `x`"), `resource` what it was done to,
+        for a refusal ("service `x` in cluster `y` (us-east-1)").
+        """
         try:
             return await asyncio.to_thread(fn)
         except ClientError as exc:
@@ -99,6 +169,9 @@ class BotoEcs:
                 raise NotFound(
                     missing or f"ECS could not find what it needed to {what} ({code})."
                 ) from exc
+            refused = refusal(exc, resource=resource)
+            if refused is not None:
+                raise UpstreamError(refused) from exc
             raise UpstreamError(f"ECS refused to {what} ({code or 'unknown error'}).") from exc
         except BotoCoreError as exc:
             raise UpstreamError(f"Could not reach ECS to {what}.") from exc
@@ -130,6 +203,7 @@ class BotoEcs:
         return await self._call(
             f"describe service `{service}` in cluster `{cluster}`",
             describe,
+            resource=f"service `{service}` in cluster `{cluster}` ({region})",
             missing=(
                 f"ECS has no active service `{service}` in cluster `{cluster}` ({region}). "
                 "Check `ecs_service` for this service and `cluster` for this environment "
@@ -146,7 +220,11 @@ class BotoEcs:
             raise MissingContainer(container)
 
         try:
-            return await self._call(f"read task definition `{_short(task_definition)}`", image)
+            return await self._call(
+                f"read task definition `{_short(task_definition)}`",
+                image,
+                resource=f"task definition `{_short(task_definition)}` ({region})",
+            )
         except MissingContainer:
             raise NotFound(
                 f"Task definition `{_short(task_definition)}` has no container `{container}`. "
@@ -154,29 +232,48 @@ class BotoEcs:
             ) from None
 
     async def register_with_image(
-        self, *, region: str, task_definition: str, container: str, image: str
+        self,
+        *,
+        region: str,
+        task_definition: str,
+        container: str,
+        image: str,
+        deployment_id: str,
     ) -> str:
         def register() -> str:
             client = self._client(region)
             out = client.describe_task_definition(taskDefinition=task_definition, include=["TAGS"])
+            described = out["taskDefinition"]
+            own = _own_revision(
+                client,
+                family=str(described["family"]),
+                after=int(described.get("revision") or _revision(task_definition)),
+                deployment_id=deployment_id,
+            )
+            if own is not None:
+                log.info("reusing %s, registered for deployment %s", _short(own), deployment_id)
+                return own
             accepted = frozenset(
                 client.meta.service_model.operation_model(
                     "RegisterTaskDefinition"
                 ).input_shape.members
             )
+            tags = [t for t in out.get("tags") or [] if t.get("key") != DEPLOYMENT_TAG]
             spec = registration_spec(
-                out["taskDefinition"],
+                described,
                 container=container,
                 image=image,
                 accepted=accepted,
-                tags=out.get("tags"),
+                tags=[*tags, {"key": DEPLOYMENT_TAG, "value": deployment_id}],
             )
             new = client.register_task_definition(**spec)
             return str(new["taskDefinition"]["taskDefinitionArn"])
 
         try:
             return await self._call(
-                f"register a new revision of `{_short(task_definition)}`", register
+                f"register a new revision of `{_short(task_definition)}`",
+                register,
+                resource=f"task definition family `{_family(task_definition)}` ({region})",
             )
         except MissingContainer:
             raise NotFound(
@@ -201,8 +298,37 @@ class BotoEcs:
                 kwargs["desiredCount"] = desired
             self._client(region).update_service(**kwargs)
 
-        await self._call(f"update service `{service}`", update)
+        await self._call(
+            f"update service `{service}`",
+            update,
+            resource=f"service `{service}` in cluster `{cluster}` ({region})",
+        )
+
+
+def _own_revision(client: Any, *, family: str, after: int, deployment_id: str) -> str | None:
+    """The newest revision of `family` after revision `after` tagged with `deployment_id`.
+
+    Runs on a worker thread. Reads at most OWN_REVISION_SCAN revisions: a run's own revision
+    is one of the newest, since the run holds its service.
+    """
+    listed = client.list_task_definitions(
+        familyPrefix=family, status="ACTIVE", sort="DESC", maxResults=OWN_REVISION_SCAN
+    )
+    newer = sorted(
+        (str(a) for a in listed.get("taskDefinitionArns", []) if _revision(str(a)) > after),
+        key=_revision,
+        reverse=True,
+    )
+    for arn in newer[:OWN_REVISION_SCAN]:
+        out = client.describe_task_definition(taskDefinition=arn, include=["TAGS"])
+        if _tagged(out.get("tags"), deployment_id):
+            return arn
+    return None
 
 
 def _short(arn: str) -> str:
     return arn.rsplit("/", 1)[-1]
+
+
+def _family(arn: str) -> str:
+    return _short(arn).rsplit(":", 1)[0]

@@ -13,6 +13,7 @@ ChatOpsError          .line: the sentence for the person (see text.py); .user_me
 ├── StageFailed       a stage gave up; carries the stage name
 │   └── HealthCheckFailed
 └── UpstreamError     AWS, Slack or HTTP failed after retries, translated
+    └── OutcomeUnknown  no answer: it may have happened; look before doing it again
 ```
 
 A message is a template of our copy; what a person typed or a system returned goes in a slot,
@@ -78,10 +79,15 @@ class UnknownService(UsageError):
 
 
 class BadVersion(UsageError):
-    def __init__(self, given: str) -> None:
+    """`given` is no version; `problem` (our copy, with its own slots) says why, when known."""
+
+    def __init__(self, given: str, problem: Line | None = None) -> None:
+        why = f": {problem.template}" if problem is not None else ""
         super().__init__(
-            "`{given}` is not a version. Versions look like `v1.2.3` or `v2.0.0-rc1`.",
-            given=given,
+            Line(
+                f"`{{given}}` is not a version{why}. Versions look like `v1.2.3` or `v2.0.0-rc1`.",
+                {**(problem.slots if problem is not None else {}), "given": given},
+            )
         )
         self.given = given
 
@@ -138,3 +144,8 @@ class UpstreamError(ChatOpsError):
     """AWS, Slack or another upstream failed after retries; the raw error is in `__cause__`."""
 
     failure = True
+
+
+class OutcomeUnknown(UpstreamError):
+    """The call may have taken effect though no success came back (no answer in time, a server
+    error): look before doing it again."""

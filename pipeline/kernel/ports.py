@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from pipeline.kernel.text import Line
 from store.deploy.models import Deployment, StageEvent
 from store.incident.models import Incident, IncidentEvent
 
@@ -43,18 +44,30 @@ class Directory(Protocol):
 
 
 class Notifier(Protocol):
-    """Shows people how a deployment is going: its card and the card's thread.
+    """Shows people how a deployment is going: its card, the card's thread, private notes.
 
-    `post_card` raises UpstreamError (nothing posted, as far as Slack told us); the others must
-    not stop a run, so the engine calls them through a guard.
+    `post_card` raises UpstreamError when Slack refused the card (nothing posted) and
+    OutcomeUnknown when it may have been posted unseen (look with `find_card` before posting
+    again). The others must not stop a run, so the engine calls them through a guard.
     """
 
     async def post_card(self, run: Deployment) -> str:
         """Post the plan card where the run was requested; returns the message ts."""
         ...
 
+    async def find_card(self, run: Deployment) -> str | None:
+        """The ts of the card of `run` already in its channel, or None. Raises UpstreamError
+        when it cannot look."""
+        ...
+
     async def redraw(self, run: Deployment) -> None:
-        """Draw `run` on its card (no-op without a card or when a newer copy is drawn)."""
+        """Bring the card of `run` to the run's state in the store (no-op without a card).
+
+        Returns without waiting for Slack; a failed update is retried in the background."""
+        ...
+
+    async def tell(self, run: Deployment, message: Line) -> None:
+        """Tell the requester of `run` privately. Raises UpstreamError when Slack refuses."""
         ...
 
     async def stage_changed(self, run: Deployment, event: StageEvent) -> None: ...
@@ -153,9 +166,13 @@ class Ecs(Protocol):
     async def image_of(self, *, region: str, task_definition: str, container: str) -> str: ...
 
     async def register_with_image(
-        self, *, region: str, task_definition: str, container: str, image: str
+        self, *, region: str, task_definition: str, container: str, image: str, deployment_id: str
     ) -> str:
-        """Register a copy of `task_definition` with `container`'s image replaced; its ARN."""
+        """Register a copy of `task_definition` with `container`'s image replaced; its ARN.
+
+        The revision is tagged with `deployment_id`; when the family already has one so tagged
+        (registered before a crash), that one is returned and nothing is registered.
+        """
         ...
 
     async def update_service(

@@ -366,6 +366,7 @@ class TestAfterwards:
 
         clock.advance(61 * MINUTE)
         await bot.runtime.timers.run_due()
+        await bot.settle()
 
         for name in CANARIES:
             blue = world.client.describe_services(

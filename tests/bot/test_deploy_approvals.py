@@ -110,6 +110,7 @@ async def test_an_unapproved_request_expires_at_its_due_time_and_the_card_says_s
 
     clock.advance(TWO_HOURS_S)
     fired = await bot.runtime.timers.run_due()
+    await bot.settle()
 
     run = await bot.runtime.deploy.get(run_id)
     assert fired == [f"approval:{run_id}"]

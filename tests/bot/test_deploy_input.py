@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.driver import BotDriver
+from tests.fakes.ecs_world import EcsWorld
 from tests.fakes.slack_api import FakeSlack
 
 
@@ -58,3 +59,28 @@ async def test_deploy_alone_or_help_shows_the_usage(
     assert "*Usage*" in said
     assert "/deploy status <deployment-id>" in said
     assert slack.of("chat.postMessage") == []
+
+
+@pytest.mark.parametrize(
+    ("version", "why"),
+    [
+        pytest.param("v１.２.３", "`１` (FULLWIDTH DIGIT ONE)", id="full-width-digits"),
+        pytest.param("v١.٢.٣", "`١` (ARABIC-INDIC DIGIT ONE)", id="arabic-indic-digits"),
+        pytest.param("v1.2.3-" + "a" * 193, "200 characters long", id="200-characters"),
+    ],
+)
+async def test_a_version_that_is_no_image_tag_is_refused_and_nothing_is_deployed(
+    bot: BotDriver, slack: FakeSlack, world: EcsWorld, version: str, why: str
+) -> None:
+    before = world.task_definition("staging", "api-gateway")
+
+    reply = await bot.command(f"staging api-gateway {version}", user="UDEV")
+
+    said = ephemeral_text(reply)
+    assert f"`{version}` is not a version" in said
+    assert why in said
+    assert "image tag" in said
+    assert "`v1.2.3`" in said
+    assert await bot.runtime.deploy.history(None) == []
+    assert slack.of("chat.postMessage") == []
+    assert world.task_definition("staging", "api-gateway") == before

@@ -57,14 +57,16 @@ async def test_a_slack_failure_posting_the_plan_card_is_told_with_a_logged_refer
     bot: BotDriver, slack: FakeSlack, caplog: pytest.LogCaptureFixture
 ) -> None:
     slack.fail_next("chat.postMessage", "fatal_error")
+    slack.fail_next("chat.postMessage", "fatal_error")
 
     await bot.command("production api-gateway", user="UDEV")
 
     [said] = slack.responses
     assert said["response_type"] == "ephemeral"
     assert said["text"].startswith("I could not post the plan card here:")
-    assert "Nothing was deployed." in said["text"]
     assert "Slack had a problem on its side (`fatal_error`)" in said["text"]
+    assert "The card is not in this channel either, so I cancelled deployment" in said["text"]
+    assert "Nothing was deployed." in said["text"]
     ref = _ref_in(said["text"], caplog)
     [entry] = await _audit(bot)
     assert entry.outcome.startswith("failed: ")

@@ -58,7 +58,13 @@ class TestPostUpdate:
     ) -> None:
         incident = await open_incident(bot)
 
-        await bot.click(POST_UPDATE_ACTION, incident.id, user="UCMD", channel=incident.channel_id)
+        await bot.click(
+            POST_UPDATE_ACTION,
+            incident.id,
+            user="UCMD",
+            channel=incident.channel_id,
+            trigger_id="T-trigger",
+        )
 
         (opened,) = slack.of("views.open")
         assert opened["trigger_id"] == "T-trigger"

@@ -36,6 +36,22 @@ VERSION_FORM = ["`v1.2.3`", "`v2.0.0-rc1`"]
         ("production api-gateway v1.2.3-", ["`v1.2.3-` is not a version", *VERSION_FORM]),
         ("production api-gateway latest", ["`latest` is not a version", *VERSION_FORM]),
         (
+            "staging api-gateway v１.２.３",
+            ["not ASCII", "`１` (FULLWIDTH DIGIT ONE)", "ASCII letters, digits", *VERSION_FORM],
+        ),
+        (
+            "staging api-gateway v١.٢.٣",
+            ["not ASCII", "`١` (ARABIC-INDIC DIGIT ONE)", *VERSION_FORM],
+        ),
+        (
+            "staging api-gateway v1.2.3-ａｂｃｄ",
+            ["`ａ` (FULLWIDTH LATIN SMALL LETTER A)", "`ｃ`", "and 1 more"],
+        ),
+        (
+            "staging api-gateway v1.2.3-" + "a" * 193,
+            ["200 characters long", "an image tag is at most 128", *VERSION_FORM],
+        ),
+        (
             "production api-gateway v1.2.3 now",
             ["Unexpected extra words: `now`", "/deploy <environment> <services|all> [version]"],
         ),
@@ -90,6 +106,10 @@ def test_bad_input_is_refused_with_a_message_naming_the_valid_choices(
             DeployRequest("staging", ("market-svc",), "v2.0.0-rc1"),
         ),
         ("staging all v1.10.0", DeployRequest("staging", ALL, "v1.10.0")),
+        (
+            "staging all v1.2.3-" + "a" * 121,
+            DeployRequest("staging", ALL, "v1.2.3-" + "a" * 121),
+        ),
         ("status 1700000000-abc123", StatusRequest("1700000000-abc123")),
         ("history", HistoryRequest(None)),
         ("history Production", HistoryRequest("production")),

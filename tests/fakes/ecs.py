@@ -30,6 +30,7 @@ class FakeEcs:
         self.services: dict[tuple[str, str], str] = {}
         self.stuck_versions: set[str] = set()
         self.registered: list[str] = []
+        self.tags: dict[str, str] = {}
         self.updates: list[tuple[str, str]] = []
         self._revision = itertools.count(1)
 
@@ -71,12 +72,15 @@ class FakeEcs:
         return self.task_definitions[task_definition][container]
 
     async def register_with_image(
-        self, *, region: str, task_definition: str, container: str, image: str
+        self, *, region: str, task_definition: str, container: str, image: str, deployment_id: str
     ) -> str:
         await asyncio.sleep(0)
+        if deployment_id in self.tags.values():
+            return next(arn for arn, tag in self.tags.items() if tag == deployment_id)
         family = task_definition.rsplit("/", 1)[-1].rsplit(":", 1)[0]
         containers = {**self.task_definitions[task_definition], container: image}
         arn = self._register(family, containers)
+        self.tags[arn] = deployment_id
         self.registered.append(arn)
         return arn
 
@@ -119,10 +123,14 @@ class HeldEcs:
         )
 
     async def register_with_image(
-        self, *, region: str, task_definition: str, container: str, image: str
+        self, *, region: str, task_definition: str, container: str, image: str, deployment_id: str
     ) -> str:
         return await self.inner.register_with_image(
-            region=region, task_definition=task_definition, container=container, image=image
+            region=region,
+            task_definition=task_definition,
+            container=container,
+            image=image,
+            deployment_id=deployment_id,
         )
 
     async def update_service(

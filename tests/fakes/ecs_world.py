@@ -13,8 +13,8 @@ REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/skillancer"
 class EcsWorld:
     """Each (environment, service) gets a cluster `skillancer-<env>` and a running service."""
 
-    def __init__(self) -> None:
-        self.client: Any = boto3.client("ecs", region_name=REGION)
+    def __init__(self, *, endpoint_url: str | None = None) -> None:
+        self.client: Any = boto3.client("ecs", region_name=REGION, endpoint_url=endpoint_url)
 
     def cluster(self, env: str) -> str:
         return f"skillancer-{env}"

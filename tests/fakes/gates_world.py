@@ -18,6 +18,22 @@ from tests.fakes.ecs_world import REGION
 ACCOUNT = "123456789012"
 
 
+def push_images(ecr: Any, repository: str, *tags: str) -> None:
+    """Images in ECR (through the client `ecr`) for these tags, creating the repository."""
+    with contextlib.suppress(ecr.exceptions.RepositoryAlreadyExistsException):
+        ecr.create_repository(repositoryName=repository)
+    for tag in tags:
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {"digest": f"sha256:{tag.encode().hex():0<64}"[:71]},
+                "layers": [],
+            }
+        )
+        ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag)
+
+
 class GatesWorld:
     def __init__(self) -> None:
         self.ecr: Any = boto3.client("ecr", region_name=REGION)
@@ -34,18 +50,7 @@ class GatesWorld:
 
     def push(self, repository: str, *tags: str) -> None:
         """Images in ECR for these tags (creating the repository when needed)."""
-        with contextlib.suppress(self.ecr.exceptions.RepositoryAlreadyExistsException):
-            self.ecr.create_repository(repositoryName=repository)
-        for tag in tags:
-            manifest = json.dumps(
-                {
-                    "schemaVersion": 2,
-                    "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                    "config": {"digest": f"sha256:{tag.encode().hex():0<64}"[:71]},
-                    "layers": [],
-                }
-            )
-            self.ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag)
+        push_images(self.ecr, repository, *tags)
 
     def database(self, instance: str = "skillancer-prod-db") -> str:
         self.rds.create_db_instance(

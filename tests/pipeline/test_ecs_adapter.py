@@ -8,12 +8,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from pipeline.aws import BotoEcs
-from pipeline.aws.ecs import registration_spec
+from pipeline.aws.ecs import DEPLOYMENT_TAG, registration_spec
 from pipeline.kernel.errors import NotFound, UpstreamError
+from tests.fakes.ecs import revisions
 from tests.fakes.ecs_world import REGION, REPO, EcsWorld
 
 CLUSTER = "skillancer-production"
 NEW_IMAGE = f"{REPO}/api-gateway:v1.3.0"
+RUN = "1700000000-abc123"
 
 
 @pytest.fixture
@@ -27,7 +29,11 @@ async def test_register_with_image_replaces_only_the_named_containers_image(
     old = world.task_definition("production", "api-gateway")
 
     new = await ecs.register_with_image(
-        region=REGION, task_definition=old, container="api-gateway", image=NEW_IMAGE
+        region=REGION,
+        task_definition=old,
+        container="api-gateway",
+        image=NEW_IMAGE,
+        deployment_id=RUN,
     )
 
     assert new != old
@@ -47,7 +53,11 @@ async def test_register_with_image_leaves_the_running_service_alone(
     old = world.task_definition("production", "api-gateway")
 
     await ecs.register_with_image(
-        region=REGION, task_definition=old, container="api-gateway", image=NEW_IMAGE
+        region=REGION,
+        task_definition=old,
+        container="api-gateway",
+        image=NEW_IMAGE,
+        deployment_id=RUN,
     )
 
     assert world.task_definition("production", "api-gateway") == old
@@ -60,7 +70,11 @@ async def test_register_with_image_refuses_a_container_the_task_definition_lacks
 
     with pytest.raises(NotFound, match="has no container `gateway`"):
         await ecs.register_with_image(
-            region=REGION, task_definition=old, container="gateway", image=NEW_IMAGE
+            region=REGION,
+            task_definition=old,
+            container="gateway",
+            image=NEW_IMAGE,
+            deployment_id=RUN,
         )
 
     assert len(world.client.list_task_definitions()["taskDefinitionArns"]) == 6
@@ -175,3 +189,59 @@ async def test_image_of_a_container_the_task_definition_lacks_names_the_config_k
 
     with pytest.raises(NotFound, match="Check `container` for this service"):
         await ecs.image_of(region=REGION, task_definition=td, container="auth")
+
+
+async def test_a_revision_is_tagged_with_its_deployment_and_registered_once_per_deployment(
+    ecs: BotoEcs, world: EcsWorld
+) -> None:
+    """A run restarted after a crash in RegisterTaskDefinition gets its own revision back."""
+    old = world.task_definition("production", "api-gateway")
+
+    first = await ecs.register_with_image(
+        region=REGION,
+        task_definition=old,
+        container="api-gateway",
+        image=NEW_IMAGE,
+        deployment_id=RUN,
+    )
+    again = await ecs.register_with_image(
+        region=REGION,
+        task_definition=old,
+        container="api-gateway",
+        image=NEW_IMAGE,
+        deployment_id=RUN,
+    )
+
+    assert again == first
+    assert revisions(world, "production", "api-gateway") == [old, first]
+    tags = world.client.describe_task_definition(taskDefinition=first, include=["TAGS"])["tags"]
+    assert {"key": DEPLOYMENT_TAG, "value": RUN} in tags
+
+
+async def test_a_new_revision_keeps_other_tags_but_not_the_previous_deployments_id(
+    ecs: BotoEcs, world: EcsWorld
+) -> None:
+    old = world.task_definition("production", "api-gateway")
+    earlier = await ecs.register_with_image(
+        region=REGION,
+        task_definition=old,
+        container="api-gateway",
+        image=NEW_IMAGE,
+        deployment_id="1600000000-earlier",
+    )
+    world.client.tag_resource(resourceArn=earlier, tags=[{"key": "team", "value": "core"}])
+
+    new = await ecs.register_with_image(
+        region=REGION,
+        task_definition=earlier,
+        container="api-gateway",
+        image=NEW_IMAGE,
+        deployment_id=RUN,
+    )
+
+    assert new != earlier
+    tags = world.client.describe_task_definition(taskDefinition=new, include=["TAGS"])["tags"]
+    assert sorted((t["key"], t["value"]) for t in tags) == [
+        (DEPLOYMENT_TAG, RUN),
+        ("team", "core"),
+    ]
