@@ -15,7 +15,7 @@ from typing import Final
 
 from dotenv import dotenv_values
 
-SLACK_CREDENTIALS: Final = ("SLACK_BOT_VARIABLE", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
+SLACK_CREDENTIALS: Final = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
 AWS_CREDENTIALS: Final = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -25,7 +25,7 @@ AWS_CREDENTIALS: Final = (
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
 )
-BOT_VARIABLE: Final = "SLACK_BOT_VARIABLE"
+BOT_VARIABLE: Final = SLACK_CREDENTIALS[0]
 # Credentials moto accepts; they name no real account.
 ACCESS_KEY: Final = "sandbox"
 SECRET_KEY: Final = "sandbox-secret"  # noqa: S105 - moto's dummy credentials, not a secret

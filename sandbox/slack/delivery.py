@@ -82,13 +82,16 @@ class AppDelivery:
             await self._session.close()
             self._session = None
 
-    async def post(self, body: str, *, content_type: str, headers: dict[str, str]) -> Ack:
-        """POST `body` as it is (no signature added) and read the ack."""
+    def _session_or_new(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
             )
-        async with self._session.post(
+        return self._session
+
+    async def post(self, body: str, *, content_type: str, headers: dict[str, str]) -> Ack:
+        """POST `body` as it is (no signature added) and read the ack."""
+        async with self._session_or_new().post(
             self.request_url, data=body.encode(), headers={"Content-Type": content_type, **headers}
         ) as resp:
             text = await resp.text()

@@ -420,7 +420,7 @@ def _state(view: dict[str, Any], typed: dict[str, Any]) -> tuple[dict[str, Any],
         element = block.get("element") or {}
         action_id = str(element.get("action_id", ""))
         given = str(typed.get(block_id) or "")
-        if not given.strip() and not block.get("optional"):
+        if not given and not block.get("optional"):
             errors[block_id] = "Please complete this required field."
         if element.get("type") == "static_select":
             option = next(
