@@ -48,10 +48,10 @@ class PageUser:
         return str((await self.get(f"/api/channel/{channel}"))["html"])
 
 
-async def until(slack: LocalSlack, holds: Callable[[], Any], *, timeout: float = 30.0) -> Any:
+async def until(slack: LocalSlack, holds: Callable[[], Any], *, within_s: float = 30.0) -> Any:
     """Wait, change by change in the local Slack, until `holds()` is truthy; return it."""
     with slack.workspace.feed.subscription() as changes:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within_s):
             while not (found := holds()):
                 await changes.get()
     return found

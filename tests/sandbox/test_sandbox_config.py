@@ -65,7 +65,7 @@ def test_the_toml_reads_back_as_the_same_config() -> None:
 
 
 def test_a_missing_example_says_where_it_was_looked_for(tmp_path: Path) -> None:
-    with pytest.raises(ExampleMissing, match="nope.toml is missing"):
+    with pytest.raises(ExampleMissing, match=r"nope\.toml is missing"):
         read_example(tmp_path / "nope.toml")
 
 

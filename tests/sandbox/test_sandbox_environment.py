@@ -53,7 +53,7 @@ def test_while_isolated_boto3_reaches_only_the_given_endpoint(
 
     with isolated("http://127.0.0.1:9", region="us-east-1", nowhere=tmp_path / "none"):
         client = boto3.session.Session().client("ecs", region_name="us-east-1")
-        inside = dict(os.environ)
+        inside = dict(os.environ)  # noqa: TID251 - what the sandbox set
 
     assert client.meta.endpoint_url == "http://127.0.0.1:9"
     assert "AWS_PROFILE" not in inside
@@ -65,12 +65,12 @@ def test_isolation_restores_the_environment_afterwards(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_PROFILE", "production")
-    before = dict(os.environ)
+    before = dict(os.environ)  # noqa: TID251 - what it must restore
 
     with isolated("http://127.0.0.1:9", region="us-east-1", nowhere=tmp_path / "none"):
         pass
 
-    assert dict(os.environ) == before
+    assert dict(os.environ) == before  # noqa: TID251
 
 
 def test_make_run_without_a_token_says_it_starts_the_sandbox(

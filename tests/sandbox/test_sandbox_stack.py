@@ -191,7 +191,7 @@ async def test_nothing_in_the_sandbox_points_outside_this_machine(sandbox: Sandb
     local = "http://127.0.0.1:"
 
     assert ecs.meta.endpoint_url == sandbox.aws.endpoint
-    assert os.environ["AWS_ENDPOINT_URL"].startswith(local)
+    assert os.environ["AWS_ENDPOINT_URL"].startswith(local)  # noqa: TID251
     assert sandbox.slack.api_url.startswith(local)
     assert sandbox.bot_url.startswith(local)
     assert sandbox.url.startswith(local)
