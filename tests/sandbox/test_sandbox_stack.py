@@ -121,10 +121,11 @@ async def _update_form(sandbox: Sandbox, http: aiohttp.ClientSession) -> tuple[P
     """The on-call engineer declares a P2 and clicks Post update; the open modal's id."""
     on_call = person(http, sandbox, ON_CALL.id)
     await on_call.type("/incident p2 billing exports slow", channel=INCIDENTS.id)
-    room = await until(
-        sandbox.slack,
-        lambda: next((c for c in sandbox.slack.workspace.channels.values() if c.pins), None),
+    # Declared when the bot says so to its commander (the alert is pinned a moment before).
+    await until(
+        sandbox.slack, lambda: any("declared" in e.text for e in sandbox.slack.workspace.ephemerals)
     )
+    room = next(c for c in sandbox.slack.workspace.channels.values() if c.pins)
     await on_call.click(
         sandbox.slack.workspace.message(room.id, room.pins[0]), "incident_post_update"
     )
