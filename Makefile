@@ -1,21 +1,32 @@
 # The two commands of the README: `make run` and `make test`. Each creates .venv when needed.
+# `make run` starts the real bot when SLACK_BOT_TOKEN is in the environment or .env, else the
+# sandbox (a local Slack page, AWS and services); ARGS go to the sandbox.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 
-.PHONY: install run test lint fmt check clean
+.PHONY: install run test lint fmt check clean screenshot
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(RUN_STAMP)
+
+# `make run` needs only the bot and the sandbox's moto, not the dev tools: a fresh clone serves
+# the page sooner.
+$(RUN_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[sandbox]'
+	@touch $(RUN_STAMP)
 
 install: $(STAMP)
 
-run: $(STAMP)
-	$(BIN)/chatops-bot serve
+run: $(RUN_STAMP)
+	@$(BIN)/python -m sandbox.launch $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/coverage run -m pytest $(ARGS)
@@ -33,5 +44,10 @@ fmt: $(STAMP)
 
 check: lint test
 
+# The browser test again, then its overview screenshot becomes the README's picture.
+screenshot: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
+	cp artifacts/screenshots/03-deployed.png docs/sandbox.png
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .sandbox artifacts

@@ -1,6 +1,8 @@
-"""Local stand-ins for the services the bot talks to, for tests and a browser sandbox.
+"""The sandbox: the real bot on this machine, against stand-ins for the services it talks to.
 
-Nothing here imports `bot`, `commands`, `pipeline` or `store`: a sandbox plays the outside world.
+The stand-ins (`slack`, `web`, `aws`, `services`) play the outside world and import nothing of
+`bot`, `commands`, `pipeline` or `store`; only `stack`, `cli` and `launch` run the real bot
+among them. The test suite uses the same local Slack.
 """
 
 from __future__ import annotations

@@ -1,32 +1,31 @@
-"""Drives the bot as Slack does: signed HTTP requests to /slack/events on a local server."""
+"""Drives the bot as Slack does: signed HTTP requests to /slack/events on a local server.
+
+The requests are built and signed by the product's own `sandbox.slack.AppDelivery`, the same
+client side the sandbox page uses; this driver adds the test's server and `settle()`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import io
-import itertools
 import json
 import re
-import time
 from typing import Any
-from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp.test_utils import TestServer
 
 from bot.runtime import Runtime
-from bot.server import RUNTIME, build_web_app
+from bot.server import EVENTS_PATH, RUNTIME, build_web_app
 from bot.settings import Settings
 from commands.exchange import form_metadata
 from pipeline.kernel.config import Config
 from pipeline.kernel.ports import Ecs
+from sandbox.slack import AppDelivery
+from sandbox.slack import sign as sign_with
 from tests.fakes.clock import FakeClock
 from tests.fakes.slack_api import FakeSlack
 
 SIGNING_SECRET = "test-signing-secret"
-LARGE_BODY = 1024 * 1024
 
 
 def sign(
@@ -35,11 +34,7 @@ def sign(
     timestamp: int | str | None = None,
     secret: str = SIGNING_SECRET,
 ) -> dict[str, str]:
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    raw = body.encode() if isinstance(body, str) else body
-    base = f"v0:{ts}:".encode() + raw
-    digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
-    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+    return sign_with(body, secret=secret, timestamp=timestamp)
 
 
 class BotDriver:
@@ -52,13 +47,8 @@ class BotDriver:
         self.ecs = ecs
         self.slack = slack
         self.server: TestServer | None = None
+        self.delivery: AppDelivery | None = None
         self.http: aiohttp.ClientSession | None = None
-        # Slack gives every request its own trigger_id (and every click its action_ts), so two
-        # requests alike in all else are still two requests, never a replay of one.
-        self._serial = itertools.count(1)
-
-    def _trigger(self) -> str:
-        return f"T-trigger-{next(self._serial)}"
 
     async def start(self) -> None:
         app = build_web_app(
@@ -66,9 +56,14 @@ class BotDriver:
         )
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()
+        self.delivery = AppDelivery(
+            self.slack, request_url=self.url, signing_secret=SIGNING_SECRET, team_id="T1"
+        )
         self.http = aiohttp.ClientSession()
 
     async def stop(self) -> None:
+        if self.delivery is not None:
+            await self.delivery.close()
         if self.http is not None:
             await self.http.close()
         if self.server is not None:
@@ -90,19 +85,20 @@ class BotDriver:
     @property
     def url(self) -> str:
         assert self.server is not None
-        return str(self.server.make_url("/slack/events"))
+        return str(self.server.make_url(EVENTS_PATH))
+
+    @property
+    def send(self) -> AppDelivery:
+        assert self.delivery is not None, "start() the driver first"
+        return self.delivery
 
     async def post_raw(
         self, body: str | bytes, *, content_type: str, headers: dict[str, str]
     ) -> tuple[int, str]:
-        assert self.http is not None
-        raw = body.encode() if isinstance(body, str) else body
-        # aiohttp warns (an error here) when a large body is sent as bytes rather than a stream.
-        data = io.BytesIO(raw) if len(raw) > LARGE_BODY else raw
-        async with self.http.post(
-            self.url, data=data, headers={"Content-Type": content_type, **headers}
-        ) as resp:
-            return resp.status, await resp.text()
+        ack = await self.send.post(body, content_type=content_type, headers=headers)
+        if ack.body is None:
+            return ack.status, ""
+        return ack.status, ack.body if isinstance(ack.body, str) else json.dumps(ack.body)
 
     async def command(
         self,
@@ -118,38 +114,22 @@ class BotDriver:
 
         With `wait_runs=False` it returns once the listener is done, leaving deploys running.
         """
-        body = urlencode(
-            {
-                "token": "legacy",
-                "team_id": "T1",
-                "team_domain": "skillancer",
-                "channel_id": channel,
-                "channel_name": "deployments",
-                "user_id": user,
-                "user_name": user.lower(),
-                "command": command,
-                "text": text,
-                "api_app_id": "A1",
-                "response_url": self.slack.response_url(f"{command[1:]}-{user}"),
-                "trigger_id": trigger_id or self._trigger(),
-            }
-        )
-        status, text_out = await self.post_raw(
-            body, content_type="application/x-www-form-urlencoded", headers=sign(body)
+        ack = await self.send.command(
+            command,
+            text,
+            user=user,
+            channel=channel,
+            trigger_id=trigger_id,
+            channel_name="deployments",
         )
         await self.settle(wait_runs=wait_runs)
-        return {
-            "status": status,
-            "body": json.loads(text_out) if text_out.startswith("{") else text_out,
-        }
+        return {"status": ack.status, "body": ack.body if ack.body is not None else ""}
 
     async def interact(self, payload: dict[str, Any], *, wait_runs: bool = True) -> int:
-        body = urlencode({"payload": json.dumps(payload)})
-        status, _ = await self.post_raw(
-            body, content_type="application/x-www-form-urlencoded", headers=sign(body)
-        )
+        body = json.dumps(payload)
+        ack = await self.send.send_form({"payload": body})
         await self.settle(wait_runs=wait_runs)
-        return status
+        return ack.status
 
     async def submit(
         self,
@@ -171,26 +151,15 @@ class BotDriver:
                 }
             else:
                 values[block_id] = {"value": {"type": "plain_text_input", "value": value}}
-        payload = {
-            "type": "view_submission",
-            "team": {"id": "T1"},
-            "api_app_id": "A1",
-            "user": {"id": user, "name": user.lower(), "team_id": "T1"},
-            "trigger_id": self._trigger(),
-            "view": {
-                "id": "V1",
-                "type": "modal",
-                "callback_id": callback_id,
-                "private_metadata": form_metadata(subject, channel),
-                "state": {"values": values},
-            },
+        view = {
+            "id": "V1",
+            "type": "modal",
+            "callback_id": callback_id,
+            "private_metadata": form_metadata(subject, channel),
         }
-        body = urlencode({"payload": json.dumps(payload)})
-        status, text = await self.post_raw(
-            body, content_type="application/x-www-form-urlencoded", headers=sign(body)
-        )
+        ack = await self.send.view_submission(view, values, user=user)
         await self.settle()
-        return status, json.loads(text) if text.strip() else None
+        return ack.status, ack.body
 
     async def click(
         self,
@@ -203,29 +172,20 @@ class BotDriver:
         trigger_id: str | None = None,
         wait_runs: bool = True,
     ) -> int:
-        return await self.interact(
+        ack = await self.send.block_actions(
             {
-                "type": "block_actions",
-                "team": {"id": "T1"},
-                "api_app_id": "A1",
-                "user": {"id": user, "name": user.lower(), "team_id": "T1"},
-                "channel": {"id": channel, "name": "deployments"},
-                "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
-                "message": {"ts": message_ts, "type": "message", "text": "card"},
-                "response_url": self.slack.response_url(f"click-{user}"),
-                "trigger_id": trigger_id or self._trigger(),
-                "actions": [
-                    {
-                        "action_id": action_id,
-                        "block_id": f"deploy:{value}",
-                        "value": value,
-                        "type": "button",
-                        "action_ts": f"1700000001.{next(self._serial):06d}",
-                    }
-                ],
+                "action_id": action_id,
+                "block_id": f"deploy:{value}",
+                "value": value,
+                "type": "button",
             },
-            wait_runs=wait_runs,
+            user=user,
+            channel=channel,
+            message={"ts": message_ts, "type": "message", "text": "card"},
+            trigger_id=trigger_id,
         )
+        await self.settle(wait_runs=wait_runs)
+        return ack.status
 
     async def settle(self, *, wait_runs: bool = True) -> None:
         """Wait until Bolt's post-ack listener work (and, unless told not to, every run) is done."""

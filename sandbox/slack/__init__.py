@@ -1,11 +1,13 @@
 """One local Slack: a workspace, a Web API as strict as Slack's, response URLs and Socket Mode.
 
-`LocalSlack` serves it on 127.0.0.1 for tests and the browser sandbox; `METHOD_SCOPES` says which
-OAuth scope each method needs; `limits` names every limit the Web API enforces.
+`LocalSlack` serves it on 127.0.0.1 for tests and the browser sandbox; `AppDelivery` sends what
+people do to the app, signed, as Slack does; `METHOD_SCOPES` says which OAuth scope each method
+needs; `limits` names every limit the Web API enforces.
 """
 
 from __future__ import annotations
 
+from sandbox.slack.delivery import Ack, AppDelivery, sign
 from sandbox.slack.errors import SlackError
 from sandbox.slack.faults import Faults
 from sandbox.slack.feed import Change, ChangeFeed, ChangeKind
@@ -19,6 +21,8 @@ __all__ = [
     "METHOD_SCOPES",
     "PRIVATE_CHANNEL_SCOPES",
     "SEED_USERS",
+    "Ack",
+    "AppDelivery",
     "Call",
     "Change",
     "ChangeFeed",
@@ -38,4 +42,5 @@ __all__ = [
     "WebApi",
     "Workspace",
     "needed_scopes",
+    "sign",
 ]

@@ -25,6 +25,7 @@ class ChangeKind(StrEnum):
     VIEW_OPENED = "view_opened"
     VIEW_UPDATED = "view_updated"
     VIEW_PUSHED = "view_pushed"
+    VIEW_CLOSED = "view_closed"
 
 
 @dataclass(frozen=True)

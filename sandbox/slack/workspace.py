@@ -370,6 +370,22 @@ class Workspace:
         self._publish(ChangeKind.VIEW_PUSHED, None, self.render_view(pushed))
         return pushed
 
+    def close_view(self, view_id: str, *, stack: bool = False) -> None:
+        """Close a view (a person cancelled it, or the app's ack closed it).
+
+        With `stack`, its whole stack closes, as `response_action: clear` does; otherwise the
+        view below it (if any) is shown again.
+        """
+        found = self.views.get(view_id)
+        if found is None:
+            raise SlackError("not_found")
+        closing = [
+            v.id for v in self.views.values() if stack and v.root_view_id == found.root_view_id
+        ] or [view_id]
+        for closed in closing:
+            del self.views[closed]
+            self._publish(ChangeKind.VIEW_CLOSED, None, {"id": closed})
+
 
 class ChannelNames(MutableMapping[str, str]):
     """Channel id to name, a live view of the workspace (the old fake's `channels` dict).

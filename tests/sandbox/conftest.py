@@ -1,13 +1,16 @@
-"""Fixtures for the local Slack's own tests: a running `LocalSlack` and a real AsyncWebClient."""
+"""Fixtures: a running `LocalSlack` with a real AsyncWebClient, and the whole sandbox."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import aiohttp
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from sandbox.slack import LocalSlack
+from sandbox.stack import Options, Sandbox, open_sandbox
 
 
 @pytest.fixture
@@ -20,3 +23,16 @@ async def fake() -> AsyncIterator[LocalSlack]:
 @pytest.fixture
 def client(fake: LocalSlack) -> AsyncWebClient:
     return AsyncWebClient(base_url=fake.api_url, token="xoxb-test")
+
+
+@pytest.fixture
+async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
+    """The whole sandbox in this process, its page on a free port."""
+    async with open_sandbox(Options(directory=tmp_path / "sandbox", port=0)) as running:
+        yield running
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session

@@ -5,13 +5,14 @@ response_url posts, modals, users and user groups, all through the real AsyncWeb
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from typing import Any
 
 import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from sandbox.slack import LocalSlack
+from sandbox.slack import LocalSlack, SlackError, Workspace
 
 C = "CDEPLOYS"
 TITLE = {"type": "plain_text", "text": "Title"}
@@ -417,3 +418,33 @@ class TestPeople:
         assert await error_of(client.usergroups_users_list(usergroup="S0NOPE")) == (
             "no_such_subteam"
         )
+
+
+class TestCloseView:
+    def _view(self, title: str) -> dict[str, Any]:
+        return {"type": "modal", "title": {"type": "plain_text", "text": title}, "blocks": []}
+
+    def test_closing_a_pushed_view_shows_the_one_below_again(self) -> None:
+        ws = Workspace()
+        below = ws.open_view(self._view("One"), trigger_id="t1")
+        top = ws.push_view(self._view("Two"), trigger_id="t2")
+
+        ws.close_view(top.id)
+
+        assert list(ws.views) == [below.id]
+
+    def test_clear_closes_the_whole_stack(self) -> None:
+        ws = Workspace()
+        below = ws.open_view(self._view("One"), trigger_id="t1")
+        top = ws.push_view(self._view("Two"), trigger_id="t2")
+        queue = ws.feed.subscribe()
+
+        ws.close_view(top.id, stack=True)
+
+        assert ws.views == {}
+        closed = [queue.get_nowait().data["id"] for _ in range(queue.qsize())]
+        assert sorted(closed) == sorted([below.id, top.id])
+
+    def test_closing_a_view_that_is_not_open_is_not_found(self) -> None:
+        with pytest.raises(SlackError, match="not_found"):
+            Workspace().close_view("V404")

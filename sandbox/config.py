@@ -1,0 +1,107 @@
+"""The sandbox's config file, made from `chatops.example.toml`, written where a person reads it.
+
+The example's environments and services stay as they are (eight services, staging and
+production, two approvals in production); what points outside is replaced: health URLs go to the
+demo services, approvers and responders are the seeded people, and the health and rollout waits
+are short, so a deploy takes seconds.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+from sandbox.people import APPROVERS, INCIDENTS, ON_CALL_GROUP
+
+Json = dict[str, Any]
+
+EXAMPLE: Final = Path(__file__).resolve().parent.parent / "chatops.example.toml"
+
+# Short waits: a deploy of eight services takes seconds, and a broken version fails within one.
+HEALTH: Final = {"retries": 3, "interval": "300ms", "timeout": "1s"}
+ROLLOUT: Final = {"stable_timeout": "30s", "poll_interval": "250ms"}
+INLINE_TABLES: Final = frozenset({"health_url"})  # written on one line, as the example does
+
+
+class ExampleMissing(Exception):
+    """The example config the sandbox is made from cannot be read."""
+
+
+def read_example(path: Path = EXAMPLE) -> Json:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExampleMissing(
+            f"{path} is missing: the sandbox makes its config from it. Run the sandbox from a "
+            "checkout of the repository, or pass --example PATH."
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ExampleMissing(f"{path} is not valid TOML: {exc}") from None
+
+
+def sandbox_config(example: Mapping[str, Any], *, health_base: str) -> Json:
+    """The example config with every outside address and person replaced by the sandbox's.
+
+    `health_base` is the demo services' root URL; each service answers at
+    `{health_base}/{environment}/{service}`.
+    """
+    config = copy.deepcopy(dict(example))
+    approvers = [p.id for p in APPROVERS]
+    for env_name, env in config.get("environments", {}).items():
+        env["health"] = {**env.get("health", {}), **HEALTH}
+        env["rollout"] = {**env.get("rollout", {}), **ROLLOUT}
+        if env.get("required_approvals"):
+            env["approvers"] = approvers
+        env.pop("deployers", None)
+        env.setdefault("approval_timeout", "2h")
+        config["environments"][env_name] = env
+    environments = list(config.get("environments", {}))
+    for name, service in config.get("services", {}).items():
+        service["health_url"] = {env: f"{health_base}/{env}/{name}" for env in environments}
+    incidents = config.setdefault("incidents", {})
+    incidents["channel"] = INCIDENTS.id
+    for severity in ("p1", "p2"):
+        table = incidents.setdefault("severities", {}).get(severity)
+        if table is not None:
+            table["responders"] = [ON_CALL_GROUP.id]
+    return config
+
+
+def to_toml(config: Mapping[str, Any], *, header: str = "") -> str:
+    """TOML for a config: tables of strings, numbers, booleans and lists of strings."""
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    _table(config, [], lines)
+    return "\n".join(lines).strip() + "\n"
+
+
+def _table(table: Mapping[str, Any], path: list[str], lines: list[str]) -> None:
+    scalars = {k: v for k, v in table.items() if not isinstance(v, dict) or k in INLINE_TABLES}
+    if path and (scalars or not table):
+        lines += ["", f"[{'.'.join(_key(p) for p in path)}]"]
+    lines += [f"{_key(k)} = {_value(v)}" for k, v in scalars.items()]
+    for key, value in table.items():
+        if key not in scalars:
+            _table(value, [*path, key], lines)
+
+
+def _key(key: str) -> str:
+    bare = key.replace("-", "").replace("_", "").isalnum()
+    return key if bare else json.dumps(key)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"TOML for a {type(value).__name__} is not written by the sandbox.")

@@ -1,0 +1,186 @@
+"""The whole sandbox in one process: the real bot against a local Slack, AWS and services.
+
+`open_sandbox` starts, in order: the demo services, the sandbox's config (written to the sandbox
+directory), a moto server seeded from it, the local Slack with the seeded people and channels,
+the real bot (`bot.server.build_web_app`, on its own port of 127.0.0.1, with a fresh database in
+the sandbox directory) and the page; it stops them in reverse order. This module and `cli` are
+the only parts of `sandbox` that import the bot: the stand-ins play the outside world.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from aiohttp import web
+
+from bot.server import EVENTS_PATH, build_web_app
+from bot.settings import Settings
+from pipeline.aws import BotoEcs
+from pipeline.kernel.clock import SystemClock
+from pipeline.kernel.config import Config, load_config
+from sandbox.aws import Estate, LocalAws
+from sandbox.config import EXAMPLE, read_example, sandbox_config, to_toml
+from sandbox.environment import isolated
+from sandbox.people import DEPLOYS, GROUPS, PEOPLE, REQUESTER, ROOMS, group_members, users
+from sandbox.services import DemoServices
+from sandbox.slack import AppDelivery, LocalSlack
+from sandbox.web import Page
+from sandbox.web.messages import SLACKBOT
+
+HOST: Final = "127.0.0.1"  # nothing of the sandbox listens beyond this machine
+# manifest.yml's slash commands and bot scopes (tests/sandbox keeps them equal to the manifest).
+SLASH_COMMANDS: Final = ("/deploy", "/rollback", "/incident", "/health")
+BOT_SCOPES: Final = (
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "usergroups:read",
+    "channels:manage",
+    "pins:write",
+    "channels:history",
+    "groups:history",
+    "users:read",
+)
+SHUTDOWN_GRACE_S: Final = 2.0
+CONFIG_HEADER: Final = """\
+The sandbox's config, made from chatops.example.toml each time the sandbox starts.
+Health URLs point at the sandbox's demo services, approvers and responders are its people,
+and waits are short so a deploy takes seconds. Editing it changes nothing: it is rewritten."""
+WELCOME: Final = (
+    "*Welcome to the chatops-bot sandbox.* Everything here runs on this machine: this Slack, "
+    "AWS (a moto server) and the services the bot deploys. Type `/deploy production all` "
+    "below, then approve as two people (switch who you are at the top left)."
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    directory: Path = Path(".sandbox")
+    port: int = 3000
+    example: Path = EXAMPLE
+    log_level: str = "WARNING"
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """What is running: the page's URL and each stand-in, for the CLI and the tests."""
+
+    url: str
+    bot_url: str
+    slack: LocalSlack
+    aws: LocalAws
+    services: DemoServices
+    estate: Estate
+    config: Config
+    config_path: Path
+    db_path: Path
+
+
+def _listening_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((HOST, 0))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def _seed_rooms(slack: LocalSlack) -> None:
+    workspace = slack.workspace
+    everyone = [workspace.bot_user, *(p.id for p in PEOPLE)]
+    for room in ROOMS:
+        channel = workspace.add_channel(room.id, room.name, creator=REQUESTER.id)
+        channel.members[:] = everyone
+        channel.topic = room.topic
+    workspace.post(DEPLOYS.id, user=SLACKBOT, text=WELCOME)
+
+
+@asynccontextmanager
+async def open_sandbox(options: Options | None = None) -> AsyncIterator[Sandbox]:
+    """Start everything; yield what runs; stop everything in reverse order, whatever happened."""
+    options = options or Options()
+    directory = options.directory.resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("chatops.db*"):
+        stale.unlink()
+    example = read_example(options.example)
+    async with AsyncExitStack() as stack:
+        services = DemoServices(host=HOST)
+        await services.start()
+        stack.push_async_callback(services.close)
+
+        raw = sandbox_config(example, health_base=services.base)
+        config_path = directory / "chatops.toml"
+        config_path.write_text(to_toml(raw, header=CONFIG_HEADER), encoding="utf-8")
+        config = load_config(config_path)
+        estate = Estate.from_config(raw)
+
+        aws = LocalAws(HOST)
+        await asyncio.to_thread(aws.start)
+        stack.push_async_callback(asyncio.to_thread, aws.close)
+        region = estate.clusters[0].region
+        stack.enter_context(isolated(aws.endpoint, region=region, nowhere=directory / "no-aws"))
+        await asyncio.to_thread(aws.seed, estate)
+        services.attach(aws, estate)
+
+        slack = LocalSlack(users=users(), groups=group_members(), scopes=BOT_SCOPES, host=HOST)
+        await stack.enter_async_context(slack)
+        _seed_rooms(slack)
+
+        signing_secret = secrets.token_hex(16)
+        bot_socket = _listening_socket()
+        db_path = directory / "chatops.db"
+        settings = Settings(
+            _env_file=None,
+            SLACK_BOT_TOKEN=f"xoxb-sandbox-{secrets.token_hex(8)}",
+            SLACK_SIGNING_SECRET=signing_secret,
+            SLACK_APP_TOKEN=None,
+            SLACK_API_URL=slack.api_url,
+            CHATOPS_CONFIG=str(config_path),
+            CHATOPS_DB=str(db_path),
+            CHATOPS_HOST=HOST,
+            PORT=bot_socket.getsockname()[1],
+            CHATOPS_SHUTDOWN_GRACE_S=SHUTDOWN_GRACE_S,
+            CHATOPS_LOG_LEVEL=options.log_level,
+        )
+        bot_app = build_web_app(settings, config, clock=SystemClock(), ecs=BotoEcs())
+        runner = web.AppRunner(bot_app, access_log=None, handle_signals=False)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        await web.SockSite(runner, bot_socket).start()
+        bot_url = f"http://{HOST}:{settings.port}"
+
+        delivery = AppDelivery(
+            slack, request_url=bot_url + EVENTS_PATH, signing_secret=signing_secret
+        )
+        stack.push_async_callback(delivery.close)
+        page = Page(
+            slack,
+            delivery,
+            services,
+            people=PEOPLE,
+            groups={g.id: g.handle for g in GROUPS},
+            commands=SLASH_COMMANDS,
+            home=DEPLOYS.id,
+            host=HOST,
+            port=options.port,
+        )
+        await page.start()
+        stack.push_async_callback(page.close)
+        yield Sandbox(
+            url=page.url,
+            bot_url=bot_url,
+            slack=slack,
+            aws=aws,
+            services=services,
+            estate=estate,
+            config=config,
+            config_path=config_path,
+            db_path=db_path,
+        )

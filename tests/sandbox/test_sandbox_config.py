@@ -1,0 +1,77 @@
+"""The sandbox's config: the example's eight services in staging and production, with every
+outside address and person replaced, and short waits; the manifest's commands and scopes."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.kernel.config import Config, load_config
+from sandbox.config import ExampleMissing, read_example, sandbox_config, to_toml
+from sandbox.people import APPROVERS, ON_CALL_GROUP
+from sandbox.stack import BOT_SCOPES, SLASH_COMMANDS
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = "http://127.0.0.1:4567"
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    path = tmp_path / "chatops.toml"
+    path.write_text(to_toml(sandbox_config(read_example(), health_base=BASE)), encoding="utf-8")
+    return load_config(path)
+
+
+def test_it_keeps_the_examples_services_and_environments(config: Config) -> None:
+    example = load_config(ROOT / "chatops.example.toml")
+
+    assert list(config.services) == list(example.services)
+    assert len(config.services) == 8
+    assert config.environment("production").required_approvals == 2
+    assert config.environment("production").promote_from == "staging"
+
+
+def test_every_health_url_is_a_demo_service_on_this_machine(config: Config) -> None:
+    urls = {url for svc in config.services.values() for url in svc.health_url.values()}
+
+    assert f"{BASE}/production/auth-svc" in urls
+    assert all(url.startswith(BASE + "/") for url in urls)
+    assert len(urls) == 16
+
+
+def test_the_approvers_are_the_seeded_approvers(config: Config) -> None:
+    assert config.environment("production").approvers == [p.id for p in APPROVERS]
+
+
+def test_waits_are_short_enough_for_a_deploy_in_seconds(config: Config) -> None:
+    for env in config.environments.values():
+        assert env.health.interval_s <= 0.5
+        assert env.health.retries * (env.health.interval_s + env.health.timeout_s) <= 6
+        assert env.rollout.poll_interval_s <= 0.5
+
+
+def test_p1_war_rooms_invite_the_on_call_group(config: Config) -> None:
+    assert config.incidents.severities["p1"].responders == [ON_CALL_GROUP.id]
+    assert config.incidents.channel is not None
+
+
+def test_the_toml_reads_back_as_the_same_config() -> None:
+    made = sandbox_config(read_example(), health_base=BASE)
+
+    assert tomllib.loads(to_toml(made, header="line one\nline two")) == made
+
+
+def test_a_missing_example_says_where_it_was_looked_for(tmp_path: Path) -> None:
+    with pytest.raises(ExampleMissing, match=r"nope\.toml is missing"):
+        read_example(tmp_path / "nope.toml")
+
+
+def test_the_sandbox_offers_the_manifests_commands_and_grants_its_scopes() -> None:
+    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text(encoding="utf-8"))
+
+    commands = {c["command"] for c in manifest["features"]["slash_commands"]}
+    assert set(SLASH_COMMANDS) == commands
+    assert set(BOT_SCOPES) == set(manifest["oauth_config"]["scopes"]["bot"])

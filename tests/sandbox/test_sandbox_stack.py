@@ -1,0 +1,235 @@
+"""The whole sandbox in one process, used through its page's HTTP API as a person would: the
+real bot against the local Slack, moto and the demo services. Real time, so marked slow."""
+
+from __future__ import annotations
+
+import os
+
+import aiohttp
+import boto3
+import pytest
+
+from sandbox.people import APPROVERS, INCIDENTS, ON_CALL, OUTSIDER, REQUESTER
+from sandbox.services import Mode
+from sandbox.stack import Sandbox
+from tests.sandbox.sandbox_client import PageUser, cards, running_version, text_of, until
+
+pytestmark = pytest.mark.slow
+
+SERVICES = (
+    "api-gateway",
+    "auth-svc",
+    "market-svc",
+    "skillpod-svc",
+    "cockpit-svc",
+    "billing-svc",
+    "notification-svc",
+    "audit-svc",
+)
+
+
+def person(http: aiohttp.ClientSession, sandbox: Sandbox, user: str) -> PageUser:
+    return PageUser(http, sandbox.url, user)
+
+
+async def test_production_all_approved_by_two_people_runs_the_new_versions_in_ecs(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    first, second = (person(http, sandbox, p.id) for p in APPROVERS)
+
+    await person(http, sandbox, REQUESTER.id).type("/deploy production all")
+    [card] = await until(sandbox.slack, lambda: cards(sandbox.slack))
+    await first.click(card, "deploy_approve")
+    await second.click(card, "deploy_approve")
+    await until(sandbox.slack, lambda: "deployment successful" in text_of(card))
+
+    assert [running_version(sandbox, "production", s) for s in SERVICES] == ["v1.3.0"] * 8
+    assert "@Priya Patel" in await first.sees()
+
+
+async def test_a_refused_approval_is_explained_only_to_who_clicked(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    requester = person(http, sandbox, REQUESTER.id)
+    outsider = person(http, sandbox, OUTSIDER.id)
+    await requester.type("/deploy production auth-svc")
+    [card] = await until(sandbox.slack, lambda: cards(sandbox.slack))
+
+    await outsider.click(card, "deploy_approve")
+    await until(sandbox.slack, lambda: sandbox.slack.workspace.ephemerals)
+
+    assert "Your click changed nothing" in await outsider.sees()
+    assert "Your click changed nothing" not in await requester.sees()
+    assert "approvals 0/2" in text_of(card)
+
+
+async def test_a_broken_version_fails_its_health_check_and_is_rolled_back(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    requester = person(http, sandbox, REQUESTER.id)
+    broken = await requester.post(
+        "/api/services/fault", {"service": "auth-svc", "version": "v1.4.0", "mode": "unhealthy"}
+    )
+
+    await requester.type("/deploy staging auth-svc v1.4.0")
+    [card] = await until(sandbox.slack, lambda: cards(sandbox.slack))
+    await until(sandbox.slack, lambda: "Automatic rollback completed" in text_of(card))
+
+    assert broken == {"ok": True}
+    assert running_version(sandbox, "staging", "auth-svc") == "v1.3.0"
+    answer = sandbox.services.answers[("staging", "auth-svc")]
+    assert (answer.status, answer.version) == (200, "v1.3.0")
+
+
+async def test_the_services_panel_shows_what_ecs_runs_and_what_is_broken(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    sandbox.services.set_fault("billing-svc", "v1.3.0", Mode.SLOW)
+
+    panel = await person(http, sandbox, REQUESTER.id).get("/api/services")
+
+    billing = next(r for r in panel["rows"] if r["service"] == "billing-svc")
+    assert billing["running"]["staging"] == {"version": "v1.3.0", "mode": "slow", "last": None}
+    assert billing["running"]["production"]["version"] == "v1.2.0"
+    assert billing["faults"] == {"v1.3.0": "slow"}
+
+
+async def test_a_p1_opens_a_war_room_the_page_lists_with_its_pinned_alert(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    on_call = person(http, sandbox, ON_CALL.id)
+
+    await on_call.type("/incident p1 auth-svc login failing", channel=INCIDENTS.id)
+    room = await until(
+        sandbox.slack,
+        lambda: next(
+            (c for c in sandbox.slack.workspace.channels.values() if c.name.startswith("inc-")),
+            None,
+        ),
+    )
+    await until(sandbox.slack, lambda: room.pins)
+    listed = (await on_call.get("/api/channels"))["channels"]
+    shown = await on_call.sees(room.id)
+
+    assert room.name.endswith("-auth-svc-login-failing")
+    assert room.id in [c["id"] for c in listed]
+    assert "📌 Pinned" in shown
+    assert "Post update" in shown
+
+
+async def _update_form(sandbox: Sandbox, http: aiohttp.ClientSession) -> tuple[PageUser, str]:
+    """The on-call engineer declares a P2 and clicks Post update; the open modal's id."""
+    on_call = person(http, sandbox, ON_CALL.id)
+    await on_call.type("/incident p2 billing exports slow", channel=INCIDENTS.id)
+    # Declared when the bot says so to its commander (the alert is pinned a moment before).
+    await until(
+        sandbox.slack, lambda: any("declared" in e.text for e in sandbox.slack.workspace.ephemerals)
+    )
+    room = next(c for c in sandbox.slack.workspace.channels.values() if c.pins)
+    await on_call.click(
+        sandbox.slack.workspace.message(room.id, room.pins[0]), "incident_post_update"
+    )
+    await until(sandbox.slack, lambda: sandbox.slack.workspace.views)
+    return on_call, (await on_call.get("/api/modal"))["modal"]["id"]
+
+
+async def test_a_modal_opens_for_who_clicked_and_the_client_asks_for_required_fields(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    on_call, view_id = await _update_form(sandbox, http)
+
+    opened = (await on_call.get("/api/modal"))["modal"]
+    someone_else = (await person(http, sandbox, REQUESTER.id).get("/api/modal"))["modal"]
+    refused = await on_call.post("/api/submit", {"view_id": view_id, "values": {}})
+
+    assert opened["title"] == "Post update"
+    assert someone_else is None
+    assert refused["ok"] is False
+    assert "Please complete this required field." in refused["html"]
+    assert view_id in sandbox.slack.workspace.views
+
+
+async def test_an_unknown_command_is_answered_by_slackbot_and_reaches_no_app(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    requester = person(http, sandbox, REQUESTER.id)
+
+    answer = await requester.type("/deploi production all")
+
+    assert answer == {"ok": False, "error": "not_a_command"}
+    assert "is not a valid command" in await requester.sees()
+    assert cards(sandbox.slack) == []
+
+
+async def test_text_without_a_slash_is_posted_as_that_persons_message(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    requester = person(http, sandbox, REQUESTER.id)
+
+    await requester.type("shipping <b>now</b> & then")
+
+    [said] = [
+        m for m in sandbox.slack.workspace.channel("C0DEPLOYS").messages if m.user == REQUESTER.id
+    ]
+    assert said.text == "shipping &lt;b&gt;now&lt;/b&gt; &amp; then"
+    assert "shipping &lt;b&gt;now&lt;/b&gt; &amp; then" in await requester.sees()
+
+
+async def test_the_event_stream_tells_the_page_when_the_bot_posts(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    async with http.get(sandbox.url + "api/events") as stream:
+        await stream.content.readline()  # the retry line
+        await stream.content.readline()
+        await person(http, sandbox, REQUESTER.id).type("/deploy staging auth-svc v1.4.0")
+        lines = [(await stream.content.readline()).decode() for _ in range(4)]
+
+    assert any('"kind": "message_posted", "channel": "C0DEPLOYS"' in line for line in lines)
+
+
+async def test_nothing_in_the_sandbox_points_outside_this_machine(sandbox: Sandbox) -> None:
+    ecs = boto3.session.Session().client("ecs", region_name="us-east-1")
+    local = "http://127.0.0.1:"
+
+    assert ecs.meta.endpoint_url == sandbox.aws.endpoint
+    assert os.environ["AWS_ENDPOINT_URL"].startswith(local)  # noqa: TID251
+    assert sandbox.slack.api_url.startswith(local)
+    assert sandbox.bot_url.startswith(local)
+    assert sandbox.url.startswith(local)
+    urls = [u for s in sandbox.config.services.values() for u in s.health_url.values()]
+    assert all(u.startswith(local) for u in urls)
+    assert sandbox.db_path.parent == sandbox.config_path.parent
+
+
+async def test_the_apps_own_form_errors_are_shown_under_their_fields(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    on_call, view_id = await _update_form(sandbox, http)
+    values = {"status": "identified", "action": "Raising the pool", "eta": "  ", "impact": "Slow"}
+
+    refused = await on_call.post("/api/submit", {"view_id": view_id, "values": values})
+
+    assert refused["ok"] is False
+    assert "Give an estimate, or write Unknown." in refused["html"]
+    assert "Raising the pool" in refused["html"]
+    assert view_id in sandbox.slack.workspace.views
+
+
+async def test_a_filled_in_update_form_closes_and_the_update_is_posted(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    on_call, view_id = await _update_form(sandbox, http)
+    values = {"status": "identified", "action": "Raising the pool", "eta": "10m", "impact": "Slow"}
+
+    done = await on_call.post("/api/submit", {"view_id": view_id, "values": values})
+    await until(
+        sandbox.slack,
+        lambda: any(
+            "Raising the pool" in m.text
+            for c in sandbox.slack.workspace.channels.values()
+            for m in c.messages
+        ),
+    )
+
+    assert done == {"ok": True, "closed": True}
+    assert (await on_call.get("/api/modal"))["modal"] is None
