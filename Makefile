@@ -28,8 +28,12 @@ install: $(STAMP)
 run: $(RUN_STAMP)
 	@$(BIN)/python -m sandbox.launch $(ARGS)
 
+# The suite runs on WORKERS processes (pytest-xdist); coverage measures each and combines them.
+WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/coverage run -m pytest $(ARGS)
+	@$(BIN)/coverage erase
+	$(BIN)/coverage run -m pytest -n $(WORKERS) $(ARGS)
+	@$(BIN)/coverage combine -q
 	$(BIN)/coverage report --fail-under=90
 
 lint: $(STAMP)
@@ -50,4 +54,4 @@ screenshot: $(STAMP)
 	cp artifacts/screenshots/03-deployed.png docs/sandbox.png
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .sandbox artifacts
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* .sandbox artifacts

@@ -76,6 +76,30 @@ def check_config(path: Path | None) -> int:
     return 0
 
 
+def _gates(config: Config, name: str) -> list[str]:
+    """The gates an environment has, in a few words each (check-config's summary)."""
+    env = config.environment(name)
+    gates = []
+    if env.schedule.windows:
+        gates.append(f"windows {', '.join(env.schedule.windows)} ({env.schedule.timezone})")
+    if env.schedule.freezes:
+        gates.append(f"{len(env.schedule.freezes)} freeze(s)")
+    if env.wait_s:
+        gates.append(f"wait {format_duration(env.wait_s)}")
+    if env.groups:
+        gates.append("order " + " -> ".join("[" + ", ".join(g) + "]" for g in env.groups))
+    if env.database is not None:
+        gates.append(f"snapshot of {env.database.instance} before migrations")
+    migrating = [s.name for s in config.services.values() if s.migration is not None]
+    if migrating:
+        gates.append(f"migrations: {', '.join(migrating)}")
+    if env.records is not None:
+        gates.append(f"records to s3://{env.records.bucket}/{env.records.prefix}")
+    if not env.ecr_check:
+        gates.append("ECR check off")
+    return gates
+
+
 def describe(config: Config, path: Path) -> str:
     lines = [f"{path}: OK", f"{len(config.environments)} environment(s):"]
     for env in config.environments.values():
@@ -87,6 +111,9 @@ def describe(config: Config, path: Path) -> str:
             f"{env.required_approvals} approval(s), health {env.health.retries} x "
             f"{format_duration(env.health.interval_s)}{extra}"
         )
+        gates = _gates(config, env.name)
+        if gates:
+            lines.append(f"    gates: {'; '.join(gates)}")
     lines.append(f"{len(config.services)} service(s): " + ", ".join(config.services))
     sev = config.incidents.severities
     lines.append(

@@ -22,7 +22,8 @@ Json = dict[str, Any]
 EXAMPLE: Final = Path(__file__).resolve().parent.parent / "chatops.example.toml"
 
 # Short waits: a deploy of eight services takes seconds, and a broken version fails within one.
-HEALTH: Final = {"retries": 3, "interval": "300ms", "timeout": "1s"}
+# A 3 s timeout: a busy laptop (or CI) must not fail a healthy service; a broken one answers 503.
+HEALTH: Final = {"retries": 3, "interval": "300ms", "timeout": "3s"}
 ROLLOUT: Final = {"stable_timeout": "30s", "poll_interval": "250ms"}
 INLINE_TABLES: Final = frozenset({"health_url"})  # written on one line, as the example does
 

@@ -283,8 +283,13 @@ def _field_type(field: FieldInfo) -> str:
 def _model_in(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
-    if typing.get_origin(annotation) in (dict, list):
+    origin = typing.get_origin(annotation)
+    if origin in (dict, list):
         return _model_in(typing.get_args(annotation)[-1])
+    if origin in (Union, types.UnionType):
+        # An optional table (`Database | None`): document the table.
+        models = [m for a in typing.get_args(annotation) if (m := _model_in(a)) is not None]
+        return models[0] if len(models) == 1 else None
     return None
 
 

@@ -49,7 +49,9 @@ def test_the_approvers_are_the_seeded_approvers(config: Config) -> None:
 def test_waits_are_short_enough_for_a_deploy_in_seconds(config: Config) -> None:
     for env in config.environments.values():
         assert env.health.interval_s <= 0.5
-        assert env.health.retries * (env.health.interval_s + env.health.timeout_s) <= 6
+        # A version answering 503 fails within about a second; one that hangs within ten.
+        assert env.health.retries * env.health.interval_s <= 1.5
+        assert env.health.retries * (env.health.interval_s + env.health.timeout_s) <= 10
         assert env.rollout.poll_interval_s <= 0.5
 
 
