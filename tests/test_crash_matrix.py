@@ -247,17 +247,20 @@ class BotProcess:
                 await self.kill()
 
     async def deploy(self, slack: FakeSlack, text: str) -> int:
+        return await self.command(slack, "/deploy", text)
+
+    async def command(self, slack: FakeSlack, command: str, text: str) -> int:
         body = urlencode(
             {
-                "command": "/deploy",
+                "command": command,
                 "text": text,
                 "user_id": "UDEV",
                 "user_name": "dev",
                 "channel_id": CHANNEL,
                 "team_id": "T1",
                 "api_app_id": "A1",
-                "response_url": slack.response_url("deploy-UDEV"),
-                "trigger_id": "T-crash",
+                "response_url": slack.response_url(f"{command[1:]}-UDEV"),
+                "trigger_id": f"T-crash-{command[1:]}",
             }
         )
         headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, secret=SECRET)}
@@ -346,6 +349,22 @@ async def _until(check: Callable[[], bool], what: str, backstop_s: float) -> Non
         await asyncio.sleep(0.05)
 
 
+def _bot_env(rig: Rig, config: Path, db: Db) -> dict[str, str]:
+    return {
+        "PATH": os.environ["PATH"],  # noqa: TID251 - the child needs a PATH
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": rig.slack.api_url,
+        "CHATOPS_CONFIG": str(config),
+        "CHATOPS_DB": str(db.path),
+        "CHATOPS_HOST": "127.0.0.1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ENDPOINT_URL": rig.proxy.url,
+    }
+
+
 def _card_text(slack: FakeSlack, ts: str | None) -> str:
     if ts is None:
         return ""
@@ -366,19 +385,7 @@ async def test_a_bot_killed_mid_step_ends_consistent_with_ecs_and_its_card(
     _config(config, rig.health)
     log = tmp_path / "bot.log"
     db = Db(tmp_path / "bot.db")
-    env = {
-        "PATH": os.environ["PATH"],  # noqa: TID251 - the child needs a PATH
-        "SLACK_BOT_TOKEN": TOKEN,
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": rig.slack.api_url,
-        "CHATOPS_CONFIG": str(config),
-        "CHATOPS_DB": str(db.path),
-        "CHATOPS_HOST": "127.0.0.1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ENDPOINT_URL": rig.proxy.url,
-    }
+    env = _bot_env(rig, config, db)
     bot = BotProcess(env, tmp_path, log)
     reached = case.arm(rig)
     await bot.start()
@@ -456,5 +463,106 @@ async def test_a_bot_killed_mid_step_ends_consistent_with_ecs_and_its_card(
             f"{state}; ECS on {running.rsplit('/', 1)[-1]} "
             f"({rig.world.version('staging', SERVICE)}); {len(revs)} revisions; 1 card shows "
             f"it; audit: {audited[0][0]}",
+        )
+    )
+
+
+# `/rollback staging api-gateway -y` after that deploy succeeded: its UpdateService is the
+# second of the case, its DescribeServices polls come after it, then its health checks.
+ROLLBACK_CASES = [
+    Case(
+        "UpdateService back taken, answer lost",
+        False,
+        lambda rig: _held(rig, "UpdateService", after_effect=True, once=("UpdateService", 1)),
+    ),
+    Case(
+        "ECS wait (DescribeServices after UpdateService)",
+        False,
+        lambda rig: _held(rig, "DescribeServices", once=("UpdateService", 2)),
+    ),
+    Case(
+        "health checks",
+        False,
+        lambda rig: _health_paused(rig, lambda: _updates(rig) >= 2),
+        lift=lambda rig: rig.health.resume(),
+    ),
+]
+
+
+def _runs(db: Db) -> dict[str, tuple[str, str, str | None]]:
+    """kind -> (id, state, card ts) of each run in the database."""
+    rows = db.query("SELECT kind, id, state, message_ts FROM deployments")
+    assert len(rows) == len({r[0] for r in rows}), rows
+    return {kind: (run_id, state, ts) for kind, run_id, state, ts in rows}
+
+
+@pytest.mark.parametrize("case", ROLLBACK_CASES, ids=[c.step for c in ROLLBACK_CASES])
+async def test_a_bot_killed_mid_rollback_finishes_it_once_when_it_starts_again(
+    case: Case, rig: Rig, tmp_path: Path
+) -> None:
+    original = rig.world.task_definition("staging", SERVICE)
+    config = tmp_path / "chatops.toml"
+    _config(config, rig.health)
+    log = tmp_path / "bot.log"
+    db = Db(tmp_path / "bot.db")
+    bot = BotProcess(_bot_env(rig, config, db), tmp_path, log)
+    await bot.start()
+    try:
+        assert await bot.deploy(rig.slack, COMMAND) == 200
+        await _until(
+            lambda: _runs(db).get("deploy", ("", "", None))[1] == "succeeded",
+            "the deploy succeed",
+            FINAL_BACKSTOP_S,
+        )
+        reached = case.arm(rig)
+        assert await bot.command(rig.slack, "/rollback", f"staging {SERVICE} -y bad release") == 200
+        await asyncio.wait_for(reached(), STEP_BACKSTOP_S)
+        await bot.kill()
+        case.lift(rig)
+        await bot.start()
+        await _until(
+            lambda: (
+                (run := _runs(db).get("rollback")) is not None
+                and run[1] == "succeeded"
+                and "Rollback complete" in _card_text(rig.slack, run[2])
+            ),
+            "the rollback complete on its card",
+            FINAL_BACKSTOP_S,
+        )
+    finally:
+        await bot.stop()
+
+    runs = _runs(db)
+    deploy_id = runs["deploy"][0]
+    rollback_id, _, rollback_ts = runs["rollback"]
+    cards = [
+        m
+        for m in rig.slack.workspace.channel(CHANNEL).messages
+        if m.thread_ts is None and (m.metadata or {}).get("event_type") == CARD_EVENT
+    ]
+    notices = [
+        m
+        for m in rig.slack.workspace.channel(CHANNEL).messages
+        if m.thread_ts is None and "Deployment Rollback" in (m.text or "")
+    ]
+    reverted = db.query("SELECT reverted_by FROM deployments WHERE id = ?", (deploy_id,))
+    audited = db.query("SELECT action FROM audit_log ORDER BY id")
+    assert rig.world.task_definition("staging", SERVICE) == original
+    assert rig.world.version("staging", SERVICE) == "v1.3.0"
+    assert len(revisions(rig.world, "staging", SERVICE)) == 2  # a rollback registers nothing
+    assert [c.ts for c in cards] == [runs["deploy"][2], rollback_ts]
+    assert len(notices) == 1
+    assert reverted == [(rollback_id,)]
+    assert [a for (a,) in audited if a.startswith("/rollback")] == [
+        f"/rollback staging {SERVICE} -y bad release"
+    ]
+    assert db.query("SELECT COUNT(*) FROM open_requests")[0][0] == 0
+    assert TOKEN not in log.read_text(encoding="utf-8")
+    RESULTS.append(
+        (
+            "/rollback",
+            case.step,
+            f"succeeded; ECS on {original.rsplit('/', 1)[-1]} (v1.3.0); 2 revisions; its card "
+            "shows it; 1 announcement; the deploy marked reverted",
         )
     )
