@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -34,6 +35,7 @@ import pytest
 from bot.deploy.adapter import CARD_EVENT
 from tests.driver import sign
 from tests.fakes.aws_proxy import EcsProxy
+from tests.fakes.canary_world import CanaryWorld
 from tests.fakes.ecs import revisions
 from tests.fakes.ecs_world import REGION, REPO, EcsWorld
 from tests.fakes.gates_world import push_images
@@ -564,5 +566,103 @@ async def test_a_bot_killed_mid_rollback_finishes_it_once_when_it_starts_again(
             case.step,
             f"succeeded; ECS on {original.rsplit('/', 1)[-1]} (v1.3.0); 2 revisions; its card "
             "shows it; 1 announcement; the deploy marked reverted",
+        )
+    )
+
+
+# A canary of api-gateway in staging, blue live on v1.3.0: 5% for 1 s, 50% for 4 s, 100% for 1 s.
+BAKE_50_S = 4.0
+KILL_INTO_BAKE_S = 1.5
+
+
+def _canary_config(path: Path, health: FakeHealth, canary: CanaryWorld) -> None:
+    svc = canary.services[SERVICE]
+    colour = {
+        c: f"""
+[services.{SERVICE}.canary.staging.{c}]
+ecs_service = "{svc.ecs_services[c]}"
+target_group = "{svc.target_groups[c]}"
+health_url = "{health.url(f"{SERVICE}-{c}")}"
+"""
+        for c in ("blue", "green")
+    }
+    _config(path, health)
+    path.write_text(
+        path.read_text(encoding="utf-8")
+        + f"""
+[environments.staging.canary]
+check_every = "200ms"
+min_requests = 1
+ready_timeout = "30s"
+stages = [
+  {{ weight = 5, bake = "1s" }},
+  {{ weight = 50, bake = "{BAKE_50_S:g}s" }},
+  {{ weight = 100, bake = "1s" }},
+]
+
+[services.{SERVICE}.canary.staging]
+listener = "{svc.listener}"
+{colour["blue"]}{colour["green"]}""",
+        encoding="utf-8",
+    )
+
+
+async def test_a_bot_killed_mid_bake_resumes_the_canary_with_the_bake_time_left(
+    rig: Rig, tmp_path: Path, moto_server: str
+) -> None:
+    canary = CanaryWorld(rig.world, "staging", endpoint_url=moto_server)
+    svc = canary.add(SERVICE, "v1.3.0")
+    canary.register(svc.target_groups["green"], 2)  # as ECS would once green runs
+    rig.health.version_for = lambda service: "1.4.0" if service.endswith("-green") else "1.3.0"
+    now = datetime.now(UTC)
+    for second in range(-5, 90, 2):
+        canary.traffic(SERVICE, "green", requests=100, errors=0, at=now + timedelta(seconds=second))
+    config = tmp_path / "chatops.toml"
+    _canary_config(config, rig.health, canary)
+    log = tmp_path / "bot.log"
+    db = Db(tmp_path / "bot.db")
+    bot = BotProcess(_bot_env(rig, config, db), tmp_path, log)
+    await bot.start()
+    try:
+        assert await bot.deploy(rig.slack, COMMAND) == 200
+        await _until(lambda: canary.weights(SERVICE)["green"] == 50, "50% on green", 20)
+        await asyncio.sleep(KILL_INTO_BAKE_S)
+        await bot.kill()
+        used = db.query("SELECT elapsed_s FROM rollout_stages WHERE position = 1")[0][0]
+        await bot.start()
+        await _until(
+            lambda: (
+                (run := db.run()) is not None
+                and run[1] == "succeeded"
+                and FINAL["succeeded"] in _card_text(rig.slack, run[2])
+            ),
+            "a successful canary on its card",
+            FINAL_BACKSTOP_S,
+        )
+    finally:
+        await bot.stop()
+
+    stages = db.query("SELECT weight, status, elapsed_s FROM rollout_stages ORDER BY position")
+    shifts = [
+        d
+        for (d,) in db.query(
+            "SELECT detail FROM deployment_events WHERE stage = 'traffic' ORDER BY rowid"
+        )
+    ]
+    assert 0 < used < BAKE_50_S
+    assert [(w, st) for w, st, _ in stages] == [(5, "passed"), (50, "passed"), (100, "passed")]
+    assert stages[1][2] == pytest.approx(BAKE_50_S, abs=0.5)
+    assert canary.weights(SERVICE) == {"blue": 0, "green": 100}
+    assert shifts == [
+        "5% on green, 95% on blue",
+        "50% on green, 50% on blue",
+        "100% on green, 0% on blue",
+    ]
+    RESULTS.append(
+        (
+            "canary",
+            f"the 50% bake ({used:.1f}s of {BAKE_50_S:g}s used)",
+            f"succeeded; resumed at 50% with {BAKE_50_S - used:.1f}s left, baked "
+            f"{stages[1][2]:.1f}s in all; weights 5 -> 50 -> 100 once each; green on 100%",
         )
     )

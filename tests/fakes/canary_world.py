@@ -33,12 +33,12 @@ class CanaryService:
 class CanaryWorld:
     """Canary services for one environment, on top of an `EcsWorld`."""
 
-    def __init__(self, ecs: EcsWorld, env: str) -> None:
+    def __init__(self, ecs: EcsWorld, env: str, *, endpoint_url: str | None = None) -> None:
         self.ecs = ecs
         self.env = env
-        self.ec2: Any = boto3.client("ec2", region_name=REGION)
-        self.elb: Any = boto3.client("elbv2", region_name=REGION)
-        self.cw: Any = boto3.client("cloudwatch", region_name=REGION)
+        self.ec2: Any = boto3.client("ec2", region_name=REGION, endpoint_url=endpoint_url)
+        self.elb: Any = boto3.client("elbv2", region_name=REGION, endpoint_url=endpoint_url)
+        self.cw: Any = boto3.client("cloudwatch", region_name=REGION, endpoint_url=endpoint_url)
         vpc = self.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         self.vpc = vpc
         subnets = [
