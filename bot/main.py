@@ -42,10 +42,12 @@ def configure_logging(level: str) -> None:
     handler.addFilter(RedactSecrets())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
-    if level.upper() != "DEBUG":
-        # Bolt logs the whole body of a request with a bad signature at INFO: attacker-chosen
-        # text, and a real request's response_url. Its warnings and errors still show.
-        logging.getLogger("slack_bolt").setLevel(logging.WARNING)
+    quiet = logging.NOTSET if level.upper() == "DEBUG" else logging.WARNING
+    # Bolt logs the whole body of a request with a bad signature at INFO: attacker-chosen text,
+    # and a real request's response_url. APScheduler says "Running job …" and "executed
+    # successfully" at INFO for every sweep and timer. Below DEBUG their warnings still show.
+    logging.getLogger("slack_bolt").setLevel(quiet)
+    logging.getLogger("apscheduler").setLevel(quiet)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from bot.main import EXIT_BAD_CONFIG, main
+from bot.main import EXIT_BAD_CONFIG, configure_logging, main
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "chatops.example.toml"
@@ -292,3 +293,21 @@ def test_the_command_behaves_the_same_in_a_clean_process(
 
     assert result.returncode == status
     assert expected in getattr(result, stream)
+
+
+def test_the_scheduler_says_nothing_at_info_for_each_sweep_but_still_warns() -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        configure_logging("INFO")
+        executor = logging.getLogger("apscheduler.executors.default")
+        assert not executor.isEnabledFor(logging.INFO)
+        assert executor.isEnabledFor(logging.WARNING)
+        assert logging.getLogger("chatops").isEnabledFor(logging.INFO)
+        configure_logging("DEBUG")
+        assert executor.isEnabledFor(logging.DEBUG)
+    finally:
+        logging.getLogger("apscheduler").setLevel(logging.NOTSET)
+        logging.getLogger("slack_bolt").setLevel(logging.NOTSET)
+        root.handlers[:] = handlers
+        root.setLevel(level)
