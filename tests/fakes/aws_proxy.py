@@ -1,10 +1,12 @@
-"""An HTTP proxy in front of a moto server that injects ECS faults the way AWS shows them.
+"""An HTTP proxy in front of a moto server that injects AWS faults the way AWS shows them.
 
-ECS speaks JSON over POST, the action named by the `X-Amz-Target` header
-(`AmazonEC2ContainerServiceV20141113.RegisterTaskDefinition`). The proxy forwards every call to
-moto unchanged, except that a test can make the next calls of an action answer an AWS error
-(`fail_next`), or stop (`hold`): before they reach moto, or after moto has
-taken them and before the answer goes back ("AWS did it, the bot never heard").
+It tells the action of a call the way each protocol names it: ECS speaks JSON, the action in
+the `X-Amz-Target` header (`AmazonEC2ContainerServiceV20141113.RegisterTaskDefinition`);
+CloudWatch too (`GraniteServiceVersion20100801.GetMetricData`); ELBv2 speaks the query
+protocol (`Action=DescribeListeners` in the form body). The proxy forwards every
+call to moto unchanged, except that a test can make the next calls of an action answer an AWS
+error in that protocol's shape (`fail_next`), or stop (`hold`): before they reach moto, or after
+moto has taken them and before the answer goes back ("AWS did it, the bot never heard").
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs
 
 import aiohttp
 from aiohttp import web
 
-ECS_TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
 _HOP_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 
 
@@ -97,18 +99,12 @@ class EcsProxy:
             await self._session.close()
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
-        action = request.headers.get("X-Amz-Target", "").removeprefix(ECS_TARGET_PREFIX)
         body = await request.read()
+        action = _action(request, body)
         self.calls.append(action)
         queued = self._failures.get(action)
         if queued:
-            failure = queued.pop(0)
-            return web.Response(
-                status=failure.status,
-                body=json.dumps({"__type": failure.code, "message": failure.message}).encode(),
-                content_type="application/x-amz-json-1.1",
-                headers={"x-amzn-RequestId": "injected-by-test"},
-            )
+            return _error(request, queued.pop(0))
         held = self._holds.get(action)
         if held is not None and held.once is not None:
             seen, times = held.once
@@ -142,3 +138,32 @@ class EcsProxy:
                 body=payload,
                 headers={k: v for k, v in resp.headers.items() if k.lower() not in _HOP_HEADERS},
             )
+
+
+def _action(request: web.Request, body: bytes) -> str:
+    """The AWS action a call asks for, in whichever protocol it speaks."""
+    target = request.headers.get("X-Amz-Target")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    form = parse_qs(body.decode("utf-8", "replace"))
+    return form.get("Action", [""])[0]
+
+
+def _error(request: web.Request, failure: _Failure) -> web.Response:
+    """An AWS error as the protocol of `request` carries it."""
+    headers = {"x-amzn-RequestId": "injected-by-test"}
+    if request.headers.get("X-Amz-Target"):
+        return web.Response(
+            status=failure.status,
+            body=json.dumps({"__type": failure.code, "message": failure.message}).encode(),
+            content_type="application/x-amz-json-1.1",
+            headers=headers,
+        )
+    xml = (
+        "<ErrorResponse><Error><Type>Sender</Type>"
+        f"<Code>{failure.code}</Code><Message>{failure.message}</Message>"
+        "</Error><RequestId>injected-by-test</RequestId></ErrorResponse>"
+    )
+    return web.Response(
+        status=failure.status, body=xml.encode(), content_type="text/xml", headers=headers
+    )
