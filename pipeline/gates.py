@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from typing import NoReturn
 
 from pipeline.kernel.config import Environment, Service, format_duration
-from pipeline.kernel.errors import ChatOpsError, StageFailed
+from pipeline.kernel.errors import ChatOpsError, NotFound, StageFailed
 from pipeline.kernel.infra import RecordStore, Snapshots, Tasks
 from pipeline.preflight import Planned, Preflight, blocking_failures
 from pipeline.records import deployment_record, failure_report, rollback_instructions
-from pipeline.steps import Steps
+from pipeline.steps import Steps, rev
 from store.deploy.models import Deployment, DeploymentState, MigrationRun, Target
 
 log = logging.getLogger(__name__)
@@ -117,10 +118,24 @@ class RunGates:
         if failed:
             first = failed[0]
             where = f"`{first.service}` " if first.service else ""
-            raise StageFailed(
-                "preflight", first.detail.after(f"Pre-flight check `{first.name}` failed: {where}")
+            await self._halt(
+                run,
+                StageFailed(
+                    "preflight",
+                    first.detail.after(f"Pre-flight check `{first.name}` failed: {where}"),
+                ),
             )
         await steps.event(run, "preflight", "passed", detail=f"{len(checks)} check(s)")
+
+    async def _halt(
+        self, run: Deployment, failure: StageFailed, *, service: str | None = None
+    ) -> NoReturn:
+        """Record a gate's failure in the timeline (the failure report names the stage from
+        it), then stop the run."""
+        await self._steps.event(
+            run, failure.stage, "failed", service=service, detail=failure.user_message
+        )
+        raise failure
 
     def _migrating(self, run: Deployment) -> list[tuple[Target, Service]]:
         out = []
@@ -144,13 +159,18 @@ class RunGates:
         deadline = steps.clock.now().timestamp() + env.database.snapshot_timeout_s
         while snapshot.status != "available":
             if snapshot.status in ("failed", "incompatible-restore", "deleted"):
-                raise StageFailed("backup", f"The snapshot `{name}` is {snapshot.status}.")
+                await self._halt(
+                    run, StageFailed("backup", f"The snapshot `{name}` is {snapshot.status}.")
+                )
             if steps.clock.now().timestamp() >= deadline:
-                raise StageFailed(
-                    "backup",
-                    f"The snapshot `{name}` was not available within "
-                    f"{format_duration(env.database.snapshot_timeout_s)} (it is "
-                    f"{snapshot.status}).",
+                await self._halt(
+                    run,
+                    StageFailed(
+                        "backup",
+                        f"The snapshot `{name}` was not available within "
+                        f"{format_duration(env.database.snapshot_timeout_s)} (it is "
+                        f"{snapshot.status}).",
+                    ),
                 )
             await steps.clock.sleep(env.rollout.poll_interval_s)
             snapshot = await self._snapshots.describe(region=env.region, snapshot=name)
@@ -173,6 +193,7 @@ class RunGates:
             )
             assert target.new_task_def is not None
             container = migration.container or svc.container
+            await self._check_container(run, env, svc, target.new_task_def, container)
             task = await self._tasks.run(
                 region=env.region,
                 cluster=env.cluster,
@@ -194,10 +215,14 @@ class RunGates:
             )
             while not status.stopped:
                 if steps.clock.now().timestamp() >= deadline:
-                    raise StageFailed(
-                        "migrate",
-                        f"The migration of `{svc.name}` did not finish within "
-                        f"{format_duration(migration.timeout_s)}; the backup is kept.",
+                    await self._halt(
+                        run,
+                        StageFailed(
+                            "migrate",
+                            f"The migration of `{svc.name}` did not finish within "
+                            f"{format_duration(migration.timeout_s)}; the backup is kept.",
+                        ),
+                        service=svc.name,
                     )
                 await steps.clock.sleep(env.rollout.poll_interval_s)
                 status = await self._tasks.status(
@@ -227,6 +252,30 @@ class RunGates:
                 )
             await steps.event(run, "migrate", "done", service=svc.name, detail="exit code 0")
 
+    async def _check_container(
+        self, run: Deployment, env: Environment, svc: Service, task_definition: str, container: str
+    ) -> None:
+        """ECS would start the task anyway and the override would name no container: refuse
+        first, naming the key to fix."""
+        try:
+            await self._steps.ecs.image_of(
+                region=env.region, task_definition=task_definition, container=container
+            )
+        except NotFound:
+            own = svc.migration is not None and svc.migration.container is not None
+            key = "migration.container" if own else "container"
+            await self._halt(
+                run,
+                StageFailed(
+                    "migrate",
+                    f"The migration of `{svc.name}` cannot run: its task definition "
+                    f"{rev(task_definition)} has no container `{container}`. Fix "
+                    f"`services.{svc.name}.{key}` in chatops.toml. No service was changed; "
+                    "the backup is kept.",
+                ),
+                service=svc.name,
+            )
+
     # -- after the run -------------------------------------------------------------------
 
     async def write_records(self, run: Deployment, env: Environment) -> None:
@@ -235,13 +284,28 @@ class RunGates:
             return
         steps = self._steps
         prefix = env.records.prefix
+        events = await steps.deployments.events(run.id)
+        backup_at = next((e.at for e in events if e.stage == "backup" and e.status == "done"), None)
         documents = {
             f"{prefix}deployment-record-{run.id}.json": deployment_record(
-                run, now=steps.clock.now(), window_minutes=env.rollback_window_s / 60
+                run,
+                now=steps.clock.now(),
+                window_minutes=env.rollback_window_s / 60,
+                backup_at=backup_at,
             )
         }
         if run.state in (DeploymentState.ROLLED_BACK, DeploymentState.ROLLBACK_FAILED):
-            documents[f"{prefix}deployment-failure-report-{run.id}.json"] = failure_report(run)
+            # The first failure in the timeline is where the run broke; later ones are the
+            # run-level summary and the rollback's own.
+            failures = [
+                e for e in events if e.status == "failed" and e.stage not in ("rollback", "records")
+            ]
+            failed_services = [e.service for e in failures if e.service]
+            documents[f"{prefix}deployment-failure-report-{run.id}.json"] = failure_report(
+                run,
+                failed_stage=failures[0].stage if failures else "rollout",
+                failed_services=list(dict.fromkeys(failed_services)),
+            )
         if run.state is not DeploymentState.CANCELLED and run.active_targets:
             ecs_services = {
                 t.service: steps.config.service(t.service).ecs_service for t in run.targets

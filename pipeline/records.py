@@ -4,6 +4,7 @@ failure report and the rollback instructions, as kept in S3 (`deployment-record-
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -32,11 +33,18 @@ _HEALTH_WORDS = {
 }
 
 
-def deployment_record(run: Deployment, *, now: datetime, window_minutes: float) -> dict[str, Any]:
+def deployment_record(
+    run: Deployment,
+    *,
+    now: datetime,
+    window_minutes: float,
+    backup_at: datetime | None = None,
+) -> dict[str, Any]:
     """The deployment record of the runbook (seed 003), built from the store, as of `now`.
 
     `rollback_available` is true only while the rollback window is open: false after its
     deadline and after a rollback. `rollback_deadline` is the window's deadline when it had one.
+    `backup_at`: when the backup was verified available (the timeline knows; None: unknown).
     """
     active = run.active_targets
     versions = sorted({t.target_version for t in active})
@@ -47,6 +55,9 @@ def deployment_record(run: Deployment, *, now: datetime, window_minutes: float) 
         "version": versions[0] if len(versions) == 1 else ", ".join(versions),
         "environment": run.environment,
         "status": _STATUS_WORDS[run.state],
+        # Seed 003 names the commit; the bot deploys image tags and never sees one.
+        "git_sha": None,
+        "git_ref": None,
         "triggered_by": run.requested_by,
         "approved_by": list(run.approved_by),
         "services_deployed": [t.service for t in active],
@@ -86,9 +97,14 @@ def deployment_record(run: Deployment, *, now: datetime, window_minutes: float) 
             for s in run.stages
         ]
     if run.backup_id:
-        record["database_backup"] = {"backup_id": run.backup_id, "location": "RDS snapshot"}
+        record["database_backup"] = {
+            "backup_id": run.backup_id,
+            "location": "RDS snapshot",
+            "timestamp": _iso(backup_at),
+        }
     if run.migrations:
-        record["migrations_applied"] = len(run.migrations)
+        # Seed 003 counts what was applied: a migration that failed applied nothing we know of.
+        record["migrations_applied"] = sum(1 for m in run.migrations if m.exit_code == 0)
     if run.break_glass:
         record["break_glass"] = run.break_glass
     if run.skip_staging:
@@ -112,18 +128,20 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def failure_report(run: Deployment) -> dict[str, Any]:
-    """Seed 003's failure report: the deployment, the stage that failed, the backup, and what
-    was rolled back."""
-    failed = [t for t in run.active_targets if t.status is TargetStatus.FAILED]
+def failure_report(
+    run: Deployment, *, failed_stage: str, failed_services: Sequence[str]
+) -> dict[str, Any]:
+    """Seed 003's failure report: the deployment, the stage that failed and the services that
+    failed (from the timeline: once rolled back, a target no longer says it failed, and the
+    run's own `stage` is cleared when it ends), the backup, and what was rolled back."""
     return {
         "deployment_id": run.id,
         "version": ", ".join(sorted({t.target_version for t in run.active_targets})),
         "environment": run.environment,
         "status": _STATUS_WORDS[run.state],
-        "failed_stage": next((e for e in (run.stage,) if e), None) or "rollout",
+        "failed_stage": failed_stage,
         "error": run.error,
-        "failed_services": [t.service for t in failed],
+        "failed_services": list(failed_services),
         "rolled_back": [
             t.service for t in run.active_targets if t.status is TargetStatus.ROLLED_BACK
         ],

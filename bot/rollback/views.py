@@ -35,29 +35,60 @@ def reason_words(run: Deployment) -> str:
     return escape(run.reason) if run.reason else "no reason given"
 
 
+def database_warning(prompt: RollbackPrompt) -> str | None:
+    """Seed 002's "Database errors: DO NOT rollback": the deploys taken back that migrated
+    the database, which stays as they left it."""
+    if not prompt.migrated:
+        return None
+    deploys = "; ".join(
+        f"deployment `{m.deployment_id}` ran migrations of "
+        + ", ".join(f"`{s}`" for s in m.services)
+        for m in prompt.migrated
+    )
+    first = prompt.migrated[0].deployment_id
+    return (
+        "⚠️ *The database will not go back with the code.* "
+        f"{deploys}; this rollback only moves the services, and the old code will run "
+        "against the migrated schema. The runbook says: database errors, DO NOT roll back, "
+        "investigate first. If the old data is what you need, `/deploy restore-db "
+        f"{first}` restores its backup to a NEW instance."
+    )
+
+
 def rollback_prompt(prompt: RollbackPrompt) -> tuple[str, Blocks]:
     """The private question: what will change, Roll back or Cancel (the requester only)."""
     run = prompt.run
     title = f"↩️ Roll back in {run.environment}?"
     expires = f" It expires at {hhmm(run.approval_due_at)}." if run.approval_due_at else ""
+    warning = database_warning(prompt)
+    if run.required_approvals:
+        how = (
+            f"After you confirm, a plan card asks for {run.required_approvals} approval(s) "
+            f"in {run.environment}: the rollback window is closed."
+        )
+    else:
+        how = (
+            "No approval is needed: every service goes back from a deploy whose rollback "
+            "window is open."
+        )
+    if prompt.asked_despite_yes:
+        how += " `-y` and the card's button skip this question only when no migration ran."
     blocks: Blocks = [
         header(title),
         *sections(
             [change_line(t) for t in run.targets],
-            max_blocks=MAX_MESSAGE_BLOCKS - 5,
+            max_blocks=MAX_MESSAGE_BLOCKS - 6,
             noun="more services",
         ),
         section(f"*Reason:* {reason_words(run)}"),
-        context(
-            "No approval is needed: every service goes back from a deploy whose rollback "
-            f"window is open. Only you can answer.{expires}"
-        ),
+        *([section(warning)] if warning else []),
+        context(f"{how} Only you can answer.{expires}"),
         actions(
             f"rollback:{run.id}",
             [
                 button(
                     action_id=ROLLBACK_CONFIRM_ACTION,
-                    text="Roll back",
+                    text="Roll back the code anyway" if warning else "Roll back",
                     value=run.id,
                     style="danger",
                 ),
@@ -65,7 +96,10 @@ def rollback_prompt(prompt: RollbackPrompt) -> tuple[str, Blocks]:
             ],
         ),
     ]
-    return f"{title} {len(run.active_targets)} service(s)", blocks
+    fallback = f"{title} {len(run.active_targets)} service(s)"
+    if warning:
+        fallback += ": the database will not go back with the code"
+    return fallback, blocks
 
 
 def rollback_outcome(run: Deployment) -> str | None:

@@ -49,10 +49,25 @@ CONFIRM_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
+class Migrated:
+    """A deploy this rollback takes back that ran migrations: the database keeps them."""
+
+    deployment_id: str
+    services: tuple[str, ...]
+    """The services whose migrations ran."""
+
+
+@dataclass(frozen=True)
 class RollbackPrompt:
-    """Reply: what the rollback will change, with Roll back / Cancel for the requester."""
+    """Reply: what the rollback will change, with Roll back / Cancel for the requester.
+
+    `migrated`: deploys it takes back that ran migrations (seed 002: "Database errors: DO NOT
+    rollback"); then the question is asked even when `-y` said not to (`asked_despite_yes`).
+    """
 
     run: Deployment
+    migrated: tuple[Migrated, ...] = ()
+    asked_despite_yes: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,6 +147,7 @@ class RollbackCommands:
             version=request.version,
             confirmed=request.confirmed,
             needs_approvals=not within,
+            migrated=_migrations_undone(history, targets),
         )
 
     async def _authorize(self, env: Environment, user_id: str) -> None:
@@ -298,7 +314,11 @@ class RollbackCommands:
         version: str | None,
         confirmed: bool,
         needs_approvals: bool,
+        migrated: tuple[Migrated, ...] = (),
     ) -> Outcome:
+        """Record the rollback run and ask the requester, or publish it at once (`confirmed`,
+        and no deploy it takes back ran migrations: the database does not go back with the
+        code, so that question is never skipped)."""
         active = [t for t in targets if t.status is not TargetStatus.SKIPPED]
         if not active:
             raise ChatOpsError(
@@ -309,10 +329,11 @@ class RollbackCommands:
         now = self._clock.now()
         reverted = {t.reverts for t in active}
         approvals = env.required_approvals if needs_approvals else 0
+        ask = not confirmed or bool(migrated)
         if approvals:
             due: datetime | None = now + timedelta(seconds=env.approval_timeout_s)
         else:
-            due = None if confirmed else now + timedelta(seconds=CONFIRM_TIMEOUT_S)
+            due = now + timedelta(seconds=CONFIRM_TIMEOUT_S) if ask else None
         run = Deployment(
             id=DeploymentId(f"{int(now.timestamp())}-{secrets.token_hex(3)}"),
             environment=env.name,
@@ -335,11 +356,12 @@ class RollbackCommands:
             reason=reason,
         )
         await self._deployments.create(run)
-        if approvals or confirmed:
+        if not ask or (approvals and not migrated):
             return await self._deploy.publish(run)
         if due is not None:
             self._timers.arm(approval_timer(run.id), due)
-        return Outcome(reply=RollbackPrompt(run), audit="asked to confirm", ref=run.id)
+        prompt = RollbackPrompt(run, migrated=migrated, asked_despite_yes=confirmed)
+        return Outcome(reply=prompt, audit="asked to confirm", ref=run.id)
 
     # -- the confirmation question -----------------------------------------------------------
 
@@ -358,9 +380,37 @@ class RollbackCommands:
                     now=now_on.version or "another revision",
                 )
         self._timers.disarm(approval_timer(run.id))
+        history = await self._deployments.succeeded(environment=env.name)
+        migrated = _migrations_undone(history, list(run.targets))
+        if migrated:
+            # The requester saw the database warning and went on: the timeline says so.
+            await self._deployments.record_event(
+                StageEvent(
+                    deployment_id=run.id,
+                    at=self._clock.now(),
+                    stage="confirm",
+                    status="done",
+                    detail=f"by {click.user_id}, knowing the database stays as "
+                    + ", ".join(f"deployment {m.deployment_id} migrated it" for m in migrated),
+                )
+            )
         outcome = await self._deploy.publish(run)
         if outcome.error is not None:
             return outcome
+        if run.required_approvals:
+            return Outcome(
+                reply=line(
+                    "📋 Rollback `{id}` is planned: its card in this channel needs {n} "
+                    "approval(s) in `{env}`.",
+                    id=run.id,
+                    n=run.required_approvals,
+                    env=run.environment,
+                ),
+                cards=outcome.cards,
+                audit=outcome.audit,
+                ref=run.id,
+                replace=True,
+            )
         return Outcome(
             reply=line("↩️ Rolling back `{id}`: the card in this channel tracks it.", id=run.id),
             cards=outcome.cards,
@@ -394,7 +444,10 @@ class RollbackCommands:
         ):
             await self._deploy.expire(run.id)
             run = await self._deploy.get(run.id)
-        if run.state is not DeploymentState.AWAITING_APPROVAL or run.required_approvals:
+        # A rollback that needs approvals is asked about only before its card is posted (the
+        # deploy it takes back ran migrations); once posted, the approvers decide.
+        posted = run.required_approvals and run.message_ts is not None
+        if run.state is not DeploymentState.AWAITING_APPROVAL or posted:
             raise Forbidden(
                 "This question is stale: rollback `{id}` is already {state}. Nothing was "
                 "changed; type `/rollback` again if you still need it.",
@@ -421,6 +474,7 @@ class RollbackCommands:
                 services=",".join(t.service for t in deploy.active_targets),
             )
         targets = await self._undo_targets(env, deploy)
+        history = await self._deployments.succeeded(environment=env.name)
         return await self._begin(
             env,
             targets,
@@ -430,6 +484,7 @@ class RollbackCommands:
             version=None,
             confirmed=True,
             needs_approvals=False,
+            migrated=_migrations_undone(history, targets),
         )
 
     async def on_suspect_button(self, click: Click) -> Outcome:
@@ -453,6 +508,7 @@ class RollbackCommands:
                 by=deploy.reverted_by,
             )
         targets = await self._undo_targets(env, deploy)
+        history = await self._deployments.succeeded(environment=env.name)
         outcome = await self._begin(
             env,
             targets,
@@ -462,6 +518,7 @@ class RollbackCommands:
             version=None,
             confirmed=True,
             needs_approvals=not deploy.window_open(self._clock.now()),
+            migrated=_migrations_undone(history, targets),
         )
         if outcome.error is None and outcome.ref is not None:
             await self._incidents.record_event(
@@ -544,6 +601,29 @@ def _last_change(history: list[Deployment], service: str) -> _Undo | None:
                     break
                 return _Undo(run, t)
     return None
+
+
+def _migrations_undone(history: list[Deployment], targets: list[Target]) -> tuple[Migrated, ...]:
+    """The deploys (newest first) whose change of a service this rollback takes back and that
+    ran migrations: each deploy of the service still in effect, newer than the revision the
+    rollback goes back to."""
+    found: dict[str, Migrated] = {}
+    for t in targets:
+        if t.status is TargetStatus.SKIPPED:
+            continue
+        for run in history:
+            if run.kind is not RunKind.DEPLOY:
+                continue
+            mine = next((x for x in run.active_targets if x.service == t.service), None)
+            if mine is None or mine.reverted_by is not None:
+                continue
+            if mine.new_task_def == t.new_task_def:
+                break  # the revision the rollback goes back to: older deploys stay
+            if run.migrations and run.id not in found:
+                found[run.id] = Migrated(run.id, tuple(m.service for m in run.migrations))
+            if mine.previous_task_def == t.new_task_def:
+                break
+    return tuple(found.values())
 
 
 def _newest_task_def(history: list[Deployment], service: str, version: str) -> str | None:

@@ -1,18 +1,22 @@
 """What the gates need in moto: ECR images, an RDS instance, a bucket, a network for tasks.
 
-moto runs one-off tasks but never ends them; `finish_tasks` ends a task with an exit code the
-way ECS would, for the migration tests.
+moto runs one-off tasks and, left alone, moves each one a step towards STOPPED (exit code 0)
+every time it is described; `tasks_run_until_ended` keeps them running instead, and
+`finish_tasks` ends them with an exit code the way ECS would, for the migration tests.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
 from moto.backends import get_backend
+from moto.moto_api import state_manager
 
+from tests.fakes.clock import FakeClock
 from tests.fakes.ecs_world import REGION
 
 ACCOUNT = "123456789012"
@@ -41,6 +45,8 @@ class GatesWorld:
         self.s3: Any = boto3.client("s3", region_name=REGION)
         self.ec2: Any = boto3.client("ec2", region_name=REGION)
         vpc = self.ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+        # As in a default VPC; moto's awsvpc tasks also need it (their ENI's DNS name).
+        self.ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
         self.subnet = self.ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.1.0/24")["Subnet"][
             "SubnetId"
         ]
@@ -75,6 +81,16 @@ class GatesWorld:
         }
 
 
+@contextlib.contextmanager
+def tasks_run_until_ended() -> Iterator[None]:
+    """Within: a one-off task stays RUNNING until `finish_tasks` ends it."""
+    state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**9})
+    try:
+        yield
+    finally:
+        state_manager.unset_transition("ecs::task")
+
+
 def finish_tasks(cluster: str, exit_code: int, reason: str = "Essential container exited") -> int:
     """End every running task of `cluster` with `exit_code`, as ECS would. Returns how many."""
     backend = get_backend("ecs")[ACCOUNT][REGION]
@@ -86,3 +102,59 @@ def finish_tasks(cluster: str, exit_code: int, reason: str = "Essential containe
             backend.stop_task(cluster, task.task_arn, reason)
             ended += 1
     return ended
+
+
+def set_snapshot_status(snapshot: str, status: str) -> None:
+    """Put an RDS snapshot in `status` (moto makes every snapshot `available` at once)."""
+    backend = get_backend("rds")[ACCOUNT][REGION]
+    backend.database_snapshots[snapshot].status = status
+
+
+def run_in_awsvpc_with_logs(ecs: Any, *, cluster: str, service: str, log_group: str) -> str:
+    """Move `service` to a copy of its task definition that runs in awsvpc mode (so a one-off
+    task gets a network interface in the subnet it is given) and logs to CloudWatch (so a
+    task has a log link). Returns the new revision's ARN."""
+    current = ecs.describe_services(cluster=cluster, services=[service])["services"][0]
+    td = ecs.describe_task_definition(taskDefinition=current["taskDefinition"])["taskDefinition"]
+    containers = []
+    for c in td["containerDefinitions"]:
+        c = dict(c)
+        c["logConfiguration"] = {
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": log_group,
+                "awslogs-region": REGION,
+                "awslogs-stream-prefix": "ecs",
+            },
+        }
+        containers.append(c)
+    arn = ecs.register_task_definition(
+        family=td["family"],
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="1024",
+        containerDefinitions=containers,
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.update_service(cluster=cluster, service=service, taskDefinition=arn)
+    return str(arn)
+
+
+def task_network(cluster: str, task_arn: str) -> dict[str, Any]:
+    """The awsvpc configuration a one-off task was started with, as ECS kept it."""
+    backend = get_backend("ecs")[ACCOUNT][REGION]
+    return dict(backend.tasks[cluster][task_arn].network_configuration["awsvpcConfiguration"])
+
+
+class HookedClock(FakeClock):
+    """A FakeClock that calls `on_sleep(seconds)` each time the bot waits, before time moves:
+    where a test makes AWS move on (a task ends, a bucket appears) while the bot is away."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_sleep: Callable[[float], object] | None = None
+
+    async def sleep(self, seconds: float) -> None:
+        if self.on_sleep is not None:
+            self.on_sleep(seconds)
+        await super().sleep(seconds)
