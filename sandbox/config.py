@@ -3,7 +3,9 @@
 The example's environments and services stay as they are (eight services, staging and
 production, two approvals in production); what points outside is replaced: health URLs go to the
 demo services, approvers and responders are the seeded people, and the health and rollout waits
-are short, so a deploy takes seconds.
+are short, so a deploy takes seconds. `auth-svc` is a canary in production (its blue/green
+pair's ARNs are moto's, known once seeded) with stages of seconds, and production keeps its
+deployment records in a bucket of the local AWS.
 """
 
 from __future__ import annotations
@@ -13,9 +15,14 @@ import json
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sandbox.people import APPROVERS, INCIDENTS, ON_CALL_GROUP
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sandbox.aws import CanaryArns
 
 Json = dict[str, Any]
 
@@ -26,6 +33,22 @@ EXAMPLE: Final = Path(__file__).resolve().parent.parent / "chatops.example.toml"
 HEALTH: Final = {"retries": 3, "interval": "300ms", "timeout": "3s"}
 ROLLOUT: Final = {"stable_timeout": "30s", "poll_interval": "250ms"}
 INLINE_TABLES: Final = frozenset({"health_url"})  # written on one line, as the example does
+# (environment, service) pairs released as canaries, with stages of seconds instead of minutes:
+# a production deploy shows each stage, its figures and its buttons, and is done in about 15 s.
+CANARIES: Final = (("production", "auth-svc"),)
+CANARY: Final = {
+    "stages": [
+        {"weight": 5, "bake": "3s"},
+        {"weight": 50, "bake": "5s"},
+        {"weight": 100, "bake": "3s"},
+    ],
+    "check_every": "1s",
+    "min_requests": 10,  # the demo services send about 5 requests a second to a 5% colour
+    "no_data_timeout": "30s",
+    "ready_timeout": "30s",
+}
+SMOKE: Final = [{"method": "GET", "path": "/health", "version_field": "version"}]
+RECORDS: Final = {"production": {"bucket": "sandbox-deploy-records", "prefix": "production/"}}
 
 
 class ExampleMissing(Exception):
@@ -44,11 +67,15 @@ def read_example(path: Path = EXAMPLE) -> Json:
         raise ExampleMissing(f"{path} is not valid TOML: {exc}") from None
 
 
-def sandbox_config(example: Mapping[str, Any], *, health_base: str) -> Json:
+def sandbox_config(
+    example: Mapping[str, Any], *, health_base: str, canaries: Sequence[CanaryArns] = ()
+) -> Json:
     """The example config with every outside address and person replaced by the sandbox's.
 
     `health_base` is the demo services' root URL; each service answers at
-    `{health_base}/{environment}/{service}`.
+    `{health_base}/{environment}/{service}`, and each colour of a canary at
+    `{health_base}/{environment}/{service}-{colour}`. `canaries` are the blue/green pairs moto
+    holds: each becomes the service's `canary.<environment>` table.
     """
     config = copy.deepcopy(dict(example))
     approvers = [p.id for p in APPROVERS]
@@ -59,10 +86,30 @@ def sandbox_config(example: Mapping[str, Any], *, health_base: str) -> Json:
             env["approvers"] = approvers
         env.pop("deployers", None)
         env.setdefault("approval_timeout", "2h")
+        if any(e == env_name for e, _ in CANARIES):
+            env["canary"] = copy.deepcopy(CANARY)
+        if env_name in RECORDS:
+            env["records"] = dict(RECORDS[env_name])
         config["environments"][env_name] = env
     environments = list(config.get("environments", {}))
     for name, service in config.get("services", {}).items():
         service["health_url"] = {env: f"{health_base}/{env}/{name}" for env in environments}
+    for arns in canaries:
+        canary = arns.canary
+        base = f"{health_base}/{canary.environment}"
+        service = config["services"][canary.service]
+        service.setdefault("canary", {})[canary.environment] = {
+            "listener": arns.listener,
+            **{
+                colour: {
+                    "ecs_service": canary.ecs_service(colour),
+                    "target_group": arn,
+                    "health_url": f"{base}/{canary.ecs_service(colour)}",
+                }
+                for colour, arn in arns.target_groups.items()
+            },
+        }
+        service["smoke"] = copy.deepcopy(SMOKE)
     incidents = config.setdefault("incidents", {})
     incidents["channel"] = INCIDENTS.id
     for severity in ("p1", "p2"):

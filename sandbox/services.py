@@ -1,29 +1,43 @@
-"""Demo services: a health endpoint for every service in every environment of the sandbox.
+"""Demo services: a health endpoint for every service in every environment of the sandbox,
+and the traffic a load balancer would report for the canaries.
 
-Each answers from the version ECS (moto) runs for it now, so a deploy changes what it says. A
-version can be made unhealthy (503 everywhere), slow (answers after the bot has stopped
-waiting) or erroring (500 from its API status) in every environment that runs it: deploy that
-version and the bot's health check fails and rolls it back; the version rolled back to answers
-well again.
+Each endpoint answers from the version ECS (moto) runs for it now, so a deploy changes what it
+says; a canary's endpoint answers from the colour taking the traffic, and each colour has its
+own (`{service}-{colour}`). A version can be made unhealthy (503 everywhere), slow (answers
+after the bot has stopped waiting) or erroring (health answers 200, but a share of its
+traffic gets 500s) in every environment that runs it. Unhealthy and slow fail the bot's health
+checks; erroring shows only in the CloudWatch figures `AlbTraffic` puts every second for each
+canary colour that takes traffic, so a canary's 5xx gate catches it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
 
 from aiohttp import web
 
-from sandbox.aws import VERSIONS, Estate, LocalAws
+from sandbox.aws import COLOURS, VERSIONS, CanaryArns, Estate, LocalAws, register_targets
 
 SLOW_ANSWER_S: Final = 5.0  # longer than the sandbox config's 1 s health timeout
-API_STATUS_PATH: Final = "/api/v1/status"
 SHUTDOWN_TIMEOUT_S: Final = 2.0
+# What the ALB of a canary reports: requests a second at 100% of the traffic (a 5% colour gets
+# about 5, enough for the sandbox's `min_requests` within its 3 s first stage), the share of an
+# erroring version's answers that are 500s, and a healthy answer's time.
+REQUESTS_PER_S: Final = 100
+ERROR_SHARE: Final = 0.2
+ANSWER_S: Final = 0.05
+TRAFFIC_EVERY_S: Final = 1.0
+NAMESPACE: Final = "AWS/ApplicationELB"
+
+log = logging.getLogger(__name__)
 
 
 class Mode(StrEnum):
@@ -37,7 +51,8 @@ MODE_NOTES: Final = {
     Mode.HEALTHY: "answers 200",
     Mode.UNHEALTHY: "answers 503 on every path",
     Mode.SLOW: f"answers after {SLOW_ANSWER_S:g}s, too late",
-    Mode.ERRORING: f"answers 500 on {API_STATUS_PATH}",
+    Mode.ERRORING: f"health answers 200, {ERROR_SHARE:.0%} of its traffic gets 500s: "
+    "a canary's 5xx gate sees it",
 }
 
 
@@ -50,48 +65,110 @@ class Answer:
     version: str | None
 
 
+@dataclass(frozen=True)
+class Colour:
+    """One colour of a canary now: what its ECS service runs and wants, and its weight."""
+
+    version: str | None
+    desired: int
+    weight: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One environment as ECS and the load balancer hold it now."""
+
+    versions: dict[str, str | None]  # ECS service name -> version (None: no such service)
+    desired: dict[str, int]
+    colours: dict[str, dict[str, Colour]] = field(default_factory=dict)  # service -> colour ->
+    running: dict[str, str | None] = field(default_factory=dict)
+    """Service -> the version it runs; for a canary, the colour taking the traffic runs it."""
+
+    def live(self, service: str) -> str | None:
+        """The colour taking the traffic, for a canary; None for another service."""
+        colours = self.colours.get(service)
+        return max(COLOURS, key=lambda c: colours[c].weight) if colours else None
+
+
 class EcsVersions:
-    """What version each service runs, read from moto through boto3 (blocking: use a thread).
+    """What each service runs, read from moto through boto3 (blocking: use a thread).
 
     Task definitions never change once registered, so each one's image is read once.
     """
 
-    def __init__(self, aws: LocalAws, estate: Estate) -> None:
+    def __init__(self, aws: LocalAws, estate: Estate, canaries: Sequence[CanaryArns] = ()) -> None:
         self._aws = aws
         self._estate = estate
+        self._canaries = list(canaries)
         self._images: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._clients: dict[str, Any] = {}
 
-    def _client(self, region: str) -> Any:
-        with self._lock:
-            if region not in self._clients:
-                self._clients[region] = self._aws.client("ecs", region)
-            return self._clients[region]
-
-    def running(self, environment: str) -> dict[str, str | None]:
-        """Each service's running version in `environment` (None when ECS has no such service)."""
-        cluster = next(c for c in self._estate.clusters if c.environment == environment)
-        ecs = self._client(cluster.region)
-        by_ecs_name = {s.ecs_service: s for s in self._estate.services}
-        found: dict[str, str | None] = {s.name: None for s in self._estate.services}
-        names = list(by_ecs_name)
+    def snapshot(self, environment: str) -> Snapshot:
+        """ECS's services and the canaries' listener weights in `environment`."""
+        cluster = self._estate.cluster(environment)
+        ecs = self._aws.client("ecs", cluster.region)
+        known = self._estate.ecs_services(environment)
+        versions: dict[str, str | None] = dict.fromkeys(known)
+        desired: dict[str, int] = dict.fromkeys(known, 0)
+        names = list(known)
         for start in range(0, len(names), 10):  # AWS: describe_services takes 10 at a time
             out = ecs.describe_services(cluster=cluster.name, services=names[start : start + 10])
             for described in out.get("services", []):
-                svc = by_ecs_name.get(described["serviceName"])
-                if svc is not None and described.get("status") == "ACTIVE":
-                    image = self._image(ecs, described["taskDefinition"], svc.container)
-                    found[svc.name] = _tag(image)
-        return found
+                name = described["serviceName"]
+                if name in known and described.get("status") == "ACTIVE":
+                    container = known[name][0].container
+                    image = self._image(ecs, described["taskDefinition"], container)
+                    versions[name] = _tag(image)
+                    desired[name] = int(described.get("desiredCount", 0))
+        colours = {}
+        for arns in self._canaries:
+            canary = arns.canary
+            if canary.environment != environment:
+                continue
+            weights = self._weights(cluster.region, arns)
+            colours[canary.service] = {
+                c: Colour(
+                    versions.get(canary.ecs_service(c)),
+                    desired.get(canary.ecs_service(c), 0),
+                    weights.get(c, 0),
+                )
+                for c in COLOURS
+            }
+        snap = Snapshot(versions, desired, colours)
+        for svc in self._estate.services:
+            pair = self._estate.canary(environment, svc.name)
+            live = snap.live(svc.name)
+            name = svc.ecs_service if pair is None or live is None else pair.ecs_service(live)
+            snap.running[svc.name] = versions.get(name)
+        return snap
+
+    def running(self, environment: str) -> dict[str, str | None]:
+        """Each service's running version in `environment` (None when ECS has no such service);
+        for a canary, the version of the colour taking the traffic."""
+        return self.snapshot(environment).running
+
+    def _weights(self, region: str, arns: CanaryArns) -> dict[str, int]:
+        elb = self._aws.client("elbv2", region)
+        listener = elb.describe_listeners(ListenerArns=[arns.listener])["Listeners"][0]
+        colour_of = {arn: colour for colour, arn in arns.target_groups.items()}
+        return {
+            colour_of[g["TargetGroupArn"]]: int(g.get("Weight", 0))
+            for action in listener["DefaultActions"]
+            for g in (action.get("ForwardConfig") or {}).get("TargetGroups") or []
+            if g["TargetGroupArn"] in colour_of
+        }
 
     def _image(self, ecs: Any, task_definition: str, container: str) -> str:
         key = f"{task_definition}#{container}"
-        if key not in self._images:
+        with self._lock:
+            cached = self._images.get(key)
+        if cached is None:
             described = ecs.describe_task_definition(taskDefinition=task_definition)
             containers = described["taskDefinition"]["containerDefinitions"]
-            self._images[key] = next((c["image"] for c in containers if c["name"] == container), "")
-        return self._images[key]
+            cached = next((c["image"] for c in containers if c["name"] == container), "")
+            with self._lock:
+                self._images[key] = cached
+        return cached
 
 
 def _tag(image: str) -> str | None:
@@ -99,19 +176,106 @@ def _tag(image: str) -> str | None:
     return name.rsplit(":", 1)[1] if ":" in name else None
 
 
+class AlbTraffic:
+    """What each canary's load balancer would report to CloudWatch, once a tick (blocking).
+
+    Every colour taking traffic gets its share of `REQUESTS_PER_S` as `RequestCount`, its
+    answer time as `TargetResponseTime`, and, when the version it runs is erroring or
+    unhealthy, `HTTPCode_Target_5XX_Count`; all timestamped now, per target group and load
+    balancer, as the ALB reports them. Each tick also registers targets as ECS would.
+    """
+
+    def __init__(
+        self,
+        aws: LocalAws,
+        estate: Estate,
+        versions: EcsVersions,
+        canaries: Sequence[CanaryArns],
+        *,
+        mode_of: Callable[[str, str | None], Mode],
+    ) -> None:
+        self._aws = aws
+        self._estate = estate
+        self._versions = versions
+        self._canaries = list(canaries)
+        self._mode_of = mode_of
+
+    def tick(self, now: datetime | None = None) -> None:
+        register_targets(self._estate, self._aws.client)
+        at = now or datetime.now(UTC)
+        for environment in {a.canary.environment for a in self._canaries}:
+            region = self._estate.cluster(environment).region
+            snap = self._versions.snapshot(environment)
+            data = []
+            for arns in self._canaries:
+                canary = arns.canary
+                if canary.environment != environment:
+                    continue
+                load_balancer = _load_balancer(arns.listener)
+                for colour, state in snap.colours[canary.service].items():
+                    if state.weight <= 0 or state.desired <= 0:
+                        continue
+                    mode = self._mode_of(canary.service, state.version)
+                    dims = [
+                        {
+                            "Name": "TargetGroup",
+                            "Value": arns.target_groups[colour].split(":", 5)[-1],
+                        },
+                        {"Name": "LoadBalancer", "Value": load_balancer},
+                    ]
+                    data += _figures(state.weight, mode, dims, at)
+            if data:
+                self._aws.client("cloudwatch", region).put_metric_data(
+                    Namespace=NAMESPACE, MetricData=data
+                )
+
+
+def _load_balancer(listener: str) -> str:
+    """CloudWatch's `LoadBalancer` dimension (`app/<name>/<id>`) of a listener's ARN."""
+    return "/".join(listener.split(":", 5)[-1].split("/")[1:4])
+
+
+def _figures(weight: int, mode: Mode, dims: list[dict[str, str]], at: datetime) -> list[Any]:
+    requests = max(1, round(REQUESTS_PER_S * weight / 100 * TRAFFIC_EVERY_S))
+    errors = {
+        Mode.ERRORING: max(1, round(requests * ERROR_SHARE)),
+        Mode.UNHEALTHY: requests,
+    }.get(mode, 0)
+    latency = SLOW_ANSWER_S if mode is Mode.SLOW else ANSWER_S
+    data = [
+        {"MetricName": "RequestCount", "Dimensions": dims, "Value": requests, "Timestamp": at},
+        {"MetricName": "TargetResponseTime", "Dimensions": dims, "Value": latency, "Timestamp": at},
+    ]
+    if errors:
+        data.append(
+            {
+                "MetricName": "HTTPCode_Target_5XX_Count",
+                "Dimensions": dims,
+                "Value": errors,
+                "Timestamp": at,
+            }
+        )
+    return data
+
+
 class DemoServices:
-    """The health endpoints, at `{base}/{environment}/{service}{path}` on 127.0.0.1."""
+    """The health endpoints, at `{base}/{environment}/{service}{path}` on 127.0.0.1, and the
+    canaries' traffic while `attach()`ed to a seeded AWS."""
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.faults: dict[tuple[str, str], Mode] = {}
         self.answers: dict[tuple[str, str], Answer] = {}
         self.on_change: Callable[[], None] = lambda: None
+        self._aws: LocalAws | None = None
         self._versions: EcsVersions | None = None
+        self._traffic: AlbTraffic | None = None
         self._estate: Estate | None = None
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None
         self._base: str | None = None
         self._closing = asyncio.Event()
+        self._stop_traffic = asyncio.Event()
+        self._ticker: asyncio.Task[None] | None = None
 
     @property
     def base(self) -> str:
@@ -122,9 +286,12 @@ class DemoServices:
     def url(self, environment: str, service: str) -> str:
         return f"{self.base}/{environment}/{service}"
 
-    def attach(self, aws: LocalAws, estate: Estate) -> None:
-        """Answer from what `aws` runs for the services of `estate`."""
-        self._versions = EcsVersions(aws, estate)
+    def attach(self, aws: LocalAws, estate: Estate, canaries: Sequence[CanaryArns] = ()) -> None:
+        """Answer from what `aws` runs for the services of `estate`; `canaries` are the
+        blue/green pairs it holds, whose traffic `start_traffic()` reports."""
+        self._aws = aws
+        self._versions = EcsVersions(aws, estate, canaries)
+        self._traffic = AlbTraffic(aws, estate, self._versions, canaries, mode_of=self.mode_of)
         self._estate = estate
 
     async def start(self) -> None:
@@ -137,8 +304,36 @@ class DemoServices:
         host, port = self._runner.addresses[0][:2]
         self._base = f"http://{host}:{port}"
 
+    async def start_traffic(self) -> None:
+        """Report the canaries' traffic (and register their targets) every second, until
+        `close()`; the first tick has run when this returns."""
+        if self._traffic is None:
+            raise RuntimeError("DemoServices sends traffic only once attach() has run.")
+        await asyncio.to_thread(self._traffic.tick)
+        self._ticker = asyncio.create_task(self._tick_on(self._traffic))
+
+    async def stop_traffic(self) -> None:
+        """Stop reporting traffic, once the tick under way (if any) has finished."""
+        self._stop_traffic.set()
+        if self._ticker is not None:
+            await self._ticker
+            self._ticker = None
+
+    async def _tick_on(self, traffic: AlbTraffic) -> None:
+        while not self._stop_traffic.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_traffic.wait(), TRAFFIC_EVERY_S)
+            if self._stop_traffic.is_set():
+                return
+            try:
+                await asyncio.to_thread(traffic.tick)
+            except Exception:
+                # The sandbox goes on without a tick's figures; the bot's gate waits for data.
+                log.exception("the canaries' traffic tick failed")
+
     async def close(self) -> None:
         self._closing.set()
+        await self.stop_traffic()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -154,11 +349,24 @@ class DemoServices:
     def mode_of(self, service: str, version: str | None) -> Mode:
         return self.faults.get((service, version or ""), Mode.HEALTHY)
 
+    async def snapshot(self, environment: str) -> Snapshot:
+        """ECS's services and the canaries' weights in `environment`."""
+        if self._versions is None:
+            raise RuntimeError("DemoServices answers only once attach() has run.")
+        return await asyncio.to_thread(self._versions.snapshot, environment)
+
     async def running(self, environment: str) -> dict[str, str | None]:
-        """Each service's running version in `environment`, from ECS."""
+        """Each service's running version in `environment`, from ECS (for a canary: the
+        version of the colour taking the traffic)."""
         if self._versions is None:
             raise RuntimeError("DemoServices answers only once attach() has run.")
         return await asyncio.to_thread(self._versions.running, environment)
+
+    async def record_keys(self) -> list[str]:
+        """The deployment records the bot wrote to the local AWS, newest first."""
+        if self._aws is None or self._estate is None or not self._estate.buckets:
+            return []
+        return await asyncio.to_thread(self._aws.record_keys, self._estate)
 
     def overview(self) -> dict[str, Any]:
         """Services, environments, versions that can be broken, and the modes, for the page."""
@@ -172,30 +380,37 @@ class DemoServices:
 
     async def _health(self, request: web.Request) -> web.StreamResponse:
         environment = request.match_info["environment"]
-        service = request.match_info["service"]
+        name = request.match_info["service"]
         path = request.match_info["path"]
         estate = self._estate
-        known = estate is not None and any(c.environment == environment for c in estate.clusters)
-        if not known:
+        if estate is None or not any(c.environment == environment for c in estate.clusters):
             return web.json_response({"error": f"no environment {environment}"}, status=404)
-        version = (await self.running(environment)).get(service, "missing")
-        if version == "missing":
-            return web.json_response({"error": f"no service {service}"}, status=404)
+        service, version = await self._version_of(estate, environment, name)
+        if service is None:
+            return web.json_response({"error": f"no service {name}"}, status=404)
         mode = self.mode_of(service, version)
-        status = 200
-        if mode is Mode.UNHEALTHY:
-            status = 503
-        elif mode is Mode.ERRORING and path == API_STATUS_PATH:
-            status = 500
-        elif mode is Mode.SLOW:
+        status = 503 if mode is Mode.UNHEALTHY else 200
+        if mode is Mode.SLOW:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), SLOW_ANSWER_S)
         self.answers[(environment, service)] = Answer(path, status, version)
         self.on_change()
         body = {
-            "service": service,
+            "service": name,
             "environment": environment,
             "version": version,
             "status": "ok" if status == 200 else "failing",
         }
         return web.json_response(body, status=status)
+
+    async def _version_of(
+        self, estate: Estate, environment: str, name: str
+    ) -> tuple[str | None, str | None]:
+        """(service, version) that `name` reaches: a service (a canary's live colour) or one
+        colour of a canary (`auth-svc-green`); (None, None) when it is neither."""
+        if any(s.name == name for s in estate.services):
+            return name, (await self.running(environment)).get(name)
+        found = estate.ecs_services(environment).get(name)
+        if found is None or found[1] is None:
+            return None, None
+        return found[0].name, (await self.snapshot(environment)).versions.get(name)

@@ -1,7 +1,8 @@
 """The whole sandbox in one process: the real bot against a local Slack, AWS and services.
 
-`open_sandbox` starts, in order: the demo services, the sandbox's config (written to the sandbox
-directory), a moto server seeded from it, the local Slack with the seeded people and channels,
+`open_sandbox` starts, in order: the demo services, a moto server seeded from the sandbox's
+config, the canaries' traffic, the config itself (written to the sandbox directory once moto has
+named the canaries' listeners and target groups), the local Slack with the people and channels,
 the real bot (`bot.server.build_web_app`, on its own port of 127.0.0.1, with a fresh database in
 the sandbox directory) and the page; it stops them in reverse order. This module and `cli` are
 the only parts of `sandbox` that import the bot: the stand-ins play the outside world.
@@ -26,7 +27,7 @@ from pipeline.aws import BotoEcs
 from pipeline.kernel.clock import SystemClock
 from pipeline.kernel.config import Config, load_config
 from sandbox.aws import Estate, LocalAws
-from sandbox.config import EXAMPLE, read_example, sandbox_config, to_toml
+from sandbox.config import CANARIES, EXAMPLE, read_example, sandbox_config, to_toml
 from sandbox.environment import isolated
 from sandbox.people import DEPLOYS, GROUPS, PEOPLE, REQUESTER, ROOMS, group_members, users
 from sandbox.services import DemoServices
@@ -116,18 +117,24 @@ async def open_sandbox(options: Options | None = None) -> AsyncIterator[Sandbox]
         stack.push_async_callback(services.close)
 
         raw = sandbox_config(example, health_base=services.base)
-        config_path = directory / "chatops.toml"
-        config_path.write_text(to_toml(raw, header=CONFIG_HEADER), encoding="utf-8")
-        config = load_config(config_path)
-        estate = Estate.from_config(raw)
+        estate = Estate.from_config(raw, canaries=CANARIES)
 
         aws = LocalAws(HOST)
         await asyncio.to_thread(aws.start)
         stack.push_async_callback(asyncio.to_thread, aws.close)
         region = estate.clusters[0].region
         stack.enter_context(isolated(aws.endpoint, region=region, nowhere=directory / "no-aws"))
-        await asyncio.to_thread(aws.seed, estate)
-        services.attach(aws, estate)
+        canaries = await asyncio.to_thread(aws.seed, estate)
+        services.attach(aws, estate, canaries)
+        await services.start_traffic()
+        stack.push_async_callback(services.stop_traffic)  # before moto stops
+
+        # The canaries' listener and target group ARNs are moto's: the config is written once
+        # they exist.
+        raw = sandbox_config(example, health_base=services.base, canaries=canaries)
+        config_path = directory / "chatops.toml"
+        config_path.write_text(to_toml(raw, header=CONFIG_HEADER), encoding="utf-8")
+        config = load_config(config_path)
 
         slack = LocalSlack(users=users(), groups=group_members(), scopes=BOT_SCOPES, host=HOST)
         await stack.enter_async_context(slack)

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 STATIC: Final = Path(__file__).resolve().parent / "static"
 HEARTBEAT_S: Final = 15.0
 SHUTDOWN_TIMEOUT_S: Final = 2.0
+RECORDS_SHOWN: Final = 8  # the newest deployment records listed under the services
 _STATIC_TYPES: Final = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
 
 
@@ -337,23 +338,35 @@ class Page:
 
     async def _services(self, request: web.Request) -> web.Response:
         overview = self.services.overview()
-        running = {env: await self.services.running(env) for env in overview["environments"]}
+        snapshots = {env: await self.services.snapshot(env) for env in overview["environments"]}
         rows = []
         for service in overview["services"]:
             where = {}
             for env in overview["environments"]:
-                version = running[env].get(service)
+                version = snapshots[env].running.get(service)
                 answer = self.services.answers.get((env, service))
+                colours = snapshots[env].colours.get(service)
                 where[env] = {
                     "version": version,
                     "mode": self.services.mode_of(service, version).value,
                     "last": None
                     if answer is None
                     else {"status": answer.status, "path": answer.path, "version": answer.version},
+                    "colours": None
+                    if colours is None
+                    else {
+                        c: {
+                            "version": state.version,
+                            "weight": state.weight,
+                            "tasks": state.desired,
+                        }
+                        for c, state in colours.items()
+                    },
                 }
             faults = {v: m.value for (s, v), m in self.services.faults.items() if s == service}
             rows.append({"service": service, "running": where, "faults": faults})
-        return web.json_response({**overview, "rows": rows})
+        records = (await self.services.record_keys())[:RECORDS_SHOWN]
+        return web.json_response({**overview, "rows": rows, "records": records})
 
     async def _fault(self, request: web.Request) -> web.Response:
         body = await self._json(request)

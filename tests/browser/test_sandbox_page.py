@@ -1,7 +1,8 @@
 """The sandbox page in a real browser: Debian's headless Chromium, driven by Playwright.
 
-As a new user would: deploy production, approve as two people, watch the card turn green while
-ECS (moto) runs the new versions; break a version, deploy it and watch the rollback; open a P1
+As a new user would: deploy production, approve as two people, watch auth-svc's canary go
+through its stages and the card turn green while ECS (moto) runs the new versions (auth-svc on
+the colour taking all the traffic); break a version, deploy it and watch the rollback; open a P1
 and see its war room appear; a modal's required fields. Screenshots of each step go to
 artifacts/screenshots/. Without a browser the test is skipped and says why.
 """
@@ -36,6 +37,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 WAIT_MS = 20_000
+DEPLOY_MS = 60_000  # production all: seven services, auth-svc's canary stages (11 s), the gateway
 
 
 def _why_no_browser() -> str | None:
@@ -118,11 +120,18 @@ async def test_a_new_user_deploys_approves_breaks_and_opens_an_incident(
     await card.get_by_role("button", name="Approve").click()
     await shot(page, "02b-confirm")
     await page.locator("#confirm").get_by_role("button", name="Approve").click()
-    await expect(card).to_contain_text("Production deployment successful")
+    await expect(card).to_contain_text("Canary", timeout=DEPLOY_MS)
+    await expect(card.get_by_role("button", name="Promote")).to_be_visible()
+    await shot(page, "02c-canary")
+    await expect(card).to_contain_text("Production deployment successful", timeout=DEPLOY_MS)
     await expect(card).to_contain_text(f"@{first.name}")
     production = page.locator('#services tr[data-service="audit-svc"] td.where').nth(1)
     await expect(production).to_contain_text("v1.3.0")
+    auth = page.locator('#services tr[data-service="auth-svc"] td.where').nth(1)
+    await expect(auth).to_contain_text("green v1.3.0 100%")
+    await expect(page.locator("#records")).to_contain_text("deployment-record-")
     await shot(page, "03-deployed")
+    # auth-svc is a canary in production: what runs it is the colour taking all the traffic.
     versions = {running_version(sandbox, "production", s) for s in sandbox.config.services}
     assert versions == {"v1.3.0"}
 

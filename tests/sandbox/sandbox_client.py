@@ -33,7 +33,13 @@ class PageUser:
         return await self.post("/api/command", {"channel": channel, "text": text})
 
     async def click(self, message: Message, action_id: str) -> Any:
-        block = next(b for b in message.blocks or [] if b.get("type") == "actions")
+        """Click the button `action_id` of `message` (a card may hold several action rows)."""
+        block = next(
+            b
+            for b in message.blocks or []
+            if b.get("type") == "actions"
+            and any(e.get("action_id") == action_id for e in b.get("elements", []))
+        )
         return await self.post(
             "/api/action",
             {
@@ -70,11 +76,43 @@ def text_of(message: Message) -> str:
     return str(message.blocks)
 
 
+def weights(sandbox: Sandbox, environment: str, service: str) -> dict[str, int]:
+    """A canary's listener weights, colour -> percent, read through boto3."""
+    canary = sandbox.config.services[service].canary_in(environment)
+    assert canary is not None, f"{service} is no canary in {environment}"
+    region = sandbox.estate.cluster(environment).region
+    elb = sandbox.aws.client("elbv2", region)
+    [listener] = elb.describe_listeners(ListenerArns=[canary.listener])["Listeners"]
+    colour_of = {canary.colour(c).target_group: c for c in ("blue", "green")}
+    return {
+        colour_of[g["TargetGroupArn"]]: int(g["Weight"])
+        for g in listener["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]
+    }
+
+
 def running_version(sandbox: Sandbox, environment: str, service: str) -> str:
-    """What ECS (moto) runs for `service` in `environment`, read through boto3."""
-    cluster = next(c for c in sandbox.estate.clusters if c.environment == environment)
+    """What ECS (moto) runs for `service` in `environment`, read through boto3; for a canary,
+    what the colour taking all the traffic runs (and no traffic goes elsewhere)."""
+    ecs_service = service
+    if sandbox.config.services[service].canary_in(environment) is not None:
+        live = weights(sandbox, environment, service)
+        assert sorted(live.values()) == [0, 100], f"{service} is mid-canary: {live}"
+        ecs_service = f"{service}-{max(live, key=lambda c: live[c])}"
+    return colour_version(sandbox, environment, ecs_service, container=service)
+
+
+def colour_version(sandbox: Sandbox, environment: str, ecs_service: str, *, container: str) -> str:
+    """What one ECS service (a canary's colour, say) runs, read through boto3."""
+    cluster = sandbox.estate.cluster(environment)
     ecs = sandbox.aws.client("ecs", cluster.region)
-    described = ecs.describe_services(cluster=cluster.name, services=[service])["services"][0]
+    described = ecs.describe_services(cluster=cluster.name, services=[ecs_service])["services"][0]
     td = ecs.describe_task_definition(taskDefinition=described["taskDefinition"])
-    [container] = [c for c in td["taskDefinition"]["containerDefinitions"] if c["name"] == service]
-    return str(container["image"]).rsplit(":", 1)[1]
+    [found] = [c for c in td["taskDefinition"]["containerDefinitions"] if c["name"] == container]
+    return str(found["image"]).rsplit(":", 1)[1]
+
+
+def desired_count(sandbox: Sandbox, environment: str, ecs_service: str) -> int:
+    cluster = sandbox.estate.cluster(environment)
+    ecs = sandbox.aws.client("ecs", cluster.region)
+    described = ecs.describe_services(cluster=cluster.name, services=[ecs_service])["services"][0]
+    return int(described["desiredCount"])

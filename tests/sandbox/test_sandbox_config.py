@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from pipeline.kernel.config import Config, load_config
-from sandbox.config import ExampleMissing, read_example, sandbox_config, to_toml
+from sandbox.aws import COLOURS, Canary, CanaryArns, Estate
+from sandbox.config import CANARIES, ExampleMissing, read_example, sandbox_config, to_toml
 from sandbox.people import APPROVERS, ON_CALL_GROUP
 from sandbox.stack import BOT_SCOPES, SLASH_COMMANDS
 
@@ -77,3 +78,40 @@ def test_the_sandbox_offers_the_manifests_commands_and_grants_its_scopes() -> No
     commands = {c["command"] for c in manifest["features"]["slash_commands"]}
     assert set(SLASH_COMMANDS) == commands
     assert set(BOT_SCOPES) == set(manifest["oauth_config"]["scopes"]["bot"])
+
+
+def test_auth_svc_is_a_canary_in_production_with_stages_of_seconds(tmp_path: Path) -> None:
+    arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
+    pair = CanaryArns(
+        Canary("production", "auth-svc"),
+        f"{arn}:listener/app/production-alb/50dc6c495c0c9188/f2f7dc8efc522ab2",
+        {c: f"{arn}:targetgroup/auth-svc-{c}/73e2d6bc24d8a06{i}" for i, c in enumerate(COLOURS)},
+    )
+    path = tmp_path / "chatops.toml"
+    made = sandbox_config(read_example(), health_base=BASE, canaries=[pair])
+    path.write_text(to_toml(made), encoding="utf-8")
+
+    config = load_config(path)
+
+    canary = config.services["auth-svc"].canary_in("production")
+    assert canary is not None
+    assert (canary.blue.ecs_service, canary.green.health_url) == (
+        "auth-svc-blue",
+        f"{BASE}/production/auth-svc-green",
+    )
+    assert config.services["auth-svc"].canary_in("staging") is None
+    stages = config.environment("production").canary.stages
+    assert sum(s.bake_s for s in stages) <= 15
+    assert config.environment("production").canary.check_every_s <= 1
+
+
+def test_production_keeps_its_records_in_a_bucket_the_sandbox_seeds() -> None:
+    made = sandbox_config(read_example(), health_base=BASE)
+
+    estate = Estate.from_config(made, canaries=CANARIES)
+
+    assert made["environments"]["production"]["records"]["prefix"] == "production/"
+    assert estate.buckets == (
+        ("us-east-1", made["environments"]["production"]["records"]["bucket"]),
+    )
+    assert [(c.environment, c.service) for c in estate.canaries] == [("production", "auth-svc")]

@@ -3,6 +3,7 @@ real bot against the local Slack, moto and the demo services. Real time, so mark
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import aiohttp
@@ -11,8 +12,18 @@ import pytest
 
 from sandbox.people import APPROVERS, INCIDENTS, ON_CALL, OUTSIDER, REQUESTER
 from sandbox.services import Mode
+from sandbox.slack import Message
 from sandbox.stack import Sandbox
-from tests.sandbox.sandbox_client import PageUser, cards, running_version, text_of, until
+from tests.sandbox.sandbox_client import (
+    PageUser,
+    cards,
+    colour_version,
+    desired_count,
+    running_version,
+    text_of,
+    until,
+    weights,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -32,6 +43,15 @@ def person(http: aiohttp.ClientSession, sandbox: Sandbox, user: str) -> PageUser
     return PageUser(http, sandbox.url, user)
 
 
+async def deploy_approved(sandbox: Sandbox, http: aiohttp.ClientSession, what: str) -> Message:
+    """`/deploy production <what>` by the requester, approved by both approvers: its card."""
+    await person(http, sandbox, REQUESTER.id).type(f"/deploy production {what}")
+    [card] = await until(sandbox.slack, lambda: cards(sandbox.slack))
+    for approver in APPROVERS:
+        await person(http, sandbox, approver.id).click(card, "deploy_approve")
+    return card
+
+
 async def test_production_all_approved_by_two_people_runs_the_new_versions_in_ecs(
     sandbox: Sandbox, http: aiohttp.ClientSession
 ) -> None:
@@ -45,6 +65,110 @@ async def test_production_all_approved_by_two_people_runs_the_new_versions_in_ec
 
     assert [running_version(sandbox, "production", s) for s in SERVICES] == ["v1.3.0"] * 8
     assert "@Priya Patel" in await first.sees()
+
+
+async def test_a_production_deploy_takes_auth_svc_through_the_canary_stages_onto_green(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    card = await deploy_approved(sandbox, http, "all")
+    await until(sandbox.slack, lambda: "stage 1/3: 5% of the traffic" in text_of(card))
+    buttons = text_of(card)
+    await until(sandbox.slack, lambda: "stage 2/3: 50% of the traffic" in text_of(card))
+    await until(sandbox.slack, lambda: "stage 3/3: 100% of the traffic" in text_of(card))
+    await until(sandbox.slack, lambda: "deployment successful" in text_of(card))
+
+    assert all(b in buttons for b in ("canary_promote", "canary_hold", "canary_abort"))
+    assert weights(sandbox, "production", "auth-svc") == {"blue": 0, "green": 100}
+    assert colour_version(sandbox, "production", "auth-svc-green", container="auth-svc") == "v1.3.0"
+    # The old colour keeps running for the rollback window: a rollback is a flip.
+    assert colour_version(sandbox, "production", "auth-svc-blue", container="auth-svc") == "v1.2.0"
+    assert desired_count(sandbox, "production", "auth-svc-blue") == 2
+    assert running_version(sandbox, "production", "market-svc") == "v1.3.0"
+
+
+async def test_the_canary_card_shows_the_5xx_figures_of_the_new_colour(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    card = await deploy_approved(sandbox, http, "auth-svc")
+
+    await until(sandbox.slack, lambda: "→ green: health ✅ · 5xx 0.0% (" in text_of(card))
+
+    assert "Canary* stage" in text_of(card)
+
+
+async def test_a_held_canary_waits_for_resume_then_finishes(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    first, second = (person(http, sandbox, p.id) for p in APPROVERS)
+    card = await deploy_approved(sandbox, http, "auth-svc")
+    await until(sandbox.slack, lambda: "stage 1/3" in text_of(card))
+
+    await first.click(card, "canary_hold")
+    await until(sandbox.slack, lambda: "Held* by" in text_of(card))
+    await asyncio.sleep(4)  # longer than the 3 s bake: a held stage does not end
+    held = text_of(card)
+    await second.click(card, "canary_resume")
+    await until(sandbox.slack, lambda: "deployment successful" in text_of(card))
+
+    assert "stage 1/3" in held
+    assert weights(sandbox, "production", "auth-svc") == {"blue": 0, "green": 100}
+
+
+async def test_an_erroring_new_version_fails_the_5xx_gate_and_the_canary_flips_back(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    sandbox.services.set_fault("auth-svc", "v1.3.0", Mode.ERRORING)
+
+    card = await deploy_approved(sandbox, http, "auth-svc")
+    await until(sandbox.slack, lambda: "Automatic rollback completed" in text_of(card))
+
+    assert "The 5% stage failed: `auth-svc` (green): 5xx 20.0%" in text_of(card)
+    assert "is over 1.0%" in text_of(card)
+    assert weights(sandbox, "production", "auth-svc") == {"blue": 100, "green": 0}
+    assert desired_count(sandbox, "production", "auth-svc-green") == 0
+    assert running_version(sandbox, "production", "auth-svc") == "v1.2.0"
+
+
+async def test_a_production_deploy_writes_its_records_to_the_local_bucket_and_the_page_lists_them(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    card = await deploy_approved(sandbox, http, "market-svc")
+    await until(sandbox.slack, lambda: "deployment successful" in text_of(card))
+    # The records are written after the card's last edit, and S3 tells no one: poll it.
+    async with asyncio.timeout(10):
+        while len(keys := await sandbox.services.record_keys()) < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+
+    panel = await person(http, sandbox, REQUESTER.id).get("/api/services")
+
+    run = text_of(card).split("Deployment `", 1)[1].split("`", 1)[0]
+    assert set(keys) == {
+        f"production/deployment-record-{run}.json",
+        f"production/rollback-instructions-{run}.json",
+    }
+    assert set(panel["records"]) == set(keys)
+
+
+async def test_each_colour_of_a_canary_answers_from_the_version_its_service_runs(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    sandbox.services.set_fault("auth-svc", "v1.2.0", Mode.UNHEALTHY)
+    base = sandbox.services.url("production", "auth-svc")
+
+    async with http.get(base + "-green/health") as green, http.get(base + "/health") as live:
+        answers = (green.status, await green.json()), (live.status, await live.json())
+    panel = await person(http, sandbox, REQUESTER.id).get("/api/services")
+
+    assert [(status, body["version"]) for status, body in answers] == [
+        (503, "v1.2.0"),
+        (503, "v1.2.0"),
+    ]
+    auth = next(r for r in panel["rows"] if r["service"] == "auth-svc")
+    assert auth["running"]["production"]["colours"] == {
+        "blue": {"version": "v1.2.0", "weight": 100, "tasks": 2},
+        "green": {"version": "v1.2.0", "weight": 0, "tasks": 0},
+    }
+    assert auth["running"]["staging"]["colours"] is None
 
 
 async def test_a_refused_approval_is_explained_only_to_who_clicked(
@@ -89,7 +213,12 @@ async def test_the_services_panel_shows_what_ecs_runs_and_what_is_broken(
     panel = await person(http, sandbox, REQUESTER.id).get("/api/services")
 
     billing = next(r for r in panel["rows"] if r["service"] == "billing-svc")
-    assert billing["running"]["staging"] == {"version": "v1.3.0", "mode": "slow", "last": None}
+    assert billing["running"]["staging"] == {
+        "version": "v1.3.0",
+        "mode": "slow",
+        "last": None,
+        "colours": None,
+    }
     assert billing["running"]["production"]["version"] == "v1.2.0"
     assert billing["faults"] == {"v1.3.0": "slow"}
 
@@ -197,6 +326,9 @@ async def test_nothing_in_the_sandbox_points_outside_this_machine(sandbox: Sandb
     assert sandbox.bot_url.startswith(local)
     assert sandbox.url.startswith(local)
     urls = [u for s in sandbox.config.services.values() for u in s.health_url.values()]
+    canary = sandbox.config.services["auth-svc"].canary_in("production")
+    assert canary is not None
+    urls += [canary.blue.health_url, canary.green.health_url]
     assert all(u.startswith(local) for u in urls)
     assert sandbox.db_path.parent == sandbox.config_path.parent
 

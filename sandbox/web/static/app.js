@@ -348,11 +348,27 @@ async function loadServices() {
         broken.textContent = where.mode;
         td.append(broken);
       }
+      if (where.colours) {
+        const colours = document.createElement("div");
+        colours.className = "colours";
+        colours.textContent = Object.entries(where.colours)
+          .map(([colour, c]) => `${colour} ${c.version || "–"} ${c.weight}%`)
+          .join(" · ");
+        colours.title = "canary: each colour's version and share of the traffic";
+        td.append(colours);
+      }
     }
     const version = tr.querySelector("select[name=version]");
     const mode = tr.querySelector("select[name=mode]");
     if (document.activeElement !== mode) mode.value = row.faults[version.value] || "healthy";
   }
+  const records = $("records");
+  records.replaceChildren(...data.records.map((key) => {
+    const li = document.createElement("li");
+    li.textContent = key;
+    return li;
+  }));
+  $("records-none").hidden = data.records.length > 0;
 }
 
 // Live updates
