@@ -307,11 +307,8 @@ class RunGates:
                 failed_services=list(dict.fromkeys(failed_services)),
             )
         if run.state is not DeploymentState.CANCELLED and run.active_targets:
-            ecs_services = {
-                t.service: steps.config.service(t.service).ecs_service for t in run.targets
-            }
             documents[f"{prefix}rollback-instructions-{run.id}.json"] = rollback_instructions(
-                run, cluster=env.cluster, region=env.region, ecs_services=ecs_services
+                run, env=env, services=steps.config.services
             )
         written = list(run.records_written)
         for key, document in documents.items():

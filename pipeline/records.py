@@ -4,11 +4,12 @@ failure report and the rollback instructions, as kept in S3 (`deployment-record-
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from store.deploy.models import Deployment, DeploymentState, TargetStatus
+from pipeline.kernel.config import Environment, Service
+from store.deploy.models import Deployment, DeploymentState, RunKind, Target, TargetStatus
 
 _STATUS_WORDS = {
     DeploymentState.AWAITING_APPROVAL: "awaiting_approval",
@@ -154,8 +155,43 @@ def failure_report(
     }
 
 
+def manual_command(run: Deployment, target: Target, *, env: Environment, svc: Service) -> str:
+    """The AWS CLI command that undoes `run` for one service by hand: for a deploy, back to
+    the revision it ran before; for a rollback run, on to the revision it was going back to.
+
+    A canary is undone on its listener (or rule): all the traffic to the colour that runs the
+    revision wanted, as the bot's own flip does; its ECS services stay as they are.
+    """
+    canary = svc.canary_in(env.name) if target.canary_colour else None
+    if canary is not None and target.canary_colour is not None:
+        if run.is_rollback:
+            to = target.canary_colour
+        else:
+            to = "green" if target.canary_colour == "blue" else "blue"
+        away = "green" if to == "blue" else "blue"
+        forward = (
+            "Type=forward,ForwardConfig={TargetGroups=["
+            f"{{TargetGroupArn={canary.colour(to).target_group},Weight=100}},"
+            f"{{TargetGroupArn={canary.colour(away).target_group},Weight=0}}]}}"
+        )
+        if canary.listener is not None:
+            return (
+                f"aws elbv2 modify-listener --region {env.region} "
+                f"--listener-arn {canary.listener} --default-actions '{forward}'"
+            )
+        return (
+            f"aws elbv2 modify-rule --region {env.region} --rule-arn {canary.rule} "
+            f"--actions '{forward}'"
+        )
+    goal = target.new_task_def if run.is_rollback else target.previous_task_def
+    return (
+        f"aws ecs update-service --region {env.region} --cluster {env.cluster} "
+        f"--service {svc.ecs_service} --task-definition {goal}"
+    )
+
+
 def rollback_instructions(
-    run: Deployment, *, cluster: str, region: str, ecs_services: dict[str, str]
+    run: Deployment, *, env: Environment, services: Mapping[str, Service]
 ) -> dict[str, Any]:
     """Seed 003's manual rollback instructions: for each service, the command that puts it
     back on the revision it ran before this run; the backup and its restore command."""
@@ -163,14 +199,12 @@ def rollback_instructions(
         {
             "service": t.service,
             "to_version": t.current_version,
-            "command": (
-                f"aws ecs update-service --region {region} --cluster {cluster} "
-                f"--service {ecs_services.get(t.service, t.service)} "
-                f"--task-definition {t.previous_task_def}"
+            "command": manual_command(
+                run.model_copy(update={"kind": RunKind.DEPLOY}), t, env=env, svc=services[t.service]
             ),
         }
         for t in run.active_targets
-        if t.previous_task_def
+        if t.previous_task_def and t.service in services
     ]
     return {
         "deployment_id": run.id,

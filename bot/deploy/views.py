@@ -38,7 +38,7 @@ from bot.mrkdwn import clip, escape, hhmm, join_lines, mention, mentions, when
 from bot.rollback.views import change_line, reason_words, rollback_outcome
 from commands.deploy.usecases import History, Record
 from pipeline.kernel.config import Config
-from pipeline.records import deployment_record
+from pipeline.records import deployment_record, manual_command
 from store.deploy.models import Deployment, DeploymentState, StageEvent, Target, TargetStatus
 
 APPROVE_ACTION = "deploy_approve"
@@ -144,12 +144,8 @@ def manual_steps(run: Deployment, config: Config) -> str:
         # A deploy's rollback goes back to the previous revision; a rollback run to its target.
         goal = t.new_task_def if run.is_rollback else t.previous_task_def
         if t.status is TargetStatus.ROLLBACK_FAILED and goal:
-            svc = config.service(t.service)
-            lines.append(
-                f"`{t.service}`: {escape(t.detail or 'rollback failed')}\n"
-                f"```aws ecs update-service --region {env.region} --cluster {env.cluster} "
-                f"--service {svc.ecs_service} --task-definition {goal}```"
-            )
+            command = manual_command(run, t, env=env, svc=config.service(t.service))
+            lines.append(f"`{t.service}`: {escape(t.detail or 'rollback failed')}\n```{command}```")
     return "\n".join(lines)
 
 
