@@ -119,7 +119,7 @@ class Preflight:
                     Check("freeze", True, line("break-glass through a freeze ({d})", d=detail))
                 )
             else:
-                checks.append(Check("freeze", False, line("{d}", d=detail)))
+                checks.append(Check("freeze", False, line("{d}.", d=detail)))
         if not schedule.open_at(now):
             nxt = schedule.next_open(now)
             when = (
@@ -133,7 +133,7 @@ class Preflight:
                     Check("window", True, line("break-glass outside the windows ({d})", d=detail))
                 )
             else:
-                checks.append(Check("window", False, line("{d}", d=detail)))
+                checks.append(Check("window", False, line("{d}.", d=detail)))
         elif schedule.windows:
             checks.append(Check("window", True, Line.literal("inside a deploy window")))
         return checks
@@ -203,7 +203,7 @@ class Preflight:
 def lock_line(lock: Lock) -> Line:
     until = f" until {lock.until:%Y-%m-%d %H:%M UTC}" if lock.until else ""
     return line(
-        "`{env}` is locked by {who} since {since}{until}: {reason}",
+        "`{env}` is locked by {who} since {since}{until}: {reason}.",
         env=lock.environment,
         who=Person(lock.holder),
         since=f"{lock.since:%Y-%m-%d %H:%M UTC}",

@@ -76,6 +76,8 @@ def _toml_value(value: Any) -> str:
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table, as in a list of freezes
+        return "{" + ", ".join(f'"{k}" = {_toml_value(v)}' for k, v in value.items()) + "}"
     return str(value)
 
 
@@ -296,3 +298,130 @@ class TestProblems:
             "environments.staging.rollout.max_parallel",
             "environments.staging.regoin",
         }
+
+
+def _schedule(**schedule: Any) -> dict[str, Any]:
+    return _with(environments__staging__schedule=schedule)
+
+
+def _freeze(**changes: Any) -> dict[str, Any]:
+    freeze = {"from": "2026-12-20", "to": "2027-01-03", "reason": "Year-end freeze"}
+    return _schedule(freezes=[{**freeze, **changes}])
+
+
+WINDOWS_KEY = "environments.staging.schedule.windows"
+FREEZE_KEY = "environments.staging.schedule.freezes.0"
+
+
+class TestSchedules:
+    def test_the_seed_windows_and_a_freeze_are_read(self, tmp_path: Path) -> None:
+        path = tmp_path / "chatops.toml"
+        raw = _schedule(
+            timezone="Europe/Paris",
+            windows=["tue-wed 14:00-18:00", "THU 14:00-16:00"],
+            freezes=[{"from": "2026-12-20", "to": "2027-01-03", "reason": "Year-end freeze"}],
+        )
+        path.write_text(_to_toml(raw), encoding="utf-8")
+
+        schedule = load_config(path).environments["staging"].schedule
+
+        assert [(sorted(w.days), str(w.start), str(w.end)) for w in schedule.parsed()] == [
+            ([1, 2], "14:00:00", "18:00:00"),
+            ([3], "14:00:00", "16:00:00"),
+        ]
+        [freeze] = schedule.freezes
+        assert (str(freeze.start), str(freeze.end), freeze.reason) == (
+            "2026-12-20",
+            "2027-01-03",
+            "Year-end freeze",
+        )
+
+    @pytest.mark.parametrize(
+        ("raw", "key", "expected"),
+        [
+            pytest.param(
+                _schedule(windows=["tue 14:00"]),
+                WINDOWS_KEY,
+                "'tue 14:00' is not a window; write it like 'tue 14:00-18:00'",
+                id="window without an end",
+            ),
+            pytest.param(
+                _schedule(windows=["tuesday 14:00-18:00"]),
+                WINDOWS_KEY,
+                "'tuesday 14:00-18:00' is not a window",
+                id="day spelled out",
+            ),
+            pytest.param(
+                _schedule(windows=["tus 14:00-18:00"]),
+                WINDOWS_KEY,
+                "'tus 14:00-18:00': days are mon, tue, wed, thu, fri, sat, sun",
+                id="unknown day",
+            ),
+            pytest.param(
+                _schedule(windows=["fri-tue 14:00-16:00"]),
+                WINDOWS_KEY,
+                "fri-tue runs backwards",
+                id="days backwards",
+            ),
+            pytest.param(
+                _schedule(windows=["tue 18:00-14:00"]),
+                WINDOWS_KEY,
+                "the window must end after it starts",
+                id="ends before it starts",
+            ),
+            pytest.param(
+                _schedule(windows=["tue 14:00-24:00"]),
+                WINDOWS_KEY,
+                "24:00 is not a time of day",
+                id="hour 24",
+            ),
+            pytest.param(
+                _schedule(windows="tue 14:00-18:00"),
+                WINDOWS_KEY,
+                "Input should be a valid list",
+                id="a string, not a list",
+            ),
+            pytest.param(
+                _schedule(timezone="Mars/Olympus"),
+                "environments.staging.schedule.timezone",
+                "'Mars/Olympus' is not a time zone",
+                id="unknown time zone",
+            ),
+            pytest.param(
+                _schedule(window=["tue 14:00-18:00"]),
+                "environments.staging.schedule.window",
+                "Extra inputs are not permitted",
+                id="misspelt key",
+            ),
+            pytest.param(
+                _freeze(to="2026-12-01"),
+                FREEZE_KEY,
+                "freeze 2026-12-20 to 2026-12-01 ends before it starts",
+                id="freeze backwards",
+            ),
+            pytest.param(
+                _freeze(reason=""),
+                f"{FREEZE_KEY}.reason",
+                "String should have at least 1 character",
+                id="freeze without a reason",
+            ),
+            pytest.param(
+                _freeze(**{"from": "20 December"}),
+                f"{FREEZE_KEY}.from",
+                "Input should be a valid date",
+                id="freeze date not a date",
+            ),
+            pytest.param(
+                _freeze(until="2027-01-03"),
+                f"{FREEZE_KEY}.until",
+                "Extra inputs are not permitted",
+                id="freeze key misspelt",
+            ),
+        ],
+    )
+    def test_a_bad_window_or_freeze_is_named_by_its_key(
+        self, tmp_path: Path, raw: dict[str, Any], key: str, expected: str
+    ) -> None:
+        problems = _problems(raw, tmp_path)
+
+        assert any(p.startswith(f"{key}: ") and expected in p for p in problems), problems

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.blocks import MAX_MESSAGE_TEXT, actions, button, confirm
-from bot.mrkdwn import escape, hhmm, join_lines, mention, render
+from bot.mrkdwn import escape, hhmm, join_lines, mention, render, when
 from commands.deploy.gates import EnvironmentView
 from commands.deploy.usecases import DryRun
 from commands.health.usecases import HealthReport
@@ -124,7 +124,8 @@ def dry_run_text(dry: DryRun) -> str:
             lines.append(f"• `{t.service}` {t.current_version or 'unknown'} → *{t.target_version}*")
     lines.append("*Checks*")
     for c in dry.checks:
-        icon = "✅" if c.ok else ("❌" if c.blocking else "⚠️")
+        # A check that only informs (staging skipped by a hotfix) is a warning, never a tick.
+        icon = "⚠️" if not c.blocking else ("✅" if c.ok else "❌")
         where = f"`{c.service}` " if c.service else ""
         lines.append(f"{icon} {c.name}: {where}{render(c.detail)}")
     blocked = [c for c in dry.checks if c.blocking and not c.ok]
@@ -141,9 +142,10 @@ def dry_run_text(dry: DryRun) -> str:
 def environment_text(view: EnvironmentView) -> str:
     lines = [f"*`{view.environment}`*"]
     if view.lock is not None:
-        until = f" until {hhmm(view.lock.until)}" if view.lock.until else ""
+        # Dates too: a lock may last days (`for 3d`).
+        until = f" until {when(view.lock.until)}" if view.lock.until else ""
         lines.append(
-            f"🔒 Locked by {mention(view.lock.holder)} since {hhmm(view.lock.since)}{until}: "
+            f"🔒 Locked by {mention(view.lock.holder)} since {when(view.lock.since)}{until}: "
             f"{escape(view.lock.reason or 'no reason given')}"
         )
     else:
@@ -155,7 +157,11 @@ def environment_text(view: EnvironmentView) -> str:
     elif view.open_now:
         lines.append(f"🕒 Inside a deploy window ({', '.join(view.windows)}, {view.timezone})")
     else:
-        nxt = f"; the next opens {view.next_open:%a %H:%M}" if view.next_open else ""
+        nxt = (
+            f"; the next opens {view.next_open:%a %Y-%m-%d %H:%M} {view.timezone}"
+            if view.next_open
+            else ""
+        )
         lines.append(
             f"🕒 Outside the deploy windows ({', '.join(view.windows)}, {view.timezone}){nxt}"
         )

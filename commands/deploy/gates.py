@@ -140,14 +140,19 @@ class GateCommands:
             )
         await self._locks.release(env.name, since=lock.since)
         self._timers.disarm(lock_timer(env.name))
-        whose = line("{holder}'s lock", holder=Person(lock.holder)) if by_approver else None
-        return Outcome(
-            reply=line(
-                "🔓 {who} unlocked `{env}`{whose}.",
+        # The holder is named as a person (a mention), never as a raw ID.
+        said = (
+            line(
+                "🔓 {who} unlocked `{env}` ({holder}'s lock).",
                 who=Person(user_id),
                 env=env.name,
-                whose=f" ({whose.plain()})" if whose else "",
-            ),
+                holder=Person(lock.holder),
+            )
+            if by_approver
+            else line("🔓 {who} unlocked `{env}`.", who=Person(user_id), env=env.name)
+        )
+        return Outcome(
+            reply=said,
             announce=True,
             audit=f"unlocked the lock of {lock.holder}" if by_approver else "unlocked",
             ref=env.name,
@@ -250,7 +255,9 @@ class GateCommands:
             kind=RunKind.RESTORE,
             restore=Restore(
                 snapshot=source.backup_id,
-                instance=f"restore-{source.id}"[:63],
+                # Each restore gets an instance of its own: a second restore of the same
+                # backup must not hand back the first one's (maybe changed) instance.
+                instance=f"restore-{source.id}-{run_id.rsplit('-', 1)[-1]}"[:63],
                 source=env.database.instance,
                 deployment=source.id,
             ),

@@ -189,7 +189,11 @@ def _lock(words: list[str], config: Config) -> LockRequest:
             duration = parse_duration(rest[-1])
         except ValueError:
             raise UsageError(
-                "`{value}` is not a duration; write it like `30m` or `2h`.", value=rest[-1]
+                "`{value}` is not a duration; end with `for 30m` or `for 2h`. A reason that "
+                'ends in "for …" goes in quotes: `/deploy lock {env} "{reason}"`.',
+                value=rest[-1],
+                env=env.name,
+                reason=" ".join(rest),
             ) from None
         if duration <= 0:
             raise UsageError("A lock lasts more than 0s; write it like `for 2h`.")

@@ -68,7 +68,9 @@ class HealthCommands:
             )
         env = self._config.environment(words[0])
         names = [p for w in words[1:] for p in w.split(",") if p]
-        services = [self._config.service(n) for n in names] or list(self._config.services.values())
+        # Named twice (`auth-svc auth-svc`, `AUTH-svc,auth-svc`): one row.
+        named = {svc.name: svc for svc in (self._config.service(n) for n in names)}
+        services = list(named.values()) or list(self._config.services.values())
 
         async def then() -> Outcome:
             return Outcome(reply=await self.check(env, services, full=full))
