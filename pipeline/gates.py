@@ -117,12 +117,12 @@ class RunGates:
                 )
         if failed:
             first = failed[0]
-            where = f"`{first.service}` " if first.service else ""
+            where = f" for `{first.service}`" if first.service else ""
             await self._halt(
                 run,
                 StageFailed(
                     "preflight",
-                    first.detail.after(f"Pre-flight check `{first.name}` failed: {where}"),
+                    first.detail.after(f"Pre-flight check `{first.name}` failed{where}:"),
                 ),
             )
         await steps.event(run, "preflight", "passed", detail=f"{len(checks)} check(s)")

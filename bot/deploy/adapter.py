@@ -87,6 +87,7 @@ class SlackNotifier:
             confirm_buttons=env.confirm_buttons,
             reverter=reverter,
             canary_stages=len(env.canary.stages),
+            now=self._clock.now(),
         )
 
     async def post_card(self, run: Deployment) -> str:

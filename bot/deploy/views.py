@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from bot.blocks import (
@@ -192,9 +193,11 @@ def deploy_card(
     confirm_buttons: bool,
     reverter: Deployment | None = None,
     canary_stages: int = 0,
+    now: datetime | None = None,
 ) -> tuple[str, Blocks]:
     """The card of a deploy or a rollback: fallback text and blocks. Approve/Reject while
-    approval is pending; Roll back while a successful deploy's window is open."""
+    approval is pending; Roll back while a successful deploy's window is open; during the wait
+    after approval, the time left as of `now`."""
     if run.is_rollback:
         title = f"↩️ Rollback in {run.environment}"
         about = f"Rollback `{run.id}`" + (f" of deployment `{run.reverts}`" if run.reverts else "")
@@ -224,7 +227,7 @@ def deploy_card(
         blocks.append(section(f"*Reason:* {reason_words(run)}"))
     outcome = outcome_text(run)
     state = stage_line(run, canary_stages) if is_canary(run) else None
-    state = state or wait_line(run) or _state_line(run)
+    state = state or wait_line(run, now) or _state_line(run)
     if state:
         blocks.append(section(state))
     gates = gate_lines(run)

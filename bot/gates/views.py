@@ -4,6 +4,7 @@ environment's status (`/deploy status <environment>`)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from bot.blocks import MAX_MESSAGE_TEXT, actions, button, confirm
@@ -11,6 +12,7 @@ from bot.mrkdwn import escape, hhmm, join_lines, mention, render, when
 from commands.deploy.gates import EnvironmentView
 from commands.deploy.usecases import DryRun
 from commands.health.usecases import HealthReport
+from pipeline.kernel.config import format_duration
 from store.deploy.models import Deployment, DeploymentState, RunKind, Target, TargetStatus
 
 CANCEL_WAIT_ACTION = "deploy_cancel_wait"
@@ -33,10 +35,16 @@ def digest_of(t: Target) -> str:
     return f" · `{t.image_digest[:19]}…`" if t.image_digest else ""
 
 
-def wait_line(run: Deployment) -> str | None:
+def wait_line(run: Deployment, now: datetime | None = None) -> str | None:
+    """The wait after approval: how long is left as of `now` (the card is redrawn as it runs
+    down), and when the run starts."""
     if run.state is not DeploymentState.WAITING or run.wait_until is None:
         return None
-    return f"⏳ *Approved:* starts at {hhmm(run.wait_until)} (the wait after approval)"
+    at = f"starts at {hhmm(run.wait_until)}"
+    if now is not None:
+        left = max(round((run.wait_until - now).total_seconds()), 0)
+        at = f"starts in {format_duration(left) if left else 'a moment'}, at {hhmm(run.wait_until)}"
+    return f"⏳ *Approved:* {at} (the wait after approval)"
 
 
 def wait_button(run: Deployment) -> dict[str, Any] | None:

@@ -119,7 +119,7 @@ class TestTheWait:
 
         blocks = await card_of(bot, slack, waiting)
 
-        assert "⏳ *Approved:* starts at 09:05 UTC (the wait after approval)" in str(blocks)
+        assert "⏳ *Approved:* starts in 5m, at 09:05 UTC (the wait after approval)" in str(blocks)
         [button] = buttons(blocks)
         assert (button["action_id"], button["value"], button["text"]["text"]) == (
             CANCEL_WAIT_ACTION,
@@ -129,6 +129,16 @@ class TestTheWait:
         assert button["confirm"]["text"]["text"].startswith("Nothing has changed yet")
         assert (await bot.runtime.deploy.get(waiting)).state is DeploymentState.WAITING
         assert production(world) == before
+
+    async def test_the_card_counts_down_as_the_wait_runs(
+        self, bot: BotDriver, slack: FakeSlack, clock: HeldClock, waiting: str
+    ) -> None:
+        clock.advance(90)
+        await clock.next_sleep()
+        await bot.settle(wait_runs=False)
+
+        blocks = await card_of(bot, slack, waiting)
+        assert "starts in 3m 30s, at 09:05 UTC" in str(blocks)
 
     async def test_when_the_wait_has_passed_the_run_starts(
         self, bot: BotDriver, slack: FakeSlack, world: EcsWorld, clock: HeldClock, waiting: str
