@@ -348,7 +348,10 @@ SEEDS: Final[tuple[Seed, ...]] = (
 
 
 def _manifest(repository: str, version: str) -> str:
+    """An image manifest of its own for each image: ECR (moto) digests an image from its
+    layers, so each gets one layer made from its name."""
     digest = hashlib.sha256(f"{repository}:{version}".encode()).hexdigest()
+    layer = hashlib.sha256(f"{repository}:{version}:layer".encode()).hexdigest()
     return json.dumps(
         {
             "schemaVersion": 2,
@@ -358,7 +361,13 @@ def _manifest(repository: str, version: str) -> str:
                 "size": 1024,
                 "digest": f"sha256:{digest}",
             },
-            "layers": [],
+            "layers": [
+                {
+                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "size": 2048,
+                    "digest": f"sha256:{layer}",
+                }
+            ],
         }
     )
 

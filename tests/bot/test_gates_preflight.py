@@ -101,6 +101,7 @@ class TestImages:
         assert {t.service: t.image_digest for t in run.targets} == {
             s: digest(gates, s, "v1.4.0") for s in ("api-gateway", "auth-svc")
         }
+        assert len({t.image_digest for t in run.targets}) == 2  # each image its own
 
 
 class TestPromotion:
