@@ -63,8 +63,12 @@ def slack_failure(
 ) -> UpstreamError:
     """A Slack failure as a sentence: what we tried (`doing`, our copy), why, what to do."""
     head = Line.literal(f"I could not {doing}:")
-    if not isinstance(exc, SlackClientError):
+    if isinstance(exc, TimeoutError):
         return UpstreamError(head.then("Slack did not answer in time. Try again."))
+    if not isinstance(exc, SlackClientError):
+        return UpstreamError(
+            head.then("Slack could not be reached ({why}). Try again.", why=type(exc).__name__)
+        )
     error = slack_error(exc)
     data = (
         exc.response.data

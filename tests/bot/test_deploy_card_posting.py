@@ -367,6 +367,10 @@ async def test_a_request_cut_short_after_its_record_is_left_to_that_records_reco
 
     await bot.start()
     await bot.settle()
+    if not (await bot.runtime.deploy.get(run_id)).message_ts:
+        # A Slack call that failed at start-up (a loaded CI machine) leaves it to the sweep.
+        await bot.runtime.sweep()
+        await bot.settle()
 
     assert not any("The bot restarted before it finished" in s for s in said_privately(slack))
     assert any("awaits approval" in s for s in said_privately(slack))

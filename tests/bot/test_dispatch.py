@@ -8,10 +8,12 @@ import logging
 import re
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from bot.deploy.views import APPROVE_ACTION
 from bot.incident.views import UPDATE_VIEW
+from bot.slack import slack_failure
 from store.audit import AuditEntry
 from tests.driver import BotDriver, plan_cards, run_id_of
 from tests.fakes.slack_api import FakeSlack
@@ -200,3 +202,17 @@ def test_a_refusal_inside_concurrent_work_is_told_as_itself() -> None:
     said = explain(group)
 
     assert (said.text, said.audit) == ("No such listener.", "refused: No such listener.")
+
+
+def test_a_slack_that_cannot_be_reached_is_not_called_slow() -> None:
+    """A refused or dropped connection says so; only a timeout says "did not answer in time"."""
+    dropped = slack_failure(aiohttp.ServerDisconnectedError(), "look for the plan card")
+    late = slack_failure(TimeoutError(), "look for the plan card")
+
+    assert dropped.user_message == (
+        "I could not look for the plan card: Slack could not be reached "
+        "(ServerDisconnectedError). Try again."
+    )
+    assert late.user_message == (
+        "I could not look for the plan card: Slack did not answer in time. Try again."
+    )
