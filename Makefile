@@ -29,7 +29,9 @@ run: $(RUN_STAMP)
 	@$(BIN)/python -m sandbox.launch $(ARGS)
 
 # The suite runs on WORKERS processes (pytest-xdist); coverage measures each and combines them.
-WORKERS ?= 2
+# Three on two cores: the sandbox, browser and crash-matrix tests spend most of their time
+# waiting in real time, so a third worker fills the cores while they wait.
+WORKERS ?= 3
 test: $(STAMP)
 	@$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest -n $(WORKERS) $(ARGS)
