@@ -6,6 +6,15 @@ a real SQLite store, and prints the wall time minus the waits the engine was tol
 `clock.sleep`). Target: under 3 s.
 
     .venv/bin/python scripts/bench_canary.py [--runs 3]
+
+Measured on the 2-core development machine (2026-12-01, moto 5.2.5, Python 3.11):
+
+    run 1: 8 services, 3 stages, wall 3.87s, told to wait 3.00s, engine overhead 0.87s
+    run 2: 8 services, 3 stages, wall 4.06s, told to wait 3.00s, engine overhead 1.06s
+    run 3: 8 services, 3 stages, wall 3.93s, told to wait 3.00s, engine overhead 0.93s
+    engine overhead: median 0.93s, min 0.87s, max 1.06s (target < 3s)
+
+The waits are the three `check_every` ticks of 1 s (one per stage; the bakes are 0 s).
 """
 
 from __future__ import annotations
@@ -48,6 +57,15 @@ class QuietNotifier:
     async def post_card(self, run: Any) -> str:
         return "1.1"
 
+    async def find_card(self, run: Any) -> str | None:
+        return None
+
+    async def tell(self, run: Any, message: Any) -> None:
+        return None
+
+    async def break_glass(self, run: Any) -> None:
+        return None
+
     async def redraw(self, run: Any) -> None:
         return None
 
@@ -84,10 +102,13 @@ async def one_release(workdir: Path) -> tuple[float, float, int]:
     from pipeline.aws import BotoEcs
     from pipeline.aws.cloudwatch import BotoMetrics
     from pipeline.aws.elbv2 import BotoLoadBalancer
+    from pipeline.aws.gates import BotoRecordStore, BotoRegistry, BotoSnapshots, BotoTasks
     from pipeline.deploy import DeployEngine
     from pipeline.health import HealthChecker
     from pipeline.kernel.config import Config
+    from pipeline.preflight import Preflight
     from store.db import Store
+    from store.deploy.locks import Locks
     from store.deploy.models import Deployment, DeploymentId, DeploymentState, Target
     from store.deploy.repository import Deployments
     from tests.fakes.canary_world import CanaryWorld
@@ -143,6 +164,17 @@ async def one_release(workdir: Path) -> tuple[float, float, int]:
             clock=clock,
             load_balancer=BotoLoadBalancer(),
             metrics=BotoMetrics(),
+            # No gate is configured here (no ECR check, database, migrations or records):
+            # the pre-flight check before the run reads only the lock and the schedule.
+            preflight=Preflight(
+                config=config,
+                locks=Locks(store),
+                registry=BotoRegistry(),
+                health=HealthChecker(session, clock),
+            ),
+            snapshots=BotoSnapshots(),
+            tasks=BotoTasks(),
+            records=BotoRecordStore(),
         )
         now = clock.now()
         # CloudWatch data must fall inside each stage: a point every second for a minute.

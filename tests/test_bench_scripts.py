@@ -1,0 +1,28 @@
+"""The benchmark scripts still run against today's engine (their figures are not checked here:
+a benchmark measures, a test does not time)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_the_canary_benchmark_runs_a_release_and_prints_the_overhead() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_canary.py"), "--runs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "8 services, 3 stages" in done.stdout
+    assert "engine overhead: median" in done.stdout
