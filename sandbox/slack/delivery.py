@@ -185,9 +185,12 @@ class AppDelivery:
         channel: str,
         message: Json | None,
         trigger_id: str | None = None,
+        ephemeral_ts: str | None = None,
     ) -> Ack:
-        """A click on an interactive element of `message` (as the Web API shows it)."""
-        ts = message.get("ts") if message else None
+        """A click on an interactive element of `message` (as the Web API shows it), or of
+        the ephemeral message `ephemeral_ts`: Slack then sends no `message`, marks the
+        container `is_ephemeral`, and its `response_url` edits that ephemeral message."""
+        ts = ephemeral_ts or (message.get("ts") if message else None)
         name = f"action-{next(self._ids)}"
         payload: Json = {
             "type": "block_actions",
@@ -195,7 +198,12 @@ class AppDelivery:
             "api_app_id": self.api_app_id,
             "user": {"id": user, "name": self._user_name(user), "team_id": self.team_id},
             "channel": {"id": channel, "name": self._channel_name(channel)},
-            "container": {"type": "message", "message_ts": ts, "channel_id": channel},
+            "container": {
+                "type": "message",
+                "message_ts": ts,
+                "channel_id": channel,
+                **({"is_ephemeral": True} if ephemeral_ts else {}),
+            },
             "response_url": self.slack.response_url(
                 name, channel=channel, user=user, message_ts=ts
             ),

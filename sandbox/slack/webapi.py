@@ -353,6 +353,14 @@ class WebApi:
         """Do what a post to a `response_url` does; `SlackError` means HTTP 400 with its code."""
         args = Args(body)
         ws = self.workspace
+        if target.message_ts and any(e.ts == target.message_ts for e in ws.ephemerals):
+            # The click was on an ephemeral message: its response_url edits that message.
+            if args.flag("delete_original"):
+                ws.delete_ephemeral(target.message_ts)
+                return
+            if args.flag("replace_original"):
+                ws.replace_ephemeral(target.message_ts, text=self._text(args), blocks=args.blocks())
+                return
         if args.flag("delete_original"):
             if target.channel and target.message_ts:
                 ws.delete(target.channel, target.message_ts, by=ws.bot_user)

@@ -7,6 +7,7 @@ Argument checks (lengths, Block Kit) live in `limits`; scopes in `scopes`.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from collections.abc import Iterable, Iterator, MutableMapping
@@ -322,6 +323,26 @@ class Workspace:
         self.ephemerals.append(ephemeral)
         self._publish(ChangeKind.EPHEMERAL, channel_id, ephemeral.to_api())
         return ephemeral
+
+    def ephemeral(self, ts: str) -> Ephemeral:
+        for ephemeral in self.ephemerals:
+            if ephemeral.ts == ts:
+                return ephemeral
+        raise SlackError("message_not_found")
+
+    def replace_ephemeral(self, ts: str, *, text: str, blocks: list[Json] | None) -> Ephemeral:
+        """What `replace_original` through a click's `response_url` does to an ephemeral
+        message: the same message, now with this content (only its reader sees it)."""
+        old = self.ephemeral(ts)
+        new = dataclasses.replace(old, text=text, blocks=blocks)
+        self.ephemerals[self.ephemerals.index(old)] = new
+        self._publish(ChangeKind.EPHEMERAL, new.channel, new.to_api())
+        return new
+
+    def delete_ephemeral(self, ts: str) -> None:
+        old = self.ephemeral(ts)
+        self.ephemerals.remove(old)
+        self._publish(ChangeKind.EPHEMERAL, old.channel, {**old.to_api(), "deleted": True})
 
     # Views
 

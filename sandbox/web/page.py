@@ -274,11 +274,23 @@ class Page:
             raise web.HTTPBadRequest(text="unknown user")
         channel, ts = str(body.get("channel", "")), str(body.get("ts", ""))
         block_id, action_id = str(body.get("block_id", "")), str(body.get("action_id", ""))
+        rendered: dict[str, Any] | None = None
+        ephemeral_ts: str | None = None
         try:
             message = self.slack.workspace.message(channel, ts)
+            blocks = message.blocks or []
+            rendered = self.slack.workspace.render(message)
         except SlackError:
-            raise web.HTTPNotFound(text="no such message") from None
-        element = _find_element(message.blocks or [], block_id, action_id)
+            # Not in the channel: one of this person's own ephemeral messages, or nothing.
+            mine = [
+                e
+                for e in self.slack.workspace.ephemerals
+                if e.ts == ts and e.user == user and e.channel == channel
+            ]
+            if not mine:
+                raise web.HTTPNotFound(text="no such message") from None
+            blocks, ephemeral_ts = mine[0].blocks or [], ts
+        element = _find_element(blocks, block_id, action_id)
         if element is None:
             raise web.HTTPNotFound(text="no such button")
         action = {
@@ -288,10 +300,9 @@ class Page:
             "text": element.get("text"),
             "value": element.get("value", ""),
         }
-        rendered = self.slack.workspace.render(message)
         try:
             ack = await self.delivery.block_actions(
-                action, user=user, channel=channel, message=rendered
+                action, user=user, channel=channel, message=rendered, ephemeral_ts=ephemeral_ts
             )
         except (aiohttp.ClientError, TimeoutError):
             return web.json_response({"ok": False, "error": "The app did not answer."})

@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from sandbox.slack import LocalSlack, Message
+from sandbox.slack import Ephemeral, LocalSlack, Message
 from sandbox.stack import Sandbox
 
 DEPLOYS = "C0DEPLOYS"
@@ -32,8 +32,9 @@ class PageUser:
     async def type(self, text: str, *, channel: str = DEPLOYS) -> Any:
         return await self.post("/api/command", {"channel": channel, "text": text})
 
-    async def click(self, message: Message, action_id: str) -> Any:
-        """Click the button `action_id` of `message` (a card may hold several action rows)."""
+    async def click(self, message: Message | Ephemeral, action_id: str) -> Any:
+        """Click the button `action_id` of `message` (a card may hold several action rows),
+        or of an ephemeral message this person sees."""
         block = next(
             b
             for b in message.blocks or []

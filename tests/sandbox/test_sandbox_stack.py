@@ -365,3 +365,45 @@ async def test_a_filled_in_update_form_closes_and_the_update_is_posted(
 
     assert done == {"ok": True, "closed": True}
     assert (await on_call.get("/api/modal"))["modal"] is None
+
+
+async def test_on_call_rolls_a_canary_back_from_the_question_only_they_see(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    card = await deploy_approved(sandbox, http, "auth-svc")
+    await until(sandbox.slack, lambda: "deployment successful" in text_of(card))
+    on_call = person(http, sandbox, ON_CALL.id)
+
+    await on_call.type("/rollback production auth-svc login errors after the release")
+    question = await until(
+        sandbox.slack,
+        lambda: next(
+            (
+                e
+                for e in sandbox.slack.workspace.ephemerals
+                if "Roll back in production" in str(e.blocks)
+            ),
+            None,
+        ),
+    )
+    assert question.user == ON_CALL.id
+    assert "Roll back in production?" not in await person(http, sandbox, OUTSIDER.id).sees()
+    assert "Roll back in production?" in await on_call.sees()
+    await on_call.click(question, "rollback_confirm")
+    rollback = await until(
+        sandbox.slack,
+        lambda: next(
+            (c for c in cards(sandbox.slack) if "Rollback in production" in text_of(c)), None
+        ),
+    )
+    await until(sandbox.slack, lambda: "Rollback complete" in text_of(rollback))
+
+    assert weights(sandbox, "production", "auth-svc") == {"blue": 100, "green": 0}
+    assert running_version(sandbox, "production", "auth-svc") == "v1.2.0"
+    # The question itself became the answer, as a click's response_url does in Slack.
+    answered = sandbox.slack.workspace.ephemeral(question.ts)
+    assert "Rolling back" in answered.text
+    assert "rollback_confirm" not in str(answered.blocks)
+    # The deploy's card says who took it back, and its Roll back button is gone.
+    await until(sandbox.slack, lambda: "Rolled back by" in text_of(card))
+    assert "deploy_rollback" not in text_of(card)
