@@ -180,9 +180,17 @@ def window_line(run: Deployment, reverter: Deployment | None) -> str | None:
     if run.state is not DeploymentState.SUCCEEDED or run.rollback_deadline is None:
         return None
     if run.window_closed_at is not None:
+        # It closes at its deadline, or earlier when a rollback took some services back.
+        closed = min(run.window_closed_at, run.rollback_deadline)
+        back = [t for t in run.active_targets if t.reverted_by is not None]
+        head = "⌛ "
+        if back:
+            names = ", ".join(f"`{t.service}`" for t in back)
+            rollbacks = ", ".join(f"`{r}`" for r in dict.fromkeys(str(t.reverted_by) for t in back))
+            head = f"↩️ {names} rolled back (rollback {rollbacks}). "
         return (
-            f"⌛ The rollback window closed at {hhmm(run.rollback_deadline)}: `/rollback` now "
-            "posts a plan card that needs approvals."
+            f"{head}The rollback window closed at {hhmm(closed)}: `/rollback` now posts a plan "
+            "card that needs approvals."
         )
     return f"↩️ *Rollback available until {hhmm(run.rollback_deadline)}*"
 

@@ -121,6 +121,20 @@ class TestTheCommand:
             for b in buttons(r)
         )
 
+    async def test_one_service_taken_back_says_so_on_the_deploys_card_and_closes_its_window(
+        self, bot: BotDriver, slack: FakeSlack, clock: FakeClock
+    ) -> None:
+        deploy_id = await deploy_production(bot, slack, "api-gateway,auth-svc")
+        clock.advance(10 * MINUTE)
+
+        await rollback(bot, "-y production auth-svc")
+
+        run = await latest_rollback(bot)
+        card = await card_of(bot, slack, deploy_id)
+        assert f"`auth-svc` rolled back (rollback `{run.id}`)" in card
+        assert f"The rollback window closed at {clock.now():%H:%M} UTC" in card
+        assert WINDOW_ROLLBACK_ACTION not in card
+
     async def test_all_takes_back_every_service_the_last_deploy_changed(
         self, bot: BotDriver, slack: FakeSlack, world: EcsWorld
     ) -> None:
