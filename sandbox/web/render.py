@@ -93,8 +93,11 @@ def _date(target: str, fallback: str) -> str:
     return shown
 
 
+_HELD = re.compile("\x00([0-9]+)\x00")
+
+
 def _inline(text: str) -> str:
-    """Bold, italic and strike on text that is already HTML-escaped (no code inside)."""
+    """Bold, italic and strike on text that is already HTML-escaped (code held aside)."""
     text = _BOLD.sub(r"<b>\1</b>", text)
     text = _ITALIC.sub(r"<i>\1</i>", text)
     return _STRIKE.sub(r"<s>\1</s>", text)
@@ -112,20 +115,27 @@ def mrkdwn(text: str, names: Names) -> str:
 
 
 def _spans(text: str, names: Names) -> str:
-    out: list[str] = []
+    """Code, links and mentions drawn first and held aside, so that bold, italic and strike
+    may wrap them as Slack's do (`*Health of `production`*`)."""
+    held: list[str] = []
+
+    def hold(piece: str) -> str:
+        held.append(piece)
+        return f"\x00{len(held) - 1}\x00"
+
+    parts: list[str] = []
     for index, chunk in enumerate(_CODE.split(text)):
         if index % 2:
-            out.append(f"<code>{html.escape(_unescape_slack(chunk))}</code>")
+            parts.append(hold(f"<code>{html.escape(_unescape_slack(chunk))}</code>"))
             continue
-        pieces: list[str] = []
         last = 0
         for found in _CONTROL.finditer(chunk):
-            pieces.append(_inline(html.escape(_unescape_slack(chunk[last : found.start()]))))
-            pieces.append(_control(found.group(1), names))
+            parts.append(html.escape(_unescape_slack(chunk[last : found.start()])))
+            parts.append(hold(_control(found.group(1), names)))
             last = found.end()
-        pieces.append(_inline(html.escape(_unescape_slack(chunk[last:]))))
-        out.append("".join(pieces))
-    return "".join(out)
+        parts.append(html.escape(_unescape_slack(chunk[last:])))
+    drawn = _inline("".join(parts))
+    return _HELD.sub(lambda m: held[int(m.group(1))], drawn)
 
 
 def text_object(obj: Any, names: Names) -> str:

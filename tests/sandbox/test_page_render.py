@@ -28,6 +28,9 @@ NAMES = Names(
         ("<!here>", '<span class="mention special">@here</span>'),
         ("a\nb", "a<br>b"),
         ("5*3 and 2*4", "5*3 and 2*4"),
+        ("*Health of `production`*: 8/8", "<b>Health of <code>production</code></b>: 8/8"),
+        ("*by <@U0PRIYA>*", '<b>by <span class="mention">@Priya Patel</span></b>'),
+        ("`*not bold*`", "<code>*not bold*</code>"),
     ],
 )
 def test_mrkdwn_is_drawn_as_slack_draws_it(text: str, html: str) -> None:
