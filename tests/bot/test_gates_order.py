@@ -12,10 +12,11 @@ import pytest
 from bot.deploy.views import APPROVE_ACTION
 from pipeline.aws import BotoEcs
 from pipeline.kernel.config import Config
-from pipeline.kernel.ports import Ecs, ServiceStatus
+from pipeline.kernel.ports import Ecs
 from store.deploy.models import DeploymentState, TargetStatus
 from tests.conftest import STAGING_PATH, BotFactory, config_dict
 from tests.driver import BotDriver, plan_cards, run_id_of
+from tests.fakes.ecs import PassThroughEcs
 from tests.fakes.ecs_world import REPO, EcsWorld
 from tests.fakes.health import FakeHealth
 from tests.fakes.slack_api import FakeSlack
@@ -25,32 +26,13 @@ BACKENDS = ("auth-svc", "market-svc")
 PARALLEL_BACKSTOP_S = 10
 
 
-class RecordingEcs:
+class RecordingEcs(PassThroughEcs):
     """The bot's ECS, writing each UpdateService (service, task definition) to `log`."""
 
     def __init__(self, inner: Ecs, log: list[tuple[str, str]]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.log = log
         self.updated: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
-
-    async def describe(self, *, region: str, cluster: str, service: str) -> ServiceStatus:
-        return await self.inner.describe(region=region, cluster=cluster, service=service)
-
-    async def image_of(self, *, region: str, task_definition: str, container: str) -> str:
-        return await self.inner.image_of(
-            region=region, task_definition=task_definition, container=container
-        )
-
-    async def register_with_image(
-        self, *, region: str, task_definition: str, container: str, image: str, deployment_id: str
-    ) -> str:
-        return await self.inner.register_with_image(
-            region=region,
-            task_definition=task_definition,
-            container=container,
-            image=image,
-            deployment_id=deployment_id,
-        )
 
     async def update_service(
         self,
@@ -61,7 +43,7 @@ class RecordingEcs:
         task_definition: str | None = None,
         desired: int | None = None,
     ) -> None:
-        await self.inner.update_service(
+        await super().update_service(
             region=region,
             cluster=cluster,
             service=service,

@@ -99,22 +99,13 @@ class FakeEcs:
             self.updates.append((service, task_definition))
 
 
-class HeldEcs:
-    """Delegates to `inner`; once a service was updated, `describe` waits for `release()`."""
+class PassThroughEcs:
+    """Delegates every call to `inner`; a test's wrapper overrides what it watches or holds."""
 
     def __init__(self, inner: Ecs) -> None:
         self.inner = inner
-        self.holding = asyncio.Event()
-        self._released = asyncio.Event()
-        self._updated = False
-
-    def release(self) -> None:
-        self._released.set()
 
     async def describe(self, *, region: str, cluster: str, service: str) -> ServiceStatus:
-        if self._updated and not self._released.is_set():
-            self.holding.set()
-            await self._released.wait()
         return await self.inner.describe(region=region, cluster=cluster, service=service)
 
     async def image_of(self, *, region: str, task_definition: str, container: str) -> str:
@@ -143,6 +134,42 @@ class HeldEcs:
         desired: int | None = None,
     ) -> None:
         await self.inner.update_service(
+            region=region,
+            cluster=cluster,
+            service=service,
+            task_definition=task_definition,
+            desired=desired,
+        )
+
+
+class HeldEcs(PassThroughEcs):
+    """Delegates to `inner`; once a service was updated, `describe` waits for `release()`."""
+
+    def __init__(self, inner: Ecs) -> None:
+        super().__init__(inner)
+        self.holding = asyncio.Event()
+        self._released = asyncio.Event()
+        self._updated = False
+
+    def release(self) -> None:
+        self._released.set()
+
+    async def describe(self, *, region: str, cluster: str, service: str) -> ServiceStatus:
+        if self._updated and not self._released.is_set():
+            self.holding.set()
+            await self._released.wait()
+        return await self.inner.describe(region=region, cluster=cluster, service=service)
+
+    async def update_service(
+        self,
+        *,
+        region: str,
+        cluster: str,
+        service: str,
+        task_definition: str | None = None,
+        desired: int | None = None,
+    ) -> None:
+        await super().update_service(
             region=region,
             cluster=cluster,
             service=service,
