@@ -301,23 +301,25 @@ class IncidentCommands:
         except ChatOpsError as exc:
             await self._abandon(war_room)
             raise _not_declared(exc, archived=name) from exc
-        warnings: list[ChatOpsError] = []
-        try:
-            await self._chat.pin(war_room, alert_ts)
-        except ChatOpsError as exc:
-            warnings.append(exc)
-        announce_ts = None
-        if incident.announce_channel is not None:
-            try:
-                announce_ts = await self._chat.announce(incident)
-            except ChatOpsError as exc:
-                warnings.append(exc)
-        incident = incident.model_copy(update={"alert_ts": alert_ts, "announce_ts": announce_ts})
+        # Recorded as soon as its alert is up: the alert's buttons work from that moment.
+        incident = incident.model_copy(update={"alert_ts": alert_ts})
         try:
             await self._incidents.create(incident)
         except BaseException:
             await self._abandon(war_room)
             raise
+        warnings: list[ChatOpsError] = []
+        try:
+            await self._chat.pin(war_room, alert_ts)
+        except ChatOpsError as exc:
+            warnings.append(exc)
+        if incident.announce_channel is not None:
+            try:
+                announce_ts = await self._chat.announce(incident)
+                incident = incident.model_copy(update={"announce_ts": announce_ts})
+                await self._incidents.set_announcement(incident.id, announce_ts)
+            except ChatOpsError as exc:
+                warnings.append(exc)
         self._arm(incident)
         if not_invited:
             try:

@@ -83,6 +83,14 @@ class Incidents:
 
         await self._store.call(insert)
 
+    async def set_announcement(self, incident_id: str, ts: str) -> None:
+        """Remember the announcement whose thread carries the incident's updates."""
+
+        def set_ts(db: sqlite_utils.Database) -> None:
+            db.execute("UPDATE incidents SET announce_ts = ? WHERE id = ?", [ts, incident_id])
+
+        await self._store.call(set_ts)
+
     async def get(self, incident_id: str) -> Incident | None:
         return await self._store.call(lambda db: _load(db, "id = ?", [incident_id]))
 

@@ -4,6 +4,7 @@ their submissions validated (errors shown in the modal) and handled.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -246,3 +247,32 @@ async def test_every_click_and_submission_is_audited(bot: BotDriver) -> None:
         (f"submit post update {incident.id}", "ok"),
         (f"click post update {incident.id}", "form opened"),
     ]
+
+
+async def test_post_update_works_the_moment_the_alert_appears(
+    bot: BotDriver, slack: FakeSlack
+) -> None:
+    """The incident is recorded before its alert is pinned or announced: a commander quick
+    enough to click while Slack still pins it gets the form, not "no incident"."""
+    slack.delay("pins.add", 1.0)
+    declaring = asyncio.create_task(
+        bot.command("p1 auth login failing", command="/incident", user="UCMD")
+    )
+
+    def alert_button() -> dict[str, Any] | None:
+        for call in slack.of("chat.postMessage"):
+            for block in call.get("blocks") or []:
+                for element in block.get("elements") or []:
+                    if element.get("action_id") == POST_UPDATE_ACTION:
+                        return {"value": element["value"], "channel": call["channel"]}
+        return None
+
+    async with asyncio.timeout(10):
+        while (button := alert_button()) is None:  # noqa: ASYNC110 - polls the local Slack
+            await asyncio.sleep(0.01)
+
+    await bot.click(POST_UPDATE_ACTION, button["value"], user="UCMD", channel=button["channel"])
+    await declaring
+
+    assert [v["view"] for v in slack.of("views.open")]
+    assert not any("No incident" in str(r.get("text")) for r in slack.responses)
