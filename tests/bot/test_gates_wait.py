@@ -86,6 +86,7 @@ async def waiting(bot: BotDriver, slack: FakeSlack, clock: HeldClock) -> AsyncIt
     asleep = asyncio.ensure_future(clock.next_sleep())
     await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER2", wait_runs=False)
     await asleep
+    await bot.settle(wait_runs=False)  # the card's redraw runs in the background
     yield run_id
     if clock.held:
         clock.release(WAIT_S)
