@@ -415,6 +415,9 @@ async function start() {
   state.visited.add(state.channel);
   await refreshAll();
   listen();
+  // What AWS holds (ECS versions, weights, the S3 records) also changes without a Slack
+  // event, as when a run writes its records after its last message: look every 2 s too.
+  setInterval(() => { if (!document.hidden) loadServices().catch(() => {}); }, 2000);
   $("composer-text").focus();
 }
 
