@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from pipeline.canary.rollout import CanaryStrategy
 from pipeline.gates import RunGates
@@ -219,28 +220,36 @@ class DeployEngine:
         try:
             await self._gates.restore(run, env)
         except ChatOpsError as exc:
-            now = self._clock.now()
-            if await self._deployments.transition(
-                run.id,
-                from_states=[DeploymentState.RUNNING],
-                to=DeploymentState.ROLLBACK_FAILED,
-                at=now,
-                finished_at=now,
-                stage=None,
+            failed = await self._end(
+                run,
+                DeploymentState.RUNNING,
+                DeploymentState.ROLLBACK_FAILED,
                 error=exc.user_message,
-            ):
-                await self._notify_run(await self._require(run.id))
+            )
+            if failed is not None:
+                await self._notify_run(failed)
             return
-        now = self._clock.now()
-        if await self._deployments.transition(
-            run.id,
-            from_states=[DeploymentState.RUNNING],
-            to=DeploymentState.SUCCEEDED,
-            at=now,
-            finished_at=now,
-            stage=None,
+        done = await self._end(run, DeploymentState.RUNNING, DeploymentState.SUCCEEDED)
+        if done is not None:
+            await self._notify_run(done)
+
+    async def _end(
+        self,
+        run: Deployment,
+        from_state: DeploymentState,
+        to: DeploymentState,
+        *,
+        at: datetime | None = None,
+        **fields: Any,
+    ) -> Deployment | None:
+        """Move a run from `from_state` to the final state `to` (once: a compare-and-set);
+        the ended run, or None when its state had moved on."""
+        now = at or self._clock.now()
+        if not await self._deployments.transition(
+            run.id, from_states=[from_state], to=to, at=now, finished_at=now, stage=None, **fields
         ):
-            await self._notify_run(await self._require(run.id))
+            return None
+        return await self._require(run.id)
 
     def _groups(self, env: Environment, targets: list[Target]) -> list[list[Target]]:
         """The deploy order: the environment's groups, then every other service."""
@@ -331,19 +340,17 @@ class DeployEngine:
             and all(t.previous_task_def for t in run.active_targets)
         ):
             deadline = now + timedelta(seconds=window)
-        if not await self._deployments.transition(
-            run.id,
-            from_states=[DeploymentState.RUNNING],
-            to=DeploymentState.SUCCEEDED,
+        done = await self._end(
+            run,
+            DeploymentState.RUNNING,
+            DeploymentState.SUCCEEDED,
             at=now,
-            finished_at=now,
-            stage=None,
             rollback_deadline=deadline,
-        ):
+        )
+        if done is None:
             return
         if deadline is not None:
             self._timers.arm(window_timer(run.id), deadline)
-        done = await self._require(run.id)
         await self._event(done, "rollout", "succeeded")
         if done.kind is RunKind.ROLLBACK:
             await self._mark_reverted(done, now)
@@ -373,17 +380,10 @@ class DeployEngine:
                 await self._deployments.update_target(
                     run.id, t.service, status=TargetStatus.ROLLBACK_FAILED
                 )
-        now = self._clock.now()
-        if await self._deployments.transition(
-            run.id,
-            from_states=[DeploymentState.RUNNING],
-            to=DeploymentState.ROLLBACK_FAILED,
-            at=now,
-            finished_at=now,
-            stage=None,
-            error=reason,
-        ):
-            done = await self._require(run.id)
+        done = await self._end(
+            run, DeploymentState.RUNNING, DeploymentState.ROLLBACK_FAILED, error=reason
+        )
+        if done is not None:
             await self._event(done, "rollback", "failed", detail=reason)
             await self._notify_run(done)
 
@@ -417,17 +417,9 @@ class DeployEngine:
                 tg.create_task(one(target))
         run = await self._require(run.id)
         failed = [t for t in run.active_targets if t.status is TargetStatus.ROLLBACK_FAILED]
-        now = self._clock.now()
         final = DeploymentState.ROLLBACK_FAILED if failed else DeploymentState.ROLLED_BACK
-        if await self._deployments.transition(
-            run.id,
-            from_states=[DeploymentState.ROLLING_BACK],
-            to=final,
-            at=now,
-            finished_at=now,
-            stage=None,
-        ):
-            done = await self._require(run.id)
+        done = await self._end(run, DeploymentState.ROLLING_BACK, final)
+        if done is not None:
             await self._event(
                 done,
                 "rollback",
