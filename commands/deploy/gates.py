@@ -8,13 +8,12 @@ is recorded) or on time, also across a restart (a timer per lock, re-armed at st
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from commands.access import Access
 from commands.deploy.parse import LockRequest, RestoreRequest, UnlockRequest
-from commands.deploy.usecases import DeployCommands
+from commands.deploy.usecases import DeployCommands, new_deployment_id
 from commands.exchange import Click, Outcome
 from pipeline.kernel.config import Config, format_duration
 from pipeline.kernel.errors import Forbidden, UsageError
@@ -25,7 +24,6 @@ from pipeline.runner import Runner
 from store.deploy.locks import Lock, Locks
 from store.deploy.models import (
     Deployment,
-    DeploymentId,
     DeploymentState,
     Restore,
     RunKind,
@@ -234,7 +232,7 @@ class GateCommands:
                 env=env.name,
             )
         now = self._clock.now()
-        run_id = DeploymentId(f"{int(now.timestamp())}-{secrets.token_hex(3)}")
+        run_id = new_deployment_id(now)
         approvals = env.required_approvals
         run = Deployment(
             id=run_id,

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from commands.access import Access
-from commands.deploy.usecases import DeployCommands, approval_timer
+from commands.deploy.usecases import DeployCommands, approval_timer, new_deployment_id
 from commands.exchange import Answer, Click, Invocation, Later, Outcome
 from commands.rollback.parse import Help, RollbackRequest, parse_rollback, usage
 from pipeline.deploy import DeployEngine, RunningVersion, window_timer
@@ -33,7 +32,6 @@ from pipeline.kernel.text import People, Person, line
 from pipeline.runner import Runner
 from store.deploy.models import (
     Deployment,
-    DeploymentId,
     DeploymentState,
     RunKind,
     StageEvent,
@@ -335,7 +333,7 @@ class RollbackCommands:
         else:
             due = now + timedelta(seconds=CONFIRM_TIMEOUT_S) if ask else None
         run = Deployment(
-            id=DeploymentId(f"{int(now.timestamp())}-{secrets.token_hex(3)}"),
+            id=new_deployment_id(now),
             environment=env.name,
             requested_by=user_id,
             version=version,
