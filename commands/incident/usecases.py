@@ -297,17 +297,25 @@ class IncidentCommands:
                     "Slack would not invite anyone to the war room ({why}).",
                     why=", ".join(sorted({n.error for n in not_invited})),
                 )
-            alert_ts = await self._chat.post_alert(incident, await self._suspects(now))
+            suspects = await self._suspects(now)
         except ChatOpsError as exc:
             await self._abandon(war_room)
             raise _not_declared(exc, archived=name) from exc
-        # Recorded as soon as its alert is up: the alert's buttons work from that moment.
-        incident = incident.model_copy(update={"alert_ts": alert_ts})
+        # Recorded before its alert is posted: the alert's buttons work from the moment anyone
+        # can see them, even before Slack has told us it posted it.
         try:
             await self._incidents.create(incident)
         except BaseException:
             await self._abandon(war_room)
             raise
+        try:
+            alert_ts = await self._chat.post_alert(incident, suspects)
+        except ChatOpsError as exc:
+            await self._incidents.discard(incident.id)
+            await self._abandon(war_room)
+            raise _not_declared(exc, archived=name) from exc
+        incident = incident.model_copy(update={"alert_ts": alert_ts})
+        await self._incidents.set_alert(incident.id, alert_ts)
         warnings: list[ChatOpsError] = []
         try:
             await self._chat.pin(war_room, alert_ts)

@@ -37,6 +37,7 @@ class Faults:
         self._rate: dict[str, list[int]] = {}
         self._delays: dict[str, float] = {}
         self._lost: dict[str, list[LostAnswer]] = {}
+        self._late: dict[str, list[float]] = {}
 
     def fail_next(self, method: str, error: str) -> None:
         """The next call to `method` answers `{"ok": false, "error": error}` and does nothing."""
@@ -66,6 +67,14 @@ class Faults:
         """
         self._lost.setdefault(method, []).extend([LostAnswer(status, hang)] * times)
 
+    def answer_late(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """The next `times` successful calls take effect at once and answer `seconds` later.
+
+        This is "Slack posted it and was slow to say so": what the message shows (its buttons)
+        can be used before the bot has heard back.
+        """
+        self._late.setdefault(method, []).extend([seconds] * times)
+
     def delay_for(self, method: str) -> float:
         return self._delays.get(method, 0.0)
 
@@ -86,6 +95,11 @@ class Faults:
             )
             return Injected(response, "ratelimited")
         return None
+
+    def late_answer(self, method: str) -> float:
+        """Use up the first `answer_late` for `method`: how long to hold its answer, else 0."""
+        queued = self._late.get(method)
+        return queued.pop(0) if queued else 0.0
 
     def lost_answer(self, method: str) -> LostAnswer | None:
         """Use up the first `accept_then_fail` for `method`, if any."""

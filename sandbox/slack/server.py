@@ -134,6 +134,9 @@ class LocalSlack:
     def delay(self, method: str, seconds: float) -> None:
         self.faults.delay(method, seconds)
 
+    def answer_late(self, method: str, seconds: float, *, times: int = 1) -> None:
+        self.faults.answer_late(method, seconds, times=times)
+
     def accept_then_fail(
         self, method: str, *, status: int = 500, hang: bool = False, times: int = 1
     ) -> None:
@@ -255,7 +258,12 @@ class LocalSlack:
         return injected.response
 
     async def _after(self, method: str, call: Call) -> web.Response | None:
-        """An `accept_then_fail` answer for a call that has taken effect, if one is queued."""
+        """An `accept_then_fail` answer for a call that has taken effect, if one is queued;
+        first, an `answer_late` holds the answer."""
+        late = self.faults.late_answer(method)
+        if late:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), late)
         lost = self.faults.lost_answer(method)
         if lost is None:
             return None

@@ -83,6 +83,26 @@ class Incidents:
 
         await self._store.call(insert)
 
+    async def set_alert(self, incident_id: str, ts: str) -> None:
+        """Remember the war room's alert, once Slack has posted it."""
+
+        def set_ts(db: sqlite_utils.Database) -> None:
+            db.execute("UPDATE incidents SET alert_ts = ? WHERE id = ?", [ts, incident_id])
+
+        await self._store.call(set_ts)
+
+    async def discard(self, incident_id: str) -> None:
+        """Forget an incident whose declaration failed before its alert was up: it, its roles
+        and its events, as if it had never been recorded."""
+
+        def delete(db: sqlite_utils.Database) -> None:
+            with db.atomic():
+                for table in ("incident_events", "incident_roles"):
+                    db.execute(f"DELETE FROM {table} WHERE incident_id = ?", [incident_id])  # noqa: S608 - fixed names
+                db.execute("DELETE FROM incidents WHERE id = ?", [incident_id])
+
+        await self._store.call(delete)
+
     async def set_announcement(self, incident_id: str, ts: str) -> None:
         """Remember the announcement whose thread carries the incident's updates."""
 

@@ -13,6 +13,7 @@ from bot.incident.views import POST_UPDATE_ACTION, RESOLVE_ACTION
 from pipeline.kernel.config import Config
 from store.deploy.models import Deployment, DeploymentId, DeploymentState, Target, TargetStatus
 from store.deploy.repository import Deployments
+from store.incident.repository import Incidents
 from tests.conftest import config_dict
 from tests.driver import BotDriver
 from tests.fakes.clock import FakeClock
@@ -254,6 +255,25 @@ class TestSlackFailures:
 
         (incident,) = await bot.runtime.incident.list_open()
         assert incident.channel_name == NAME
+
+    async def test_an_alert_slack_refuses_archives_the_room_and_records_nothing(
+        self, bot: BotDriver, slack: FakeSlack
+    ) -> None:
+        slack.fail_next("chat.postMessage", "channel_not_found")
+
+        await declare(bot)
+
+        reply = slack.responses[-1]
+        assert reply["response_type"] == "ephemeral"
+        assert "nothing was recorded" in reply["text"]
+        assert [c["channel"] for c in slack.of("conversations.archive")] == [war_room(slack)]
+        assert await bot.runtime.incident.list_open() == []
+        assert await Incidents(bot.runtime.store).by_channel(war_room(slack)) is None
+
+        await declare(bot)
+
+        (incident,) = await bot.runtime.incident.list_open()
+        assert incident.alert_ts is not None
 
     async def test_an_unknown_responder_does_not_stop_a_p1_and_the_commander_is_told(
         self, bot: BotDriver, slack: FakeSlack

@@ -252,9 +252,9 @@ async def test_every_click_and_submission_is_audited(bot: BotDriver) -> None:
 async def test_post_update_works_the_moment_the_alert_appears(
     bot: BotDriver, slack: FakeSlack
 ) -> None:
-    """The incident is recorded before its alert is pinned or announced: a commander quick
-    enough to click while Slack still pins it gets the form, not "no incident"."""
-    slack.delay("pins.add", 1.0)
+    """The incident is recorded before its alert is posted: a commander who clicks while Slack
+    has shown the alert but not yet answered the bot gets the form, not "no incident"."""
+    slack.answer_late("chat.postMessage", 1.0)
     declaring = asyncio.create_task(
         bot.command("p1 auth login failing", command="/incident", user="UCMD")
     )
