@@ -68,14 +68,19 @@ def read_example(path: Path = EXAMPLE) -> Json:
 
 
 def sandbox_config(
-    example: Mapping[str, Any], *, health_base: str, canaries: Sequence[CanaryArns] = ()
+    example: Mapping[str, Any],
+    *,
+    health_base: str,
+    canaries: Sequence[CanaryArns] = (),
+    bakes: Sequence[str] | None = None,
 ) -> Json:
     """The example config with every outside address and person replaced by the sandbox's.
 
     `health_base` is the demo services' root URL; each service answers at
     `{health_base}/{environment}/{service}`, and each colour of a canary at
     `{health_base}/{environment}/{service}-{colour}`. `canaries` are the blue/green pairs moto
-    holds: each becomes the service's `canary.<environment>` table.
+    holds: each becomes the service's `canary.<environment>` table. `bakes`, one per stage,
+    replace the canary stages' bake times (the tests' sandboxes bake for less).
     """
     config = copy.deepcopy(dict(example))
     approvers = [p.id for p in APPROVERS]
@@ -88,6 +93,14 @@ def sandbox_config(
         env.setdefault("approval_timeout", "2h")
         if any(e == env_name for e, _ in CANARIES):
             env["canary"] = copy.deepcopy(CANARY)
+            if bakes is not None:
+                stages = env["canary"]["stages"]
+                if len(bakes) != len(stages):
+                    raise ValueError(
+                        f"{len(stages)} canary bake times are needed, not {len(bakes)}"
+                    )
+                for stage, bake in zip(stages, bakes, strict=True):
+                    stage["bake"] = bake
         if env_name in RECORDS:
             env["records"] = dict(RECORDS[env_name])
         config["environments"][env_name] = env

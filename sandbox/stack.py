@@ -67,6 +67,7 @@ class Options:
     port: int = 3000
     example: Path = EXAMPLE
     log_level: str = "WARNING"
+    canary_bakes: tuple[str, ...] | None = None  # one per stage; None: the sandbox's own
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,9 @@ async def open_sandbox(options: Options | None = None) -> AsyncIterator[Sandbox]
 
         # The canaries' listener and target group ARNs are moto's: the config is written once
         # they exist.
-        raw = sandbox_config(example, health_base=services.base, canaries=canaries)
+        raw = sandbox_config(
+            example, health_base=services.base, canaries=canaries, bakes=options.canary_bakes
+        )
         config_path = directory / "chatops.toml"
         config_path.write_text(to_toml(raw, header=CONFIG_HEADER), encoding="utf-8")
         config = load_config(config_path)

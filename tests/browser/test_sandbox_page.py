@@ -19,7 +19,7 @@ import pytest
 
 from sandbox.people import APPROVERS, INCIDENTS, ON_CALL, REQUESTER
 from sandbox.stack import Options, Sandbox, open_sandbox
-from tests.sandbox.sandbox_client import running_version
+from tests.sandbox.sandbox_client import TEST_BAKES, running_version
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,8 @@ def _why_no_browser() -> str | None:
 
 @pytest.fixture
 async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
-    async with open_sandbox(Options(directory=tmp_path / "sandbox", port=0)) as running:
+    options = Options(directory=tmp_path / "sandbox", port=0, canary_bakes=TEST_BAKES)
+    async with open_sandbox(options) as running:
         yield running
 
 

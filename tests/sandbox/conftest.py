@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from sandbox.slack import LocalSlack
 from sandbox.stack import Options, Sandbox, open_sandbox
+from tests.sandbox.sandbox_client import TEST_BAKES
 
 
 @pytest.fixture
@@ -26,9 +27,13 @@ def client(fake: LocalSlack) -> AsyncWebClient:
 
 
 @pytest.fixture
-async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
-    """The whole sandbox in this process, its page on a free port."""
-    async with open_sandbox(Options(directory=tmp_path / "sandbox", port=0)) as running:
+async def sandbox(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Sandbox]:
+    """The whole sandbox in this process, its page on a free port, baking canaries for
+    `TEST_BAKES` unless the test is marked `sandbox_bakes(...)`."""
+    marker = request.node.get_closest_marker("sandbox_bakes")
+    bakes = TEST_BAKES if marker is None else marker.args[0]
+    options = Options(directory=tmp_path / "sandbox", port=0, canary_bakes=bakes)
+    async with open_sandbox(options) as running:
         yield running
 
 

@@ -55,6 +55,11 @@ class PageUser:
         return str((await self.get(f"/api/channel/{channel}"))["html"])
 
 
+# The canary's bakes in the tests' sandboxes: the sandbox's own 3 s / 5 s / 3 s are for people
+# watching; a test marked `sandbox_bakes(None)` gets those.
+TEST_BAKES = ("1s", "2s", "1s")
+
+
 async def until(slack: LocalSlack, holds: Callable[[], Any], *, within_s: float = 30.0) -> Any:
     """Wait, change by change in the local Slack, until `holds()` is truthy; return it."""
     with slack.workspace.feed.subscription() as changes:

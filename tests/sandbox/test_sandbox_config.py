@@ -105,6 +105,20 @@ def test_auth_svc_is_a_canary_in_production_with_stages_of_seconds(tmp_path: Pat
     assert config.environment("production").canary.check_every_s <= 1
 
 
+def test_bakes_given_replace_the_canary_stages_bake_times_and_must_be_one_per_stage(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "chatops.toml"
+    made = sandbox_config(read_example(), health_base=BASE, bakes=["1s", "2s", "500ms"])
+    path.write_text(to_toml(made), encoding="utf-8")
+
+    stages = load_config(path).environment("production").canary.stages
+
+    assert [(s.weight, s.bake_s) for s in stages] == [(5, 1.0), (50, 2.0), (100, 0.5)]
+    with pytest.raises(ValueError, match="3 canary bake times are needed, not 2"):
+        sandbox_config(read_example(), health_base=BASE, bakes=["1s", "2s"])
+
+
 def test_production_keeps_its_records_in_a_bucket_the_sandbox_seeds() -> None:
     made = sandbox_config(read_example(), health_base=BASE)
 

@@ -86,6 +86,7 @@ async def test_a_production_deploy_takes_auth_svc_through_the_canary_stages_onto
     assert running_version(sandbox, "production", "market-svc") == "v1.3.0"
 
 
+@pytest.mark.sandbox_bakes(None)  # figures need min_requests of traffic within a stage
 async def test_the_canary_card_shows_the_5xx_figures_of_the_new_colour(
     sandbox: Sandbox, http: aiohttp.ClientSession
 ) -> None:
@@ -105,7 +106,7 @@ async def test_a_held_canary_waits_for_resume_then_finishes(
 
     await first.click(card, "canary_hold")
     await until(sandbox.slack, lambda: "Held* by" in text_of(card))
-    await asyncio.sleep(4)  # longer than the 3 s bake: a held stage does not end
+    await asyncio.sleep(2.5)  # longer than the 1 s bake: a held stage does not end
     held = text_of(card)
     await second.click(card, "canary_resume")
     await until(sandbox.slack, lambda: "deployment successful" in text_of(card))
@@ -114,6 +115,7 @@ async def test_a_held_canary_waits_for_resume_then_finishes(
     assert weights(sandbox, "production", "auth-svc") == {"blue": 0, "green": 100}
 
 
+@pytest.mark.sandbox_bakes(None)  # the 5% stage bakes long enough to reach min_requests
 async def test_an_erroring_new_version_fails_the_5xx_gate_and_the_canary_flips_back(
     sandbox: Sandbox, http: aiohttp.ClientSession
 ) -> None:
