@@ -42,11 +42,12 @@ run: $(RUN_STAMP)
 
 # The suite runs on WORKERS processes (pytest-xdist); coverage measures each and combines them.
 # Three on two cores: the sandbox, browser and crash-matrix tests spend most of their time
-# waiting in real time, so a third worker fills the cores while they wait.
+# waiting in real time, so a third worker fills the cores while they wait. Those slow tests are
+# collected first (tests/conftest.py) and idle workers take work from busy ones (worksteal).
 WORKERS ?= 3
 test: $(STAMP)
 	@$(BIN)/coverage erase
-	$(BIN)/coverage run -m pytest -n $(WORKERS) $(ARGS)
+	$(BIN)/coverage run -m pytest -n $(WORKERS) --dist worksteal $(ARGS)
 	@$(BIN)/coverage combine -q
 	$(BIN)/coverage report --fail-under=90
 

@@ -33,6 +33,13 @@ APPROVERS = ["UAPPROVER1", "UAPPROVER2", "S0LEADS"]
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yml"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked slow (real time: the sandbox, the browser, the crash matrix) run first, so
+    that on pytest-xdist workers the quick ones fill the cores around them instead of leaving
+    one worker on a long test at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def manifest_bot_scopes() -> list[str]:
     """The bot scopes manifest.yml asks for: what the fake Slack grants the bot."""
     manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
