@@ -215,11 +215,10 @@ def deploy_card(
     else:
         title = f"🚀 Deploy to {run.environment}"
         about = f"Deployment `{run.id}`"
-    approvals = (
-        f" · approvals {len(run.approved_by)}/{run.required_approvals}"
-        if run.required_approvals or not run.is_rollback
-        else ""
-    )
+    if run.required_approvals:
+        approvals = f" · approvals {len(run.approved_by)}/{run.required_approvals}"
+    else:
+        approvals = "" if run.is_rollback else " · no approval needed"
     blocks: Blocks = [
         header(title),
         context(f"Requested by {mention(run.requested_by)} · {about}{approvals}"),

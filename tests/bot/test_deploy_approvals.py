@@ -162,11 +162,13 @@ async def test_production_buttons_ask_for_confirmation(bot: BotDriver, slack: Fa
     assert "api-gateway" in buttons[0]["confirm"]["text"]["text"]
 
 
-async def test_a_card_that_needs_no_approval_has_no_buttons(
+async def test_a_card_that_needs_no_approval_has_no_buttons_and_says_so(
     bot: BotDriver, slack: FakeSlack
 ) -> None:
     await bot.command("staging api-gateway v1.4.0")
 
-    buttons = _buttons(plan_cards(slack)[0])
+    card = plan_cards(slack)[0]
 
-    assert buttons == []
+    assert _buttons(card) == []
+    assert "no approval needed" in str(card["blocks"])
+    assert "approvals 0/0" not in str(card["blocks"])
