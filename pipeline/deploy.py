@@ -420,12 +420,17 @@ class DeployEngine:
         final = DeploymentState.ROLLBACK_FAILED if failed else DeploymentState.ROLLED_BACK
         done = await self._end(run, DeploymentState.ROLLING_BACK, final)
         if done is not None:
-            await self._event(
-                done,
-                "rollback",
-                "failed" if failed else "done",
-                detail=", ".join(t.service for t in failed) or None,
-            )
+            went_back = (TargetStatus.ROLLED_BACK, TargetStatus.ROLLBACK_FAILED)
+            if not any(t.status in went_back for t in done.active_targets):
+                # It stopped before any service moved (a pre-flight check, say).
+                await self._event(done, "rollback", "skipped", detail="no service had changed")
+            else:
+                await self._event(
+                    done,
+                    "rollback",
+                    "failed" if failed else "done",
+                    detail=", ".join(t.service for t in failed) or None,
+                )
             await self._notify_run(done)
 
     async def _needs_rollback(self, env: Environment, t: Target) -> bool:

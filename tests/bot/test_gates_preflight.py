@@ -196,6 +196,11 @@ class TestAgainBeforeTheRun:
         assert "Pre-flight check `image` failed" in card
         assert "ECR has no image `skillancer/auth-svc:v1.4.0`" in card
         assert "It stopped before any service changed: nothing to roll back." in card
+        thread = [
+            str(c["text"]) for c in slack.of("chat.postMessage") if c.get("thread_ts") is not None
+        ]
+        assert "✅ rollback done" not in thread
+        assert "• rollback skipped: no service had changed" in thread
 
     async def test_staging_falling_ill_after_the_card_stops_the_run_before_any_ecs_change(
         self,
