@@ -250,6 +250,17 @@ def _m007_seen_requests_open_requests_and_card_views(db: sqlite_utils.Database) 
     )
 
 
+def _m008_rollbacks_undoing_migrations(db: sqlite_utils.Database) -> None:
+    # A rollback run: the deploys it takes back that ran migrations (JSON: deployment id and
+    # services), so its plan card warns the approvers that the database stays as they left it.
+    _run_script(
+        db,
+        """
+        ALTER TABLE deployments ADD COLUMN undoes_migrations TEXT NOT NULL DEFAULT '[]'
+        """,
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -263,6 +274,11 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         7,
         "seen and open requests, what each deploy card shows",
         _m007_seen_requests_open_requests_and_card_views,
+    ),
+    (
+        8,
+        "rollbacks that take back deploys which ran migrations",
+        _m008_rollbacks_undoing_migrations,
     ),
 ]
 

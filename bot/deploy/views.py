@@ -36,7 +36,7 @@ from bot.gates.views import (
     wait_line,
 )
 from bot.mrkdwn import clip, escape, hhmm, join_lines, mention, mentions, when
-from bot.rollback.views import change_line, reason_words, rollback_outcome
+from bot.rollback.views import change_line, database_warning, reason_words, rollback_outcome
 from commands.deploy.usecases import History, Record
 from pipeline.kernel.config import Config
 from pipeline.records import deployment_record, manual_command
@@ -224,6 +224,7 @@ def deploy_card(
         context(f"Requested by {mention(run.requested_by)} · {about}{approvals}"),
         *(context(b) for b in banners(run)),
         *([section(restore_text(run))] if is_restore(run) else []),
+        *([section(warning)] if (warning := database_warning(run)) else []),
         *sections(
             [target_line(t, rollback=run.is_rollback) for t in run.targets],
             max_blocks=MAX_MESSAGE_BLOCKS - _CARD_FIXED_BLOCKS,

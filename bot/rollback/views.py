@@ -35,17 +35,17 @@ def reason_words(run: Deployment) -> str:
     return escape(run.reason) if run.reason else "no reason given"
 
 
-def database_warning(prompt: RollbackPrompt) -> str | None:
-    """Seed 002's "Database errors: DO NOT rollback": the deploys taken back that migrated
-    the database, which stays as they left it."""
-    if not prompt.migrated:
+def database_warning(run: Deployment) -> str | None:
+    """Seed 002's "Database errors: DO NOT rollback": the deploys a rollback takes back that
+    migrated the database, which stays as they left it."""
+    if not run.undoes_migrations:
         return None
     deploys = "; ".join(
         f"deployment `{m.deployment_id}` ran migrations of "
         + ", ".join(f"`{s}`" for s in m.services)
-        for m in prompt.migrated
+        for m in run.undoes_migrations
     )
-    first = prompt.migrated[0].deployment_id
+    first = run.undoes_migrations[0].deployment_id
     return (
         "⚠️ *The database will not go back with the code.* "
         f"{deploys}; this rollback only moves the services, and the old code will run "
@@ -60,7 +60,7 @@ def rollback_prompt(prompt: RollbackPrompt) -> tuple[str, Blocks]:
     run = prompt.run
     title = f"↩️ Roll back in {run.environment}?"
     expires = f" It expires at {hhmm(run.approval_due_at)}." if run.approval_due_at else ""
-    warning = database_warning(prompt)
+    warning = database_warning(run)
     if run.required_approvals:
         how = (
             f"After you confirm, a plan card asks for {run.required_approvals} approval(s) "

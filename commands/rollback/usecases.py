@@ -37,6 +37,7 @@ from store.deploy.models import (
     StageEvent,
     Target,
     TargetStatus,
+    UndoneMigrations,
 )
 from store.deploy.repository import Deployments
 from store.incident.models import EventKind, IncidentEvent
@@ -47,24 +48,15 @@ CONFIRM_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
-class Migrated:
-    """A deploy this rollback takes back that ran migrations: the database keeps them."""
-
-    deployment_id: str
-    services: tuple[str, ...]
-    """The services whose migrations ran."""
-
-
-@dataclass(frozen=True)
 class RollbackPrompt:
     """Reply: what the rollback will change, with Roll back / Cancel for the requester.
 
-    `migrated`: deploys it takes back that ran migrations (seed 002: "Database errors: DO NOT
-    rollback"); then the question is asked even when `-y` said not to (`asked_despite_yes`).
+    When the run takes back deploys that ran migrations (`run.undoes_migrations`, seed 002:
+    "Database errors: DO NOT rollback"), the question is asked even when `-y` said not to
+    (`asked_despite_yes`).
     """
 
     run: Deployment
-    migrated: tuple[Migrated, ...] = ()
     asked_despite_yes: bool = False
 
 
@@ -312,7 +304,7 @@ class RollbackCommands:
         version: str | None,
         confirmed: bool,
         needs_approvals: bool,
-        migrated: tuple[Migrated, ...] = (),
+        migrated: tuple[UndoneMigrations, ...] = (),
     ) -> Outcome:
         """Record the rollback run and ask the requester, or publish it at once (`confirmed`,
         and no deploy it takes back ran migrations: the database does not go back with the
@@ -352,13 +344,14 @@ class RollbackCommands:
             kind=RunKind.ROLLBACK,
             reverts=reverted.pop() if len(reverted) == 1 else None,
             reason=reason,
+            undoes_migrations=migrated,
         )
         await self._deployments.create(run)
         if not ask or (approvals and not migrated):
             return await self._deploy.publish(run)
         if due is not None:
             self._timers.arm(approval_timer(run.id), due)
-        prompt = RollbackPrompt(run, migrated=migrated, asked_despite_yes=confirmed)
+        prompt = RollbackPrompt(run, asked_despite_yes=confirmed)
         return Outcome(reply=prompt, audit="asked to confirm", ref=run.id)
 
     # -- the confirmation question -----------------------------------------------------------
@@ -601,11 +594,13 @@ def _last_change(history: list[Deployment], service: str) -> _Undo | None:
     return None
 
 
-def _migrations_undone(history: list[Deployment], targets: list[Target]) -> tuple[Migrated, ...]:
+def _migrations_undone(
+    history: list[Deployment], targets: list[Target]
+) -> tuple[UndoneMigrations, ...]:
     """The deploys (newest first) whose change of a service this rollback takes back and that
     ran migrations: each deploy of the service still in effect, newer than the revision the
     rollback goes back to."""
-    found: dict[str, Migrated] = {}
+    found: dict[str, UndoneMigrations] = {}
     for t in targets:
         if t.status is TargetStatus.SKIPPED:
             continue
@@ -618,7 +613,9 @@ def _migrations_undone(history: list[Deployment], targets: list[Target]) -> tupl
             if mine.new_task_def == t.new_task_def:
                 break  # the revision the rollback goes back to: older deploys stay
             if run.migrations and run.id not in found:
-                found[run.id] = Migrated(run.id, tuple(m.service for m in run.migrations))
+                found[run.id] = UndoneMigrations(
+                    deployment_id=run.id, services=tuple(m.service for m in run.migrations)
+                )
             if mine.previous_task_def == t.new_task_def:
                 break
     return tuple(found.values())

@@ -165,6 +165,14 @@ class MigrationRun(FrozenModel):
     log_url: str | None = None
 
 
+class UndoneMigrations(FrozenModel):
+    """A deploy a rollback takes back that ran migrations: the database keeps them."""
+
+    deployment_id: str
+    services: tuple[str, ...]
+    """The services whose migrations ran."""
+
+
 class Restore(FrozenModel):
     """A database restore: the snapshot, the NEW instance, and its endpoint once available."""
 
@@ -226,6 +234,8 @@ class Deployment(FrozenModel):
     records_written: tuple[str, ...] = ()
     """The S3 keys of the records written for this run."""
     restore: Restore | None = None
+    undoes_migrations: tuple[UndoneMigrations, ...] = ()
+    """A rollback: the deploys it takes back that ran migrations (newest first)."""
 
     @property
     def current_stage(self) -> RolloutStage | None:

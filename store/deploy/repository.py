@@ -27,6 +27,7 @@ from store.deploy.models import (
     StageStatus,
     Target,
     TargetStatus,
+    UndoneMigrations,
 )
 
 _IN_FLIGHT = tuple(s.value for s in DeploymentState if s.in_flight)
@@ -528,6 +529,7 @@ def _row(run: Deployment) -> dict[str, Any]:
         "migrations": json.dumps([m.model_dump() for m in run.migrations]),
         "records_written": json.dumps(list(run.records_written)),
         "restore": run.restore.model_dump_json() if run.restore else None,
+        "undoes_migrations": json.dumps([m.model_dump() for m in run.undoes_migrations]),
     }
 
 
@@ -623,6 +625,9 @@ def _load(db: sqlite_utils.Database, deployment_id: str) -> Deployment | None:
         migrations=tuple(MigrationRun.model_validate(m) for m in json.loads(r["migrations"])),
         records_written=tuple(json.loads(r["records_written"])),
         restore=Restore.model_validate_json(r["restore"]) if r["restore"] else None,
+        undoes_migrations=tuple(
+            UndoneMigrations.model_validate(m) for m in json.loads(r["undoes_migrations"])
+        ),
     )
 
 

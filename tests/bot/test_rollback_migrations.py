@@ -187,6 +187,7 @@ async def test_after_the_window_the_question_comes_first_then_the_plan_card_need
 
     await bot.click(ROLLBACK_CONFIRM_ACTION, pending.id, user=ONCALL)
     planned = await bot.runtime.deploy.get(pending.id)
+    [card] = [c for c in plan_cards(slack) if run_id_of(c) == pending.id]
     await bot.click(APPROVE_ACTION, pending.id, user="UAPPROVER1")
     await bot.click(APPROVE_ACTION, pending.id, user="UAPPROVER2")
 
@@ -194,5 +195,8 @@ async def test_after_the_window_the_question_comes_first_then_the_plan_card_need
     assert "After you confirm, a plan card asks for 2 approval(s)" in asked
     assert planned.state is DeploymentState.AWAITING_APPROVAL
     assert (planned.required_approvals, planned.message_ts is not None) == (2, True)
+    # The approvers see what the requester was told: the database stays migrated.
+    assert WARNING in str(card["blocks"])
+    assert "/deploy restore-db" in str(card["blocks"])
     assert (await bot.runtime.deploy.get(pending.id)).state is DeploymentState.SUCCEEDED
     assert world.version("production", "auth-svc") == "v1.2.0"
