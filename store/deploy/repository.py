@@ -9,36 +9,22 @@ from datetime import datetime
 from typing import Any
 
 import sqlite_utils
-from pydantic import BaseModel
 
 from store.db import Store
 from store.deploy.models import (
-    Approval,
     Decision,
     Deployment,
     DeploymentId,
     DeploymentState,
-    MigrationRun,
-    Restore,
-    RolloutStage,
     RunKind,
     ServiceFigures,
     StageEvent,
     StageStatus,
-    Target,
     TargetStatus,
-    UndoneMigrations,
 )
+from store.deploy.rows import columns, deployment_row, load_deployment, target_row
 
 _IN_FLIGHT = tuple(s.value for s in DeploymentState if s.in_flight)
-
-
-def _ts(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 @dataclass(frozen=True)
@@ -63,15 +49,15 @@ class Deployments:
     async def create(self, run: Deployment) -> None:
         def insert(db: sqlite_utils.Database) -> None:
             with db.atomic():
-                db.table("deployments").insert(_row(run))
+                db.table("deployments").insert(deployment_row(run))
                 db.table("deployment_targets").insert_all(
-                    _target_row(run.id, i, t) for i, t in enumerate(run.targets)
+                    target_row(run.id, i, t) for i, t in enumerate(run.targets)
                 )
 
         await self._store.call(insert)
 
     async def get(self, deployment_id: str) -> Deployment | None:
-        return await self._store.call(lambda db: _load(db, deployment_id))
+        return await self._store.call(lambda db: load_deployment(db, deployment_id))
 
     async def list_recent(
         self, *, environment: str | None = None, limit: int = 10
@@ -82,7 +68,7 @@ class Deployments:
                 f"SELECT id FROM deployments {where} ORDER BY created_at DESC, id DESC LIMIT ?",  # noqa: S608
                 [*args, limit],
             ).fetchall()
-            return [d for (i,) in ids if (d := _load(db, i)) is not None]
+            return [d for (i,) in ids if (d := load_deployment(db, i)) is not None]
 
         return await self._store.call(query)
 
@@ -95,7 +81,7 @@ class Deployments:
                 f"SELECT id FROM deployments WHERE state IN ({marks}) ORDER BY created_at",  # noqa: S608
                 wanted,
             ).fetchall()
-            return [d for (i,) in ids if (d := _load(db, i)) is not None]
+            return [d for (i,) in ids if (d := load_deployment(db, i)) is not None]
 
         return await self._store.call(query)
 
@@ -108,7 +94,7 @@ class Deployments:
                 "ORDER BY finished_at DESC",
                 [environment, since.isoformat()],
             ).fetchall()
-            return [d for (i,) in ids if (d := _load(db, i)) is not None]
+            return [d for (i,) in ids if (d := load_deployment(db, i)) is not None]
 
         return await self._store.call(query)
 
@@ -122,7 +108,7 @@ class Deployments:
         **fields: Any,
     ) -> bool:
         """Compare-and-set the state. Returns False (changing nothing) if the state had moved on."""
-        values = {"state": to.value, "updated_at": at.isoformat(), **_columns(fields)}
+        values = {"state": to.value, "updated_at": at.isoformat(), **columns(fields)}
 
         def cas(db: sqlite_utils.Database) -> bool:
             sets = ", ".join(f"{k} = ?" for k in values)
@@ -137,11 +123,11 @@ class Deployments:
 
     async def set_fields(self, deployment_id: str, *, at: datetime, **fields: Any) -> None:
         """Update non-state columns (stage, message_ts, error)."""
-        values = {"updated_at": at.isoformat(), **_columns(fields)}
+        values = {"updated_at": at.isoformat(), **columns(fields)}
         await self._store.call(lambda db: db.table("deployments").update(deployment_id, values))
 
     async def update_target(self, deployment_id: str, service: str, **fields: Any) -> None:
-        values = _columns(fields)
+        values = columns(fields)
 
         def update(db: sqlite_utils.Database) -> None:
             sets = ", ".join(f"{k} = ?" for k in values)
@@ -199,7 +185,7 @@ class Deployments:
 
         def decide(db: sqlite_utils.Database) -> DecisionResult:
             with db.atomic():
-                run = _load(db, deployment_id)
+                run = load_deployment(db, deployment_id)
                 if run is None:
                     raise KeyError(deployment_id)
                 if run.state is not DeploymentState.AWAITING_APPROVAL or any(
@@ -235,7 +221,7 @@ class Deployments:
                     if new_state is DeploymentState.REJECTED:
                         fields["finished_at"] = at.isoformat()
                     db.table("deployments").update(deployment_id, fields)
-                after = _load(db, deployment_id)
+                after = load_deployment(db, deployment_id)
                 assert after is not None
                 return DecisionResult(True, new_state is DeploymentState.APPROVED, None, after)
 
@@ -246,7 +232,7 @@ class Deployments:
 
         def start(db: sqlite_utils.Database) -> DeploymentId | None:
             with db.atomic():
-                run = _load(db, deployment_id)
+                run = load_deployment(db, deployment_id)
                 if run is None:
                     raise KeyError(deployment_id)
                 conflict = _conflicting_run(db, run)
@@ -281,7 +267,7 @@ class Deployments:
                 "ORDER BY finished_at DESC, created_at DESC, id DESC LIMIT ?",
                 [*args, limit],
             ).fetchall()
-            return [d for (i,) in ids if (d := _load(db, i)) is not None]
+            return [d for (i,) in ids if (d := load_deployment(db, i)) is not None]
 
         return await self._store.call(query)
 
@@ -294,7 +280,7 @@ class Deployments:
                 "ORDER BY created_at",
                 [RunKind.ROLLBACK.value, channel_id, since.isoformat()],
             ).fetchall()
-            return [d for (i,) in ids if (d := _load(db, i)) is not None]
+            return [d for (i,) in ids if (d := load_deployment(db, i)) is not None]
 
         return await self._store.call(query)
 
@@ -307,7 +293,7 @@ class Deployments:
                 "AND window_closed_at IS NULL ORDER BY rollback_deadline",
                 [DeploymentState.SUCCEEDED.value],
             ).fetchall()
-            return [d for (i,) in ids if (d := _load(db, i)) is not None]
+            return [d for (i,) in ids if (d := load_deployment(db, i)) is not None]
 
         return await self._store.call(query)
 
@@ -339,7 +325,7 @@ class Deployments:
                     f"WHERE deployment_id = ? AND service IN ({marks}) AND reverted_by IS NULL",
                     [by, deployment_id, *names],
                 )
-                run = _load(db, deployment_id)
+                run = load_deployment(db, deployment_id)
                 if run is None:
                     return None
                 fields: dict[str, Any] = {"updated_at": at.isoformat()}
@@ -348,7 +334,7 @@ class Deployments:
                 if all(t.reverted_by for t in run.active_targets):
                     fields["reverted_by"] = by
                 db.table("deployments").update(deployment_id, fields)
-                return _load(db, deployment_id)
+                return load_deployment(db, deployment_id)
 
         return await self._store.call(mark)
 
@@ -424,7 +410,7 @@ class Deployments:
         **fields: Any,
     ) -> bool:
         """Compare-and-set a running stage's status (hold, resume), with extra columns."""
-        values = {"status": to_status.value, **_columns(fields)}
+        values = {"status": to_status.value, **columns(fields)}
 
         def steer(db: sqlite_utils.Database) -> bool:
             sets = ", ".join(f"{k} = ?" for k in values)
@@ -478,182 +464,3 @@ def _holder(
         [environment, *_IN_FLIGHT, *services, TargetStatus.SKIPPED.value, exclude or ""],
     ).fetchone()
     return DeploymentId(row[0]) if row else None
-
-
-def _columns(fields: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for key, value in fields.items():
-        if isinstance(value, datetime):
-            out[key] = value.isoformat()
-        elif isinstance(value, BaseModel):
-            out[key] = value.model_dump_json()
-        elif isinstance(value, list | tuple):
-            out[key] = json.dumps(
-                [v.model_dump() if isinstance(v, BaseModel) else v for v in value]
-            )
-        elif hasattr(value, "value") and isinstance(value.value, str):
-            out[key] = value.value
-        else:
-            out[key] = value
-    return out
-
-
-def _row(run: Deployment) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "environment": run.environment,
-        "requested_by": run.requested_by,
-        "version": run.version,
-        "state": run.state.value,
-        "stage": run.stage,
-        "required_approvals": run.required_approvals,
-        "channel_id": run.channel_id,
-        "message_ts": run.message_ts,
-        "created_at": run.created_at.isoformat(),
-        "updated_at": run.updated_at.isoformat(),
-        "approval_due_at": _ts(run.approval_due_at),
-        "started_at": _ts(run.started_at),
-        "finished_at": _ts(run.finished_at),
-        "error": run.error,
-        "kind": run.kind.value,
-        "reverts": run.reverts,
-        "reason": run.reason,
-        "rollback_deadline": _ts(run.rollback_deadline),
-        "window_closed_at": _ts(run.window_closed_at),
-        "reverted_by": run.reverted_by,
-        "old_colours_retired_at": _ts(run.old_colours_retired_at),
-        "break_glass": run.break_glass,
-        "skip_staging": run.skip_staging,
-        "wait_until": _ts(run.wait_until),
-        "backup_id": run.backup_id,
-        "migrations": json.dumps([m.model_dump() for m in run.migrations]),
-        "records_written": json.dumps(list(run.records_written)),
-        "restore": run.restore.model_dump_json() if run.restore else None,
-        "undoes_migrations": json.dumps([m.model_dump() for m in run.undoes_migrations]),
-    }
-
-
-def _target_row(deployment_id: str, position: int, t: Target) -> dict[str, Any]:
-    return {
-        "deployment_id": deployment_id,
-        "position": position,
-        "service": t.service,
-        "current_version": t.current_version,
-        "target_version": t.target_version,
-        "previous_task_def": t.previous_task_def,
-        "new_task_def": t.new_task_def,
-        "status": t.status.value,
-        "detail": t.detail,
-        "reverted_by": t.reverted_by,
-        "reverts": t.reverts,
-        "canary_colour": t.canary_colour,
-        "image_digest": t.image_digest,
-    }
-
-
-def _load(db: sqlite_utils.Database, deployment_id: str) -> Deployment | None:
-    cur = db.execute("SELECT * FROM deployments WHERE id = ?", [deployment_id])
-    row = cur.fetchone()
-    if row is None:
-        return None
-    r = dict(zip([c[0] for c in cur.description], row, strict=True))
-    targets = tuple(
-        Target(
-            service=t[0],
-            current_version=t[1],
-            target_version=t[2],
-            previous_task_def=t[3],
-            new_task_def=t[4],
-            status=TargetStatus(t[5]),
-            detail=t[6],
-            reverted_by=t[7],
-            reverts=t[8],
-            canary_colour=t[9],
-            image_digest=t[10],
-        )
-        for t in db.execute(
-            "SELECT service, current_version, target_version, previous_task_def, new_task_def, "
-            "status, detail, reverted_by, reverts, canary_colour, image_digest "
-            "FROM deployment_targets "
-            "WHERE deployment_id = ? "
-            "ORDER BY position",
-            [deployment_id],
-        ).fetchall()
-    )
-    approvals = tuple(
-        Approval(user_id=a[0], decision=Decision(a[1]), at=datetime.fromisoformat(a[2]))
-        for a in db.execute(
-            "SELECT user_id, decision, at FROM approvals WHERE deployment_id = ? "
-            "ORDER BY at, rowid",
-            [deployment_id],
-        ).fetchall()
-    )
-    created = _dt(r["created_at"])
-    updated = _dt(r["updated_at"])
-    assert created is not None
-    assert updated is not None
-    return Deployment(
-        id=DeploymentId(r["id"]),
-        environment=r["environment"],
-        requested_by=r["requested_by"],
-        version=r["version"],
-        state=DeploymentState(r["state"]),
-        stage=r["stage"],
-        required_approvals=r["required_approvals"],
-        channel_id=r["channel_id"],
-        message_ts=r["message_ts"],
-        created_at=created,
-        updated_at=updated,
-        approval_due_at=_dt(r["approval_due_at"]),
-        started_at=_dt(r["started_at"]),
-        finished_at=_dt(r["finished_at"]),
-        error=r["error"],
-        targets=targets,
-        approvals=approvals,
-        kind=RunKind(r["kind"]),
-        reverts=r["reverts"],
-        reason=r["reason"],
-        rollback_deadline=_dt(r["rollback_deadline"]),
-        window_closed_at=_dt(r["window_closed_at"]),
-        reverted_by=r["reverted_by"],
-        stages=_stages(db, deployment_id),
-        old_colours_retired_at=_dt(r["old_colours_retired_at"]),
-        break_glass=r["break_glass"],
-        skip_staging=r["skip_staging"],
-        wait_until=_dt(r["wait_until"]),
-        backup_id=r["backup_id"],
-        migrations=tuple(MigrationRun.model_validate(m) for m in json.loads(r["migrations"])),
-        records_written=tuple(json.loads(r["records_written"])),
-        restore=Restore.model_validate_json(r["restore"]) if r["restore"] else None,
-        undoes_migrations=tuple(
-            UndoneMigrations.model_validate(m) for m in json.loads(r["undoes_migrations"])
-        ),
-    )
-
-
-def _stages(db: sqlite_utils.Database, deployment_id: str) -> tuple[RolloutStage, ...]:
-    rows = db.execute(
-        "SELECT position, weight, bake_s, status, started_at, ended_at, elapsed_s, held_by, "
-        "held_at, promoted_by, detail, figures FROM rollout_stages WHERE deployment_id = ? "
-        "ORDER BY position",
-        [deployment_id],
-    ).fetchall()
-    return tuple(
-        RolloutStage(
-            position=r[0],
-            weight=r[1],
-            bake_s=r[2],
-            status=StageStatus(r[3]),
-            started_at=datetime.fromisoformat(r[4]),
-            ended_at=_dt(r[5]),
-            elapsed_s=r[6],
-            held_by=r[7],
-            held_at=_dt(r[8]),
-            promoted_by=r[9],
-            detail=r[10],
-            figures={
-                k: ServiceFigures.model_validate(v) for k, v in json.loads(r[11] or "{}").items()
-            },
-        )
-        for r in rows
-    )
