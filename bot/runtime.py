@@ -50,6 +50,7 @@ from store.db import Store
 from store.deploy.cards import CardViews
 from store.deploy.locks import Locks
 from store.deploy.repository import Deployments
+from store.deploy.stages import RolloutStages
 from store.incident.repository import Incidents
 from store.requests import OpenRequests, SeenRequests
 
@@ -154,6 +155,7 @@ async def open_runtime(
     background = OwnedTasks()
     try:
         deployments = Deployments(store)
+        stages = RolloutStages(store)
         incidents = Incidents(store)
         slack = SlackGateway(client)
         notifier = SlackNotifier(
@@ -176,6 +178,7 @@ async def open_runtime(
         engine = DeployEngine(
             config=config,
             deployments=deployments,
+            stages=stages,
             ecs=ecs,
             health=HealthChecker(session, clock),
             notifier=notifier,
@@ -253,6 +256,7 @@ async def open_runtime(
             canary=CanaryCommands(
                 config=config,
                 deployments=deployments,
+                stages=stages,
                 deploy=deploy,
                 runner=runner,
                 access=access,

@@ -33,6 +33,7 @@ from store.deploy.models import (
     TargetStatus,
 )
 from store.deploy.repository import Deployments
+from store.deploy.stages import RolloutStages
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class DeployEngine:
         *,
         config: Config,
         deployments: Deployments,
+        stages: RolloutStages,
         ecs: Ecs,
         health: HealthChecker,
         notifier: Notifier,
@@ -72,7 +74,9 @@ class DeployEngine:
             clock=clock,
         )
         self._rolling = RollingStrategy(self._steps)
-        self._canary = CanaryStrategy(self._steps, load_balancer=load_balancer, metrics=metrics)
+        self._canary = CanaryStrategy(
+            self._steps, stages=stages, load_balancer=load_balancer, metrics=metrics
+        )
         self._gates = RunGates(
             self._steps, preflight=preflight, snapshots=snapshots, tasks=tasks, records=records
         )

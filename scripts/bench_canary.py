@@ -111,6 +111,7 @@ async def one_release(workdir: Path) -> tuple[float, float, int]:
     from store.deploy.locks import Locks
     from store.deploy.models import Deployment, DeploymentId, DeploymentState, Target
     from store.deploy.repository import Deployments
+    from store.deploy.stages import RolloutStages
     from tests.fakes.canary_world import CanaryWorld
     from tests.fakes.ecs_world import REGION, REPO, EcsWorld
 
@@ -157,6 +158,7 @@ async def one_release(workdir: Path) -> tuple[float, float, int]:
         engine = DeployEngine(
             config=config,
             deployments=deployments,
+            stages=RolloutStages(store),
             ecs=BotoEcs(),
             health=HealthChecker(session, clock),
             notifier=QuietNotifier(),

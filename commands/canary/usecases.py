@@ -17,6 +17,7 @@ from pipeline.kernel.text import People
 from pipeline.runner import Runner
 from store.deploy.models import Deployment, DeploymentState, RolloutStage, StageEvent, StageStatus
 from store.deploy.repository import Deployments
+from store.deploy.stages import RolloutStages
 
 
 class CanaryCommands:
@@ -25,6 +26,7 @@ class CanaryCommands:
         *,
         config: Config,
         deployments: Deployments,
+        stages: RolloutStages,
         deploy: DeployCommands,
         runner: Runner,
         access: Access,
@@ -32,6 +34,7 @@ class CanaryCommands:
     ) -> None:
         self._config = config
         self._deployments = deployments
+        self._stages = stages
         self._deploy = deploy
         self._runner = runner
         self._access = access
@@ -73,15 +76,13 @@ class CanaryCommands:
 
     async def on_promote(self, click: Click) -> Outcome:
         run, stage = await self._steerable(click)
-        if not await self._deployments.promote_stage(
-            run.id, position=stage.position, by=click.user_id
-        ):
+        if not await self._stages.promote(run.id, position=stage.position, by=click.user_id):
             raise Forbidden("That stage was promoted already; your click changed nothing.")
         return await self._done(run, f"promoted the {stage.weight}% stage", click.user_id)
 
     async def on_hold(self, click: Click) -> Outcome:
         run, stage = await self._steerable(click)
-        if not await self._deployments.steer_stage(
+        if not await self._stages.steer(
             run.id,
             position=stage.position,
             from_status=StageStatus.BAKING,
@@ -94,7 +95,7 @@ class CanaryCommands:
 
     async def on_resume(self, click: Click) -> Outcome:
         run, stage = await self._steerable(click)
-        if not await self._deployments.steer_stage(
+        if not await self._stages.steer(
             run.id,
             position=stage.position,
             from_status=StageStatus.HELD,
@@ -117,8 +118,6 @@ class CanaryCommands:
             error=f"aborted at the {stage.weight}% stage",
         ):
             raise Forbidden("The canary is no longer running; your click changed nothing.")
-        await self._deployments.end_stage(
-            run.id, position=stage.position, status=StageStatus.ABORTED, at=now
-        )
+        await self._stages.end(run.id, position=stage.position, status=StageStatus.ABORTED, at=now)
         self._runner.stop(run.id)
         return await self._done(run, f"aborted at the {stage.weight}% stage", click.user_id)

@@ -34,6 +34,7 @@ from store.deploy.models import (
     Target,
     TargetStatus,
 )
+from store.deploy.stages import RolloutStages
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,16 @@ class CanaryFailed(StageFailed):
 
 
 class CanaryStrategy:
-    def __init__(self, steps: Steps, *, load_balancer: LoadBalancer, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        steps: Steps,
+        *,
+        stages: RolloutStages,
+        load_balancer: LoadBalancer,
+        metrics: Metrics,
+    ) -> None:
         self._steps = steps
+        self._stages = stages
         self._lb = load_balancer
         self._metrics = metrics
         self._drawn_at: dict[str, float] = {}
@@ -249,7 +258,7 @@ class CanaryStrategy:
     ) -> None:
         steps = self._steps
         name = stage_name(position, len(env.canary.stages))
-        started = await steps.deployments.start_stage(
+        started = await self._stages.start(
             run.id,
             position=position,
             weight=stage.weight,
@@ -272,14 +281,13 @@ class CanaryStrategy:
         wake: asyncio.Event,
     ) -> None:
         steps = self._steps
-        store = steps.deployments
         settings = env.canary
         name = stage_name(position, len(settings.stages))
         without_data: dict[str, float] = {t.service: 0.0 for t in targets}
         while True:
             row = await self._row(run.id, position)
             if row.promoted_by is not None:
-                await store.end_stage(
+                await self._stages.end(
                     run.id,
                     position=position,
                     status=StageStatus.PROMOTED,
@@ -295,7 +303,7 @@ class CanaryStrategy:
             ticked = bool(row.figures)
             have_data = ticked and all(f.data for f in row.figures.values())
             if row.elapsed_s >= stage.bake_s and have_data:
-                await store.end_stage(
+                await self._stages.end(
                     run.id, position=position, status=StageStatus.PASSED, at=steps.clock.now()
                 )
                 await steps.event(run, name, "passed", detail=f"{stage.weight}% baked")
@@ -312,11 +320,11 @@ class CanaryStrategy:
             )
             slept = await self._nap(step, wake)
             figures, failure = await self._tick(env, targets, row, without_data, slept)
-            await store.stage_progress(
+            await self._stages.progress(
                 run.id, position=position, elapsed_s=row.elapsed_s + slept, figures=figures
             )
             if failure is not None:
-                await store.end_stage(
+                await self._stages.end(
                     run.id,
                     position=position,
                     status=StageStatus.FAILED,

@@ -1,9 +1,12 @@
-"""Deployment records: create, read, compare-and-set transitions, approvals, the stage timeline."""
+"""Deployment records: create, read, compare-and-set transitions, approvals, the stage timeline.
+
+How a run lies in its tables is `store.deploy.rows`; its canary stages change through
+`store.deploy.stages`.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,9 +20,7 @@ from store.deploy.models import (
     DeploymentId,
     DeploymentState,
     RunKind,
-    ServiceFigures,
     StageEvent,
-    StageStatus,
     TargetStatus,
 )
 from store.deploy.rows import columns, deployment_row, load_deployment, target_row
@@ -337,104 +338,6 @@ class Deployments:
                 return load_deployment(db, deployment_id)
 
         return await self._store.call(mark)
-
-    async def start_stage(
-        self, deployment_id: str, *, position: int, weight: int, bake_s: float, at: datetime
-    ) -> bool:
-        """Record the start of a canary stage, once. False when it had started already."""
-
-        def start(db: sqlite_utils.Database) -> bool:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO rollout_stages (deployment_id, position, weight, bake_s, "
-                "status, started_at) VALUES (?, ?, ?, ?, ?, ?)",
-                [deployment_id, position, weight, bake_s, StageStatus.BAKING.value, at.isoformat()],
-            )
-            return cur.rowcount == 1
-
-        return await self._store.call(start)
-
-    async def stage_progress(
-        self,
-        deployment_id: str,
-        *,
-        position: int,
-        elapsed_s: float,
-        figures: Mapping[str, ServiceFigures],
-    ) -> None:
-        """Keep how much bake time a stage has used and the figures it saw last."""
-        data = json.dumps({k: v.model_dump(mode="json") for k, v in figures.items()})
-        await self._store.call(
-            lambda db: db.execute(
-                "UPDATE rollout_stages SET elapsed_s = ?, figures = ? "
-                "WHERE deployment_id = ? AND position = ?",
-                [elapsed_s, data, deployment_id, position],
-            )
-        )
-
-    async def end_stage(
-        self,
-        deployment_id: str,
-        *,
-        position: int,
-        status: StageStatus,
-        at: datetime,
-        detail: str | None = None,
-    ) -> bool:
-        """End a baking or held stage, once."""
-
-        def end(db: sqlite_utils.Database) -> bool:
-            cur = db.execute(
-                "UPDATE rollout_stages SET status = ?, ended_at = ?, detail = COALESCE(?, detail) "
-                "WHERE deployment_id = ? AND position = ? AND status IN (?, ?)",
-                [
-                    status.value,
-                    at.isoformat(),
-                    detail,
-                    deployment_id,
-                    position,
-                    StageStatus.BAKING.value,
-                    StageStatus.HELD.value,
-                ],
-            )
-            return cur.rowcount == 1
-
-        return await self._store.call(end)
-
-    async def steer_stage(
-        self,
-        deployment_id: str,
-        *,
-        position: int,
-        from_status: StageStatus,
-        to_status: StageStatus,
-        **fields: Any,
-    ) -> bool:
-        """Compare-and-set a running stage's status (hold, resume), with extra columns."""
-        values = {"status": to_status.value, **columns(fields)}
-
-        def steer(db: sqlite_utils.Database) -> bool:
-            sets = ", ".join(f"{k} = ?" for k in values)
-            cur = db.execute(
-                f"UPDATE rollout_stages SET {sets} "  # noqa: S608
-                "WHERE deployment_id = ? AND position = ? AND status = ? AND ended_at IS NULL",
-                [*values.values(), deployment_id, position, from_status.value],
-            )
-            return cur.rowcount == 1
-
-        return await self._store.call(steer)
-
-    async def promote_stage(self, deployment_id: str, *, position: int, by: str) -> bool:
-        """Ask a running stage to end its bake now (once)."""
-
-        def promote(db: sqlite_utils.Database) -> bool:
-            cur = db.execute(
-                "UPDATE rollout_stages SET promoted_by = ? WHERE deployment_id = ? "
-                "AND position = ? AND ended_at IS NULL AND promoted_by IS NULL",
-                [by, deployment_id, position],
-            )
-            return cur.rowcount == 1
-
-        return await self._store.call(promote)
 
     async def running_for(self, environment: str, services: Iterable[str]) -> DeploymentId | None:
         """The id of an in-flight run in `environment` holding any of `services`, if one exists."""
