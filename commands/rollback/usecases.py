@@ -17,6 +17,14 @@ from datetime import datetime, timedelta
 from commands.access import Access
 from commands.deploy.usecases import DeployCommands, approval_timer, new_deployment_id
 from commands.exchange import Answer, Click, Invocation, Later, Outcome
+from commands.rollback.history import (
+    last_change,
+    last_deploy_services,
+    migrations_undone,
+    newest_task_def,
+    versions_hint,
+    within_window,
+)
 from commands.rollback.parse import Help, RollbackRequest, parse_rollback, usage
 from pipeline.deploy import DeployEngine, RunningVersion, window_timer
 from pipeline.kernel.config import Config, Environment
@@ -58,14 +66,6 @@ class RollbackPrompt:
 
     run: Deployment
     asked_despite_yes: bool = False
-
-
-@dataclass(frozen=True)
-class _Undo:
-    """The deploy whose change of one service is in effect, and that change."""
-
-    run: Deployment
-    target: Target
 
 
 def suspect_button_value(incident_id: str, deployment_id: str) -> str:
@@ -125,9 +125,9 @@ class RollbackCommands:
         if holder is not None:
             return await self._stop(holder, user_id=user_id, reason=request.reason)
         history = await self._deployments.succeeded(environment=env.name)
-        services = request.services or self._last_deploy_services(env, history)
+        services = request.services or last_deploy_services(history, env.name)
         targets = await self._plan(env, services, request.version, history)
-        within = self._within_window(targets, history)
+        within = within_window(targets, history, now=self._clock.now())
         return await self._begin(
             env,
             targets,
@@ -137,7 +137,7 @@ class RollbackCommands:
             version=request.version,
             confirmed=request.confirmed,
             needs_approvals=not within,
-            migrated=_migrations_undone(history, targets),
+            migrated=migrations_undone(history, targets),
         )
 
     async def _authorize(self, env: Environment, user_id: str) -> None:
@@ -218,18 +218,6 @@ class RollbackCommands:
             ref=holder.id,
         )
 
-    def _last_deploy_services(self, env: Environment, history: list[Deployment]) -> tuple[str, ...]:
-        for run in history:
-            if run.kind is RunKind.DEPLOY:
-                services = tuple(t.service for t in run.active_targets if t.reverted_by is None)
-                if services:
-                    return services
-        raise UsageError(
-            "Nothing to roll back in `{env}`: no deploy has succeeded there yet (or every one "
-            "was rolled back already). Name a service and a version that ran there.",
-            env=env.name,
-        )
-
     async def _plan(
         self,
         env: Environment,
@@ -243,7 +231,7 @@ class RollbackCommands:
         targets = []
         for svc, task in zip(svcs, now_on, strict=True):
             current: RunningVersion = task.result()
-            undo = _last_change(history, svc.name)
+            undo = last_change(history, svc.name)
             if version is None:
                 if undo is None or undo.target.previous_task_def is None:
                     raise UsageError(
@@ -251,12 +239,12 @@ class RollbackCommands:
                         "succeeded there that was not rolled back already. {ran}",
                         service=svc.name,
                         env=env.name,
-                        ran=_versions_hint(history, svc.name),
+                        ran=versions_hint(history, svc.name),
                     )
                 to_version = undo.target.current_version
                 to_task_def = undo.target.previous_task_def
             else:
-                found = _newest_task_def(history, svc.name, version)
+                found = newest_task_def(history, svc.name, version)
                 if found is None:
                     raise UsageError(
                         "`{service}` never ran `{version}` in `{env}` as far as the records go. "
@@ -264,7 +252,7 @@ class RollbackCommands:
                         service=svc.name,
                         version=version,
                         env=env.name,
-                        ran=_versions_hint(history, svc.name),
+                        ran=versions_hint(history, svc.name),
                     )
                 to_version, to_task_def = version, found
             reverts = undo.run.id if undo is not None else None
@@ -282,16 +270,6 @@ class RollbackCommands:
                 )
             )
         return targets
-
-    def _within_window(self, targets: list[Target], history: list[Deployment]) -> bool:
-        """True when every service goes back from a deploy whose window is still open."""
-        by_id = {r.id: r for r in history}
-        now = self._clock.now()
-        active = [t for t in targets if t.status is not TargetStatus.SKIPPED]
-        return bool(active) and all(
-            t.reverts is not None and t.reverts in by_id and by_id[t.reverts].window_open(now)
-            for t in active
-        )
 
     async def _begin(
         self,
@@ -372,7 +350,7 @@ class RollbackCommands:
                 )
         self._timers.disarm(approval_timer(run.id))
         history = await self._deployments.succeeded(environment=env.name)
-        migrated = _migrations_undone(history, list(run.targets))
+        migrated = migrations_undone(history, list(run.targets))
         if migrated:
             # The requester saw the database warning and went on: the timeline says so.
             await self._deployments.record_event(
@@ -475,7 +453,7 @@ class RollbackCommands:
             version=None,
             confirmed=True,
             needs_approvals=False,
-            migrated=_migrations_undone(history, targets),
+            migrated=migrations_undone(history, targets),
         )
 
     async def on_suspect_button(self, click: Click) -> Outcome:
@@ -509,7 +487,7 @@ class RollbackCommands:
             version=None,
             confirmed=True,
             needs_approvals=not deploy.window_open(self._clock.now()),
-            migrated=_migrations_undone(history, targets),
+            migrated=migrations_undone(history, targets),
         )
         if outcome.error is None and outcome.ref is not None:
             await self._incidents.record_event(
@@ -579,72 +557,6 @@ class RollbackCommands:
         for run in await self._deployments.open_windows():
             closed += await self.close_window(run.id)
         return closed
-
-
-def _last_change(history: list[Deployment], service: str) -> _Undo | None:
-    """The newest successful deploy of `service` that no rollback took back."""
-    for run in history:
-        if run.kind is not RunKind.DEPLOY:
-            continue
-        for t in run.active_targets:
-            if t.service == service and t.status is TargetStatus.HEALTHY:
-                if t.reverted_by is not None:
-                    break
-                return _Undo(run, t)
-    return None
-
-
-def _migrations_undone(
-    history: list[Deployment], targets: list[Target]
-) -> tuple[UndoneMigrations, ...]:
-    """The deploys (newest first) whose change of a service this rollback takes back and that
-    ran migrations: each deploy of the service still in effect, newer than the revision the
-    rollback goes back to."""
-    found: dict[str, UndoneMigrations] = {}
-    for t in targets:
-        if t.status is TargetStatus.SKIPPED:
-            continue
-        for run in history:
-            if run.kind is not RunKind.DEPLOY:
-                continue
-            mine = next((x for x in run.active_targets if x.service == t.service), None)
-            if mine is None or mine.reverted_by is not None:
-                continue
-            if mine.new_task_def == t.new_task_def:
-                break  # the revision the rollback goes back to: older deploys stay
-            if run.migrations and run.id not in found:
-                found[run.id] = UndoneMigrations(
-                    deployment_id=run.id, services=tuple(m.service for m in run.migrations)
-                )
-            if mine.previous_task_def == t.new_task_def:
-                break
-    return tuple(found.values())
-
-
-def _newest_task_def(history: list[Deployment], service: str, version: str) -> str | None:
-    """The newest recorded task definition that ran `version` of `service`."""
-    for run in history:
-        for t in run.active_targets:
-            if t.service != service:
-                continue
-            if t.target_version == version and t.new_task_def:
-                return t.new_task_def
-            if t.current_version == version and t.previous_task_def:
-                return t.previous_task_def
-    return None
-
-
-def _versions_hint(history: list[Deployment], service: str) -> str:
-    seen: list[str] = []
-    for run in history:
-        for t in run.active_targets:
-            if t.service == service:
-                for v in (t.target_version, t.current_version):
-                    if v and v not in seen:
-                        seen.append(v)
-    if not seen:
-        return "No version of it is recorded there; deploy one with `/deploy`."
-    return "Versions recorded there: " + ", ".join(f"`{v}`" for v in seen) + "."
 
 
 def _closed_words(run: Deployment) -> str:
