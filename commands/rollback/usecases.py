@@ -26,7 +26,7 @@ from commands.rollback.history import (
     within_window,
 )
 from commands.rollback.parse import Help, RollbackRequest, parse_rollback, usage
-from pipeline.deploy import DeployEngine, RunningVersion, window_timer
+from pipeline.deploy import DeployEngine, RunningVersion
 from pipeline.kernel.config import Config, Environment
 from pipeline.kernel.errors import (
     ChatOpsError,
@@ -524,39 +524,6 @@ class RollbackCommands:
                 )
             )
         return targets
-
-    # -- the window ------------------------------------------------------------------------
-
-    async def close_window(self, deployment_id: str) -> bool:
-        """At the deadline: close a deploy's rollback window and redraw its card (button gone)."""
-        run = await self._deployments.get(deployment_id)
-        now = self._clock.now()
-        if run is None or run.rollback_deadline is None or run.window_closed_at is not None:
-            return False
-        if now < run.rollback_deadline:
-            self._timers.arm(window_timer(run.id), run.rollback_deadline)
-            return False
-        if not await self._deployments.close_window(run.id, at=run.rollback_deadline):
-            return False
-        # A canary's old colours kept running for the window; now they can go.
-        await self._engine.retire_old_colours(run.id)
-        await self._deploy.redraw(await self._deploy.get(run.id))
-        return True
-
-    async def arm_timers(self) -> int:
-        """Arm the closing of every open rollback window (at start-up). Returns how many."""
-        windows = await self._deployments.open_windows()
-        for run in windows:
-            if run.rollback_deadline is not None:
-                self._timers.arm(window_timer(run.id), run.rollback_deadline)
-        return len(windows)
-
-    async def close_due_windows(self) -> int:
-        """The safety sweep: close every window whose deadline passed."""
-        closed = 0
-        for run in await self._deployments.open_windows():
-            closed += await self.close_window(run.id)
-        return closed
 
 
 def _closed_words(run: Deployment) -> str:
