@@ -32,6 +32,7 @@ from commands.deploy.gates import GateCommands
 from commands.deploy.usecases import DeployCommands
 from commands.health.usecases import HealthCommands
 from commands.incident.usecases import IncidentCommands
+from commands.rollback.buttons import RollbackButtons
 from commands.rollback.usecases import RollbackCommands
 from commands.rollback.window import RollbackWindows
 from pipeline.aws.cloudwatch import BotoMetrics
@@ -230,12 +231,20 @@ async def open_runtime(
         rollback = RollbackCommands(
             config=config,
             deployments=deployments,
-            incidents=incidents,
             deploy=deploy,
             engine=engine,
             runner=runner,
             access=access,
             timers=timers,
+            clock=clock,
+        )
+        rollback_buttons = RollbackButtons(
+            config=config,
+            deployments=deployments,
+            incidents=incidents,
+            deploy=deploy,
+            engine=engine,
+            rollback=rollback,
             clock=clock,
         )
         rollback_windows = RollbackWindows(
@@ -255,6 +264,7 @@ async def open_runtime(
             deploy=deploy,
             incident=incident,
             rollback=rollback,
+            rollback_buttons=rollback_buttons,
             canary=CanaryCommands(
                 config=config,
                 deployments=deployments,

@@ -1,16 +1,16 @@
-"""`/rollback`, the Roll back buttons (deploy card, war room) and the rollback window.
+"""`/rollback`, the start of every rollback run, and the requester's confirmation question.
 
 A rollback is a run (`kind = rollback`) like a deploy: its targets go from what ECS runs now to
-a task definition the records say ran before. Inside a deploy's rollback window it needs no
-approval (rollback is the safe direction); after the window it is a deploy of the older version
-and needs the environment's approvals. A rollback of a service that a deploy is rolling out
-right now stops that deploy, which then rolls back everything it changed.
+a task definition the records say ran before (`history.py`). Inside a deploy's rollback window
+it needs no approval (rollback is the safe direction); after the window it is a deploy of the
+older version and needs the environment's approvals. A rollback of a service that a deploy is
+rolling out right now stops that deploy, which then rolls back everything it changed. The Roll
+back buttons (`buttons.py`) start their runs here too; `window.py` closes the windows.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -48,8 +48,6 @@ from store.deploy.models import (
     UndoneMigrations,
 )
 from store.deploy.repository import Deployments
-from store.incident.models import EventKind, IncidentEvent
-from store.incident.repository import Incidents
 
 # A confirmation question stays open this long; a later click is refused as stale.
 CONFIRM_TIMEOUT_S = 600.0
@@ -68,19 +66,14 @@ class RollbackPrompt:
     asked_despite_yes: bool = False
 
 
-def suspect_button_value(incident_id: str, deployment_id: str) -> str:
-    return json.dumps({"incident": incident_id, "deploy": deployment_id}, separators=(",", ":"))
-
-
 class RollbackCommands:
-    """What `/rollback` and the Roll back buttons do, and the closing of rollback windows."""
+    """What `/rollback` does, how a rollback run starts, and its confirmation question."""
 
     def __init__(
         self,
         *,
         config: Config,
         deployments: Deployments,
-        incidents: Incidents,
         deploy: DeployCommands,
         engine: DeployEngine,
         runner: Runner,
@@ -90,7 +83,6 @@ class RollbackCommands:
     ) -> None:
         self._config = config
         self._deployments = deployments
-        self._incidents = incidents
         self._deploy = deploy
         self._engine = engine
         self._runner = runner
@@ -107,7 +99,7 @@ class RollbackCommands:
             return Outcome(reply=usage(self._config), audit="help")
         request = parsed
         env = self._config.environment(request.environment)
-        await self._authorize(env, inv.user_id)
+        await self.authorize(env, inv.user_id)
 
         async def then() -> Outcome:
             return await self.request(request, user_id=inv.user_id, channel_id=inv.channel_id)
@@ -128,7 +120,7 @@ class RollbackCommands:
         services = request.services or last_deploy_services(history, env.name)
         targets = await self._plan(env, services, request.version, history)
         within = within_window(targets, history, now=self._clock.now())
-        return await self._begin(
+        return await self.begin(
             env,
             targets,
             user_id=user_id,
@@ -139,21 +131,6 @@ class RollbackCommands:
             needs_approvals=not within,
             migrated=migrations_undone(history, targets),
         )
-
-    async def _authorize(self, env: Environment, user_id: str) -> None:
-        allowed = env.may_roll_back_ids()
-        if allowed == []:
-            raise Forbidden(
-                "Nobody may roll back `{env}` from Slack: its `rollbackers` list is empty in "
-                "chatops.toml. Nothing was changed.",
-                env=env.name,
-            )
-        if allowed is not None and not await self._access.is_member(user_id, allowed):
-            raise Forbidden(
-                "Only the rollbackers of `{env}` can roll back there: {who}. Nothing was changed.",
-                env=env.name,
-                who=People.of(allowed),
-            )
 
     async def _holder(
         self, env: Environment, services: tuple[str, ...] | None
@@ -271,7 +248,26 @@ class RollbackCommands:
             )
         return targets
 
-    async def _begin(
+    # -- starting a rollback: /rollback and the Roll back buttons (buttons.py) ------------
+
+    async def authorize(self, env: Environment, user_id: str) -> None:
+        """Pass when `user_id` may roll back in `env` (`Environment.may_roll_back_ids`).
+        Raises Forbidden otherwise, before anything is changed."""
+        allowed = env.may_roll_back_ids()
+        if allowed == []:
+            raise Forbidden(
+                "Nobody may roll back `{env}` from Slack: its `rollbackers` list is empty in "
+                "chatops.toml. Nothing was changed.",
+                env=env.name,
+            )
+        if allowed is not None and not await self._access.is_member(user_id, allowed):
+            raise Forbidden(
+                "Only the rollbackers of `{env}` can roll back there: {who}. Nothing was changed.",
+                env=env.name,
+                who=People.of(allowed),
+            )
+
+    async def begin(
         self,
         env: Environment,
         targets: list[Target],
@@ -286,7 +282,11 @@ class RollbackCommands:
     ) -> Outcome:
         """Record the rollback run and ask the requester, or publish it at once (`confirmed`,
         and no deploy it takes back ran migrations: the database does not go back with the
-        code, so that question is never skipped)."""
+        code, so that question is never skipped).
+
+        Returns the question (`RollbackPrompt`) or what publishing the card returned. Raises
+        ChatOpsError, with nothing recorded, when every target already runs its version.
+        """
         active = [t for t in targets if t.status is not TargetStatus.SKIPPED]
         if not active:
             raise ChatOpsError(
@@ -424,110 +424,3 @@ class RollbackCommands:
                 state=run.state.value.replace("_", " "),
             )
         return run
-
-    # -- Roll back buttons -------------------------------------------------------------------
-
-    async def on_window_button(self, click: Click) -> Outcome:
-        """**Roll back** on a successful deploy's card, inside its window."""
-        deploy = await self._deploy.get(click.value)
-        env = self._config.environment(deploy.environment)
-        await self._authorize(env, click.user_id)
-        if not deploy.window_open(self._clock.now()):
-            raise Forbidden(
-                "The rollback window of deployment `{id}` has closed{when}; the button changed "
-                "nothing. `/rollback {env} {services}` still works: it posts a plan card that "
-                "needs the approvals of `{env}`.",
-                id=deploy.id,
-                when=_closed_words(deploy),
-                env=env.name,
-                services=",".join(t.service for t in deploy.active_targets),
-            )
-        targets = await self._undo_targets(env, deploy)
-        history = await self._deployments.succeeded(environment=env.name)
-        return await self._begin(
-            env,
-            targets,
-            user_id=click.user_id,
-            channel_id=click.channel_id or deploy.channel_id or "",
-            reason=f"Roll back button on deployment {deploy.id}",
-            version=None,
-            confirmed=True,
-            needs_approvals=False,
-            migrated=migrations_undone(history, targets),
-        )
-
-    async def on_suspect_button(self, click: Click) -> Outcome:
-        """**Roll back** beside a suspect deploy in a war room: inside the deploy's window it
-        starts at once, after it a plan card asks for approvals. Recorded in the timeline."""
-        try:
-            data = json.loads(click.value)
-            incident_id, deploy_id = str(data["incident"]), str(data["deploy"])
-        except (ValueError, KeyError, TypeError):
-            raise NotFound("That button carries no deployment; nothing was changed.") from None
-        incident = await self._incidents.get(incident_id)
-        if incident is None:
-            raise NotFound("No incident has the id `{id}`; nothing was changed.", id=incident_id)
-        deploy = await self._deploy.get(deploy_id)
-        env = self._config.environment(deploy.environment)
-        await self._authorize(env, click.user_id)
-        if deploy.reverted_by is not None:
-            raise Forbidden(
-                "Deployment `{id}` was rolled back already (rollback `{by}`); nothing was changed.",
-                id=deploy.id,
-                by=deploy.reverted_by,
-            )
-        targets = await self._undo_targets(env, deploy)
-        history = await self._deployments.succeeded(environment=env.name)
-        outcome = await self._begin(
-            env,
-            targets,
-            user_id=click.user_id,
-            channel_id=incident.channel_id,
-            reason=f"from the war room of {incident.severity.upper()} {incident.id}",
-            version=None,
-            confirmed=True,
-            needs_approvals=not deploy.window_open(self._clock.now()),
-            migrated=migrations_undone(history, targets),
-        )
-        if outcome.error is None and outcome.ref is not None:
-            await self._incidents.record_event(
-                incident.id,
-                IncidentEvent(
-                    at=self._clock.now(),
-                    kind=EventKind.ROLLBACK,
-                    actor=click.user_id,
-                    detail=f"rollback {outcome.ref} of deployment {deploy.id} requested",
-                ),
-            )
-        return outcome
-
-    async def _undo_targets(self, env: Environment, deploy: Deployment) -> list[Target]:
-        """Every service of `deploy` not yet taken back: from what runs now to what it replaced."""
-        wanted = [t for t in deploy.active_targets if t.reverted_by is None]
-        svcs = [self._config.service(t.service) for t in wanted]
-        async with asyncio.TaskGroup() as tg:
-            now_on = [tg.create_task(self._engine.running_version(env, s)) for s in svcs]
-        targets = []
-        for t, task in zip(wanted, now_on, strict=True):
-            current = task.result()
-            skipped = current.task_definition == t.previous_task_def
-            targets.append(
-                Target(
-                    service=t.service,
-                    current_version=current.version,
-                    target_version=t.current_version or "previous revision",
-                    previous_task_def=current.task_definition,
-                    new_task_def=t.previous_task_def,
-                    status=TargetStatus.SKIPPED if skipped else TargetStatus.PENDING,
-                    detail="already runs it" if skipped else None,
-                    reverts=deploy.id,
-                )
-            )
-        return targets
-
-
-def _closed_words(run: Deployment) -> str:
-    closed = run.window_closed_at or run.rollback_deadline
-    if run.reverted_by is not None:
-        return f" (it was rolled back by `{run.reverted_by}`)"
-    return f" at {closed.strftime('%H:%M UTC')}" if closed else ""
