@@ -31,6 +31,7 @@ from commands.deploy.router import DeployRouter
 from commands.deploy.usecases import DeployCommands
 from commands.health.usecases import HealthCommands
 from commands.incident.usecases import IncidentCommands
+from commands.rollback.buttons import RollbackButtons
 from commands.rollback.usecases import RollbackCommands
 from pipeline.kernel.config import Config
 
@@ -46,6 +47,7 @@ def build_app(
     deploy: DeployCommands,
     incident: IncidentCommands,
     rollback: RollbackCommands,
+    rollback_buttons: RollbackButtons,
     canary: CanaryCommands,
     gates: GateCommands,
     health: HealthCommands,
@@ -83,6 +85,8 @@ def build_app(
     dispatcher.command(app, "/rollback", rollback.on_command)
     dispatcher.action(app, ROLLBACK_CONFIRM_ACTION, "confirm rollback", rollback.on_confirm)
     dispatcher.action(app, ROLLBACK_CANCEL_ACTION, "cancel rollback", rollback.on_cancel)
-    dispatcher.action(app, WINDOW_ROLLBACK_ACTION, "roll back", rollback.on_window_button)
-    dispatcher.action(app, SUSPECT_ROLLBACK_ACTION, "roll back suspect", rollback.on_suspect_button)
+    dispatcher.action(app, WINDOW_ROLLBACK_ACTION, "roll back", rollback_buttons.on_window_button)
+    dispatcher.action(
+        app, SUSPECT_ROLLBACK_ACTION, "roll back suspect", rollback_buttons.on_suspect_button
+    )
     return app

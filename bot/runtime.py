@@ -32,7 +32,9 @@ from commands.deploy.gates import GateCommands
 from commands.deploy.usecases import DeployCommands
 from commands.health.usecases import HealthCommands
 from commands.incident.usecases import IncidentCommands
+from commands.rollback.buttons import RollbackButtons
 from commands.rollback.usecases import RollbackCommands
+from commands.rollback.window import RollbackWindows
 from pipeline.aws.cloudwatch import BotoMetrics
 from pipeline.aws.elbv2 import BotoLoadBalancer
 from pipeline.aws.gates import BotoRecordStore, BotoRegistry, BotoSnapshots, BotoTasks
@@ -87,6 +89,7 @@ class Runtime:
     deploy: DeployCommands
     incident: IncidentCommands
     rollback: RollbackCommands
+    rollback_windows: RollbackWindows
     gates: GateCommands
     seen: SeenRequests
     guard: RequestGuard | None
@@ -101,7 +104,7 @@ class Runtime:
         elif kind == "reminder":
             await self.incident.remind(subject)
         elif kind == "window":
-            await self.rollback.close_window(subject)
+            await self.rollback_windows.close_window(subject)
         elif kind == "lock":
             await self.gates.expire_lock(subject)
         else:
@@ -114,7 +117,7 @@ class Runtime:
             ("timers", self.timers.run_due),
             ("approvals", self.deploy.expire_due),
             ("reminders", self.incident.send_due_reminders),
-            ("rollback windows", self.rollback.close_due_windows),
+            ("rollback windows", self.rollback_windows.close_due_windows),
             ("cards", self.notifier.converge),
         ):
             try:
@@ -231,13 +234,24 @@ async def open_runtime(
         rollback = RollbackCommands(
             config=config,
             deployments=deployments,
-            incidents=incidents,
             deploy=deploy,
             engine=engine,
             runner=runner,
             access=access,
             timers=timers,
             clock=clock,
+        )
+        rollback_buttons = RollbackButtons(
+            config=config,
+            deployments=deployments,
+            incidents=incidents,
+            deploy=deploy,
+            engine=engine,
+            rollback=rollback,
+            clock=clock,
+        )
+        rollback_windows = RollbackWindows(
+            deployments=deployments, deploy=deploy, engine=engine, timers=timers, clock=clock
         )
         audit = AuditLog(store)
         seen = SeenRequests(store)
@@ -253,6 +267,7 @@ async def open_runtime(
             deploy=deploy,
             incident=incident,
             rollback=rollback,
+            rollback_buttons=rollback_buttons,
             canary=CanaryCommands(
                 config=config,
                 deployments=deployments,
@@ -280,6 +295,7 @@ async def open_runtime(
             deploy=deploy,
             incident=incident,
             rollback=rollback,
+            rollback_windows=rollback_windows,
             gates=gates_commands,
             seen=seen,
             guard=RequestGuard(secret.get_secret_value(), seen) if secret is not None else None,
@@ -290,7 +306,7 @@ async def open_runtime(
         await runner.resume_all()
         await deploy.arm_timers()
         await incident.arm_timers()
-        await rollback.arm_timers()
+        await rollback_windows.arm_timers()
         await gates_commands.arm_timers()
 
         async def has_deployment(deployment_id: str) -> bool:

@@ -1,24 +1,32 @@
-"""`/rollback`, the Roll back buttons (deploy card, war room) and the rollback window.
+"""`/rollback`, the start of every rollback run, and the requester's confirmation question.
 
 A rollback is a run (`kind = rollback`) like a deploy: its targets go from what ECS runs now to
-a task definition the records say ran before. Inside a deploy's rollback window it needs no
-approval (rollback is the safe direction); after the window it is a deploy of the older version
-and needs the environment's approvals. A rollback of a service that a deploy is rolling out
-right now stops that deploy, which then rolls back everything it changed.
+a task definition the records say ran before (`history.py`). Inside a deploy's rollback window
+it needs no approval (rollback is the safe direction); after the window it is a deploy of the
+older version and needs the environment's approvals. A rollback of a service that a deploy is
+rolling out right now stops that deploy, which then rolls back everything it changed. The Roll
+back buttons (`buttons.py`) start their runs here too; `window.py` closes the windows.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from commands.access import Access
 from commands.deploy.usecases import DeployCommands, approval_timer, new_deployment_id
 from commands.exchange import Answer, Click, Invocation, Later, Outcome
+from commands.rollback.history import (
+    last_change,
+    last_deploy_services,
+    migrations_undone,
+    newest_task_def,
+    versions_hint,
+    within_window,
+)
 from commands.rollback.parse import Help, RollbackRequest, parse_rollback, usage
-from pipeline.deploy import DeployEngine, RunningVersion, window_timer
+from pipeline.deploy import DeployEngine, RunningVersion
 from pipeline.kernel.config import Config, Environment
 from pipeline.kernel.errors import (
     ChatOpsError,
@@ -40,8 +48,6 @@ from store.deploy.models import (
     UndoneMigrations,
 )
 from store.deploy.repository import Deployments
-from store.incident.models import EventKind, IncidentEvent
-from store.incident.repository import Incidents
 
 # A confirmation question stays open this long; a later click is refused as stale.
 CONFIRM_TIMEOUT_S = 600.0
@@ -60,27 +66,14 @@ class RollbackPrompt:
     asked_despite_yes: bool = False
 
 
-@dataclass(frozen=True)
-class _Undo:
-    """The deploy whose change of one service is in effect, and that change."""
-
-    run: Deployment
-    target: Target
-
-
-def suspect_button_value(incident_id: str, deployment_id: str) -> str:
-    return json.dumps({"incident": incident_id, "deploy": deployment_id}, separators=(",", ":"))
-
-
 class RollbackCommands:
-    """What `/rollback` and the Roll back buttons do, and the closing of rollback windows."""
+    """What `/rollback` does, how a rollback run starts, and its confirmation question."""
 
     def __init__(
         self,
         *,
         config: Config,
         deployments: Deployments,
-        incidents: Incidents,
         deploy: DeployCommands,
         engine: DeployEngine,
         runner: Runner,
@@ -90,7 +83,6 @@ class RollbackCommands:
     ) -> None:
         self._config = config
         self._deployments = deployments
-        self._incidents = incidents
         self._deploy = deploy
         self._engine = engine
         self._runner = runner
@@ -107,7 +99,7 @@ class RollbackCommands:
             return Outcome(reply=usage(self._config), audit="help")
         request = parsed
         env = self._config.environment(request.environment)
-        await self._authorize(env, inv.user_id)
+        await self.authorize(env, inv.user_id)
 
         async def then() -> Outcome:
             return await self.request(request, user_id=inv.user_id, channel_id=inv.channel_id)
@@ -125,10 +117,10 @@ class RollbackCommands:
         if holder is not None:
             return await self._stop(holder, user_id=user_id, reason=request.reason)
         history = await self._deployments.succeeded(environment=env.name)
-        services = request.services or self._last_deploy_services(env, history)
+        services = request.services or last_deploy_services(history, env.name)
         targets = await self._plan(env, services, request.version, history)
-        within = self._within_window(targets, history)
-        return await self._begin(
+        within = within_window(targets, history, now=self._clock.now())
+        return await self.begin(
             env,
             targets,
             user_id=user_id,
@@ -137,23 +129,8 @@ class RollbackCommands:
             version=request.version,
             confirmed=request.confirmed,
             needs_approvals=not within,
-            migrated=_migrations_undone(history, targets),
+            migrated=migrations_undone(history, targets),
         )
-
-    async def _authorize(self, env: Environment, user_id: str) -> None:
-        allowed = env.may_roll_back_ids()
-        if allowed == []:
-            raise Forbidden(
-                "Nobody may roll back `{env}` from Slack: its `rollbackers` list is empty in "
-                "chatops.toml. Nothing was changed.",
-                env=env.name,
-            )
-        if allowed is not None and not await self._access.is_member(user_id, allowed):
-            raise Forbidden(
-                "Only the rollbackers of `{env}` can roll back there: {who}. Nothing was changed.",
-                env=env.name,
-                who=People.of(allowed),
-            )
 
     async def _holder(
         self, env: Environment, services: tuple[str, ...] | None
@@ -218,18 +195,6 @@ class RollbackCommands:
             ref=holder.id,
         )
 
-    def _last_deploy_services(self, env: Environment, history: list[Deployment]) -> tuple[str, ...]:
-        for run in history:
-            if run.kind is RunKind.DEPLOY:
-                services = tuple(t.service for t in run.active_targets if t.reverted_by is None)
-                if services:
-                    return services
-        raise UsageError(
-            "Nothing to roll back in `{env}`: no deploy has succeeded there yet (or every one "
-            "was rolled back already). Name a service and a version that ran there.",
-            env=env.name,
-        )
-
     async def _plan(
         self,
         env: Environment,
@@ -243,7 +208,7 @@ class RollbackCommands:
         targets = []
         for svc, task in zip(svcs, now_on, strict=True):
             current: RunningVersion = task.result()
-            undo = _last_change(history, svc.name)
+            undo = last_change(history, svc.name)
             if version is None:
                 if undo is None or undo.target.previous_task_def is None:
                     raise UsageError(
@@ -251,12 +216,12 @@ class RollbackCommands:
                         "succeeded there that was not rolled back already. {ran}",
                         service=svc.name,
                         env=env.name,
-                        ran=_versions_hint(history, svc.name),
+                        ran=versions_hint(history, svc.name),
                     )
                 to_version = undo.target.current_version
                 to_task_def = undo.target.previous_task_def
             else:
-                found = _newest_task_def(history, svc.name, version)
+                found = newest_task_def(history, svc.name, version)
                 if found is None:
                     raise UsageError(
                         "`{service}` never ran `{version}` in `{env}` as far as the records go. "
@@ -264,7 +229,7 @@ class RollbackCommands:
                         service=svc.name,
                         version=version,
                         env=env.name,
-                        ran=_versions_hint(history, svc.name),
+                        ran=versions_hint(history, svc.name),
                     )
                 to_version, to_task_def = version, found
             reverts = undo.run.id if undo is not None else None
@@ -283,17 +248,26 @@ class RollbackCommands:
             )
         return targets
 
-    def _within_window(self, targets: list[Target], history: list[Deployment]) -> bool:
-        """True when every service goes back from a deploy whose window is still open."""
-        by_id = {r.id: r for r in history}
-        now = self._clock.now()
-        active = [t for t in targets if t.status is not TargetStatus.SKIPPED]
-        return bool(active) and all(
-            t.reverts is not None and t.reverts in by_id and by_id[t.reverts].window_open(now)
-            for t in active
-        )
+    # -- starting a rollback: /rollback and the Roll back buttons (buttons.py) ------------
 
-    async def _begin(
+    async def authorize(self, env: Environment, user_id: str) -> None:
+        """Pass when `user_id` may roll back in `env` (`Environment.may_roll_back_ids`).
+        Raises Forbidden otherwise, before anything is changed."""
+        allowed = env.may_roll_back_ids()
+        if allowed == []:
+            raise Forbidden(
+                "Nobody may roll back `{env}` from Slack: its `rollbackers` list is empty in "
+                "chatops.toml. Nothing was changed.",
+                env=env.name,
+            )
+        if allowed is not None and not await self._access.is_member(user_id, allowed):
+            raise Forbidden(
+                "Only the rollbackers of `{env}` can roll back there: {who}. Nothing was changed.",
+                env=env.name,
+                who=People.of(allowed),
+            )
+
+    async def begin(
         self,
         env: Environment,
         targets: list[Target],
@@ -308,7 +282,11 @@ class RollbackCommands:
     ) -> Outcome:
         """Record the rollback run and ask the requester, or publish it at once (`confirmed`,
         and no deploy it takes back ran migrations: the database does not go back with the
-        code, so that question is never skipped)."""
+        code, so that question is never skipped).
+
+        Returns the question (`RollbackPrompt`) or what publishing the card returned. Raises
+        ChatOpsError, with nothing recorded, when every target already runs its version.
+        """
         active = [t for t in targets if t.status is not TargetStatus.SKIPPED]
         if not active:
             raise ChatOpsError(
@@ -372,7 +350,7 @@ class RollbackCommands:
                 )
         self._timers.disarm(approval_timer(run.id))
         history = await self._deployments.succeeded(environment=env.name)
-        migrated = _migrations_undone(history, list(run.targets))
+        migrated = migrations_undone(history, list(run.targets))
         if migrated:
             # The requester saw the database warning and went on: the timeline says so.
             await self._deployments.record_event(
@@ -446,209 +424,3 @@ class RollbackCommands:
                 state=run.state.value.replace("_", " "),
             )
         return run
-
-    # -- Roll back buttons -------------------------------------------------------------------
-
-    async def on_window_button(self, click: Click) -> Outcome:
-        """**Roll back** on a successful deploy's card, inside its window."""
-        deploy = await self._deploy.get(click.value)
-        env = self._config.environment(deploy.environment)
-        await self._authorize(env, click.user_id)
-        if not deploy.window_open(self._clock.now()):
-            raise Forbidden(
-                "The rollback window of deployment `{id}` has closed{when}; the button changed "
-                "nothing. `/rollback {env} {services}` still works: it posts a plan card that "
-                "needs the approvals of `{env}`.",
-                id=deploy.id,
-                when=_closed_words(deploy),
-                env=env.name,
-                services=",".join(t.service for t in deploy.active_targets),
-            )
-        targets = await self._undo_targets(env, deploy)
-        history = await self._deployments.succeeded(environment=env.name)
-        return await self._begin(
-            env,
-            targets,
-            user_id=click.user_id,
-            channel_id=click.channel_id or deploy.channel_id or "",
-            reason=f"Roll back button on deployment {deploy.id}",
-            version=None,
-            confirmed=True,
-            needs_approvals=False,
-            migrated=_migrations_undone(history, targets),
-        )
-
-    async def on_suspect_button(self, click: Click) -> Outcome:
-        """**Roll back** beside a suspect deploy in a war room: inside the deploy's window it
-        starts at once, after it a plan card asks for approvals. Recorded in the timeline."""
-        try:
-            data = json.loads(click.value)
-            incident_id, deploy_id = str(data["incident"]), str(data["deploy"])
-        except (ValueError, KeyError, TypeError):
-            raise NotFound("That button carries no deployment; nothing was changed.") from None
-        incident = await self._incidents.get(incident_id)
-        if incident is None:
-            raise NotFound("No incident has the id `{id}`; nothing was changed.", id=incident_id)
-        deploy = await self._deploy.get(deploy_id)
-        env = self._config.environment(deploy.environment)
-        await self._authorize(env, click.user_id)
-        if deploy.reverted_by is not None:
-            raise Forbidden(
-                "Deployment `{id}` was rolled back already (rollback `{by}`); nothing was changed.",
-                id=deploy.id,
-                by=deploy.reverted_by,
-            )
-        targets = await self._undo_targets(env, deploy)
-        history = await self._deployments.succeeded(environment=env.name)
-        outcome = await self._begin(
-            env,
-            targets,
-            user_id=click.user_id,
-            channel_id=incident.channel_id,
-            reason=f"from the war room of {incident.severity.upper()} {incident.id}",
-            version=None,
-            confirmed=True,
-            needs_approvals=not deploy.window_open(self._clock.now()),
-            migrated=_migrations_undone(history, targets),
-        )
-        if outcome.error is None and outcome.ref is not None:
-            await self._incidents.record_event(
-                incident.id,
-                IncidentEvent(
-                    at=self._clock.now(),
-                    kind=EventKind.ROLLBACK,
-                    actor=click.user_id,
-                    detail=f"rollback {outcome.ref} of deployment {deploy.id} requested",
-                ),
-            )
-        return outcome
-
-    async def _undo_targets(self, env: Environment, deploy: Deployment) -> list[Target]:
-        """Every service of `deploy` not yet taken back: from what runs now to what it replaced."""
-        wanted = [t for t in deploy.active_targets if t.reverted_by is None]
-        svcs = [self._config.service(t.service) for t in wanted]
-        async with asyncio.TaskGroup() as tg:
-            now_on = [tg.create_task(self._engine.running_version(env, s)) for s in svcs]
-        targets = []
-        for t, task in zip(wanted, now_on, strict=True):
-            current = task.result()
-            skipped = current.task_definition == t.previous_task_def
-            targets.append(
-                Target(
-                    service=t.service,
-                    current_version=current.version,
-                    target_version=t.current_version or "previous revision",
-                    previous_task_def=current.task_definition,
-                    new_task_def=t.previous_task_def,
-                    status=TargetStatus.SKIPPED if skipped else TargetStatus.PENDING,
-                    detail="already runs it" if skipped else None,
-                    reverts=deploy.id,
-                )
-            )
-        return targets
-
-    # -- the window ------------------------------------------------------------------------
-
-    async def close_window(self, deployment_id: str) -> bool:
-        """At the deadline: close a deploy's rollback window and redraw its card (button gone)."""
-        run = await self._deployments.get(deployment_id)
-        now = self._clock.now()
-        if run is None or run.rollback_deadline is None or run.window_closed_at is not None:
-            return False
-        if now < run.rollback_deadline:
-            self._timers.arm(window_timer(run.id), run.rollback_deadline)
-            return False
-        if not await self._deployments.close_window(run.id, at=run.rollback_deadline):
-            return False
-        # A canary's old colours kept running for the window; now they can go.
-        await self._engine.retire_old_colours(run.id)
-        await self._deploy.redraw(await self._deploy.get(run.id))
-        return True
-
-    async def arm_timers(self) -> int:
-        """Arm the closing of every open rollback window (at start-up). Returns how many."""
-        windows = await self._deployments.open_windows()
-        for run in windows:
-            if run.rollback_deadline is not None:
-                self._timers.arm(window_timer(run.id), run.rollback_deadline)
-        return len(windows)
-
-    async def close_due_windows(self) -> int:
-        """The safety sweep: close every window whose deadline passed."""
-        closed = 0
-        for run in await self._deployments.open_windows():
-            closed += await self.close_window(run.id)
-        return closed
-
-
-def _last_change(history: list[Deployment], service: str) -> _Undo | None:
-    """The newest successful deploy of `service` that no rollback took back."""
-    for run in history:
-        if run.kind is not RunKind.DEPLOY:
-            continue
-        for t in run.active_targets:
-            if t.service == service and t.status is TargetStatus.HEALTHY:
-                if t.reverted_by is not None:
-                    break
-                return _Undo(run, t)
-    return None
-
-
-def _migrations_undone(
-    history: list[Deployment], targets: list[Target]
-) -> tuple[UndoneMigrations, ...]:
-    """The deploys (newest first) whose change of a service this rollback takes back and that
-    ran migrations: each deploy of the service still in effect, newer than the revision the
-    rollback goes back to."""
-    found: dict[str, UndoneMigrations] = {}
-    for t in targets:
-        if t.status is TargetStatus.SKIPPED:
-            continue
-        for run in history:
-            if run.kind is not RunKind.DEPLOY:
-                continue
-            mine = next((x for x in run.active_targets if x.service == t.service), None)
-            if mine is None or mine.reverted_by is not None:
-                continue
-            if mine.new_task_def == t.new_task_def:
-                break  # the revision the rollback goes back to: older deploys stay
-            if run.migrations and run.id not in found:
-                found[run.id] = UndoneMigrations(
-                    deployment_id=run.id, services=tuple(m.service for m in run.migrations)
-                )
-            if mine.previous_task_def == t.new_task_def:
-                break
-    return tuple(found.values())
-
-
-def _newest_task_def(history: list[Deployment], service: str, version: str) -> str | None:
-    """The newest recorded task definition that ran `version` of `service`."""
-    for run in history:
-        for t in run.active_targets:
-            if t.service != service:
-                continue
-            if t.target_version == version and t.new_task_def:
-                return t.new_task_def
-            if t.current_version == version and t.previous_task_def:
-                return t.previous_task_def
-    return None
-
-
-def _versions_hint(history: list[Deployment], service: str) -> str:
-    seen: list[str] = []
-    for run in history:
-        for t in run.active_targets:
-            if t.service == service:
-                for v in (t.target_version, t.current_version):
-                    if v and v not in seen:
-                        seen.append(v)
-    if not seen:
-        return "No version of it is recorded there; deploy one with `/deploy`."
-    return "Versions recorded there: " + ", ".join(f"`{v}`" for v in seen) + "."
-
-
-def _closed_words(run: Deployment) -> str:
-    closed = run.window_closed_at or run.rollback_deadline
-    if run.reverted_by is not None:
-        return f" (it was rolled back by `{run.reverted_by}`)"
-    return f" at {closed.strftime('%H:%M UTC')}" if closed else ""
