@@ -29,6 +29,7 @@ from bot.timers import Timers
 from commands.access import Access
 from commands.canary.usecases import CanaryCommands
 from commands.deploy.gates import GateCommands
+from commands.deploy.planning import DeployPlanner
 from commands.deploy.usecases import DeployCommands
 from commands.health.usecases import HealthCommands
 from commands.incident.usecases import IncidentCommands
@@ -198,13 +199,19 @@ async def open_runtime(
         deploy = DeployCommands(
             config=config,
             deployments=deployments,
-            engine=engine,
+            planner=DeployPlanner(
+                config=config,
+                deployments=deployments,
+                engine=engine,
+                access=access,
+                clock=clock,
+                preflight=preflight,
+            ),
             runner=runner,
             access=access,
             notifier=notifier,
             timers=timers,
             clock=clock,
-            preflight=preflight,
         )
         gates_commands = GateCommands(
             config=config,

@@ -1,15 +1,14 @@
-"""`/deploy` and its Approve/Reject buttons: plan, post the card, approvals, expiry, records.
+"""`/deploy` and its Approve/Reject buttons: post the card, approvals, expiry, records.
 
 No Slack types here: `bot/` turns payloads into `Invocation`/`Click`, and renders what these
-handlers return. The sequencing of a request (record, post the card, cancel when it cannot be
-posted, start when no approval is needed, expire when nobody decides) lives here.
+handlers return. The sequencing of a request (plan and record it, through `planning.py`; post
+the card, cancel when it cannot be posted, start when no approval is needed, expire when nobody
+decides) lives here.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,11 +22,10 @@ from commands.deploy.parse import (
     HistoryRequest,
     StatusRequest,
     usage,
-    version_problem,
 )
+from commands.deploy.planning import DeployPlanner, DryRun, new_deployment_id
 from commands.exchange import Answer, Click, Invocation, Later, Outcome
-from pipeline.deploy import DeployEngine, RunningVersion
-from pipeline.kernel.config import Config, Environment
+from pipeline.kernel.config import Config
 from pipeline.kernel.errors import (
     ChatOpsError,
     DeployConflict,
@@ -37,15 +35,12 @@ from pipeline.kernel.errors import (
 )
 from pipeline.kernel.ports import Clock, Notifier, Timers
 from pipeline.kernel.text import Line, People, line
-from pipeline.preflight import Check, Planned, Preflight, blocking_failures
 from pipeline.runner import Runner
 from store.deploy.models import (
     Decision,
     Deployment,
     DeploymentId,
     DeploymentState,
-    Target,
-    TargetStatus,
 )
 from store.deploy.repository import Deployments
 
@@ -79,10 +74,6 @@ def approval_timer(deployment_id: str) -> str:
     return f"approval:{deployment_id}"
 
 
-def new_deployment_id(now: datetime) -> DeploymentId:
-    return DeploymentId(f"{int(now.timestamp())}-{secrets.token_hex(3)}")
-
-
 def _not_posted(run: Deployment, shown: Shown) -> UpstreamError:
     """Why a request was cancelled for want of a card, in the requester's words."""
     assert shown.error is not None
@@ -103,25 +94,23 @@ def _not_posted(run: Deployment, shown: Shown) -> UpstreamError:
 
 
 class DeployCommands:
-    """What `/deploy` and its buttons do. Reads ECS through the engine, Slack through ports."""
+    """What `/deploy` and its buttons do. Reads ECS through the planner, Slack through ports."""
 
     def __init__(
         self,
         *,
         config: Config,
         deployments: Deployments,
-        engine: DeployEngine,
+        planner: DeployPlanner,
         runner: Runner,
         access: Access,
         notifier: Notifier,
         timers: Timers,
         clock: Clock,
-        preflight: Preflight,
     ) -> None:
-        self._preflight = preflight
         self._config = config
         self._deployments = deployments
-        self._engine = engine
+        self._planner = planner
         self._runner = runner
         self._access = access
         self._notifier = notifier
@@ -178,7 +167,7 @@ class DeployCommands:
         deployment_id = deployment_id or new_deployment_id(self._clock.now())
         self._posting.add(deployment_id)
         try:
-            planned = await self.plan(
+            planned = await self._planner.plan(
                 request, user_id=user_id, channel_id=channel_id, deployment_id=deployment_id
             )
             if isinstance(planned, DryRun):
@@ -234,138 +223,6 @@ class DeployCommands:
         except DeployConflict as exc:
             return Outcome(error=exc, cards=(await self.get(run.id),), ref=run.id)
         return Outcome(reply=note, cards=(started,), audit="started", ref=run.id)
-
-    async def plan(
-        self,
-        request: DeployRequest,
-        *,
-        user_id: str,
-        channel_id: str,
-        deployment_id: DeploymentId | None = None,
-    ) -> Deployment | DryRun:
-        """Record a new deployment awaiting approval (with `deployment_id`, when given), after
-        the pre-flight checks (a dry run: only the plan and every check's result, nothing
-        recorded).
-
-        Reads current (and, when promoting, source) versions from ECS, images from ECR, the
-        source's health. Raises Forbidden when the user may not deploy here (deployers, a lock,
-        a window or a freeze), DeployConflict when a run already holds a service, and
-        ChatOpsError when there is nothing to deploy or a check fails. Records nothing then.
-        """
-        env = self._config.environment(request.environment)
-        if env.deployers and not await self._access.is_member(user_id, env.deployers):
-            raise Forbidden(
-                "Only the deployers of `{env}` can request deploys there: {who}. Ask one of them.",
-                env=env.name,
-                who=People.of(env.deployers),
-            )
-        other = await self._deployments.running_for(env.name, request.services)
-        if other is not None:
-            raise DeployConflict(env.name, request.services, other)
-        async with asyncio.TaskGroup() as tg:
-            for name in request.services:
-                tg.create_task(self._engine.preflight(env, self._config.service(name)))
-        targets, images = await self._targets(env, request)
-        if all(t.status is TargetStatus.SKIPPED for t in targets):
-            raise ChatOpsError(
-                "Nothing to deploy: every service is already on its target version in "
-                "`{env}` ({versions}).",
-                env=env.name,
-                versions=", ".join(f"`{t.service}` {t.target_version}" for t in targets),
-            )
-        now = self._clock.now()
-        active = [t for t in targets if t.status is not TargetStatus.SKIPPED]
-        checks = await self._preflight.run(
-            env,
-            user_id=user_id,
-            planned=[Planned(t.service, t.target_version, images[t.service]) for t in active],
-            now=now,
-            break_glass=request.break_glass,
-            skip_staging=request.skip_staging,
-        )
-        approvals = env.required_approvals + (1 if request.break_glass else 0)
-        if request.dry_run:
-            return DryRun(env.name, tuple(targets), tuple(checks), approvals, request)
-        _refuse_on(blocking_failures(checks), env.name)
-        if request.break_glass and len(env.approvers) == 0:
-            raise Forbidden(
-                "A break-glass deploy needs one approval more than usual, and `{env}` has no "
-                "approvers; add some under `environments.{env}.approvers`. Nothing was planned.",
-                env=env.name,
-            )
-        digests = {c.service: c.digest for c in checks if c.service and c.digest}
-        targets = [t.model_copy(update={"image_digest": digests.get(t.service)}) for t in targets]
-        run = Deployment(
-            id=deployment_id or new_deployment_id(now),
-            environment=env.name,
-            requested_by=user_id,
-            version=request.version,
-            state=DeploymentState.AWAITING_APPROVAL,
-            stage=None,
-            required_approvals=approvals,
-            channel_id=channel_id,
-            message_ts=None,
-            created_at=now,
-            updated_at=now,
-            approval_due_at=now + timedelta(seconds=env.approval_timeout_s) if approvals else None,
-            started_at=None,
-            finished_at=None,
-            error=None,
-            targets=tuple(targets),
-            break_glass=request.break_glass,
-            skip_staging=request.skip_staging,
-        )
-        await self._deployments.create(run)
-        return run
-
-    async def _targets(
-        self, env: Environment, request: DeployRequest
-    ) -> tuple[list[Target], dict[str, str]]:
-        services = [self._config.service(s) for s in request.services]
-        source = self._config.environment(env.promote_from) if env.promote_from else None
-        try:
-            async with asyncio.TaskGroup() as tg:
-                current = [tg.create_task(self._engine.running_version(env, s)) for s in services]
-                promoted = (
-                    [tg.create_task(self._engine.running_version(source, s)) for s in services]
-                    if request.version is None and source is not None
-                    else []
-                )
-        except ExceptionGroup as group:
-            # Say what AWS said (a refusal, a missing service), not "something went wrong".
-            refusal = _first_chatops_error(group)
-            if refusal is None:
-                raise
-            raise refusal from refusal.__cause__
-        targets = []
-        for i, svc in enumerate(services):
-            now_on: RunningVersion = current[i].result()
-            if request.version is not None:
-                target_version = request.version
-            else:
-                assert source is not None
-                from_source = promoted[i].result().version
-                if from_source is None or version_problem(from_source) is not None:
-                    raise ChatOpsError(
-                        "Cannot tell which version `{service}` runs in `{source}` (its image is "
-                        "`{image}`). Name a version instead.",
-                        service=svc.name,
-                        source=source.name,
-                        image=promoted[i].result().image,
-                    )
-                target_version = from_source
-            skipped = now_on.version == target_version
-            targets.append(
-                Target(
-                    service=svc.name,
-                    current_version=now_on.version,
-                    target_version=target_version,
-                    previous_task_def=now_on.task_definition,
-                    status=TargetStatus.SKIPPED if skipped else TargetStatus.PENDING,
-                    detail="already on this version" if skipped else None,
-                )
-            )
-        return targets, {svc.name: current[i].result().image for i, svc in enumerate(services)}
 
     async def cancel(self, deployment_id: str, *, reason: str) -> bool:
         """Cancel a run that has not started. Returns False when it had already moved on."""
@@ -641,55 +498,6 @@ class DeployCommands:
 
     async def history(self, environment: str | None) -> list[Deployment]:
         return await self._deployments.list_recent(environment=environment, limit=HISTORY_LIMIT)
-
-
-@dataclass(frozen=True)
-class DryRun:
-    """Reply: what a deploy would do and every pre-flight check's result; nothing changed."""
-
-    environment: str
-    targets: tuple[Target, ...]
-    checks: tuple[Check, ...]
-    approvals: int
-    request: DeployRequest
-
-
-def _refuse_on(failures: list[Check], environment: str) -> None:
-    """Raise the first blocking failure as the person should read it."""
-    if not failures:
-        return
-    first = failures[0]
-    if first.name == "lock":
-        raise Forbidden(
-            first.detail.then(
-                "Nothing was planned; ask the holder to `/deploy unlock {env}`, or wait.",
-                env=environment,
-            )
-        )
-    if first.name in ("window", "freeze"):
-        raise Forbidden(
-            first.detail.then(
-                'Nothing was planned. To deploy anyway, add `--break-glass "<reason>"`: it '
-                "needs one approval more than usual and everyone is told."
-            )
-        )
-    service = f" for `{first.service}`" if first.service else ""
-    raise ChatOpsError(
-        first.detail.after(f"Pre-flight check `{first.name}` failed{service}:").then(
-            "Nothing was planned."
-        )
-    )
-
-
-def _first_chatops_error(group: BaseExceptionGroup[BaseException]) -> ChatOpsError | None:
-    for exc in group.exceptions:
-        if isinstance(exc, ChatOpsError):
-            return exc
-        if isinstance(exc, BaseExceptionGroup):
-            found = _first_chatops_error(exc)
-            if found is not None:
-                return found
-    return None
 
 
 def _state_words(state: DeploymentState) -> str:
