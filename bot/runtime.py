@@ -28,6 +28,7 @@ from bot.slack import SlackGateway
 from bot.timers import Timers
 from commands.access import Access
 from commands.canary.usecases import CanaryCommands
+from commands.deploy.cards import CardPoster
 from commands.deploy.gates import GateCommands
 from commands.deploy.planning import DeployPlanner
 from commands.deploy.usecases import DeployCommands
@@ -207,6 +208,7 @@ async def open_runtime(
                 clock=clock,
                 preflight=preflight,
             ),
+            poster=CardPoster(notifier=notifier, clock=clock),
             runner=runner,
             access=access,
             notifier=notifier,

@@ -102,6 +102,7 @@ class DeployCommands:
         config: Config,
         deployments: Deployments,
         planner: DeployPlanner,
+        poster: CardPoster,
         runner: Runner,
         access: Access,
         notifier: Notifier,
@@ -116,9 +117,7 @@ class DeployCommands:
         self._notifier = notifier
         self._timers = timers
         self._clock = clock
-        self._poster = CardPoster(notifier=notifier, clock=clock)
-        # Requests whose card this process is posting right now: not orphans.
-        self._posting: set[str] = set()
+        self._poster = poster
 
     # -- /deploy ---------------------------------------------------------------------------
 
@@ -165,16 +164,13 @@ class DeployCommands:
         """Plan, check, record and publish a deploy (or, with `--dry-run`, only say what it
         would do). Touches AWS (reads only) and Slack (the card)."""
         deployment_id = deployment_id or new_deployment_id(self._clock.now())
-        self._posting.add(deployment_id)
-        try:
+        with self._poster.posting(deployment_id):
             planned = await self._planner.plan(
                 request, user_id=user_id, channel_id=channel_id, deployment_id=deployment_id
             )
             if isinstance(planned, DryRun):
                 return Outcome(reply=planned, audit="dry run: nothing changed")
             outcome = await self.publish(planned)
-        finally:
-            self._posting.discard(deployment_id)
         if planned.break_glass and outcome.error is None:
             await self._notifier.break_glass(await self.get(planned.id))
             return Outcome(
@@ -194,8 +190,7 @@ class DeployCommands:
         outcome says why; when Slack was slow but the card is there, the outcome says so. When
         another run holds one of its services, it is cancelled too.
         """
-        self._posting.add(run.id)
-        try:
+        with self._poster.posting(run.id):
             shown = await self._poster.show(run)
             if shown.ts is None:
                 await self.cancel(run.id, reason="the plan card could not be posted")
@@ -203,8 +198,6 @@ class DeployCommands:
             await self._deployments.set_fields(
                 run.id, at=self._clock.now(), channel_id=run.channel_id, message_ts=shown.ts
             )
-        finally:
-            self._posting.discard(run.id)
         note = (
             line(
                 "Slack was slow to confirm the plan card of `{id}`, but the card is in this "
@@ -280,7 +273,7 @@ class DeployCommands:
             run.message_ts is not None
             or click.message_ts is None
             or click.channel_id != run.channel_id
-            or run.id in self._posting
+            or self._poster.is_posting(run.id)
         ):
             return run
         await self._deployments.set_fields(
@@ -376,16 +369,16 @@ class DeployCommands:
         Returns the ids dealt with."""
         done: list[str] = []
         for run in await self._deployments.in_states([DeploymentState.AWAITING_APPROVAL]):
-            if run.message_ts is not None or run.id in self._posting:
+            if run.message_ts is not None or self._poster.is_posting(run.id):
                 continue
-            self._posting.add(run.id)
-            try:
-                await self._recover(run)
-                done.append(run.id)
-            except ChatOpsError as exc:
-                log.warning("could not recover the request %s yet: %s", run.id, exc.user_message)
-            finally:
-                self._posting.discard(run.id)
+            with self._poster.posting(run.id):
+                try:
+                    await self._recover(run)
+                    done.append(run.id)
+                except ChatOpsError as exc:
+                    log.warning(
+                        "could not recover the request %s yet: %s", run.id, exc.user_message
+                    )
         return done
 
     async def _recover(self, run: Deployment) -> None:
