@@ -30,6 +30,7 @@ from commands.access import Access
 from commands.canary.usecases import CanaryCommands
 from commands.deploy.cards import CardPoster
 from commands.deploy.gates import GateCommands
+from commands.deploy.pending import PendingRequests
 from commands.deploy.planning import DeployPlanner
 from commands.deploy.usecases import DeployCommands
 from commands.health.usecases import HealthCommands
@@ -197,6 +198,7 @@ async def open_runtime(
             shutdown_grace_s=settings.shutdown_grace_s,
         )
         access = Access(slack)
+        poster = CardPoster(notifier=notifier, clock=clock)
         deploy = DeployCommands(
             config=config,
             deployments=deployments,
@@ -208,7 +210,15 @@ async def open_runtime(
                 clock=clock,
                 preflight=preflight,
             ),
-            poster=CardPoster(notifier=notifier, clock=clock),
+            pending=PendingRequests(
+                deployments=deployments,
+                runner=runner,
+                notifier=notifier,
+                timers=timers,
+                clock=clock,
+                poster=poster,
+            ),
+            poster=poster,
             runner=runner,
             access=access,
             notifier=notifier,

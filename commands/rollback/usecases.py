@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from commands.access import Access
+from commands.deploy.pending import approval_timer
 from commands.deploy.planning import new_deployment_id
-from commands.deploy.usecases import DeployCommands, approval_timer
+from commands.deploy.usecases import DeployCommands
 from commands.exchange import Answer, Click, Invocation, Later, Outcome
 from commands.rollback.parse import Help, RollbackRequest, parse_rollback, usage
 from pipeline.deploy import DeployEngine, RunningVersion, window_timer
