@@ -14,7 +14,8 @@ from bot.incident.views import declared_text, list_text, resolve_modal, update_m
 from bot.mrkdwn import render
 from bot.rollback.views import rollback_prompt
 from commands.deploy.gates import EnvironmentView
-from commands.deploy.usecases import DryRun, History, Record
+from commands.deploy.planning import DryRun
+from commands.deploy.usecases import History, Record
 from commands.exchange import Reply
 from commands.health.usecases import HealthReport
 from commands.incident.usecases import Declared, OpenIncidents, ResolveFormView, UpdateFormView

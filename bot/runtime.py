@@ -28,7 +28,10 @@ from bot.slack import SlackGateway
 from bot.timers import Timers
 from commands.access import Access
 from commands.canary.usecases import CanaryCommands
+from commands.deploy.cards import CardPoster
 from commands.deploy.gates import GateCommands
+from commands.deploy.pending import PendingRequests
+from commands.deploy.planning import DeployPlanner
 from commands.deploy.usecases import DeployCommands
 from commands.health.usecases import HealthCommands
 from commands.incident.usecases import IncidentCommands
@@ -201,16 +204,32 @@ async def open_runtime(
             shutdown_grace_s=settings.shutdown_grace_s,
         )
         access = Access(slack)
+        poster = CardPoster(notifier=notifier, clock=clock)
         deploy = DeployCommands(
             config=config,
             deployments=deployments,
-            engine=engine,
+            planner=DeployPlanner(
+                config=config,
+                deployments=deployments,
+                engine=engine,
+                access=access,
+                clock=clock,
+                preflight=preflight,
+            ),
+            pending=PendingRequests(
+                deployments=deployments,
+                runner=runner,
+                notifier=notifier,
+                timers=timers,
+                clock=clock,
+                poster=poster,
+            ),
+            poster=poster,
             runner=runner,
             access=access,
             notifier=notifier,
             timers=timers,
             clock=clock,
-            preflight=preflight,
         )
         gates_commands = GateCommands(
             config=config,

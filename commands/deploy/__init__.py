@@ -1,3 +1,4 @@
-"""`/deploy`: parse (text -> requests), use cases (plan, approve, expire), the deployment record."""
+"""`/deploy`: parse (text -> requests), use cases (request, approve), planning, pending requests
+(expire, recover), the deployment record."""
 
 from __future__ import annotations

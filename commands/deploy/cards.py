@@ -9,6 +9,8 @@ neither confirmed nor found counts as not posted. No Slack types here: this goes
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pipeline.kernel.errors import ChatOpsError, OutcomeUnknown
@@ -35,11 +37,27 @@ class Shown:
 
 
 class CardPoster:
-    """Posts a run's plan card at most POST_ATTEMPTS times, looking before each repeat."""
+    """Posts a run's plan card at most POST_ATTEMPTS times, looking before each repeat, and
+    knows which requests this process is getting a card for right now."""
 
     def __init__(self, *, notifier: Notifier, clock: Clock) -> None:
         self._notifier = notifier
         self._clock = clock
+        # Requests whose card this process is posting right now: not orphans.
+        self._posting: set[str] = set()
+
+    @contextmanager
+    def posting(self, run_id: str) -> Iterator[None]:
+        """Count `run_id` as having its card posted by this process while inside (not an
+        orphan for the sweep, and a click on an unknown card does not adopt it)."""
+        self._posting.add(run_id)
+        try:
+            yield
+        finally:
+            self._posting.discard(run_id)
+
+    def is_posting(self, run_id: str) -> bool:
+        return run_id in self._posting
 
     async def show(self, run: Deployment, *, look_first: bool = False) -> Shown:
         """Post the card of `run` (after looking for it, with `look_first`), or find it when

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 
 from commands.access import Access
 from commands.deploy.parse import LockRequest, RestoreRequest, UnlockRequest
-from commands.deploy.usecases import DeployCommands, new_deployment_id
+from commands.deploy.planning import new_deployment_id
+from commands.deploy.usecases import DeployCommands
 from commands.exchange import Click, Outcome
 from pipeline.kernel.config import Config, format_duration
 from pipeline.kernel.errors import Forbidden, UsageError

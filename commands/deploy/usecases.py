@@ -1,18 +1,16 @@
-"""`/deploy` and its Approve/Reject buttons: plan, post the card, approvals, expiry, records.
+"""`/deploy` and its Approve/Reject buttons: the request, its card, the decisions, records.
 
 No Slack types here: `bot/` turns payloads into `Invocation`/`Click`, and renders what these
-handlers return. The sequencing of a request (record, post the card, cancel when it cannot be
-posted, start when no approval is needed, expire when nobody decides) lives here.
+handlers return. The sequencing of a request lives here: plan and record it (`planning.py`),
+post the card, cancel when it cannot be posted, start when no approval is needed. What becomes
+of a request nobody decides on (expiry, recovery after a crash) is in `pending.py`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from commands.access import Access
 from commands.deploy.cards import CardPoster, Shown
@@ -23,38 +21,28 @@ from commands.deploy.parse import (
     HistoryRequest,
     StatusRequest,
     usage,
-    version_problem,
 )
+from commands.deploy.pending import PendingRequests, approval_timer
+from commands.deploy.planning import DeployPlanner, DryRun, new_deployment_id
 from commands.exchange import Answer, Click, Invocation, Later, Outcome
-from pipeline.deploy import DeployEngine, RunningVersion
-from pipeline.kernel.config import Config, Environment
+from pipeline.kernel.config import Config
 from pipeline.kernel.errors import (
-    ChatOpsError,
     DeployConflict,
     Forbidden,
-    NotFound,
     UpstreamError,
 )
 from pipeline.kernel.ports import Clock, Notifier, Timers
-from pipeline.kernel.text import Line, People, line
-from pipeline.preflight import Check, Planned, Preflight, blocking_failures
+from pipeline.kernel.text import People, line
 from pipeline.runner import Runner
 from store.deploy.models import (
     Decision,
     Deployment,
     DeploymentId,
     DeploymentState,
-    Target,
-    TargetStatus,
 )
 from store.deploy.repository import Deployments
 
-log = logging.getLogger(__name__)
-
 HISTORY_LIMIT = 10
-# A request needing no approval whose card a crash left unposted is still started when the bot
-# is back within this long of the request; after that, it is cancelled and the requester told.
-UNAPPROVED_START_WINDOW = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -73,14 +61,6 @@ class History:
     runs: tuple[Deployment, ...]
     environment: str | None
     reverters: Mapping[str, Deployment] = field(default_factory=dict)
-
-
-def approval_timer(deployment_id: str) -> str:
-    return f"approval:{deployment_id}"
-
-
-def new_deployment_id(now: datetime) -> DeploymentId:
-    return DeploymentId(f"{int(now.timestamp())}-{secrets.token_hex(3)}")
 
 
 def _not_posted(run: Deployment, shown: Shown) -> UpstreamError:
@@ -103,33 +83,32 @@ def _not_posted(run: Deployment, shown: Shown) -> UpstreamError:
 
 
 class DeployCommands:
-    """What `/deploy` and its buttons do. Reads ECS through the engine, Slack through ports."""
+    """What `/deploy` and its buttons do. Reads ECS through the planner, Slack through ports."""
 
     def __init__(
         self,
         *,
         config: Config,
         deployments: Deployments,
-        engine: DeployEngine,
+        planner: DeployPlanner,
+        pending: PendingRequests,
+        poster: CardPoster,
         runner: Runner,
         access: Access,
         notifier: Notifier,
         timers: Timers,
         clock: Clock,
-        preflight: Preflight,
     ) -> None:
-        self._preflight = preflight
         self._config = config
         self._deployments = deployments
-        self._engine = engine
+        self._planner = planner
+        self._pending = pending
         self._runner = runner
         self._access = access
         self._notifier = notifier
         self._timers = timers
         self._clock = clock
-        self._poster = CardPoster(notifier=notifier, clock=clock)
-        # Requests whose card this process is posting right now: not orphans.
-        self._posting: set[str] = set()
+        self._poster = poster
 
     # -- /deploy ---------------------------------------------------------------------------
 
@@ -176,16 +155,13 @@ class DeployCommands:
         """Plan, check, record and publish a deploy (or, with `--dry-run`, only say what it
         would do). Touches AWS (reads only) and Slack (the card)."""
         deployment_id = deployment_id or new_deployment_id(self._clock.now())
-        self._posting.add(deployment_id)
-        try:
-            planned = await self.plan(
+        with self._poster.posting(deployment_id):
+            planned = await self._planner.plan(
                 request, user_id=user_id, channel_id=channel_id, deployment_id=deployment_id
             )
             if isinstance(planned, DryRun):
                 return Outcome(reply=planned, audit="dry run: nothing changed")
             outcome = await self.publish(planned)
-        finally:
-            self._posting.discard(deployment_id)
         if planned.break_glass and outcome.error is None:
             await self._notifier.break_glass(await self.get(planned.id))
             return Outcome(
@@ -205,17 +181,14 @@ class DeployCommands:
         outcome says why; when Slack was slow but the card is there, the outcome says so. When
         another run holds one of its services, it is cancelled too.
         """
-        self._posting.add(run.id)
-        try:
+        with self._poster.posting(run.id):
             shown = await self._poster.show(run)
             if shown.ts is None:
-                await self.cancel(run.id, reason="the plan card could not be posted")
+                await self._pending.cancel(run.id, reason="the plan card could not be posted")
                 return Outcome(error=_not_posted(run, shown), ref=run.id)
             await self._deployments.set_fields(
                 run.id, at=self._clock.now(), channel_id=run.channel_id, message_ts=shown.ts
             )
-        finally:
-            self._posting.discard(run.id)
         note = (
             line(
                 "Slack was slow to confirm the plan card of `{id}`, but the card is in this "
@@ -230,168 +203,14 @@ class DeployCommands:
         if run.required_approvals > 0:
             return Outcome(reply=note, audit="planned", ref=run.id)
         try:
-            started = await self._start_unapproved(run.id)
+            started = await self._pending.start_unapproved(run.id)
         except DeployConflict as exc:
             return Outcome(error=exc, cards=(await self.get(run.id),), ref=run.id)
         return Outcome(reply=note, cards=(started,), audit="started", ref=run.id)
 
-    async def plan(
-        self,
-        request: DeployRequest,
-        *,
-        user_id: str,
-        channel_id: str,
-        deployment_id: DeploymentId | None = None,
-    ) -> Deployment | DryRun:
-        """Record a new deployment awaiting approval (with `deployment_id`, when given), after
-        the pre-flight checks (a dry run: only the plan and every check's result, nothing
-        recorded).
-
-        Reads current (and, when promoting, source) versions from ECS, images from ECR, the
-        source's health. Raises Forbidden when the user may not deploy here (deployers, a lock,
-        a window or a freeze), DeployConflict when a run already holds a service, and
-        ChatOpsError when there is nothing to deploy or a check fails. Records nothing then.
-        """
-        env = self._config.environment(request.environment)
-        if env.deployers and not await self._access.is_member(user_id, env.deployers):
-            raise Forbidden(
-                "Only the deployers of `{env}` can request deploys there: {who}. Ask one of them.",
-                env=env.name,
-                who=People.of(env.deployers),
-            )
-        other = await self._deployments.running_for(env.name, request.services)
-        if other is not None:
-            raise DeployConflict(env.name, request.services, other)
-        async with asyncio.TaskGroup() as tg:
-            for name in request.services:
-                tg.create_task(self._engine.preflight(env, self._config.service(name)))
-        targets, images = await self._targets(env, request)
-        if all(t.status is TargetStatus.SKIPPED for t in targets):
-            raise ChatOpsError(
-                "Nothing to deploy: every service is already on its target version in "
-                "`{env}` ({versions}).",
-                env=env.name,
-                versions=", ".join(f"`{t.service}` {t.target_version}" for t in targets),
-            )
-        now = self._clock.now()
-        active = [t for t in targets if t.status is not TargetStatus.SKIPPED]
-        checks = await self._preflight.run(
-            env,
-            user_id=user_id,
-            planned=[Planned(t.service, t.target_version, images[t.service]) for t in active],
-            now=now,
-            break_glass=request.break_glass,
-            skip_staging=request.skip_staging,
-        )
-        approvals = env.required_approvals + (1 if request.break_glass else 0)
-        if request.dry_run:
-            return DryRun(env.name, tuple(targets), tuple(checks), approvals, request)
-        _refuse_on(blocking_failures(checks), env.name)
-        if request.break_glass and len(env.approvers) == 0:
-            raise Forbidden(
-                "A break-glass deploy needs one approval more than usual, and `{env}` has no "
-                "approvers; add some under `environments.{env}.approvers`. Nothing was planned.",
-                env=env.name,
-            )
-        digests = {c.service: c.digest for c in checks if c.service and c.digest}
-        targets = [t.model_copy(update={"image_digest": digests.get(t.service)}) for t in targets]
-        run = Deployment(
-            id=deployment_id or new_deployment_id(now),
-            environment=env.name,
-            requested_by=user_id,
-            version=request.version,
-            state=DeploymentState.AWAITING_APPROVAL,
-            stage=None,
-            required_approvals=approvals,
-            channel_id=channel_id,
-            message_ts=None,
-            created_at=now,
-            updated_at=now,
-            approval_due_at=now + timedelta(seconds=env.approval_timeout_s) if approvals else None,
-            started_at=None,
-            finished_at=None,
-            error=None,
-            targets=tuple(targets),
-            break_glass=request.break_glass,
-            skip_staging=request.skip_staging,
-        )
-        await self._deployments.create(run)
-        return run
-
-    async def _targets(
-        self, env: Environment, request: DeployRequest
-    ) -> tuple[list[Target], dict[str, str]]:
-        services = [self._config.service(s) for s in request.services]
-        source = self._config.environment(env.promote_from) if env.promote_from else None
-        try:
-            async with asyncio.TaskGroup() as tg:
-                current = [tg.create_task(self._engine.running_version(env, s)) for s in services]
-                promoted = (
-                    [tg.create_task(self._engine.running_version(source, s)) for s in services]
-                    if request.version is None and source is not None
-                    else []
-                )
-        except ExceptionGroup as group:
-            # Say what AWS said (a refusal, a missing service), not "something went wrong".
-            refusal = _first_chatops_error(group)
-            if refusal is None:
-                raise
-            raise refusal from refusal.__cause__
-        targets = []
-        for i, svc in enumerate(services):
-            now_on: RunningVersion = current[i].result()
-            if request.version is not None:
-                target_version = request.version
-            else:
-                assert source is not None
-                from_source = promoted[i].result().version
-                if from_source is None or version_problem(from_source) is not None:
-                    raise ChatOpsError(
-                        "Cannot tell which version `{service}` runs in `{source}` (its image is "
-                        "`{image}`). Name a version instead.",
-                        service=svc.name,
-                        source=source.name,
-                        image=promoted[i].result().image,
-                    )
-                target_version = from_source
-            skipped = now_on.version == target_version
-            targets.append(
-                Target(
-                    service=svc.name,
-                    current_version=now_on.version,
-                    target_version=target_version,
-                    previous_task_def=now_on.task_definition,
-                    status=TargetStatus.SKIPPED if skipped else TargetStatus.PENDING,
-                    detail="already on this version" if skipped else None,
-                )
-            )
-        return targets, {svc.name: current[i].result().image for i, svc in enumerate(services)}
-
     async def cancel(self, deployment_id: str, *, reason: str) -> bool:
         """Cancel a run that has not started. Returns False when it had already moved on."""
-        now = self._clock.now()
-        cancelled = await self._deployments.transition(
-            deployment_id,
-            from_states=[DeploymentState.AWAITING_APPROVAL],
-            to=DeploymentState.CANCELLED,
-            at=now,
-            finished_at=now,
-            error=reason,
-        )
-        if cancelled:
-            self._timers.disarm(approval_timer(deployment_id))
-        return cancelled
-
-    async def _start_unapproved(self, deployment_id: str) -> Deployment:
-        """Start a run needing no approvals. Raises DeployConflict (and cancels the run) when
-        another run holds one of its services."""
-        run = await self.get(deployment_id)
-        conflict = await self._deployments.start_unapproved(run.id, at=self._clock.now())
-        if conflict is not None:
-            await self.cancel(run.id, reason=f"deployment {conflict} holds a service")
-            raise DeployConflict(run.environment, [t.service for t in run.active_targets], conflict)
-        self._runner.submit(run.id)
-        return await self.get(deployment_id)
+        return await self._pending.cancel(deployment_id, reason=reason)
 
     # -- Approve / Reject ------------------------------------------------------------------
 
@@ -423,7 +242,7 @@ class DeployCommands:
             run.message_ts is not None
             or click.message_ts is None
             or click.channel_id != run.channel_id
-            or run.id in self._posting
+            or self._poster.is_posting(run.id)
         ):
             return run
         await self._deployments.set_fields(
@@ -439,7 +258,7 @@ class DeployCommands:
             and run.approval_due_at <= self._clock.now()
         ):
             # The timer may not have fired yet; the window must hold at the click too.
-            await self.expire(run.id)
+            await self._pending.expire(run.id)
             run = await self.get(run.id)
         if run.state is not DeploymentState.AWAITING_APPROVAL:
             raise Forbidden(
@@ -480,149 +299,28 @@ class DeployCommands:
         return result.deployment
 
     # -- due work --------------------------------------------------------------------------
+    # Expiry, approval timers and orphan recovery are `PendingRequests`' work; the runtime's
+    # timers and sweep and the rollback commands reach them through here.
 
     async def expire(self, deployment_id: str) -> bool:
         """Expire a request whose approval window has passed, and redraw its card.
 
         Returns False (changing nothing) when it is not due or already decided.
         """
-        run = await self._deployments.get(deployment_id)
-        now = self._clock.now()
-        if run is None or run.approval_due_at is None or run.approval_due_at > now:
-            return False
-        expired = await self._deployments.transition(
-            deployment_id,
-            from_states=[DeploymentState.AWAITING_APPROVAL],
-            to=DeploymentState.EXPIRED,
-            at=now,
-            finished_at=now,
-            error="no decision within the approval window",
-        )
-        if expired:
-            self._timers.disarm(approval_timer(deployment_id))
-            await self._notifier.redraw(await self.get(deployment_id))
-        return expired
+        return await self._pending.expire(deployment_id)
 
     async def expire_due(self) -> list[str]:
         """Expire every request whose window has passed (the safety sweep). Returns their ids."""
-        done: list[str] = []
-        for run in await self._deployments.in_states([DeploymentState.AWAITING_APPROVAL]):
-            if await self.expire(run.id):
-                done.append(run.id)
-        return done
+        return await self._pending.expire_due()
 
     async def recover_orphans(self) -> list[str]:
-        """Requests awaiting approval without a card, left by a process that died while posting
-        it (start-up and the safety sweep): find the card in the channel or post it, then go on
-        as the request would have; or cancel (expire, when the approval window has passed) and
-        tell the requester. A request whose channel cannot be read is left for the next sweep.
-        Returns the ids dealt with."""
-        done: list[str] = []
-        for run in await self._deployments.in_states([DeploymentState.AWAITING_APPROVAL]):
-            if run.message_ts is not None or run.id in self._posting:
-                continue
-            self._posting.add(run.id)
-            try:
-                await self._recover(run)
-                done.append(run.id)
-            except ChatOpsError as exc:
-                log.warning("could not recover the request %s yet: %s", run.id, exc.user_message)
-            finally:
-                self._posting.discard(run.id)
-        return done
-
-    async def _recover(self, run: Deployment) -> None:
-        now = self._clock.now()
-        expired = run.approval_due_at is not None and run.approval_due_at <= now
-        too_late = run.required_approvals == 0 and now - run.created_at > UNAPPROVED_START_WINDOW
-        if expired or too_late:
-            await self._close_orphan(run, expired=expired)
-            return
-        shown = await self._poster.show(run, look_first=True)
-        if shown.ts is None:
-            await self.cancel(run.id, reason="the plan card could not be posted after a restart")
-            why = shown.error.line if shown.error is not None else line("no answer from Slack")
-            await self._tell(
-                run,
-                line(
-                    "The bot restarted while posting the plan card of `{id}` and could not "
-                    "post it now, so I cancelled it. Nothing was deployed; send the command "
-                    "again.",
-                    id=run.id,
-                ).then(why.template, **why.slots),
-            )
-            return
-        await self._deployments.set_fields(run.id, at=self._clock.now(), message_ts=shown.ts)
-        run = await self.get(run.id)
-        await self._notifier.redraw(run)
-        if run.required_approvals > 0:
-            await self._tell(
-                run,
-                line(
-                    "The bot restarted while posting the plan card of `{id}`; the card is in "
-                    "the channel now and awaits approval.",
-                    id=run.id,
-                ),
-            )
-            return
-        try:
-            await self._start_unapproved(run.id)
-        except DeployConflict as exc:
-            await self._notifier.redraw(await self.get(run.id))
-            await self._tell(run, exc.line.then("Nothing was deployed."))
-            return
-        await self._tell(
-            run,
-            line(
-                "The bot restarted while posting the plan card of `{id}`; the card is in the "
-                "channel now and the deploy has started.",
-                id=run.id,
-            ),
-        )
-
-    async def _close_orphan(self, run: Deployment, *, expired: bool) -> None:
-        """End a request without a card whose time has passed while the bot was down."""
-        try:
-            ts = await self._notifier.find_card(run)
-        except ChatOpsError:
-            ts = None  # it ends either way; a card found later is fixed by its first click
-        if ts is not None:
-            await self._deployments.set_fields(run.id, at=self._clock.now(), message_ts=ts)
-        if expired:
-            await self.expire(run.id)
-            said = line(
-                "The bot was down while deployment `{id}` awaited approval, and its approval "
-                "window has passed, so it expired. Nothing was deployed; send the command "
-                "again if it is still wanted.",
-                id=run.id,
-            )
-        else:
-            await self.cancel(run.id, reason="the bot was down when it should have started")
-            await self._notifier.redraw(await self.get(run.id))
-            said = line(
-                "The bot was down when deployment `{id}` should have started, and more than "
-                "{minutes} minutes have passed since you asked, so I cancelled it. Nothing was "
-                "deployed; send the command again if it is still wanted.",
-                id=run.id,
-                minutes=int(UNAPPROVED_START_WINDOW.total_seconds() // 60),
-            )
-        await self._tell(run, said)
-
-    async def _tell(self, run: Deployment, message: Line) -> None:
-        try:
-            await self._notifier.tell(run, message)
-        except ChatOpsError as exc:
-            log.warning("could not tell %s about %s: %s", run.requested_by, run.id, exc)
+        """Post or end the requests a crash left without a card (start-up and the safety
+        sweep); see `PendingRequests.recover_orphans`. Returns the ids dealt with."""
+        return await self._pending.recover_orphans()
 
     async def arm_timers(self) -> int:
         """Arm a timer for every request awaiting approval (at start-up). Returns how many."""
-        runs = await self._deployments.in_states([DeploymentState.AWAITING_APPROVAL])
-        armed = 0
-        for run in runs:
-            if run.approval_due_at is not None:
-                self._timers.arm(approval_timer(run.id), run.approval_due_at)
-                armed += 1
-        return armed
+        return await self._pending.arm_timers()
 
     async def redraw(self, run: Deployment) -> None:
         """Draw `run` on its card (no-op without a card)."""
@@ -631,65 +329,11 @@ class DeployCommands:
     # -- records ---------------------------------------------------------------------------
 
     async def get(self, deployment_id: str) -> Deployment:
-        run = await self._deployments.get(deployment_id)
-        if run is None:
-            raise NotFound(
-                "No deployment has the id `{id}`. `/deploy history` lists recent ones.",
-                id=deployment_id,
-            )
-        return run
+        """The recorded run `deployment_id`; raises NotFound when there is none."""
+        return await self._pending.get(deployment_id)
 
     async def history(self, environment: str | None) -> list[Deployment]:
         return await self._deployments.list_recent(environment=environment, limit=HISTORY_LIMIT)
-
-
-@dataclass(frozen=True)
-class DryRun:
-    """Reply: what a deploy would do and every pre-flight check's result; nothing changed."""
-
-    environment: str
-    targets: tuple[Target, ...]
-    checks: tuple[Check, ...]
-    approvals: int
-    request: DeployRequest
-
-
-def _refuse_on(failures: list[Check], environment: str) -> None:
-    """Raise the first blocking failure as the person should read it."""
-    if not failures:
-        return
-    first = failures[0]
-    if first.name == "lock":
-        raise Forbidden(
-            first.detail.then(
-                "Nothing was planned; ask the holder to `/deploy unlock {env}`, or wait.",
-                env=environment,
-            )
-        )
-    if first.name in ("window", "freeze"):
-        raise Forbidden(
-            first.detail.then(
-                'Nothing was planned. To deploy anyway, add `--break-glass "<reason>"`: it '
-                "needs one approval more than usual and everyone is told."
-            )
-        )
-    service = f" for `{first.service}`" if first.service else ""
-    raise ChatOpsError(
-        first.detail.after(f"Pre-flight check `{first.name}` failed{service}:").then(
-            "Nothing was planned."
-        )
-    )
-
-
-def _first_chatops_error(group: BaseExceptionGroup[BaseException]) -> ChatOpsError | None:
-    for exc in group.exceptions:
-        if isinstance(exc, ChatOpsError):
-            return exc
-        if isinstance(exc, BaseExceptionGroup):
-            found = _first_chatops_error(exc)
-            if found is not None:
-                return found
-    return None
 
 
 def _state_words(state: DeploymentState) -> str:

@@ -1,0 +1,236 @@
+"""Deploy requests awaiting approval, apart from the Approve/Reject clicks.
+
+A request leaves AWAITING_APPROVAL without a decision by starting at once (it needs no
+approval), by being cancelled, or by expiring when its approval window passes (a timer per
+request, re-armed at start-up, and the safety sweep). A request whose card the bot died while
+posting is picked up at start-up and by the sweep: its card is found or posted, or it is ended
+and the requester told. No Slack types here: Slack is reached through the `Notifier` port.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from commands.deploy.cards import CardPoster
+from pipeline.kernel.errors import ChatOpsError, DeployConflict, NotFound
+from pipeline.kernel.ports import Clock, Notifier, Timers
+from pipeline.kernel.text import Line, line
+from pipeline.runner import Runner
+from store.deploy.models import Deployment, DeploymentState
+from store.deploy.repository import Deployments
+
+log = logging.getLogger(__name__)
+
+# A request needing no approval whose card a crash left unposted is still started when the bot
+# is back within this long of the request; after that, it is cancelled and the requester told.
+UNAPPROVED_START_WINDOW = timedelta(minutes=15)
+
+
+def approval_timer(deployment_id: str) -> str:
+    return f"approval:{deployment_id}"
+
+
+class PendingRequests:
+    """Starts, cancels, expires and recovers requests awaiting approval. Reads and writes the
+    store; reaches Slack only through the notifier and the card poster, never AWS."""
+
+    def __init__(
+        self,
+        *,
+        deployments: Deployments,
+        runner: Runner,
+        notifier: Notifier,
+        timers: Timers,
+        clock: Clock,
+        poster: CardPoster,
+    ) -> None:
+        self._deployments = deployments
+        self._runner = runner
+        self._notifier = notifier
+        self._timers = timers
+        self._clock = clock
+        self._poster = poster
+
+    async def get(self, deployment_id: str) -> Deployment:
+        """The recorded run `deployment_id`; raises NotFound when there is none."""
+        run = await self._deployments.get(deployment_id)
+        if run is None:
+            raise NotFound(
+                "No deployment has the id `{id}`. `/deploy history` lists recent ones.",
+                id=deployment_id,
+            )
+        return run
+
+    # -- leaving AWAITING_APPROVAL without a decision --------------------------------------
+
+    async def cancel(self, deployment_id: str, *, reason: str) -> bool:
+        """Cancel a run that has not started. Returns False when it had already moved on."""
+        now = self._clock.now()
+        cancelled = await self._deployments.transition(
+            deployment_id,
+            from_states=[DeploymentState.AWAITING_APPROVAL],
+            to=DeploymentState.CANCELLED,
+            at=now,
+            finished_at=now,
+            error=reason,
+        )
+        if cancelled:
+            self._timers.disarm(approval_timer(deployment_id))
+        return cancelled
+
+    async def start_unapproved(self, deployment_id: str) -> Deployment:
+        """Start a run needing no approvals. Raises DeployConflict (and cancels the run) when
+        another run holds one of its services."""
+        run = await self.get(deployment_id)
+        conflict = await self._deployments.start_unapproved(run.id, at=self._clock.now())
+        if conflict is not None:
+            await self.cancel(run.id, reason=f"deployment {conflict} holds a service")
+            raise DeployConflict(run.environment, [t.service for t in run.active_targets], conflict)
+        self._runner.submit(run.id)
+        return await self.get(deployment_id)
+
+    async def expire(self, deployment_id: str) -> bool:
+        """Expire a request whose approval window has passed, and redraw its card.
+
+        Returns False (changing nothing) when it is not due or already decided.
+        """
+        run = await self._deployments.get(deployment_id)
+        now = self._clock.now()
+        if run is None or run.approval_due_at is None or run.approval_due_at > now:
+            return False
+        expired = await self._deployments.transition(
+            deployment_id,
+            from_states=[DeploymentState.AWAITING_APPROVAL],
+            to=DeploymentState.EXPIRED,
+            at=now,
+            finished_at=now,
+            error="no decision within the approval window",
+        )
+        if expired:
+            self._timers.disarm(approval_timer(deployment_id))
+            await self._notifier.redraw(await self.get(deployment_id))
+        return expired
+
+    async def expire_due(self) -> list[str]:
+        """Expire every request whose window has passed (the safety sweep). Returns their ids."""
+        done: list[str] = []
+        for run in await self._deployments.in_states([DeploymentState.AWAITING_APPROVAL]):
+            if await self.expire(run.id):
+                done.append(run.id)
+        return done
+
+    async def arm_timers(self) -> int:
+        """Arm a timer for every request awaiting approval (at start-up). Returns how many."""
+        runs = await self._deployments.in_states([DeploymentState.AWAITING_APPROVAL])
+        armed = 0
+        for run in runs:
+            if run.approval_due_at is not None:
+                self._timers.arm(approval_timer(run.id), run.approval_due_at)
+                armed += 1
+        return armed
+
+    # -- requests a crash left without a card ----------------------------------------------
+
+    async def recover_orphans(self) -> list[str]:
+        """Requests awaiting approval without a card, left by a process that died while posting
+        it (start-up and the safety sweep): find the card in the channel or post it, then go on
+        as the request would have; or cancel (expire, when the approval window has passed) and
+        tell the requester. A request whose channel cannot be read is left for the next sweep.
+        Returns the ids dealt with."""
+        done: list[str] = []
+        for run in await self._deployments.in_states([DeploymentState.AWAITING_APPROVAL]):
+            if run.message_ts is not None or self._poster.is_posting(run.id):
+                continue
+            with self._poster.posting(run.id):
+                try:
+                    await self._recover(run)
+                    done.append(run.id)
+                except ChatOpsError as exc:
+                    log.warning(
+                        "could not recover the request %s yet: %s", run.id, exc.user_message
+                    )
+        return done
+
+    async def _recover(self, run: Deployment) -> None:
+        now = self._clock.now()
+        expired = run.approval_due_at is not None and run.approval_due_at <= now
+        too_late = run.required_approvals == 0 and now - run.created_at > UNAPPROVED_START_WINDOW
+        if expired or too_late:
+            await self._close_orphan(run, expired=expired)
+            return
+        shown = await self._poster.show(run, look_first=True)
+        if shown.ts is None:
+            await self.cancel(run.id, reason="the plan card could not be posted after a restart")
+            why = shown.error.line if shown.error is not None else line("no answer from Slack")
+            await self._tell(
+                run,
+                line(
+                    "The bot restarted while posting the plan card of `{id}` and could not "
+                    "post it now, so I cancelled it. Nothing was deployed; send the command "
+                    "again.",
+                    id=run.id,
+                ).then(why.template, **why.slots),
+            )
+            return
+        await self._deployments.set_fields(run.id, at=self._clock.now(), message_ts=shown.ts)
+        run = await self.get(run.id)
+        await self._notifier.redraw(run)
+        if run.required_approvals > 0:
+            await self._tell(
+                run,
+                line(
+                    "The bot restarted while posting the plan card of `{id}`; the card is in "
+                    "the channel now and awaits approval.",
+                    id=run.id,
+                ),
+            )
+            return
+        try:
+            await self.start_unapproved(run.id)
+        except DeployConflict as exc:
+            await self._notifier.redraw(await self.get(run.id))
+            await self._tell(run, exc.line.then("Nothing was deployed."))
+            return
+        await self._tell(
+            run,
+            line(
+                "The bot restarted while posting the plan card of `{id}`; the card is in the "
+                "channel now and the deploy has started.",
+                id=run.id,
+            ),
+        )
+
+    async def _close_orphan(self, run: Deployment, *, expired: bool) -> None:
+        """End a request without a card whose time has passed while the bot was down."""
+        try:
+            ts = await self._notifier.find_card(run)
+        except ChatOpsError:
+            ts = None  # it ends either way; a card found later is fixed by its first click
+        if ts is not None:
+            await self._deployments.set_fields(run.id, at=self._clock.now(), message_ts=ts)
+        if expired:
+            await self.expire(run.id)
+            said = line(
+                "The bot was down while deployment `{id}` awaited approval, and its approval "
+                "window has passed, so it expired. Nothing was deployed; send the command "
+                "again if it is still wanted.",
+                id=run.id,
+            )
+        else:
+            await self.cancel(run.id, reason="the bot was down when it should have started")
+            await self._notifier.redraw(await self.get(run.id))
+            said = line(
+                "The bot was down when deployment `{id}` should have started, and more than "
+                "{minutes} minutes have passed since you asked, so I cancelled it. Nothing was "
+                "deployed; send the command again if it is still wanted.",
+                id=run.id,
+                minutes=int(UNAPPROVED_START_WINDOW.total_seconds() // 60),
+            )
+        await self._tell(run, said)
+
+    async def _tell(self, run: Deployment, message: Line) -> None:
+        try:
+            await self._notifier.tell(run, message)
+        except ChatOpsError as exc:
+            log.warning("could not tell %s about %s: %s", run.requested_by, run.id, exc)
