@@ -30,7 +30,7 @@ from commands.access import Access
 from commands.canary.usecases import CanaryCommands
 from commands.deploy.cards import CardPoster
 from commands.deploy.gates import GateCommands
-from commands.deploy.pending import PendingRequests
+from commands.deploy.pending_requests import PendingRequests
 from commands.deploy.planning import DeployPlanner
 from commands.deploy.usecases import DeployCommands
 from commands.health.usecases import HealthCommands

@@ -22,7 +22,7 @@ from commands.deploy.parse import (
     StatusRequest,
     usage,
 )
-from commands.deploy.pending import PendingRequests, approval_timer
+from commands.deploy.pending_requests import PendingRequests, approval_timer
 from commands.deploy.planning import DeployPlanner, DryRun, new_deployment_id
 from commands.exchange import Answer, Click, Invocation, Later, Outcome
 from pipeline.kernel.config import Config

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from commands.access import Access
-from commands.deploy.pending import approval_timer
+from commands.deploy.pending_requests import approval_timer
 from commands.deploy.planning import new_deployment_id
 from commands.deploy.usecases import DeployCommands
 from commands.exchange import Answer, Click, Invocation, Later, Outcome

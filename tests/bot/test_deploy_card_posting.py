@@ -15,7 +15,7 @@ from bot.deploy.adapter import CARD_EVENT
 from bot.deploy.views import APPROVE_ACTION
 from bot.settings import Settings
 from commands.deploy.cards import LOOK_AGAIN_S
-from commands.deploy.pending import UNAPPROVED_START_WINDOW
+from commands.deploy.pending_requests import UNAPPROVED_START_WINDOW
 from store.db import Store
 from store.deploy.models import Deployment, DeploymentId, DeploymentState, Target
 from store.deploy.repository import Deployments
