@@ -3,7 +3,7 @@
 No Slack types here: `bot/` turns payloads into `Invocation`/`Click`, and renders what these
 handlers return. The sequencing of a request lives here: plan and record it (`planning.py`),
 post the card, cancel when it cannot be posted, start when no approval is needed. What becomes
-of a request nobody decides on (expiry, recovery after a crash) is in `pending.py`.
+of a request nobody decides on (expiry, recovery after a crash) is in `pending_requests.py`.
 """
 
 from __future__ import annotations
