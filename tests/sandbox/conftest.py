@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -35,6 +36,8 @@ async def sandbox(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     options = Options(directory=tmp_path / "sandbox", port=0, canary_bakes=bakes)
     async with open_sandbox(options) as running:
         yield running
+    # Anything the sandbox left unclosed is reported against this test, not a later one.
+    gc.collect()
 
 
 @pytest.fixture
