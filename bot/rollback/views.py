@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from bot.blocks import (
     MAX_MESSAGE_BLOCKS,
+    MAX_SECTION_TEXT,
     Blocks,
     actions,
     button,
@@ -16,7 +17,7 @@ from bot.blocks import (
     section,
     sections,
 )
-from bot.mrkdwn import escape, hhmm, when
+from bot.mrkdwn import clip, escape, hhmm, when
 from commands.rollback.usecases import RollbackPrompt
 from store.deploy.models import Deployment, DeploymentState, Target, TargetStatus
 
@@ -40,19 +41,21 @@ def database_warning(run: Deployment) -> str | None:
     migrated the database, which stays as they left it."""
     if not run.undoes_migrations:
         return None
+    first = run.undoes_migrations[0].deployment_id
+    head = (
+        "⚠️ *The database will not go back with the code.* This rollback only moves the "
+        "services, and the old code will run against the migrated schema. The runbook says: "
+        "database errors, DO NOT roll back, investigate first. If the old data is what you "
+        f"need, `/deploy restore-db {first}` restores its backup to a NEW instance.\n"
+        "What stays migrated: "
+    )
     deploys = "; ".join(
         f"deployment `{m.deployment_id}` ran migrations of "
         + ", ".join(f"`{s}`" for s in m.services)
         for m in run.undoes_migrations
     )
-    first = run.undoes_migrations[0].deployment_id
-    return (
-        "⚠️ *The database will not go back with the code.* "
-        f"{deploys}; this rollback only moves the services, and the old code will run "
-        "against the migrated schema. The runbook says: database errors, DO NOT roll back, "
-        "investigate first. If the old data is what you need, `/deploy restore-db "
-        f"{first}` restores its backup to a NEW instance."
-    )
+    # However many deploys it lists, the advice above stays whole within a section's text.
+    return head + clip(deploys, MAX_SECTION_TEXT - len(head))
 
 
 def rollback_prompt(prompt: RollbackPrompt) -> tuple[str, Blocks]:
