@@ -13,13 +13,11 @@ from bot.gates.views import dry_run_text, environment_text, health_text
 from bot.incident.views import declared_text, list_text, resolve_modal, update_modal
 from bot.mrkdwn import render
 from bot.rollback.views import rollback_prompt
-from commands.deploy.gates import EnvironmentView
-from commands.deploy.planning import DryRun
-from commands.deploy.usecases import History, Record
+from commands.deploy.replies import DryRun, EnvironmentView, History, Record
 from commands.exchange import Reply
-from commands.health.usecases import HealthReport
-from commands.incident.usecases import Declared, OpenIncidents, ResolveFormView, UpdateFormView
-from commands.rollback.usecases import RollbackPrompt
+from commands.health.replies import HealthReport
+from commands.incident.replies import Declared, OpenIncidents, ResolveFormView, UpdateFormView
+from commands.rollback.replies import RollbackPrompt
 from pipeline.kernel.text import Line
 
 

@@ -9,35 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
 
 from commands.exchange import Answer, Invocation, Later, Outcome
+from commands.health.replies import HealthReport, HealthRow
 from pipeline.deploy import DeployEngine
 from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config, Environment, Service
 from pipeline.kernel.errors import ChatOpsError, UsageError, options
-
-
-@dataclass(frozen=True)
-class HealthRow:
-    service: str
-    healthy: bool | None
-    """None: no health URL in this environment."""
-    detail: str
-    latency_s: float | None
-    version: str | None
-    running: int | None = None
-    desired: int | None = None
-    task_definition: str | None = None
-
-
-@dataclass(frozen=True)
-class HealthReport:
-    """Reply: one row per service."""
-
-    environment: str
-    rows: tuple[HealthRow, ...]
-    full: bool
 
 
 def usage(config: Config) -> str:
