@@ -13,11 +13,13 @@ from bot.gates.views import dry_run_text, environment_text, health_text
 from bot.incident.views import declared_text, list_text, resolve_modal, update_modal
 from bot.mrkdwn import render
 from bot.rollback.views import rollback_prompt
+from bot.usage import usage_text
 from commands.deploy.replies import DryRun, EnvironmentView, History, Record
 from commands.exchange import Reply
 from commands.health.replies import HealthReport
 from commands.incident.replies import Declared, OpenIncidents, ResolveFormView, UpdateFormView
 from commands.rollback.replies import RollbackPrompt
+from commands.usage import Usage
 from pipeline.kernel.text import Line
 
 
@@ -35,6 +37,8 @@ def reply_text(reply: Reply) -> str:
         text = reply
     elif isinstance(reply, Line):
         text = render(reply)
+    elif isinstance(reply, Usage):
+        text = usage_text(reply)
     elif isinstance(reply, Record):
         text = record_text(reply)
     elif isinstance(reply, History):

@@ -12,18 +12,30 @@ import json
 
 from commands.exchange import Answer, Invocation, Later, Outcome
 from commands.health.replies import HealthReport, HealthRow
+from commands.usage import Choices, Syntax, Usage
 from pipeline.deploy import DeployEngine
 from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config, Environment, Service
-from pipeline.kernel.errors import ChatOpsError, UsageError, options
+from pipeline.kernel.errors import ChatOpsError, UsageError
+from pipeline.kernel.text import Line
 
 
-def usage(config: Config) -> str:
-    return (
-        "*Usage*\n"
-        "• `/health <environment> [service...] [--full]`: check the health endpoints of every "
-        "service (or those named) in parallel; `--full` adds what ECS runs.\n"
-        f"Environments: {options(config.environments)}\nServices: {options(config.services)}"
+def usage(config: Config) -> Usage:
+    """What `/health help` shows."""
+    return Usage(
+        forms=(
+            Syntax(
+                "/health <environment> [service...] [--full]",
+                Line.literal(
+                    "check the health endpoints of every service (or those named) in parallel; "
+                    "`--full` adds what ECS runs."
+                ),
+            ),
+        ),
+        choices=(
+            Choices("Environments", tuple(sorted(config.environments))),
+            Choices("Services", tuple(sorted(config.services))),
+        ),
     )
 
 
