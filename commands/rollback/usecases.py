@@ -38,7 +38,7 @@ from pipeline.kernel.errors import (
     options,
 )
 from pipeline.kernel.ports import Clock, Timers
-from pipeline.kernel.text import People, Person, line
+from pipeline.kernel.text import Line, People, Person, line
 from pipeline.runner import Runner
 from store.deploy.models import (
     Deployment,
@@ -381,7 +381,10 @@ class RollbackCommands:
         run = await self._pending(click)
         await self._deploy.cancel(run.id, reason="cancelled by the requester")
         return Outcome(
-            reply="Cancelled: nothing was rolled back.", audit="cancelled", ref=run.id, replace=True
+            reply=Line.literal("Cancelled: nothing was rolled back."),
+            audit="cancelled",
+            ref=run.id,
+            replace=True,
         )
 
     async def _pending(self, click: Click) -> Deployment:
