@@ -19,14 +19,14 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackClientError
 
-from bot.blocks import Blocks
+from bot.blocks import Blocks, message_text
 from bot.deploy.adapter import SlackNotifier
 from bot.mrkdwn import escape, render
 from bot.payloads import click as parse_click
 from bot.payloads import invocation, submission
-from bot.render import form_view, reply_message, reply_text
+from bot.render import form_view, reply_message
 from bot.slack import SlackGateway, slack_failure
-from commands.exchange import Answer, Click, Invocation, Later, Outcome, Submission
+from commands.exchange import Answer, Click, Form, Invocation, Later, Outcome, Submission
 from pipeline.kernel.errors import ChatOpsError
 from pipeline.kernel.ports import Clock
 from pipeline.kernel.text import Line, line
@@ -136,7 +136,7 @@ class Dispatcher:
             answer = await handler(inv)
         except Exception as exc:  # noqa: BLE001 - every error becomes one private message
             said = explain(exc)
-            await ack(text=reply_text(said.text + typed), response_type="ephemeral")
+            await ack(text=message_text(said.text + typed), response_type="ephemeral")
             await self._record(inv.user_id, inv.typed, inv.channel_id, said.audit, None)
             return
         if isinstance(answer, Outcome):
@@ -179,7 +179,9 @@ class Dispatcher:
         except Exception as exc:  # noqa: BLE001 - every error becomes one private message
             outcome = Outcome(error=exc)
         if outcome.form is not None:
-            outcome = await self._open_form(outcome, trigger_id=body.get("trigger_id"))
+            outcome = await self._open_form(
+                outcome, outcome.form, trigger_id=body.get("trigger_id")
+            )
         await self._finish(
             outcome,
             press.user_id,
@@ -225,13 +227,11 @@ class Dispatcher:
         except Exception as exc:  # noqa: BLE001 - every error becomes one private message
             return Outcome(error=exc)
 
-    async def _open_form(self, outcome: Outcome, *, trigger_id: str | None) -> Outcome:
+    async def _open_form(self, outcome: Outcome, form: Form, *, trigger_id: str | None) -> Outcome:
         try:
             await self._slack.call(
                 "open the form",
-                self._slack.client.views_open(
-                    trigger_id=trigger_id or "", view=form_view(outcome.form)
-                ),
+                self._slack.client.views_open(trigger_id=trigger_id or "", view=form_view(form)),
             )
         except ChatOpsError as exc:
             return Outcome(error=exc, ref=outcome.ref)
@@ -239,7 +239,7 @@ class Dispatcher:
 
     def _reply_of(self, outcome: Outcome, typed: str) -> tuple[str, Blocks | None] | None:
         if outcome.error is not None:
-            return reply_text(explain(outcome.error).text + typed), None
+            return message_text(explain(outcome.error).text + typed), None
         return reply_message(outcome.reply) if outcome.reply is not None else None
 
     async def _finish(
@@ -259,7 +259,7 @@ class Dispatcher:
         message: tuple[str, Blocks | None] | None = None
         if outcome.error is not None:
             said = explain(outcome.error)
-            message, audit = (reply_text(said.text + typed), None), said.audit
+            message, audit = (message_text(said.text + typed), None), said.audit
         elif outcome.reply is not None:
             message = reply_message(outcome.reply)
         if message is not None and (respond is not None or tell_in is not None):

@@ -19,6 +19,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from commands.deploy.replies import DryRun, EnvironmentView, History, Record
+from commands.health.replies import HealthReport
+from commands.incident.replies import Declared, OpenIncidents, ResolveFormView, UpdateFormView
+from commands.rollback.replies import RollbackPrompt
+from commands.usage import Usage
 from pipeline.kernel.text import Line
 from store.deploy.models import Deployment
 
@@ -79,8 +84,23 @@ def read_form_metadata(metadata: str) -> tuple[str, str | None]:
     return str(data.get("subject", "")), str(channel) if channel else None
 
 
-Reply = str | Line | object
-"""Our copy (`str`, already mrkdwn), a `Line`, or a view model that `bot/` knows how to draw."""
+Reply = (
+    Line
+    | Usage
+    | Record
+    | History
+    | DryRun
+    | EnvironmentView
+    | HealthReport
+    | Declared
+    | OpenIncidents
+    | RollbackPrompt
+)
+"""What a command may say: a sentence (`Line`), a command's help (`Usage`), or one of the
+features' reply models. A closed set: `bot/render.py` draws each one."""
+
+Form = UpdateFormView | ResolveFormView
+"""A form a click opens (a modal in Slack). A closed set: `bot/render.py` draws each one."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +114,7 @@ class Outcome:
     reply: Reply | None = None
     error: Exception | None = None
     cards: tuple[Deployment, ...] = ()
-    form: object | None = None
+    form: Form | None = None
     form_errors: Mapping[str, str] = field(default_factory=dict)
     audit: str = "ok"
     ref: str | None = None

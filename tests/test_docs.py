@@ -10,6 +10,7 @@ import pytest
 
 from bot.main import describe, main
 from bot.settings import ENV_NAMES
+from bot.usage import usage_text
 from commands.deploy.parse import usage
 from commands.rollback.parse import usage as rollback_usage
 from pipeline.kernel.config import Config, load_config
@@ -54,19 +55,19 @@ def example() -> Config:
 def test_every_deploy_subcommand_is_in_the_help_and_in_the_commands_doc(
     example: Config, subcommand: str, form: str
 ) -> None:
-    assert f"`{form}`" in usage(example), f"/deploy help lacks {subcommand}"
+    assert f"`{form}`" in usage_text(usage(example)), f"/deploy help lacks {subcommand}"
     assert f"`{form}`" in _doc(), f"docs/commands.md lacks {subcommand}"
 
 
 def test_every_form_the_help_lists_is_documented(example: Config) -> None:
-    forms = re.findall(r"`(/deploy[^`]*)`", usage(example))
+    forms = re.findall(r"`(/deploy[^`]*)`", usage_text(usage(example)))
 
     assert set(forms) == set(DEPLOY_FORMS.values())
     assert [f for f in forms if f"`{f}`" not in _doc()] == []
 
 
 def test_every_rollback_form_the_help_lists_is_documented(example: Config) -> None:
-    forms = re.findall(r"`(/rollback[^`]*)`", rollback_usage(example))
+    forms = re.findall(r"`(/rollback[^`]*)`", usage_text(rollback_usage(example)))
     doc = _doc()
 
     assert "/rollback <environment> <service[,service...]|all> [version] [reason...]" in forms

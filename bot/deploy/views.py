@@ -37,7 +37,7 @@ from bot.gates.views import (
 )
 from bot.mrkdwn import clip, escape, hhmm, join_lines, mention, mentions, when
 from bot.rollback.views import change_line, database_warning, reason_words, rollback_outcome
-from commands.deploy.usecases import History, Record
+from commands.deploy.replies import History, Record
 from pipeline.kernel.config import Config
 from pipeline.records import deployment_record, manual_command
 from store.deploy.models import Deployment, DeploymentState, StageEvent, Target, TargetStatus

@@ -9,9 +9,8 @@ from typing import Any
 
 from bot.blocks import MAX_MESSAGE_TEXT, actions, button, confirm
 from bot.mrkdwn import escape, hhmm, join_lines, mention, render, when
-from commands.deploy.gates import EnvironmentView
-from commands.deploy.planning import DryRun
-from commands.health.usecases import HealthReport
+from commands.deploy.replies import DryRun, EnvironmentView
+from commands.health.replies import HealthReport
 from pipeline.kernel.config import format_duration
 from store.deploy.models import Deployment, DeploymentState, RunKind, Target, TargetStatus
 

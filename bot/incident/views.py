@@ -30,7 +30,7 @@ from bot.blocks import (
 from bot.mrkdwn import clip, escape, join_lines, mention, pack_lines, render
 from commands.exchange import form_metadata
 from commands.incident.parse import cadence, minutes_words
-from commands.incident.usecases import Declared, OpenIncidents
+from commands.incident.replies import Declared, OpenIncidents
 from commands.rollback.buttons import suspect_button_value
 from pipeline.kernel.config import Severity, format_duration
 from pipeline.kernel.ports import NotInvited, Reminder

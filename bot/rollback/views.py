@@ -18,7 +18,7 @@ from bot.blocks import (
     sections,
 )
 from bot.mrkdwn import clip, escape, hhmm, when
-from commands.rollback.usecases import RollbackPrompt
+from commands.rollback.replies import RollbackPrompt
 from store.deploy.models import Deployment, DeploymentState, Target, TargetStatus
 
 ROLLBACK_CONFIRM_ACTION = "rollback_confirm"

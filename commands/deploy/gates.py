@@ -8,12 +8,12 @@ is recorded) or on time, also across a restart (a timer per lock, re-armed at st
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from commands.access import Access
 from commands.deploy.parse import LockRequest, RestoreRequest, UnlockRequest
 from commands.deploy.planning import new_deployment_id
+from commands.deploy.replies import EnvironmentView
 from commands.deploy.usecases import DeployCommands
 from commands.exchange import Click, Outcome
 from pipeline.kernel.config import Config, format_duration
@@ -22,7 +22,7 @@ from pipeline.kernel.ports import Clock, Timers
 from pipeline.kernel.text import Person, line
 from pipeline.preflight import lock_line
 from pipeline.runner import Runner
-from store.deploy.locks import Lock, Locks
+from store.deploy.locks import Locks
 from store.deploy.models import (
     Deployment,
     DeploymentState,
@@ -35,21 +35,6 @@ from store.deploy.repository import Deployments
 
 def lock_timer(environment: str) -> str:
     return f"lock:{environment}"
-
-
-@dataclass(frozen=True)
-class EnvironmentView:
-    """Reply: an environment's lock, windows and freezes, and its runs in progress."""
-
-    environment: str
-    now: datetime
-    lock: Lock | None
-    open_now: bool
-    next_open: datetime | None
-    freeze: str | None
-    windows: tuple[str, ...]
-    timezone: str
-    in_flight: tuple[Deployment, ...]
 
 
 class GateCommands:

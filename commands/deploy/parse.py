@@ -7,9 +7,10 @@ import shlex
 import unicodedata
 from dataclasses import dataclass
 
+from commands.usage import Choices, Syntax, Usage
 from pipeline.kernel.config import Config, parse_duration
 from pipeline.kernel.errors import BadVersion, UsageError, options
-from pipeline.kernel.text import line
+from pipeline.kernel.text import Line, line
 
 HISTORY_LIMIT = 10
 
@@ -91,31 +92,60 @@ IMAGE_TAG = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9_.-]{{0,{MAX_TAG_LENGTH - 1}}}",
 _NAMED_CHARACTERS = 3
 
 
-def usage(config: Config) -> str:
-    """The `/deploy help` text; every subcommand is listed here and in docs/commands.md."""
-    envs = ", ".join(f"`{e}`" for e in config.environments)
-    svcs = ", ".join(f"`{s}`" for s in config.services)
-    return (
-        "*Usage*\n"
-        "• `/deploy <environment> <service[,service...]|all> [version]`: plan a deploy and ask "
-        "for approval. Without a version, an environment with `promote_from` takes the versions "
-        "running there.\n"
-        "• `/deploy <environment> <services|all> [version] --dry-run`: show the plan and every "
-        "check, change nothing\n"
-        '• `/deploy <environment> <services|all> <version> --skip-staging "<reason>"`: a hotfix '
-        "that skips the promotion health check\n"
-        '• `/deploy <environment> <services|all> [version] --break-glass "<reason>"`: deploy '
-        "outside the windows or during a freeze, with one more approval than usual\n"
-        "• `/deploy status <deployment-id>`: the deployment record\n"
-        "• `/deploy status <environment>`: its lock, window, freeze and runs in progress\n"
-        "• `/deploy history [environment]`: the last 10 deployments\n"
-        "• `/deploy lock <environment> [reason] [for <duration>]`: only you may deploy there\n"
-        "• `/deploy unlock <environment>`: end your lock (approvers may end anyone's)\n"
-        "• `/deploy restore-db <deployment-id>`: restore that deploy's database snapshot to a "
-        "NEW instance, after the environment's approvals\n"
-        "• `/deploy help`: this message\n"
-        f"Environments: {envs}\nServices: {svcs}\n"
-        "Versions look like `v1.2.3` or `v2.0.0-rc1`."
+def usage(config: Config) -> Usage:
+    """What `/deploy help` shows; every subcommand is listed here and in docs/commands.md."""
+    return Usage(
+        forms=(
+            Syntax(
+                "/deploy <environment> <service[,service...]|all> [version]",
+                Line.literal(
+                    "plan a deploy and ask for approval. Without a version, an environment with "
+                    "`promote_from` takes the versions running there."
+                ),
+            ),
+            Syntax(
+                "/deploy <environment> <services|all> [version] --dry-run",
+                Line.literal("show the plan and every check, change nothing"),
+            ),
+            Syntax(
+                '/deploy <environment> <services|all> <version> --skip-staging "<reason>"',
+                Line.literal("a hotfix that skips the promotion health check"),
+            ),
+            Syntax(
+                '/deploy <environment> <services|all> [version] --break-glass "<reason>"',
+                Line.literal(
+                    "deploy outside the windows or during a freeze, with one more approval than "
+                    "usual"
+                ),
+            ),
+            Syntax("/deploy status <deployment-id>", Line.literal("the deployment record")),
+            Syntax(
+                "/deploy status <environment>",
+                Line.literal("its lock, window, freeze and runs in progress"),
+            ),
+            Syntax("/deploy history [environment]", Line.literal("the last 10 deployments")),
+            Syntax(
+                "/deploy lock <environment> [reason] [for <duration>]",
+                Line.literal("only you may deploy there"),
+            ),
+            Syntax(
+                "/deploy unlock <environment>",
+                Line.literal("end your lock (approvers may end anyone's)"),
+            ),
+            Syntax(
+                "/deploy restore-db <deployment-id>",
+                Line.literal(
+                    "restore that deploy's database snapshot to a NEW instance, after the "
+                    "environment's approvals"
+                ),
+            ),
+            Syntax("/deploy help", Line.literal("this message")),
+        ),
+        choices=(
+            Choices("Environments", tuple(config.environments)),
+            Choices("Services", tuple(config.services)),
+        ),
+        notes=(Line.literal("Versions look like `v1.2.3` or `v2.0.0-rc1`."),),
     )
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from commands.access import Access
 from commands.deploy.parse import DeployRequest, version_problem
+from commands.deploy.replies import DryRun
 from pipeline.deploy import DeployEngine, RunningVersion
 from pipeline.kernel.config import Config, Environment
 from pipeline.kernel.errors import ChatOpsError, DeployConflict, Forbidden
@@ -30,17 +30,6 @@ from store.deploy.repository import Deployments
 
 def new_deployment_id(now: datetime) -> DeploymentId:
     return DeploymentId(f"{int(now.timestamp())}-{secrets.token_hex(3)}")
-
-
-@dataclass(frozen=True)
-class DryRun:
-    """Reply: what a deploy would do and every pre-flight check's result; nothing changed."""
-
-    environment: str
-    targets: tuple[Target, ...]
-    checks: tuple[Check, ...]
-    approvals: int
-    request: DeployRequest
 
 
 class DeployPlanner:

@@ -8,10 +8,6 @@ of a request nobody decides on (expiry, recovery after a crash) is in `pending_r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
-
 from commands.access import Access
 from commands.deploy.cards import CardPoster, Shown
 from commands.deploy.parse import (
@@ -23,7 +19,8 @@ from commands.deploy.parse import (
     usage,
 )
 from commands.deploy.pending_requests import PendingRequests, approval_timer
-from commands.deploy.planning import DeployPlanner, DryRun, new_deployment_id
+from commands.deploy.planning import DeployPlanner, new_deployment_id
+from commands.deploy.replies import DryRun, History, Record
 from commands.exchange import Answer, Click, Invocation, Later, Outcome
 from pipeline.kernel.config import Config
 from pipeline.kernel.errors import (
@@ -43,24 +40,6 @@ from store.deploy.models import (
 from store.deploy.repository import Deployments
 
 HISTORY_LIMIT = 10
-
-
-@dataclass(frozen=True)
-class Record:
-    """Reply: the deployment record of one run, as of `now`."""
-
-    run: Deployment
-    now: datetime
-    window_minutes: float
-
-
-@dataclass(frozen=True)
-class History:
-    """Reply: the latest runs, in one environment or all, and the rollbacks that reverted any."""
-
-    runs: tuple[Deployment, ...]
-    environment: str | None
-    reverters: Mapping[str, Deployment] = field(default_factory=dict)
 
 
 def _not_posted(run: Deployment, shown: Shown) -> UpstreamError:

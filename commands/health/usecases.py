@@ -9,43 +9,33 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
 
 from commands.exchange import Answer, Invocation, Later, Outcome
+from commands.health.replies import HealthReport, HealthRow
+from commands.usage import Choices, Syntax, Usage
 from pipeline.deploy import DeployEngine
 from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config, Environment, Service
-from pipeline.kernel.errors import ChatOpsError, UsageError, options
+from pipeline.kernel.errors import ChatOpsError, UsageError
+from pipeline.kernel.text import Line
 
 
-@dataclass(frozen=True)
-class HealthRow:
-    service: str
-    healthy: bool | None
-    """None: no health URL in this environment."""
-    detail: str
-    latency_s: float | None
-    version: str | None
-    running: int | None = None
-    desired: int | None = None
-    task_definition: str | None = None
-
-
-@dataclass(frozen=True)
-class HealthReport:
-    """Reply: one row per service."""
-
-    environment: str
-    rows: tuple[HealthRow, ...]
-    full: bool
-
-
-def usage(config: Config) -> str:
-    return (
-        "*Usage*\n"
-        "• `/health <environment> [service...] [--full]`: check the health endpoints of every "
-        "service (or those named) in parallel; `--full` adds what ECS runs.\n"
-        f"Environments: {options(config.environments)}\nServices: {options(config.services)}"
+def usage(config: Config) -> Usage:
+    """What `/health help` shows."""
+    return Usage(
+        forms=(
+            Syntax(
+                "/health <environment> [service...] [--full]",
+                Line.literal(
+                    "check the health endpoints of every service (or those named) in parallel; "
+                    "`--full` adds what ECS runs."
+                ),
+            ),
+        ),
+        choices=(
+            Choices("Environments", tuple(sorted(config.environments))),
+            Choices("Services", tuple(sorted(config.services))),
+        ),
     )
 
 

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from commands.exchange import Submission
+from commands.usage import Glossary, Syntax, Term, Usage
 from pipeline.kernel.config import INCIDENT_SUBCOMMANDS, Config, Severity, format_duration
 from pipeline.kernel.errors import UsageError
+from pipeline.kernel.text import Line, line
 from store.incident.models import UPDATE_STATUSES, IncidentStatus
 
 # Slack: channel names are at most 80 characters of lowercase letters, digits, '-' and '_'.
@@ -78,25 +80,53 @@ def cadence(severity: Severity) -> str:
     return f"updates every {minutes_words(every)}" if every else "no update reminders"
 
 
-def usage(config: Config) -> str:
-    """The `/incident help` text; every subcommand is listed here and in docs/incidents.md."""
-    levels = "\n".join(
-        f"• `{key}` {sev.description} (response: {sev.response_time}; {cadence(sev)})"
-        for key, sev in config.incidents.severities.items()
-    )
+def usage(config: Config) -> Usage:
+    """What `/incident help` shows; every subcommand is listed here and in docs/incidents.md."""
     keys = "|".join(config.incidents.severities)
-    return (
-        "*Usage*\n"
-        f"• `/incident <{keys}> <summary>`: declare an incident. Opens a war-room channel, "
-        "invites the responders, posts and pins the initial alert; you become the commander.\n"
-        "• `/incident update <status> <what we are doing>`: post an update (in the war room). "
-        f"Status is one of {statuses()}.\n"
-        "• `/incident resolve <what fixed it>`: resolve it (in the war room); posts the duration "
-        "and a post-mortem skeleton.\n"
-        "• `/incident commander @someone`: hand over command (in the war room)\n"
-        "• `/incident list`: open incidents with severity, age and last update\n"
-        "• `/incident help`: this message\n"
-        f"*Severities*\n{levels}"
+    return Usage(
+        forms=(
+            Syntax(
+                f"/incident <{keys}> <summary>",
+                Line.literal(
+                    "declare an incident. Opens a war-room channel, invites the responders, "
+                    "posts and pins the initial alert; you become the commander."
+                ),
+            ),
+            Syntax(
+                "/incident update <status> <what we are doing>",
+                line(
+                    "post an update (in the war room). Status is one of {statuses}.",
+                    statuses=statuses(),
+                ),
+            ),
+            Syntax(
+                "/incident resolve <what fixed it>",
+                Line.literal(
+                    "resolve it (in the war room); posts the duration and a post-mortem skeleton."
+                ),
+            ),
+            Syntax(
+                "/incident commander @someone",
+                Line.literal("hand over command (in the war room)"),
+            ),
+            Syntax(
+                "/incident list",
+                Line.literal("open incidents with severity, age and last update"),
+            ),
+            Syntax("/incident help", Line.literal("this message")),
+        ),
+        glossary=Glossary(
+            "Severities",
+            tuple(
+                Term(
+                    key,
+                    Line.literal(
+                        f"{sev.description} (response: {sev.response_time}; {cadence(sev)})"
+                    ),
+                )
+                for key, sev in config.incidents.severities.items()
+            ),
+        ),
     )
 
 

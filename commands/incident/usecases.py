@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from commands.access import Access
@@ -27,9 +26,10 @@ from commands.incident.parse import (
     parse_update_form,
     usage,
 )
+from commands.incident.replies import Declared, OpenIncidents, ResolveFormView, UpdateFormView
 from pipeline.kernel.config import Config, Severity
 from pipeline.kernel.errors import ChatOpsError, NotFound, UpstreamError, UsageError
-from pipeline.kernel.ports import Clock, IncidentChat, NotInvited, Reminder, Timers
+from pipeline.kernel.ports import Clock, IncidentChat, Reminder, Timers
 from pipeline.kernel.text import Person
 from store.deploy.models import Deployment, DeploymentState
 from store.deploy.repository import Deployments
@@ -84,37 +84,6 @@ def _not_declared(exc: ChatOpsError, *, archived: str | None) -> UpstreamError:
             done=f" (I archived `#{archived}`)" if archived else "",
         )
     )
-
-
-@dataclass(frozen=True)
-class Declared:
-    """Reply: the incident is open; `warnings` say what did not work (pin, announcement)."""
-
-    incident: Incident
-    warnings: tuple[ChatOpsError, ...]
-    not_invited: tuple[NotInvited, ...]
-
-
-@dataclass(frozen=True)
-class OpenIncidents:
-    """Reply: every open incident, as of `now`."""
-
-    incidents: tuple[Incident, ...]
-    now: datetime
-
-
-@dataclass(frozen=True)
-class UpdateFormView:
-    """Form: post an update on `incident`."""
-
-    incident: Incident
-
-
-@dataclass(frozen=True)
-class ResolveFormView:
-    """Form: resolve `incident`."""
-
-    incident: Incident
 
 
 def reminder_timer(incident_id: str) -> str:

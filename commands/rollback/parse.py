@@ -10,8 +10,10 @@ import re
 from dataclasses import dataclass
 
 from commands.deploy.parse import VERSION
+from commands.usage import Choices, Rule, Syntax, Usage
 from pipeline.kernel.config import Config
 from pipeline.kernel.errors import BadVersion, UsageError, options
+from pipeline.kernel.text import Line
 
 CONFIRM_FLAGS = ("-y", "--yes")
 # A word that starts like a version is read as one (and must then be a valid one), so a typo
@@ -35,21 +37,38 @@ class RollbackRequest:
     """`-y`: no confirmation question."""
 
 
-def usage(config: Config) -> str:
-    """The `/rollback help` text; every form is listed here and in docs/commands.md."""
-    return (
-        "*Usage*\n"
-        "• `/rollback <environment> <service[,service...]|all> [version] [reason...]`: take "
-        "services back to the version they ran before their last successful deploy, or to a "
-        "named version that ran there. `all`: every service the last deploy changed.\n"
-        "• Add `-y` anywhere to skip the question and start at once, unless a deploy it takes "
-        "back ran migrations: the database does not go back with the code, so you are always "
-        "asked then.\n"
-        "• Inside a deploy's rollback window no approval is needed; after it, a rollback is a "
-        "deploy of the older version and needs the environment's approvals.\n"
-        "• `/rollback help`: this message\n"
-        f"Environments: {options(config.environments)}\n"
-        f"Services: {options(config.services)}"
+def usage(config: Config) -> Usage:
+    """What `/rollback help` shows; every form is listed here and in docs/commands.md."""
+    return Usage(
+        forms=(
+            Syntax(
+                "/rollback <environment> <service[,service...]|all> [version] [reason...]",
+                Line.literal(
+                    "take services back to the version they ran before their last successful "
+                    "deploy, or to a named version that ran there. `all`: every service the last "
+                    "deploy changed."
+                ),
+            ),
+            Rule(
+                Line.literal(
+                    "Add `-y` anywhere to skip the question and start at once, unless a deploy it "
+                    "takes back ran migrations: the database does not go back with the code, so "
+                    "you are always asked then."
+                )
+            ),
+            Rule(
+                Line.literal(
+                    "Inside a deploy's rollback window no approval is needed; after it, a "
+                    "rollback is a deploy of the older version and needs the environment's "
+                    "approvals."
+                )
+            ),
+            Syntax("/rollback help", Line.literal("this message")),
+        ),
+        choices=(
+            Choices("Environments", tuple(sorted(config.environments))),
+            Choices("Services", tuple(sorted(config.services))),
+        ),
     )
 
 

@@ -11,7 +11,6 @@ back buttons (`buttons.py`) start their runs here too; `window.py` closes the wi
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from commands.access import Access
@@ -28,6 +27,7 @@ from commands.rollback.history import (
     within_window,
 )
 from commands.rollback.parse import Help, RollbackRequest, parse_rollback, usage
+from commands.rollback.replies import RollbackPrompt
 from pipeline.deploy import DeployEngine, RunningVersion
 from pipeline.kernel.config import Config, Environment
 from pipeline.kernel.errors import (
@@ -38,7 +38,7 @@ from pipeline.kernel.errors import (
     options,
 )
 from pipeline.kernel.ports import Clock, Timers
-from pipeline.kernel.text import People, Person, line
+from pipeline.kernel.text import Line, People, Person, line
 from pipeline.runner import Runner
 from store.deploy.models import (
     Deployment,
@@ -53,19 +53,6 @@ from store.deploy.repository import Deployments
 
 # A confirmation question stays open this long; a later click is refused as stale.
 CONFIRM_TIMEOUT_S = 600.0
-
-
-@dataclass(frozen=True)
-class RollbackPrompt:
-    """Reply: what the rollback will change, with Roll back / Cancel for the requester.
-
-    When the run takes back deploys that ran migrations (`run.undoes_migrations`, seed 002:
-    "Database errors: DO NOT rollback"), the question is asked even when `-y` said not to
-    (`asked_despite_yes`).
-    """
-
-    run: Deployment
-    asked_despite_yes: bool = False
 
 
 class RollbackCommands:
@@ -394,7 +381,10 @@ class RollbackCommands:
         run = await self._pending(click)
         await self._deploy.cancel(run.id, reason="cancelled by the requester")
         return Outcome(
-            reply="Cancelled: nothing was rolled back.", audit="cancelled", ref=run.id, replace=True
+            reply=Line.literal("Cancelled: nothing was rolled back."),
+            audit="cancelled",
+            ref=run.id,
+            replace=True,
         )
 
     async def _pending(self, click: Click) -> Deployment:

@@ -12,7 +12,7 @@ from bot.blocks import MAX_MESSAGE_TEXT, MAX_SECTION_TEXT, sections
 from bot.deploy.views import deploy_card
 from bot.incident.views import list_text, postmortem_texts, suspect_lines
 from bot.mrkdwn import clip, join_lines
-from commands.incident.usecases import OpenIncidents
+from commands.incident.replies import OpenIncidents
 from store.deploy.models import Deployment, DeploymentId, DeploymentState, Target
 from store.incident.models import EventKind, Incident, IncidentEvent, IncidentId, IncidentStatus
 

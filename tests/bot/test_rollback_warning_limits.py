@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from bot.deploy.views import deploy_card
 from bot.rollback.views import rollback_prompt
-from commands.rollback.usecases import RollbackPrompt
+from commands.rollback.replies import RollbackPrompt
 from sandbox.slack.limits import check_message_blocks
 from store.deploy.models import (
     Deployment,

@@ -24,7 +24,7 @@ from bot.incident.views import (
 )
 from bot.mrkdwn import escape
 from bot.rollback.views import rollback_notice
-from commands.incident.usecases import OpenIncidents
+from commands.incident.replies import OpenIncidents
 from pipeline.kernel.config import Severity
 from store.deploy.models import (
     Deployment,

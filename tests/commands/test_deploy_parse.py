@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.usage import usage_text
 from commands.deploy.parse import (
     DeployRequest,
     Help,
@@ -120,7 +121,7 @@ def test_good_input_becomes_a_typed_request(config: Config, text: str, expected:
 
 
 def test_usage_lists_every_subcommand_environment_and_service(config: Config) -> None:
-    text = usage(config)
+    text = usage_text(usage(config))
 
     for fragment in [
         "/deploy <environment> <service[,service...]|all> [version]",

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from bot.usage import usage_text
 from commands.incident.parse import (
     Commander,
     Declare,
@@ -144,7 +145,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "incidents.md"
 
 
 def test_every_form_the_help_lists_is_in_docs_incidents_md(cfg: Config) -> None:
-    forms = re.findall(r"`(/incident[^`]*)`", usage(cfg))
+    forms = re.findall(r"`(/incident[^`]*)`", usage_text(usage(cfg)))
     doc = DOC.read_text(encoding="utf-8").replace("\\|", "|")
 
     assert len(forms) == 6

@@ -1,0 +1,39 @@
+"""A command's usage (`commands/usage.py`) as Slack mrkdwn: a bold heading, one bullet per form
+with the form as code, the names it takes as code spans."""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+from bot.mrkdwn import render
+from commands.usage import Choices, Glossary, Rule, Syntax, Usage
+
+
+def usage_text(usage: Usage) -> str:
+    """The help of a command, one line per form, rule, list of names and note."""
+    lines = ["*Usage*", *(_form(form) for form in usage.forms)]
+    lines += [_choices(choices) for choices in usage.choices]
+    lines += [render(note) for note in usage.notes]
+    if usage.glossary is not None:
+        lines.append(_glossary(usage.glossary))
+    return "\n".join(lines)
+
+
+def _form(form: Syntax | Rule) -> str:
+    match form:
+        case Syntax():
+            return f"• `{form.typed}`: {render(form.does)}"
+        case Rule():
+            return f"• {render(form.text)}"
+        case _:
+            assert_never(form)
+
+
+def _choices(choices: Choices) -> str:
+    return f"{choices.label}: " + ", ".join(f"`{name}`" for name in choices.names)
+
+
+def _glossary(glossary: Glossary) -> str:
+    """The title, then one bullet per term (the title stays when there are none)."""
+    terms = "\n".join(f"• `{t.word}` {render(t.meaning)}" for t in glossary.terms)
+    return f"*{glossary.title}*\n{terms}"

@@ -1,0 +1,57 @@
+"""What `/deploy` answers besides sentences: a deployment record, the history, a dry run, an
+environment's status."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from commands.deploy.parse import DeployRequest
+from pipeline.preflight import Check
+from store.deploy.locks import Lock
+from store.deploy.models import Deployment, Target
+
+
+@dataclass(frozen=True)
+class Record:
+    """Reply: the deployment record of one run, as of `now`."""
+
+    run: Deployment
+    now: datetime
+    window_minutes: float
+
+
+@dataclass(frozen=True)
+class History:
+    """Reply: the latest runs, in one environment or all, and the rollbacks that reverted any."""
+
+    runs: tuple[Deployment, ...]
+    environment: str | None
+    reverters: Mapping[str, Deployment] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """Reply: what a deploy would do and every pre-flight check's result; nothing changed."""
+
+    environment: str
+    targets: tuple[Target, ...]
+    checks: tuple[Check, ...]
+    approvals: int
+    request: DeployRequest
+
+
+@dataclass(frozen=True)
+class EnvironmentView:
+    """Reply: an environment's lock, windows and freezes, and its runs in progress."""
+
+    environment: str
+    now: datetime
+    lock: Lock | None
+    open_now: bool
+    next_open: datetime | None
+    freeze: str | None
+    windows: tuple[str, ...]
+    timezone: str
+    in_flight: tuple[Deployment, ...]
