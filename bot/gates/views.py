@@ -176,8 +176,7 @@ def environment_text(view: EnvironmentView) -> str:
     if view.in_flight:
         lines.append("*In progress*")
         lines += [
-            f"• `{r.id}` {r.state.value.replace('_', ' ')} by {mention(r.requested_by)}"
-            for r in view.in_flight
+            f"• `{r.id}` {r.state.words} by {mention(r.requested_by)}" for r in view.in_flight
         ]
     else:
         lines.append("Nothing in progress.")

@@ -57,7 +57,7 @@ class CanaryCommands:
                 "No canary stage of `{id}` is baking right now ({state}); your click changed "
                 "nothing.",
                 id=run.id,
-                state=run.state.value.replace("_", " "),
+                state=run.state.words,
             )
         return run, stage
 

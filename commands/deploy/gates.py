@@ -203,7 +203,7 @@ class GateCommands:
             raise Forbidden(
                 "Deployment `{id}` is no longer waiting ({state}); your click changed nothing.",
                 id=run.id,
-                state=run.state.value.replace("_", " "),
+                state=run.state.words,
             )
         await self._deployments.record_event(
             StageEvent(

@@ -264,7 +264,7 @@ class DeployCommands:
             raise Forbidden(
                 "Deployment `{id}` is already {state}; your click changed nothing.",
                 id=run.id,
-                state=_state_words(run.state),
+                state=run.state.words,
             )
         if not await self._access.is_member(user_id, env.approvers):
             raise Forbidden(
@@ -289,7 +289,7 @@ class DeployCommands:
                 raise Forbidden(
                     "Deployment `{id}` is already {state}; your click changed nothing.",
                     id=run.id,
-                    state=_state_words(result.deployment.state),
+                    state=result.deployment.state.words,
                 )
             raise Forbidden("You already decided on this deployment; each approver counts once.")
         if result.deployment.state is not DeploymentState.AWAITING_APPROVAL:
@@ -334,7 +334,3 @@ class DeployCommands:
 
     async def history(self, environment: str | None) -> list[Deployment]:
         return await self._deployments.list_recent(environment=environment, limit=HISTORY_LIMIT)
-
-
-def _state_words(state: DeploymentState) -> str:
-    return state.value.replace("_", " ")

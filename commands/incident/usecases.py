@@ -495,7 +495,7 @@ class IncidentCommands:
                     IncidentEvent(
                         at=run.finished_at,
                         kind=EventKind.ROLLBACK,
-                        detail=f"rollback {run.id} {run.state.value.replace('_', ' ')}",
+                        detail=f"rollback {run.id} {run.state.words}",
                     )
                 )
         return sorted(events, key=lambda e: e.at)

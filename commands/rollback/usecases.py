@@ -170,7 +170,7 @@ class RollbackCommands:
                 "Deployment `{id}` finished while you asked ({state}); nothing was changed. "
                 "Run `/rollback` again if it still needs to go back.",
                 id=holder.id,
-                state=latest.state.value.replace("_", " "),
+                state=latest.state.words,
             )
         await self._deployments.record_event(
             StageEvent(
@@ -423,6 +423,6 @@ class RollbackCommands:
                 "This question is stale: rollback `{id}` is already {state}. Nothing was "
                 "changed; type `/rollback` again if you still need it.",
                 id=run.id,
-                state=run.state.value.replace("_", " "),
+                state=run.state.words,
             )
         return run
