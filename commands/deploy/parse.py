@@ -7,6 +7,7 @@ import shlex
 import unicodedata
 from dataclasses import dataclass
 
+from commands.parsing import VERSION, service_list
 from pipeline.kernel.config import Config, parse_duration
 from pipeline.kernel.errors import BadVersion, UsageError, options
 from pipeline.kernel.text import line
@@ -81,8 +82,6 @@ _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": 
 _REASON_FLAGS = ("--skip-staging", "--break-glass")
 
 
-# ASCII only: `\d` would also accept full-width and Arabic-Indic digits, which no image tag has.
-VERSION = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z][0-9A-Za-z.-]*)?$", re.ASCII)
 # A version is deployed as the image tag, and a tag (Docker, OCI distribution spec) is
 # `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`: ASCII, at most 128 characters.
 MAX_TAG_LENGTH = 128
@@ -239,7 +238,7 @@ def _deploy(words: list[str], config: Config) -> DeployRequest:
             "The form is `/deploy <environment> <services|all> [version]`.",
             extra=" ".join(plain[3:]),
         )
-    services = _parse_services(plain[1], config)
+    services = service_list(plain[1], config) or tuple(config.services)
     version = plain[2] if len(plain) == 3 else None
     if version is not None:
         problem = version_problem(version)
@@ -302,21 +301,3 @@ def version_problem(text: str) -> BadVersion | None:
     if not VERSION.match(text) or not IMAGE_TAG.fullmatch(text):
         return BadVersion(text)
     return None
-
-
-def _parse_services(word: str, config: Config) -> tuple[str, ...]:
-    if word.lower() == "all":
-        return tuple(config.services)
-    names: list[str] = []
-    for part in word.split(","):
-        if not part:
-            raise UsageError(
-                "`{word}` has an empty service name; separate names with one comma. "
-                "Services: {services}, or `all`.",
-                word=word,
-                services=options(config.services),
-            )
-        name = config.service(part).name
-        if name not in names:
-            names.append(name)
-    return tuple(names)
