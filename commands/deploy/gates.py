@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 
 from commands.access import Access
 from commands.deploy.parse import LockRequest, RestoreRequest, UnlockRequest
-from commands.deploy.planning import new_deployment_id
-from commands.deploy.usecases import DeployCommands
 from commands.exchange import Click, Outcome
+from commands.runs.lifecycle import Runs
+from commands.runs.records import new_deployment_id, new_request
 from pipeline.kernel.config import Config, format_duration
 from pipeline.kernel.errors import Forbidden, UsageError
 from pipeline.kernel.ports import Clock, Timers
@@ -59,7 +59,7 @@ class GateCommands:
         config: Config,
         deployments: Deployments,
         locks: Locks,
-        deploy: DeployCommands,
+        runs: Runs,
         runner: Runner,
         access: Access,
         timers: Timers,
@@ -68,7 +68,7 @@ class GateCommands:
         self._config = config
         self._deployments = deployments
         self._locks = locks
-        self._deploy = deploy
+        self._runs = runs
         self._runner = runner
         self._access = access
         self._timers = timers
@@ -180,7 +180,7 @@ class GateCommands:
 
     async def on_cancel_wait(self, click: Click) -> Outcome:
         """Cancel during the wait after approval: the requester or an approver."""
-        run = await self._deploy.get(click.value)
+        run = await self._runs.get(click.value)
         env = self._config.environment(run.environment)
         if click.user_id != run.requested_by and not await self._access.is_member(
             click.user_id, env.approvers
@@ -211,14 +211,14 @@ class GateCommands:
             )
         )
         self._runner.stop(run.id)
-        return Outcome(cards=(await self._deploy.get(run.id),), audit="cancelled", ref=run.id)
+        return Outcome(cards=(await self._runs.get(run.id),), audit="cancelled", ref=run.id)
 
     # -- database restores ---------------------------------------------------------------
 
     async def restore(self, request: RestoreRequest, *, user_id: str, channel_id: str) -> Outcome:
         """Plan a restore of a deploy's snapshot to a NEW instance; it needs the environment's
         approvals. Refused when the deploy took no backup."""
-        source = await self._deploy.get(request.deployment_id)
+        source = await self._runs.get(request.deployment_id)
         env = self._config.environment(source.environment)
         if source.backup_id is None:
             raise UsageError(
@@ -234,24 +234,13 @@ class GateCommands:
             )
         now = self._clock.now()
         run_id = new_deployment_id(now)
-        approvals = env.required_approvals
-        run = Deployment(
-            id=run_id,
-            environment=env.name,
-            requested_by=user_id,
-            version=None,
-            state=DeploymentState.AWAITING_APPROVAL,
-            stage=None,
-            required_approvals=approvals,
-            channel_id=channel_id,
-            message_ts=None,
-            created_at=now,
-            updated_at=now,
-            approval_due_at=now + timedelta(seconds=env.approval_timeout_s) if approvals else None,
-            started_at=None,
-            finished_at=None,
-            error=None,
+        run = new_request(
+            env,
             kind=RunKind.RESTORE,
+            requested_by=user_id,
+            channel_id=channel_id,
+            now=now,
+            run_id=run_id,
             restore=Restore(
                 snapshot=source.backup_id,
                 # Each restore gets an instance of its own: a second restore of the same
@@ -262,4 +251,4 @@ class GateCommands:
             ),
         )
         await self._deployments.create(run)
-        return await self._deploy.publish(run)
+        return await self._runs.publish(run)
