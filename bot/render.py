@@ -13,10 +13,10 @@ from bot.gates.views import dry_run_text, environment_text, health_text
 from bot.incident.views import declared_text, list_text, resolve_modal, update_modal
 from bot.mrkdwn import render
 from bot.rollback.views import rollback_prompt
-from commands.deploy.gates import EnvironmentView
 from commands.deploy.planning import DryRun
 from commands.deploy.usecases import History, Record
 from commands.exchange import Reply
+from commands.gates.usecases import EnvironmentView
 from commands.health.usecases import HealthReport
 from commands.incident.usecases import Declared, OpenIncidents, ResolveFormView, UpdateFormView
 from commands.rollback.usecases import RollbackPrompt

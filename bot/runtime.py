@@ -28,9 +28,9 @@ from bot.slack import SlackGateway
 from bot.timers import Timers
 from commands.access import Access
 from commands.canary.usecases import CanaryCommands
-from commands.deploy.gates import GateCommands
 from commands.deploy.planning import DeployPlanner
 from commands.deploy.usecases import DeployCommands
+from commands.gates.usecases import GateCommands
 from commands.health.usecases import HealthCommands
 from commands.incident.usecases import IncidentCommands
 from commands.rollback.buttons import RollbackButtons

@@ -1,14 +1,28 @@
-"""What the commands' parsers read the same way: versions and lists of services."""
+"""What the commands' parsers read the same way: quoted words, versions, lists of services."""
 
 from __future__ import annotations
 
 import re
+import shlex
 
 from pipeline.kernel.config import Config
 from pipeline.kernel.errors import UsageError, options
 
+# Slack turns straight quotes into typographic ones as people type.
+_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
 # ASCII only: `\d` would also accept full-width and Arabic-Indic digits, which no image tag has.
 VERSION = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z][0-9A-Za-z.-]*)?$", re.ASCII)
+
+
+def split_words(text: str) -> list[str]:
+    """`/deploy` text as words, a quoted reason being one. Raises UsageError for an open quote."""
+    try:
+        return shlex.split(text.translate(_QUOTES))
+    except ValueError:
+        raise UsageError(
+            'A quote is not closed in `{text}`; write a reason like `--break-glass "db is down"`.',
+            text=text,
+        ) from None
 
 
 def service_list(word: str, config: Config) -> tuple[str, ...] | None:

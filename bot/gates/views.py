@@ -9,8 +9,8 @@ from typing import Any
 
 from bot.blocks import MAX_MESSAGE_TEXT, actions, button, confirm
 from bot.mrkdwn import escape, hhmm, join_lines, mention, render, when
-from commands.deploy.gates import EnvironmentView
 from commands.deploy.planning import DryRun
+from commands.gates.usecases import EnvironmentView
 from commands.health.usecases import HealthReport
 from pipeline.kernel.config import format_duration
 from store.deploy.models import Deployment, DeploymentState, RunKind, Target, TargetStatus

@@ -100,8 +100,6 @@ class DeployCommands:
                 if run.reverted_by is not None:
                     reverters[run.reverted_by] = await self._runs.get(run.reverted_by)
             return Outcome(reply=History(tuple(runs), parsed.environment, reverters))
-        if not isinstance(parsed, DeployRequest):
-            raise RuntimeError(f"{type(parsed).__name__} is answered by the gates' commands.")
         request = parsed
         # The id is chosen before the ack, so a request cut short by a crash can be told
         # apart from one that got as far as its record.

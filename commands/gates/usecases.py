@@ -12,8 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from commands.access import Access
-from commands.deploy.parse import LockRequest, RestoreRequest, UnlockRequest
-from commands.exchange import Click, Outcome
+from commands.exchange import Answer, Click, Invocation, Later, Outcome
+from commands.gates.parse import (
+    EnvironmentStatus,
+    GateCommand,
+    LockRequest,
+    RestoreRequest,
+    UnlockRequest,
+)
 from commands.runs.lifecycle import Runs
 from commands.runs.records import new_deployment_id, new_request
 from pipeline.kernel.config import Config, format_duration
@@ -53,6 +59,8 @@ class EnvironmentView:
 
 
 class GateCommands:
+    """What `/deploy lock|unlock|restore-db|status <environment>` and the wait's Cancel do."""
+
     def __init__(
         self,
         *,
@@ -73,6 +81,21 @@ class GateCommands:
         self._access = access
         self._timers = timers
         self._clock = clock
+
+    async def answer(self, parsed: GateCommand, inv: Invocation) -> Answer:
+        """Answer a parsed `/deploy` request about a gate: an environment, a lock, a restore."""
+        if isinstance(parsed, EnvironmentStatus):
+            return Outcome(reply=await self.environment(parsed.environment))
+        if isinstance(parsed, LockRequest):
+            return await self.lock(parsed, user_id=inv.user_id)
+        if isinstance(parsed, UnlockRequest):
+            return await self.unlock(parsed, user_id=inv.user_id)
+        request = parsed
+
+        async def restore() -> Outcome:
+            return await self.restore(request, user_id=inv.user_id, channel_id=inv.channel_id)
+
+        return Later(restore)
 
     # -- an environment ------------------------------------------------------------------
 
