@@ -32,6 +32,7 @@ from commands.deploy.planning import DeployPlanner
 from commands.deploy.usecases import DeployCommands
 from commands.gates.usecases import GateCommands
 from commands.health.usecases import HealthCommands
+from commands.incident.reminders import Reminders
 from commands.incident.usecases import IncidentCommands
 from commands.rollback.buttons import RollbackButtons
 from commands.rollback.usecases import RollbackCommands
@@ -91,6 +92,7 @@ class Runtime:
     runs: Runs
     deploy: DeployCommands
     incident: IncidentCommands
+    reminders: Reminders
     rollback: RollbackCommands
     rollback_windows: RollbackWindows
     gates: GateCommands
@@ -105,7 +107,7 @@ class Runtime:
         if kind == "approval":
             await self.runs.expire(subject)
         elif kind == "reminder":
-            await self.incident.remind(subject)
+            await self.reminders.remind(subject)
         elif kind == "window":
             await self.rollback_windows.close_window(subject)
         elif kind == "lock":
@@ -119,7 +121,7 @@ class Runtime:
             ("orphan requests", self.runs.recover_orphans),
             ("timers", self.timers.run_due),
             ("approvals", self.runs.expire_due),
-            ("reminders", self.incident.send_due_reminders),
+            ("reminders", self.reminders.send_due_reminders),
             ("rollback windows", self.rollback_windows.close_due_windows),
             ("cards", self.notifier.converge),
         ):
@@ -234,13 +236,17 @@ async def open_runtime(
             timers=timers,
             clock=clock,
         )
+        incident_chat = SlackIncidentChat(slack, config)
+        reminders = Reminders(
+            config=config, incidents=incidents, chat=incident_chat, timers=timers, clock=clock
+        )
         incident = IncidentCommands(
             config=config,
             incidents=incidents,
             deployments=deployments,
-            chat=SlackIncidentChat(slack, config),
+            chat=incident_chat,
             access=access,
-            timers=timers,
+            reminders=reminders,
             clock=clock,
         )
         rollback = RollbackCommands(
@@ -306,6 +312,7 @@ async def open_runtime(
             runs=runs,
             deploy=deploy,
             incident=incident,
+            reminders=reminders,
             rollback=rollback,
             rollback_windows=rollback_windows,
             gates=gates_commands,
@@ -317,7 +324,7 @@ async def open_runtime(
         timers.on_fire(runtime.fire)
         await runner.resume_all()
         await runs.arm_timers()
-        await incident.arm_timers()
+        await reminders.arm_timers()
         await rollback_windows.arm_timers()
         await gates_commands.arm_timers()
 
