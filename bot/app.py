@@ -26,13 +26,13 @@ from bot.incident.views import (
 from bot.rollback.views import ROLLBACK_CANCEL_ACTION, ROLLBACK_CONFIRM_ACTION
 from bot.settings import Settings
 from commands.canary.usecases import CanaryCommands
-from commands.deploy.gates import GateCommands
-from commands.deploy.router import DeployRouter
 from commands.deploy.usecases import DeployCommands
+from commands.gates.usecases import GateCommands
 from commands.health.usecases import HealthCommands
 from commands.incident.usecases import IncidentCommands
 from commands.rollback.buttons import RollbackButtons
 from commands.rollback.usecases import RollbackCommands
+from commands.router import DeployRouter
 from pipeline.kernel.config import Config
 
 log = logging.getLogger(__name__)

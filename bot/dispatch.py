@@ -26,7 +26,8 @@ from bot.payloads import click as parse_click
 from bot.payloads import invocation, submission
 from bot.render import form_view, reply_message
 from bot.slack import SlackGateway, slack_failure
-from commands.exchange import Answer, Click, Form, Invocation, Later, Outcome, Submission
+from commands.exchange import Answer, Click, Invocation, Later, Outcome, Submission
+from commands.replies import Form
 from pipeline.kernel.errors import ChatOpsError
 from pipeline.kernel.ports import Clock
 from pipeline.kernel.text import Line, line

@@ -15,10 +15,11 @@ from bot.incident.views import declared_text, list_text, resolve_modal, update_m
 from bot.mrkdwn import render
 from bot.rollback.views import rollback_prompt
 from bot.usage import usage_text
-from commands.deploy.replies import DryRun, EnvironmentView, History, Record
-from commands.exchange import Form, Reply
+from commands.deploy.replies import DryRun, History, Record
+from commands.gates.replies import EnvironmentView
 from commands.health.replies import HealthReport
 from commands.incident.replies import Declared, OpenIncidents, ResolveFormView, UpdateFormView
+from commands.replies import Form, Reply
 from commands.rollback.replies import RollbackPrompt
 from commands.usage import Usage
 from pipeline.kernel.text import Line

@@ -28,16 +28,16 @@ from bot.slack import SlackGateway
 from bot.timers import Timers
 from commands.access import Access
 from commands.canary.usecases import CanaryCommands
-from commands.deploy.cards import CardPoster
-from commands.deploy.gates import GateCommands
-from commands.deploy.pending_requests import PendingRequests
 from commands.deploy.planning import DeployPlanner
 from commands.deploy.usecases import DeployCommands
+from commands.gates.usecases import GateCommands
 from commands.health.usecases import HealthCommands
+from commands.incident.reminders import Reminders
 from commands.incident.usecases import IncidentCommands
 from commands.rollback.buttons import RollbackButtons
 from commands.rollback.usecases import RollbackCommands
 from commands.rollback.window import RollbackWindows
+from commands.runs.lifecycle import Runs
 from pipeline.aws.cloudwatch import BotoMetrics
 from pipeline.aws.elbv2 import BotoLoadBalancer
 from pipeline.aws.gates import BotoRecordStore, BotoRegistry, BotoSnapshots, BotoTasks
@@ -89,8 +89,10 @@ class Runtime:
     runner: Runner
     timers: Timers
     audit: AuditLog
+    runs: Runs
     deploy: DeployCommands
     incident: IncidentCommands
+    reminders: Reminders
     rollback: RollbackCommands
     rollback_windows: RollbackWindows
     gates: GateCommands
@@ -103,9 +105,9 @@ class Runtime:
         """A timer came due: do what its key names."""
         kind, _, subject = key.partition(":")
         if kind == "approval":
-            await self.deploy.expire(subject)
+            await self.runs.expire(subject)
         elif kind == "reminder":
-            await self.incident.remind(subject)
+            await self.reminders.remind(subject)
         elif kind == "window":
             await self.rollback_windows.close_window(subject)
         elif kind == "lock":
@@ -116,10 +118,10 @@ class Runtime:
     async def sweep(self) -> None:
         """The safety net: due work a timer missed (the database is the truth)."""
         for name, work in (
-            ("orphan requests", self.deploy.recover_orphans),
+            ("orphan requests", self.runs.recover_orphans),
             ("timers", self.timers.run_due),
-            ("approvals", self.deploy.expire_due),
-            ("reminders", self.incident.send_due_reminders),
+            ("approvals", self.runs.expire_due),
+            ("reminders", self.reminders.send_due_reminders),
             ("rollback windows", self.rollback_windows.close_due_windows),
             ("cards", self.notifier.converge),
         ):
@@ -204,7 +206,9 @@ async def open_runtime(
             shutdown_grace_s=settings.shutdown_grace_s,
         )
         access = Access(slack)
-        poster = CardPoster(notifier=notifier, clock=clock)
+        runs = Runs(
+            deployments=deployments, runner=runner, notifier=notifier, timers=timers, clock=clock
+        )
         deploy = DeployCommands(
             config=config,
             deployments=deployments,
@@ -216,61 +220,55 @@ async def open_runtime(
                 clock=clock,
                 preflight=preflight,
             ),
-            pending=PendingRequests(
-                deployments=deployments,
-                runner=runner,
-                notifier=notifier,
-                timers=timers,
-                clock=clock,
-                poster=poster,
-            ),
-            poster=poster,
+            runs=runs,
             runner=runner,
             access=access,
             notifier=notifier,
-            timers=timers,
             clock=clock,
         )
         gates_commands = GateCommands(
             config=config,
             deployments=deployments,
             locks=locks,
-            deploy=deploy,
+            runs=runs,
             runner=runner,
             access=access,
             timers=timers,
             clock=clock,
+        )
+        incident_chat = SlackIncidentChat(slack, config)
+        reminders = Reminders(
+            config=config, incidents=incidents, chat=incident_chat, timers=timers, clock=clock
         )
         incident = IncidentCommands(
             config=config,
             incidents=incidents,
             deployments=deployments,
-            chat=SlackIncidentChat(slack, config),
+            chat=incident_chat,
             access=access,
-            timers=timers,
+            reminders=reminders,
             clock=clock,
         )
         rollback = RollbackCommands(
             config=config,
             deployments=deployments,
-            deploy=deploy,
+            runs=runs,
             engine=engine,
             runner=runner,
             access=access,
-            timers=timers,
             clock=clock,
         )
         rollback_buttons = RollbackButtons(
             config=config,
             deployments=deployments,
             incidents=incidents,
-            deploy=deploy,
+            runs=runs,
             engine=engine,
             rollback=rollback,
             clock=clock,
         )
         rollback_windows = RollbackWindows(
-            deployments=deployments, deploy=deploy, engine=engine, timers=timers, clock=clock
+            deployments=deployments, runs=runs, engine=engine, timers=timers, clock=clock
         )
         audit = AuditLog(store)
         seen = SeenRequests(store)
@@ -291,7 +289,7 @@ async def open_runtime(
                 config=config,
                 deployments=deployments,
                 stages=stages,
-                deploy=deploy,
+                runs=runs,
                 runner=runner,
                 access=access,
                 clock=clock,
@@ -311,8 +309,10 @@ async def open_runtime(
             runner=runner,
             timers=timers,
             audit=audit,
+            runs=runs,
             deploy=deploy,
             incident=incident,
+            reminders=reminders,
             rollback=rollback,
             rollback_windows=rollback_windows,
             gates=gates_commands,
@@ -323,8 +323,8 @@ async def open_runtime(
         )
         timers.on_fire(runtime.fire)
         await runner.resume_all()
-        await deploy.arm_timers()
-        await incident.arm_timers()
+        await runs.arm_timers()
+        await reminders.arm_timers()
         await rollback_windows.arm_timers()
         await gates_commands.arm_timers()
 

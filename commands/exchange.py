@@ -17,15 +17,14 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from commands.deploy.replies import DryRun, EnvironmentView, History, Record
-from commands.health.replies import HealthReport
-from commands.incident.replies import Declared, OpenIncidents, ResolveFormView, UpdateFormView
-from commands.rollback.replies import RollbackPrompt
-from commands.usage import Usage
-from pipeline.kernel.text import Line
 from store.deploy.models import Deployment
+
+if TYPE_CHECKING:
+    # The unions name every feature's replies; the features import this module, so only the
+    # type checker follows this import (import-linter skips it: exclude_type_checking_imports).
+    from commands.replies import Form, Reply
 
 
 @dataclass(frozen=True)
@@ -82,25 +81,6 @@ def read_form_metadata(metadata: str) -> tuple[str, str | None]:
         return metadata, None
     channel = data.get("channel")
     return str(data.get("subject", "")), str(channel) if channel else None
-
-
-Reply = (
-    Line
-    | Usage
-    | Record
-    | History
-    | DryRun
-    | EnvironmentView
-    | HealthReport
-    | Declared
-    | OpenIncidents
-    | RollbackPrompt
-)
-"""What a command may say: a sentence (`Line`), a command's help (`Usage`), or one of the
-features' reply models. A closed set: `bot/render.py` draws each one."""
-
-Form = UpdateFormView | ResolveFormView
-"""A form a click opens (a modal in Slack). A closed set: `bot/render.py` draws each one."""
 
 
 @dataclass(frozen=True)

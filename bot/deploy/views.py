@@ -80,7 +80,7 @@ def target_line(t: Target, *, rollback: bool = False) -> str:
 
 def summary_text(run: Deployment) -> str:
     """One line for notifications and history."""
-    state = run.state.value.replace("_", " ")
+    state = run.state.words
     if run.is_rollback:
         changes = ", ".join(
             f"`{t.service}` {t.current_version or '?'} → {t.target_version}"
@@ -335,7 +335,7 @@ def record_text(record: Record) -> str:
     body = json.dumps(
         deployment_record(run, now=record.now, window_minutes=record.window_minutes), indent=2
     )
-    head = f"Deployment `{run.id}`: {run.state.value.replace('_', ' ')}\n"
+    head = f"Deployment `{run.id}`: {run.state.words}\n"
     return head + clip(f"```{escape(body)}```", MAX_SECTION_TEXT - len(head))
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from bot.blocks import MAX_MESSAGE_TEXT, actions, button, confirm
 from bot.mrkdwn import escape, hhmm, join_lines, mention, render, when
-from commands.deploy.replies import DryRun, EnvironmentView
+from commands.deploy.replies import DryRun
+from commands.gates.replies import EnvironmentView
 from commands.health.replies import HealthReport
 from pipeline.kernel.config import format_duration
 from store.deploy.models import Deployment, DeploymentState, RunKind, Target, TargetStatus
@@ -175,8 +176,7 @@ def environment_text(view: EnvironmentView) -> str:
     if view.in_flight:
         lines.append("*In progress*")
         lines += [
-            f"• `{r.id}` {r.state.value.replace('_', ' ')} by {mention(r.requested_by)}"
-            for r in view.in_flight
+            f"• `{r.id}` {r.state.words} by {mention(r.requested_by)}" for r in view.in_flight
         ]
     else:
         lines.append("Nothing in progress.")

@@ -128,7 +128,7 @@ def suspect_lines(suspects: Sequence[Deployment], *, environment: str, window_s:
             lines.append(
                 f"• `{t.service}` {t.current_version or 'unknown'} → {t.target_version} by "
                 f"{mention(run.requested_by)} at {when} "
-                f"({run.state.value.replace('_', ' ')}, `{run.id}`)"
+                f"({run.state.words}, `{run.id}`)"
             )
     return title + "\n" + join_lines(lines, MAX_SECTION_TEXT - len(title) - 1, noun="more")
 

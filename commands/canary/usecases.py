@@ -8,8 +8,8 @@ so a double click or two people clicking at once change the canary once.
 from __future__ import annotations
 
 from commands.access import Access
-from commands.deploy.usecases import DeployCommands
 from commands.exchange import Click, Outcome
+from commands.runs.lifecycle import Runs
 from pipeline.kernel.config import Config
 from pipeline.kernel.errors import Forbidden
 from pipeline.kernel.ports import Clock
@@ -27,7 +27,7 @@ class CanaryCommands:
         config: Config,
         deployments: Deployments,
         stages: RolloutStages,
-        deploy: DeployCommands,
+        runs: Runs,
         runner: Runner,
         access: Access,
         clock: Clock,
@@ -35,13 +35,13 @@ class CanaryCommands:
         self._config = config
         self._deployments = deployments
         self._stages = stages
-        self._deploy = deploy
+        self._runs = runs
         self._runner = runner
         self._access = access
         self._clock = clock
 
     async def _steerable(self, click: Click) -> tuple[Deployment, RolloutStage]:
-        run = await self._deploy.get(click.value)
+        run = await self._runs.get(click.value)
         env = self._config.environment(run.environment)
         allowed = [*env.approvers, *(env.may_roll_back_ids() or [])]
         if allowed and not await self._access.is_member(click.user_id, allowed):
@@ -57,7 +57,7 @@ class CanaryCommands:
                 "No canary stage of `{id}` is baking right now ({state}); your click changed "
                 "nothing.",
                 id=run.id,
-                state=run.state.value.replace("_", " "),
+                state=run.state.words,
             )
         return run, stage
 
@@ -72,7 +72,7 @@ class CanaryCommands:
             )
         )
         self._runner.wake(run.id)
-        return Outcome(cards=(await self._deploy.get(run.id),), audit=what, ref=run.id)
+        return Outcome(cards=(await self._runs.get(run.id),), audit=what, ref=run.id)
 
     async def on_promote(self, click: Click) -> Outcome:
         run, stage = await self._steerable(click)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import shlex
 import unicodedata
 from dataclasses import dataclass
 
+from commands.parsing import VERSION, service_list, split_words
 from commands.usage import Choices, Syntax, Usage
-from pipeline.kernel.config import Config, parse_duration
+from pipeline.kernel.config import Config
 from pipeline.kernel.errors import BadVersion, UsageError, options
 from pipeline.kernel.text import Line, line
 
@@ -44,46 +44,11 @@ class HistoryRequest:
     environment: str | None
 
 
-@dataclass(frozen=True)
-class EnvironmentStatus:
-    environment: str
+DeployCommand = Help | DeployRequest | StatusRequest | HistoryRequest
 
-
-@dataclass(frozen=True)
-class LockRequest:
-    environment: str
-    reason: str | None
-    duration_s: float | None
-
-
-@dataclass(frozen=True)
-class UnlockRequest:
-    environment: str
-
-
-@dataclass(frozen=True)
-class RestoreRequest:
-    deployment_id: str
-
-
-DeployCommand = (
-    Help
-    | DeployRequest
-    | StatusRequest
-    | HistoryRequest
-    | EnvironmentStatus
-    | LockRequest
-    | UnlockRequest
-    | RestoreRequest
-)
-
-# Slack turns straight quotes into typographic ones as people type.
-_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
 _REASON_FLAGS = ("--skip-staging", "--break-glass")
 
 
-# ASCII only: `\d` would also accept full-width and Arabic-Indic digits, which no image tag has.
-VERSION = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z][0-9A-Za-z.-]*)?$", re.ASCII)
 # A version is deployed as the image tag, and a tag (Docker, OCI distribution spec) is
 # `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`: ASCII, at most 128 characters.
 MAX_TAG_LENGTH = 128
@@ -149,19 +114,10 @@ def usage(config: Config) -> Usage:
     )
 
 
-def _words(text: str) -> list[str]:
-    try:
-        return shlex.split(text.translate(_QUOTES))
-    except ValueError:
-        raise UsageError(
-            'A quote is not closed in `{text}`; write a reason like `--break-glass "db is down"`.',
-            text=text,
-        ) from None
-
-
 def parse_deploy(text: str, config: Config) -> DeployCommand:
-    """Turn `/deploy` text into a typed request. Raises UsageError naming the valid choices."""
-    words = _words(text)
+    """Turn `/deploy` text about deploys into a typed request (the gates' requests are read by
+    `commands.gates.parse` first). Raises UsageError naming the valid choices."""
+    words = split_words(text)
     if not words or words[0].lower() == "help":
         if len(words) > 1:
             raise UsageError(
@@ -176,8 +132,6 @@ def parse_deploy(text: str, config: Config) -> DeployCommand:
                 "Say which deployment or environment: `/deploy status <deployment-id>` or "
                 "`/deploy status <environment>`. `/deploy history` lists recent ids."
             )
-        if words[1].lower() in config.environments:
-            return EnvironmentStatus(words[1].lower())
         return StatusRequest(words[1])
     if head == "history":
         if len(words) > 2:
@@ -186,49 +140,7 @@ def parse_deploy(text: str, config: Config) -> DeployCommand:
                 f"{options(config.environments)}."
             )
         return HistoryRequest(config.environment(words[1]).name if len(words) == 2 else None)
-    if head == "lock":
-        return _lock(words[1:], config)
-    if head == "unlock":
-        if len(words) != 2:
-            raise UsageError(
-                "Say which environment: `/deploy unlock <environment>`. Environments: {envs}.",
-                envs=options(config.environments),
-            )
-        return UnlockRequest(config.environment(words[1]).name)
-    if head == "restore-db":
-        if len(words) != 2:
-            raise UsageError(
-                "Say which deployment's backup to restore: `/deploy restore-db <deployment-id>`."
-            )
-        return RestoreRequest(words[1])
     return _deploy(words, config)
-
-
-def _lock(words: list[str], config: Config) -> LockRequest:
-    if not words:
-        raise UsageError(
-            "Say which environment: `/deploy lock <environment> [reason] [for <duration>]`. "
-            "Environments: {envs}.",
-            envs=options(config.environments),
-        )
-    env = config.environment(words[0])
-    rest = words[1:]
-    duration = None
-    if len(rest) >= 2 and rest[-2].lower() == "for":
-        try:
-            duration = parse_duration(rest[-1])
-        except ValueError:
-            raise UsageError(
-                "`{value}` is not a duration; end with `for 30m` or `for 2h`. A reason that "
-                'ends in "for …" goes in quotes: `/deploy lock {env} "{reason}"`.',
-                value=rest[-1],
-                env=env.name,
-                reason=" ".join(rest),
-            ) from None
-        if duration <= 0:
-            raise UsageError("A lock lasts more than 0s; write it like `for 2h`.")
-        rest = rest[:-2]
-    return LockRequest(env.name, " ".join(rest) or None, duration)
 
 
 def _deploy(words: list[str], config: Config) -> DeployRequest:
@@ -269,7 +181,7 @@ def _deploy(words: list[str], config: Config) -> DeployRequest:
             "The form is `/deploy <environment> <services|all> [version]`.",
             extra=" ".join(plain[3:]),
         )
-    services = _parse_services(plain[1], config)
+    services = service_list(plain[1], config) or tuple(config.services)
     version = plain[2] if len(plain) == 3 else None
     if version is not None:
         problem = version_problem(version)
@@ -332,21 +244,3 @@ def version_problem(text: str) -> BadVersion | None:
     if not VERSION.match(text) or not IMAGE_TAG.fullmatch(text):
         return BadVersion(text)
     return None
-
-
-def _parse_services(word: str, config: Config) -> tuple[str, ...]:
-    if word.lower() == "all":
-        return tuple(config.services)
-    names: list[str] = []
-    for part in word.split(","):
-        if not part:
-            raise UsageError(
-                "`{word}` has an empty service name; separate names with one comma. "
-                "Services: {services}, or `all`.",
-                word=word,
-                services=options(config.services),
-            )
-        name = config.service(part).name
-        if name not in names:
-            names.append(name)
-    return tuple(names)

@@ -6,30 +6,19 @@ approval; with `--dry-run`, only what it would do and each check's result.
 from __future__ import annotations
 
 import asyncio
-import secrets
-from datetime import datetime, timedelta
 
 from commands.access import Access
 from commands.deploy.parse import DeployRequest, version_problem
 from commands.deploy.replies import DryRun
+from commands.runs.records import new_request
 from pipeline.deploy import DeployEngine, RunningVersion
 from pipeline.kernel.config import Config, Environment
 from pipeline.kernel.errors import ChatOpsError, DeployConflict, Forbidden
 from pipeline.kernel.ports import Clock
 from pipeline.kernel.text import People
 from pipeline.preflight import Check, Planned, Preflight, blocking_failures
-from store.deploy.models import (
-    Deployment,
-    DeploymentId,
-    DeploymentState,
-    Target,
-    TargetStatus,
-)
+from store.deploy.models import Deployment, DeploymentId, RunKind, Target, TargetStatus
 from store.deploy.repository import Deployments
-
-
-def new_deployment_id(now: datetime) -> DeploymentId:
-    return DeploymentId(f"{int(now.timestamp())}-{secrets.token_hex(3)}")
 
 
 class DeployPlanner:
@@ -113,23 +102,16 @@ class DeployPlanner:
             )
         digests = {c.service: c.digest for c in checks if c.service and c.digest}
         targets = [t.model_copy(update={"image_digest": digests.get(t.service)}) for t in targets]
-        run = Deployment(
-            id=deployment_id or new_deployment_id(now),
-            environment=env.name,
+        run = new_request(
+            env,
+            kind=RunKind.DEPLOY,
             requested_by=user_id,
-            version=request.version,
-            state=DeploymentState.AWAITING_APPROVAL,
-            stage=None,
-            required_approvals=approvals,
             channel_id=channel_id,
-            message_ts=None,
-            created_at=now,
-            updated_at=now,
-            approval_due_at=now + timedelta(seconds=env.approval_timeout_s) if approvals else None,
-            started_at=None,
-            finished_at=None,
-            error=None,
-            targets=tuple(targets),
+            now=now,
+            run_id=deployment_id,
+            approvals=approvals,
+            version=request.version,
+            targets=targets,
             break_glass=request.break_glass,
             skip_staging=request.skip_staging,
         )

@@ -1,5 +1,4 @@
-"""What `/deploy` answers besides sentences: a deployment record, the history, a dry run, an
-environment's status."""
+"""What `/deploy` answers besides sentences: a deployment record, the history, a dry run."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ from datetime import datetime
 
 from commands.deploy.parse import DeployRequest
 from pipeline.preflight import Check
-from store.deploy.locks import Lock
 from store.deploy.models import Deployment, Target
 
 
@@ -40,18 +38,3 @@ class DryRun:
     checks: tuple[Check, ...]
     approvals: int
     request: DeployRequest
-
-
-@dataclass(frozen=True)
-class EnvironmentView:
-    """Reply: an environment's lock, windows and freezes, and its runs in progress."""
-
-    environment: str
-    now: datetime
-    lock: Lock | None
-    open_now: bool
-    next_open: datetime | None
-    freeze: str | None
-    windows: tuple[str, ...]
-    timezone: str
-    in_flight: tuple[Deployment, ...]

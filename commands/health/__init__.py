@@ -1,3 +1,3 @@
-"""`/health`: parse and use case."""
+"""`/health`: parse (text -> a request) and use case (the health table)."""
 
 from __future__ import annotations

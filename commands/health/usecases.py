@@ -11,12 +11,13 @@ import asyncio
 import json
 
 from commands.exchange import Answer, Invocation, Later, Outcome
+from commands.health.parse import Help, parse_health
 from commands.health.replies import HealthReport, HealthRow
 from commands.usage import Choices, Syntax, Usage
 from pipeline.deploy import DeployEngine
 from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config, Environment, Service
-from pipeline.kernel.errors import ChatOpsError, UsageError
+from pipeline.kernel.errors import ChatOpsError
 from pipeline.kernel.text import Line
 
 
@@ -46,21 +47,13 @@ class HealthCommands:
         self._health = health
 
     async def on_command(self, inv: Invocation) -> Answer:
-        words = inv.text.split()
-        full = any(w.lower() == "--full" for w in words)
-        words = [w for w in words if w.lower() != "--full"]
-        if not words or words[0].lower() == "help":
+        """Answer `/health …`. Raises UsageError (nothing checked) for text it cannot read."""
+        parsed = parse_health(inv.text, self._config)
+        if isinstance(parsed, Help):
             return Outcome(reply=usage(self._config), audit="help")
-        unknown = [w for w in words[1:] for part in w.split(",") if part and part.startswith("-")]
-        if unknown:
-            raise UsageError(
-                "`{flag}` is not a flag of `/health`; the only one is `--full`.", flag=unknown[0]
-            )
-        env = self._config.environment(words[0])
-        names = [p for w in words[1:] for p in w.split(",") if p]
-        # Named twice (`auth-svc auth-svc`, `AUTH-svc,auth-svc`): one row.
-        named = {svc.name: svc for svc in (self._config.service(n) for n in names)}
-        services = list(named.values()) or list(self._config.services.values())
+        env = self._config.environment(parsed.environment)
+        services = [self._config.service(name) for name in parsed.services]
+        full = parsed.full
 
         async def then() -> Outcome:
             return Outcome(reply=await self.check(env, services, full=full))

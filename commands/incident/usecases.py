@@ -1,8 +1,8 @@
-"""`/incident`, its buttons and forms: declare war rooms; updates, resolution, commander; reminders.
+"""`/incident`, its buttons and forms: declare war rooms; updates, resolution, commander.
 
 No Slack types here: `bot/` implements the `IncidentChat` port (and renders the templates), and
-translates Slack failures into `UpstreamError`s before they reach these methods. Reminders are
-due times in the store; a timer per incident wakes `remind` at each one.
+translates Slack failures into `UpstreamError`s before they reach these methods. Each change
+moves the incident's reminder (`reminders.py`).
 """
 
 from __future__ import annotations
@@ -26,22 +26,21 @@ from commands.incident.parse import (
     parse_update_form,
     usage,
 )
+from commands.incident.reminders import Reminders
 from commands.incident.replies import Declared, OpenIncidents, ResolveFormView, UpdateFormView
 from pipeline.kernel.config import Config, Severity
 from pipeline.kernel.errors import ChatOpsError, NotFound, UpstreamError, UsageError
-from pipeline.kernel.ports import Clock, IncidentChat, Reminder, Timers
+from pipeline.kernel.ports import Clock, IncidentChat, NotInvited
 from pipeline.kernel.text import Person
 from store.deploy.models import Deployment, DeploymentState
 from store.deploy.repository import Deployments
 from store.incident.models import EventKind, Incident, IncidentEvent, IncidentId, IncidentStatus
-from store.incident.repository import Claim, Incidents
+from store.incident.repository import Incidents
 
 log = logging.getLogger(__name__)
 
 UNKNOWN_ETA = "Unknown"
 DEFAULT_FOLLOW_UP = "Post-mortem to schedule; the timeline is in the war room."
-# A reminder whose post failed is tried again this much later (Slack down, a missing scope).
-RETRY_S = 30.0
 _SUSPECT_STATES = (
     DeploymentState.SUCCEEDED,
     DeploymentState.ROLLED_BACK,
@@ -91,7 +90,8 @@ def reminder_timer(incident_id: str) -> str:
 
 
 class IncidentCommands:
-    """What `/incident`, its buttons and forms do, and the reminders. Slack via the port."""
+    """What `/incident`, its buttons and forms do. Slack via the port; the reminders' timers
+    through `Reminders`."""
 
     def __init__(
         self,
@@ -101,7 +101,7 @@ class IncidentCommands:
         deployments: Deployments,
         chat: IncidentChat,
         access: Access,
-        timers: Timers,
+        reminders: Reminders,
         clock: Clock,
     ) -> None:
         self._config = config
@@ -109,20 +109,8 @@ class IncidentCommands:
         self._deployments = deployments
         self._chat = chat
         self._access = access
-        self._timers = timers
+        self._reminders = reminders
         self._clock = clock
-        # Marks this process's reminder claims; a claim with another token is a dead process's.
-        self._token = secrets.token_hex(8)
-
-    def _next_due(self, severity: str, after: datetime) -> datetime | None:
-        every = self._config.incidents.severities[severity].update_every_s
-        return after + timedelta(seconds=every) if every else None
-
-    def _arm(self, incident: Incident) -> None:
-        if incident.is_open and incident.next_update_due_at is not None:
-            self._timers.arm(reminder_timer(incident.id), incident.next_update_due_at)
-        else:
-            self._timers.disarm(reminder_timer(incident.id))
 
     # -- /incident -------------------------------------------------------------------------
 
@@ -255,21 +243,9 @@ class IncidentCommands:
             announce_ts=None,
             opened_at=now,
             last_update_at=now,
-            next_update_due_at=self._next_due(request.severity, now),
+            next_update_due_at=self._reminders.next_due(request.severity, now),
         )
-        try:
-            await self._chat.set_topic(incident)
-            invitees = await self._invitees(user_id, severity)
-            not_invited = await self._chat.invite(war_room, invitees)
-            if len(not_invited) == len(invitees):
-                raise UpstreamError(
-                    "Slack would not invite anyone to the war room ({why}).",
-                    why=", ".join(sorted({n.error for n in not_invited})),
-                )
-            suspects = await self._suspects(now)
-        except ChatOpsError as exc:
-            await self._abandon(war_room)
-            raise _not_declared(exc, archived=name) from exc
+        not_invited, suspects = await self._set_up(incident, severity)
         # Recorded before its alert is posted: the alert's buttons work from the moment anyone
         # can see them, even before Slack has told us it posted it.
         try:
@@ -297,13 +273,33 @@ class IncidentCommands:
                 await self._incidents.set_announcement(incident.id, announce_ts)
             except ChatOpsError as exc:
                 warnings.append(exc)
-        self._arm(incident)
+        self._reminders.arm(incident)
         if not_invited:
             try:
                 await self._chat.tell_commander(incident, not_invited)
             except ChatOpsError as exc:
                 warnings.append(exc)
         return Declared(incident, tuple(warnings), tuple(not_invited))
+
+    async def _set_up(
+        self, incident: Incident, severity: Severity
+    ) -> tuple[list[NotInvited], list[Deployment]]:
+        """Set the new war room's topic, invite its people and find the suspect deploys; on
+        failure, archive it. Returns who Slack would not invite, and the suspects."""
+        try:
+            await self._chat.set_topic(incident)
+            invitees = await self._invitees(incident.commander, severity)
+            not_invited = await self._chat.invite(incident.channel_id, invitees)
+            if len(not_invited) == len(invitees):
+                raise UpstreamError(
+                    "Slack would not invite anyone to the war room ({why}).",
+                    why=", ".join(sorted({n.error for n in not_invited})),
+                )
+            suspects = await self._suspects(incident.opened_at)
+        except ChatOpsError as exc:
+            await self._abandon(incident.channel_id)
+            raise _not_declared(exc, archived=incident.channel_name) from exc
+        return not_invited, suspects
 
     async def _abandon(self, channel_id: str) -> None:
         try:
@@ -371,12 +367,12 @@ class IncidentCommands:
             eta=(eta or "").strip() or before.eta,
             impact=(impact or "").strip() or before.impact,
             at=now,
-            next_update_due_at=self._next_due(before.severity, now),
+            next_update_due_at=self._reminders.next_due(before.severity, now),
             actor=user_id,
         )
         if after is None:
             return await self.open_by_id(incident_id)  # resolved meanwhile: raises
-        self._arm(after)
+        self._reminders.arm(after)
         try:
             await self._chat.post_update(after)
         except ChatOpsError as exc:
@@ -410,7 +406,7 @@ class IncidentCommands:
         )
         if after is None:
             return await self.open_by_id(incident_id)  # resolved meanwhile: raises
-        self._arm(after)
+        self._reminders.arm(after)
         try:
             await self._chat.post_resolved(after, await self.timeline(after.id))
         except ChatOpsError as exc:
@@ -464,82 +460,7 @@ class IncidentCommands:
                     IncidentEvent(
                         at=run.finished_at,
                         kind=EventKind.ROLLBACK,
-                        detail=f"rollback {run.id} {run.state.value.replace('_', ' ')}",
+                        detail=f"rollback {run.id} {run.state.words}",
                     )
                 )
         return sorted(events, key=lambda e: e.at)
-
-    # -- reminders -------------------------------------------------------------------------
-
-    async def arm_timers(self) -> int:
-        """Arm the reminder timer of every open incident (at start-up). Returns how many."""
-        armed = 0
-        for incident in await self._incidents.open_incidents():
-            if incident.next_update_due_at is not None:
-                self._arm(incident)
-                armed += 1
-        return armed
-
-    async def send_due_reminders(self) -> int:
-        """Post every reminder that is due (the safety sweep); returns how many were posted."""
-        sent = 0
-        for incident in await self._incidents.open_incidents():
-            try:
-                sent += await self.remind(incident.id)
-            except Exception:
-                log.exception("reminder for incident %s failed; retrying later", incident.id)
-        return sent
-
-    async def remind(self, incident_id: str) -> bool:
-        """Post the reminder due now for `incident_id`, exactly once; True when posted.
-
-        The reminder is claimed in the store first. A claim left by a process that died while
-        posting may mean Slack has it already, so the war room is searched for the reminder's
-        key before posting again. A failed post releases the claim and re-arms the timer.
-        """
-        incident = await self._incidents.get(incident_id)
-        now = self._clock.now()
-        if incident is None or not incident.is_open:
-            return False
-        due = incident.next_update_due_at
-        severity = self._config.incidents.severities.get(incident.severity)
-        if due is None or severity is None or severity.update_every_s is None:
-            return False
-        if due > now:
-            self._arm(incident)
-            return False
-        claim = await self._incidents.claim_reminder(incident.id, due=due, token=self._token)
-        if claim is Claim.BUSY:
-            return False
-        reminder = Reminder(
-            key=f"{incident.id}@{due.isoformat()}",
-            escalate=incident.unanswered_reminders >= 1,
-            since_update_s=(now - incident.last_update_at).total_seconds(),
-            every_s=severity.update_every_s,
-            escalate_to=tuple(severity.escalate_to),
-        )
-        try:
-            seen = claim is Claim.TAKEN_OVER and await self._chat.reminder_posted(
-                incident, reminder
-            )
-            if not seen:
-                await self._chat.post_reminder(incident, reminder)
-        except BaseException:
-            await self._incidents.release_reminder(incident.id, token=self._token)
-            self._timers.arm(reminder_timer(incident.id), now + timedelta(seconds=RETRY_S))
-            raise
-        next_due = due + timedelta(seconds=severity.update_every_s)
-        if next_due <= now:
-            next_due = now + timedelta(seconds=severity.update_every_s)
-        minutes = round(reminder.since_update_s / 60)
-        event = IncidentEvent(
-            at=now,
-            kind=EventKind.ESCALATION if reminder.escalate else EventKind.REMINDER,
-            detail=f"no update for {minutes} min",
-        )
-        after = await self._incidents.finish_reminder(
-            incident.id, due=due, token=self._token, next_due=next_due, event=event
-        )
-        if after is not None:
-            self._arm(after)
-        return not seen

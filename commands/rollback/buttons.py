@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 
-from commands.deploy.usecases import DeployCommands
 from commands.exchange import Click, Outcome
 from commands.rollback.history import migrations_undone
 from commands.rollback.usecases import RollbackCommands
+from commands.runs.lifecycle import Runs
 from pipeline.deploy import DeployEngine
 from pipeline.kernel.config import Config, Environment
 from pipeline.kernel.errors import Forbidden, NotFound
@@ -39,7 +39,7 @@ class RollbackButtons:
         config: Config,
         deployments: Deployments,
         incidents: Incidents,
-        deploy: DeployCommands,
+        runs: Runs,
         engine: DeployEngine,
         rollback: RollbackCommands,
         clock: Clock,
@@ -47,14 +47,14 @@ class RollbackButtons:
         self._config = config
         self._deployments = deployments
         self._incidents = incidents
-        self._deploy = deploy
+        self._runs = runs
         self._engine = engine
         self._rollback = rollback
         self._clock = clock
 
     async def on_window_button(self, click: Click) -> Outcome:
         """**Roll back** on a successful deploy's card, inside its window."""
-        deploy = await self._deploy.get(click.value)
+        deploy = await self._runs.get(click.value)
         env = self._config.environment(deploy.environment)
         await self._rollback.authorize(env, click.user_id)
         if not deploy.window_open(self._clock.now()):
@@ -92,7 +92,7 @@ class RollbackButtons:
         incident = await self._incidents.get(incident_id)
         if incident is None:
             raise NotFound("No incident has the id `{id}`; nothing was changed.", id=incident_id)
-        deploy = await self._deploy.get(deploy_id)
+        deploy = await self._runs.get(deploy_id)
         env = self._config.environment(deploy.environment)
         await self._rollback.authorize(env, click.user_id)
         if deploy.reverted_by is not None:

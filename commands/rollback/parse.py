@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from commands.deploy.parse import VERSION
+from commands.parsing import VERSION, service_list
 from commands.usage import Choices, Rule, Syntax, Usage
 from pipeline.kernel.config import Config
 from pipeline.kernel.errors import BadVersion, UsageError, options
@@ -87,7 +87,7 @@ def parse_rollback(text: str, config: Config) -> Help | RollbackRequest:
             env=env.name,
             services=options(config.services),
         )
-    services = _services(words[1], config)
+    services = service_list(words[1], config)
     rest = words[2:]
     version = None
     if rest and _LOOKS_LIKE_VERSION.match(rest[0]):
@@ -96,21 +96,3 @@ def parse_rollback(text: str, config: Config) -> Help | RollbackRequest:
         version, rest = rest[0], rest[1:]
     reason = " ".join(rest) or None
     return RollbackRequest(env.name, services, version, reason, confirmed)
-
-
-def _services(word: str, config: Config) -> tuple[str, ...] | None:
-    if word.lower() == "all":
-        return None
-    names: list[str] = []
-    for part in word.split(","):
-        if not part:
-            raise UsageError(
-                "`{word}` has an empty service name; separate names with one comma. "
-                "Services: {services}, or `all`.",
-                word=word,
-                services=options(config.services),
-            )
-        name = config.service(part).name
-        if name not in names:
-            names.append(name)
-    return tuple(names)

@@ -11,12 +11,8 @@ back buttons (`buttons.py`) start their runs here too; `window.py` closes the wi
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
 
 from commands.access import Access
-from commands.deploy.pending_requests import approval_timer
-from commands.deploy.planning import new_deployment_id
-from commands.deploy.usecases import DeployCommands
 from commands.exchange import Answer, Click, Invocation, Later, Outcome
 from commands.rollback.history import (
     last_change,
@@ -28,6 +24,8 @@ from commands.rollback.history import (
 )
 from commands.rollback.parse import Help, RollbackRequest, parse_rollback, usage
 from commands.rollback.replies import RollbackPrompt
+from commands.runs.lifecycle import Runs
+from commands.runs.records import new_request
 from pipeline.deploy import DeployEngine, RunningVersion
 from pipeline.kernel.config import Config, Environment
 from pipeline.kernel.errors import (
@@ -37,7 +35,7 @@ from pipeline.kernel.errors import (
     UsageError,
     options,
 )
-from pipeline.kernel.ports import Clock, Timers
+from pipeline.kernel.ports import Clock
 from pipeline.kernel.text import Line, People, Person, line
 from pipeline.runner import Runner
 from store.deploy.models import (
@@ -63,20 +61,18 @@ class RollbackCommands:
         *,
         config: Config,
         deployments: Deployments,
-        deploy: DeployCommands,
+        runs: Runs,
         engine: DeployEngine,
         runner: Runner,
         access: Access,
-        timers: Timers,
         clock: Clock,
     ) -> None:
         self._config = config
         self._deployments = deployments
-        self._deploy = deploy
+        self._runs = runs
         self._engine = engine
         self._runner = runner
         self._access = access
-        self._timers = timers
         self._clock = clock
 
     # -- /rollback -------------------------------------------------------------------------
@@ -128,7 +124,7 @@ class RollbackCommands:
         holder_id = await self._deployments.running_for(env.name, names)
         if holder_id is None:
             return None
-        holder = await self._deploy.get(holder_id)
+        holder = await self._runs.get(holder_id)
         if holder.is_rollback or holder.state is DeploymentState.ROLLING_BACK:
             raise ChatOpsError(
                 "{what} `{id}` is already rolling back in `{env}`; a second rollback would "
@@ -152,12 +148,12 @@ class RollbackCommands:
             error=why,
         )
         if not moved:
-            latest = await self._deploy.get(holder.id)
+            latest = await self._runs.get(holder.id)
             raise ChatOpsError(
                 "Deployment `{id}` finished while you asked ({state}); nothing was changed. "
                 "Run `/rollback` again if it still needs to go back.",
                 id=holder.id,
-                state=latest.state.value.replace("_", " "),
+                state=latest.state.words,
             )
         await self._deployments.record_event(
             StageEvent(
@@ -179,7 +175,7 @@ class RollbackCommands:
                 services=options(services),
                 env=holder.environment,
             ),
-            cards=(await self._deploy.get(holder.id),),
+            cards=(await self._runs.get(holder.id),),
             audit="stopped the deploy",
             ref=holder.id,
         )
@@ -283,41 +279,26 @@ class RollbackCommands:
                 services=", ".join(f"`{t.service}` {t.current_version}" for t in targets),
                 env=env.name,
             )
-        now = self._clock.now()
         reverted = {t.reverts for t in active}
-        approvals = env.required_approvals if needs_approvals else 0
         ask = not confirmed or bool(migrated)
-        if approvals:
-            due: datetime | None = now + timedelta(seconds=env.approval_timeout_s)
-        else:
-            due = now + timedelta(seconds=CONFIRM_TIMEOUT_S) if ask else None
-        run = Deployment(
-            id=new_deployment_id(now),
-            environment=env.name,
-            requested_by=user_id,
-            version=version,
-            state=DeploymentState.AWAITING_APPROVAL,
-            stage=None,
-            required_approvals=approvals,
-            channel_id=channel_id,
-            message_ts=None,
-            created_at=now,
-            updated_at=now,
-            approval_due_at=due,
-            started_at=None,
-            finished_at=None,
-            error=None,
-            targets=tuple(targets),
+        run = new_request(
+            env,
             kind=RunKind.ROLLBACK,
+            requested_by=user_id,
+            channel_id=channel_id,
+            now=self._clock.now(),
+            approvals=env.required_approvals if needs_approvals else 0,
+            confirm_within_s=CONFIRM_TIMEOUT_S if ask else None,
+            version=version,
+            targets=targets,
             reverts=reverted.pop() if len(reverted) == 1 else None,
             reason=reason,
             undoes_migrations=migrated,
         )
         await self._deployments.create(run)
-        if not ask or (approvals and not migrated):
-            return await self._deploy.publish(run)
-        if due is not None:
-            self._timers.arm(approval_timer(run.id), due)
+        if not ask or (run.required_approvals and not migrated):
+            return await self._runs.publish(run)
+        self._runs.arm_timer(run)
         prompt = RollbackPrompt(run, asked_despite_yes=confirmed)
         return Outcome(reply=prompt, audit="asked to confirm", ref=run.id)
 
@@ -330,14 +311,14 @@ class RollbackCommands:
         for t in run.active_targets:
             now_on = await self._engine.running_version(env, self._config.service(t.service))
             if now_on.task_definition != t.previous_task_def:
-                await self._deploy.cancel(run.id, reason="stale confirmation")
+                await self._runs.cancel(run.id, reason="stale confirmation")
                 raise Forbidden(
                     "`{service}` changed since you asked (it now runs {now}), so I cancelled "
                     "this rollback. Type `/rollback` again to see what it would do now.",
                     service=t.service,
                     now=now_on.version or "another revision",
                 )
-        self._timers.disarm(approval_timer(run.id))
+        self._runs.disarm_timer(run.id)
         history = await self._deployments.succeeded(environment=env.name)
         migrated = migrations_undone(history, list(run.targets))
         if migrated:
@@ -352,7 +333,7 @@ class RollbackCommands:
                     + ", ".join(f"deployment {m.deployment_id} migrated it" for m in migrated),
                 )
             )
-        outcome = await self._deploy.publish(run)
+        outcome = await self._runs.publish(run)
         if outcome.error is not None:
             return outcome
         if run.required_approvals:
@@ -379,7 +360,7 @@ class RollbackCommands:
 
     async def on_cancel(self, click: Click) -> Outcome:
         run = await self._pending(click)
-        await self._deploy.cancel(run.id, reason="cancelled by the requester")
+        await self._runs.cancel(run.id, reason="cancelled by the requester")
         return Outcome(
             reply=Line.literal("Cancelled: nothing was rolled back."),
             audit="cancelled",
@@ -388,7 +369,7 @@ class RollbackCommands:
         )
 
     async def _pending(self, click: Click) -> Deployment:
-        run = await self._deploy.get(click.value)
+        run = await self._runs.get(click.value)
         if not run.is_rollback:
             raise NotFound("That button belongs to no rollback; nothing was changed.")
         if click.user_id != run.requested_by:
@@ -403,8 +384,8 @@ class RollbackCommands:
             and run.approval_due_at is not None
             and run.approval_due_at <= now
         ):
-            await self._deploy.expire(run.id)
-            run = await self._deploy.get(run.id)
+            await self._runs.expire(run.id)
+            run = await self._runs.get(run.id)
         # A rollback that needs approvals is asked about only before its card is posted (the
         # deploy it takes back ran migrations); once posted, the approvers decide.
         posted = run.required_approvals and run.message_ts is not None
@@ -413,6 +394,6 @@ class RollbackCommands:
                 "This question is stale: rollback `{id}` is already {state}. Nothing was "
                 "changed; type `/rollback` again if you still need it.",
                 id=run.id,
-                state=run.state.value.replace("_", " "),
+                state=run.state.words,
             )
         return run

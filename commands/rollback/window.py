@@ -6,7 +6,7 @@ any window whose timer was missed. A closed window is a column of the run, close
 
 from __future__ import annotations
 
-from commands.deploy.usecases import DeployCommands
+from commands.runs.lifecycle import Runs
 from pipeline.deploy import DeployEngine, window_timer
 from pipeline.kernel.ports import Clock, Timers
 from store.deploy.repository import Deployments
@@ -19,13 +19,13 @@ class RollbackWindows:
         self,
         *,
         deployments: Deployments,
-        deploy: DeployCommands,
+        runs: Runs,
         engine: DeployEngine,
         timers: Timers,
         clock: Clock,
     ) -> None:
         self._deployments = deployments
-        self._deploy = deploy
+        self._runs = runs
         self._engine = engine
         self._timers = timers
         self._clock = clock
@@ -43,7 +43,7 @@ class RollbackWindows:
             return False
         # A canary's old colours kept running for the window; now they can go.
         await self._engine.retire_old_colours(run.id)
-        await self._deploy.redraw(await self._deploy.get(run.id))
+        await self._runs.redraw(run.id)
         return True
 
     async def arm_timers(self) -> int:

@@ -27,6 +27,11 @@ class DeploymentState(StrEnum):
     CANCELLED = "cancelled"
 
     @property
+    def words(self) -> str:
+        """The state as people read it: `rolling back`, `awaiting approval`."""
+        return self.value.replace("_", " ")
+
+    @property
     def finished(self) -> bool:
         return self in _FINISHED
 

@@ -142,7 +142,7 @@ class TestRelease:
 
         run_id = await request_and_approve(bot, slack)
 
-        run = await bot.runtime.deploy.get(run_id)
+        run = await bot.runtime.runs.get(run_id)
         assert run.state is DeploymentState.SUCCEEDED
         assert [(s.weight, s.status, s.elapsed_s) for s in run.stages] == [
             (5, StageStatus.PASSED, 5 * MINUTE),
@@ -175,7 +175,7 @@ class TestRelease:
 
         run_id = await request_and_approve(bot, slack)
 
-        run = await bot.runtime.deploy.get(run_id)
+        run = await bot.runtime.runs.get(run_id)
         assert run.state is DeploymentState.ROLLED_BACK
         assert "50% stage failed" in (run.error or "")
         assert "5xx 2.0%" in (run.error or "")
@@ -196,14 +196,14 @@ class TestRelease:
 
         run_id = await request_and_approve(bot, slack)
 
-        assert (await bot.runtime.deploy.get(run_id)).state is DeploymentState.SUCCEEDED
+        assert (await bot.runtime.runs.get(run_id)).state is DeploymentState.SUCCEEDED
 
     async def test_no_data_is_never_a_pass_and_too_long_without_it_fails_the_stage(
         self, bot: BotDriver, slack: FakeSlack, canary: CanaryWorld
     ) -> None:
         run_id = await request_and_approve(bot, slack)
 
-        run = await bot.runtime.deploy.get(run_id)
+        run = await bot.runtime.runs.get(run_id)
         assert run.state is DeploymentState.ROLLED_BACK
         assert "no CloudWatch data" in (run.error or "")
         assert canary.weights("auth-svc") == {"blue": 100, "green": 0}
@@ -221,7 +221,7 @@ class TestRelease:
 
         run_id = await request_and_approve(bot, slack)
 
-        run = await bot.runtime.deploy.get(run_id)
+        run = await bot.runtime.runs.get(run_id)
         assert run.state is DeploymentState.ROLLED_BACK
         assert "Smoke tests failed" in (run.error or "")
         assert "says version '1.2.0', not v1.3.0" in (run.error or "")
@@ -258,7 +258,7 @@ class TestSteering:
         pause.go.set()
         await bot.settle()
 
-        run = await bot.runtime.deploy.get(run_id)
+        run = await bot.runtime.runs.get(run_id)
         assert run.state is DeploymentState.SUCCEEDED
         assert run.stages[1].status is StageStatus.PROMOTED
         assert run.stages[1].promoted_by == "UONCALL"
@@ -280,11 +280,11 @@ class TestSteering:
         samples = []
         for _ in range(30):  # the held run must not move on, in real time or in bake time
             await asyncio.sleep(0.01)
-            held = await bot.runtime.deploy.get(run_id)
+            held = await bot.runtime.runs.get(run_id)
             samples.append((held.state, held.stages[1].status, held.stages[1].elapsed_s))
         await bot.click(CANARY_RESUME_ACTION, run_id, user="UAPPROVER1")
 
-        run = await bot.runtime.deploy.get(run_id)
+        run = await bot.runtime.runs.get(run_id)
         assert "⏸️ *Held* by <@UAPPROVER1>" in held_card
         assert CANARY_RESUME_ACTION in held_card
         assert len(set(samples)) == 1
@@ -307,7 +307,7 @@ class TestSteering:
         pause.go.set()
         await bot.settle()
 
-        run = await bot.runtime.deploy.get(run_id)
+        run = await bot.runtime.runs.get(run_id)
         assert run.state is DeploymentState.ROLLED_BACK
         assert run.error == "aborted at the 50% stage"
         assert canary.weights("auth-svc") == {"blue": 100, "green": 0}
@@ -328,7 +328,7 @@ class TestSteering:
         pause.go.set()
         await bot.settle()
 
-        run = await bot.runtime.deploy.get(run_id)
+        run = await bot.runtime.runs.get(run_id)
         assert run.state is DeploymentState.SUCCEEDED
         assert run.stages[1].status is StageStatus.PASSED
 
@@ -373,7 +373,7 @@ class TestAfterwards:
                 cluster="skillancer-production", services=[f"{name}-blue"]
             )["services"][0]
             assert blue["desiredCount"] == 0
-        run = await bot.runtime.deploy.get(run_id)
+        run = await bot.runtime.runs.get(run_id)
         assert run.old_colours_retired_at is not None
         assert "Old colours scaled to 0" in str(slack.of("chat.update")[-1]["blocks"])
 
@@ -392,14 +392,14 @@ class TestAfterwards:
         )
         run_id = await request_and_approve(bot, slack, wait=False)
         await pause.wait()
-        used = (await bot.runtime.deploy.get(run_id)).stages[1].elapsed_s
+        used = (await bot.runtime.runs.get(run_id)).stages[1].elapsed_s
 
         await bot.stop()
         pause.go.set()
         await bot.start()
         await bot.settle()
 
-        run = await bot.runtime.deploy.get(run_id)
+        run = await bot.runtime.runs.get(run_id)
         assert 0 < used < 10 * MINUTE
         assert run.state is DeploymentState.SUCCEEDED
         assert run.stages[1].elapsed_s == 10 * MINUTE
@@ -425,7 +425,7 @@ class TestTheCard:
         run_id = await request_and_approve(bot, slack, wait=False)
         await pause.wait()
         await asyncio.sleep(0.05)
-        run = await bot.runtime.deploy.get(run_id)
+        run = await bot.runtime.runs.get(run_id)
         card = await _card_of(bot, slack, run_id, run.message_ts)
         pause.go.set()
         await bot.settle()
@@ -462,7 +462,7 @@ class TestTheCard:
         await bot.start()
         try:
             run_id = await request_and_approve(bot, slack)
-            run = await bot.runtime.deploy.get(run_id)
+            run = await bot.runtime.runs.get(run_id)
         finally:
             await bot.stop()
 
@@ -472,7 +472,7 @@ class TestTheCard:
 
 
 async def _card_of(bot: BotDriver, slack: FakeSlack, run_id: str, ts: str | None) -> str:
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.channel_id is not None
     [card] = [m for m in slack.workspace.channel(run.channel_id).messages if m.ts == ts]
     return str(card.blocks)

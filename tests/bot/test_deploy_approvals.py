@@ -39,7 +39,7 @@ async def test_the_requester_cannot_approve_their_own_deploy(
     await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER1")
 
     assert "You requested this deployment" in _refusal(slack)["text"]
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.state is DeploymentState.AWAITING_APPROVAL
     assert run.approvals == ()
     assert slack.of("chat.update") == []
@@ -54,7 +54,7 @@ async def test_a_user_who_is_not_an_approver_is_refused(bot: BotDriver, slack: F
     assert "Only approvers of `production`" in said
     assert "<@UAPPROVER1>" in said
     assert "<!subteam^S0LEADS>" in said
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.approvals == ()
     assert slack.of("chat.update") == []
 
@@ -67,7 +67,7 @@ async def test_members_of_an_approver_user_group_can_approve(
     await bot.click(APPROVE_ACTION, run_id, user="ULEAD1")
     await bot.click(APPROVE_ACTION, run_id, user="ULEAD2")
 
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.approved_by == ("ULEAD1", "ULEAD2")
     assert run.state is DeploymentState.SUCCEEDED
     assert {"usergroup": "S0LEADS"}.items() <= slack.of("usergroups.users.list")[0].items()
@@ -81,7 +81,7 @@ async def test_a_double_click_is_counted_once(bot: BotDriver, slack: FakeSlack) 
     await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER1")
 
     assert "each approver counts once" in _refusal(slack)["text"]
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.approved_by == ("UAPPROVER1",)
     assert run.state is DeploymentState.AWAITING_APPROVAL
     assert "approvals 1/2" in last_card(slack)
@@ -96,7 +96,7 @@ async def test_a_reject_from_an_approver_ends_the_request(
 
     await bot.click(REJECT_ACTION, run_id, user="UAPPROVER2")
 
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.state is DeploymentState.REJECTED
     assert "🛑 Rejected by <@UAPPROVER2>. Nothing was deployed." in last_card(slack)
     assert _buttons(slack.of("chat.update")[-1]) == []
@@ -112,7 +112,7 @@ async def test_an_unapproved_request_expires_at_its_due_time_and_the_card_says_s
     fired = await bot.runtime.timers.run_due()
     await bot.settle()
 
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert fired == [f"approval:{run_id}"]
     assert run.state is DeploymentState.EXPIRED
     assert run.finished_at == run.approval_due_at
@@ -130,7 +130,7 @@ async def test_buttons_of_an_expired_request_refuse_and_change_nothing(
     await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER1")
 
     assert "already expired" in _refusal(slack)["text"]
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.state is DeploymentState.EXPIRED
     assert run.approvals == ()
 
@@ -146,7 +146,7 @@ async def test_a_click_after_the_window_expires_the_request_even_before_its_time
     await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER2")
 
     assert "expired" in _refusal(slack)["text"]
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.state is DeploymentState.EXPIRED
     assert run.approved_by == ("UAPPROVER1",)
     assert "⌛ Expired" in last_card(slack)

@@ -58,7 +58,7 @@ async def test_a_run_aws_refuses_to_register_fails_with_the_permission_on_its_ca
 
     await bot.command("staging api-gateway v1.4.0", user="UDEV")
 
-    run = await bot.runtime.deploy.get(run_id_of(plan_cards(slack)[0]))
+    run = await bot.runtime.runs.get(run_id_of(plan_cards(slack)[0]))
     assert run.state is DeploymentState.ROLLED_BACK
     assert run.targets[0].new_task_def is None
     card = last_card(slack)
@@ -85,7 +85,7 @@ async def test_a_run_stopped_after_aws_took_its_registration_reuses_that_revisio
     await bot.start()
     await bot.settle()
 
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.state is DeploymentState.SUCCEEDED
     assert ecs_proxy.count("RegisterTaskDefinition") == 1
     [new] = [r for r in revisions(served_world, "staging", "api-gateway") if r != before]

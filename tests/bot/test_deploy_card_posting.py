@@ -14,8 +14,8 @@ import pytest
 from bot.deploy.adapter import CARD_EVENT
 from bot.deploy.views import APPROVE_ACTION
 from bot.settings import Settings
-from commands.deploy.cards import LOOK_AGAIN_S
-from commands.deploy.pending_requests import UNAPPROVED_START_WINDOW
+from commands.runs.cards import LOOK_AGAIN_S
+from commands.runs.lifecycle import UNAPPROVED_START_WINDOW
 from store.db import Store
 from store.deploy.models import Deployment, DeploymentId, DeploymentState, Target
 from store.deploy.repository import Deployments
@@ -117,7 +117,7 @@ async def test_a_request_still_posting_its_card_is_no_orphan_for_the_sweep(
             break
         await asyncio.sleep(0.01)
 
-    recovered = await bot.runtime.deploy.recover_orphans()
+    recovered = await bot.runtime.runs.recover_orphans()
     await asking
 
     assert recovered == []
@@ -195,7 +195,7 @@ async def test_a_card_posted_before_the_crash_is_found_at_start_up_and_its_butto
     await bot.settle()
 
     [card] = cards_in_channel(slack)
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.message_ts == card.ts
     assert "*Awaiting approval:* 0/2" in str(card.blocks)
     assert any(
@@ -203,7 +203,7 @@ async def test_a_card_posted_before_the_crash_is_found_at_start_up_and_its_butto
     )
     await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER1", message_ts=card.ts)
     await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER2", message_ts=card.ts)
-    assert (await bot.runtime.deploy.get(run_id)).state is DeploymentState.SUCCEEDED
+    assert (await bot.runtime.runs.get(run_id)).state is DeploymentState.SUCCEEDED
     assert world.version("production", "api-gateway") == "v1.3.0"
 
 
@@ -217,7 +217,7 @@ async def test_a_card_never_posted_before_the_crash_is_posted_at_start_up(
 
     [card] = cards_in_channel(slack)
     assert card.metadata == {"event_type": CARD_EVENT, "event_payload": {"key": run_id}}
-    assert (await bot.runtime.deploy.get(run_id)).message_ts == card.ts
+    assert (await bot.runtime.runs.get(run_id)).message_ts == card.ts
 
 
 async def test_a_staging_request_cut_short_by_a_crash_starts_when_the_bot_is_back(
@@ -228,7 +228,7 @@ async def test_a_staging_request_cut_short_by_a_crash_starts_when_the_bot_is_bac
     await bot.start()
     await bot.settle()
 
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.state is DeploymentState.SUCCEEDED
     assert world.version("staging", "api-gateway") == "v1.4.0"
     assert "✅ Staging deployment successful" in last_card(slack)
@@ -251,7 +251,7 @@ async def test_a_staging_request_found_long_after_the_crash_is_cancelled_not_sta
     await bot.start()
     await bot.settle()
 
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.state is DeploymentState.CANCELLED
     assert world.task_definition("staging", "api-gateway") == before
     assert cards_in_channel(slack) == []
@@ -269,7 +269,7 @@ async def test_a_request_whose_window_passed_while_the_bot_was_down_expires_and_
     await bot.start()
     await bot.settle()
 
-    assert (await bot.runtime.deploy.get(run_id)).state is DeploymentState.EXPIRED
+    assert (await bot.runtime.runs.get(run_id)).state is DeploymentState.EXPIRED
     assert cards_in_channel(slack) == []
     assert any("its approval window has passed, so it expired" in s for s in said_privately(slack))
 
@@ -283,7 +283,7 @@ async def test_an_orphan_whose_card_slack_refuses_is_cancelled_and_told_why(
     await bot.start()
     await bot.settle()
 
-    assert (await bot.runtime.deploy.get(run_id)).state is DeploymentState.CANCELLED
+    assert (await bot.runtime.runs.get(run_id)).state is DeploymentState.CANCELLED
     [said] = said_privately(slack)
     assert "could not post it now, so I cancelled it" in said
     assert "`restricted_action`" in said
@@ -297,13 +297,13 @@ async def test_an_orphan_is_left_for_the_next_sweep_while_its_channel_cannot_be_
 
     await bot.start()
     await bot.settle()
-    waiting = await bot.runtime.deploy.get(run_id)
+    waiting = await bot.runtime.runs.get(run_id)
     await bot.runtime.sweep()
     await bot.settle()
 
     assert waiting.message_ts is None
     [card] = cards_in_channel(slack)
-    assert (await bot.runtime.deploy.get(run_id)).message_ts == card.ts
+    assert (await bot.runtime.runs.get(run_id)).message_ts == card.ts
 
 
 async def test_a_click_on_a_card_the_bot_never_knew_makes_it_the_runs_card(
@@ -324,7 +324,7 @@ async def test_a_click_on_a_card_the_bot_never_knew_makes_it_the_runs_card(
     await bot.click(APPROVE_ACTION, run.id, user="UAPPROVER1", message_ts=late.ts)
 
     assert "🚫 Cancelled" in str(slack.workspace.message(CHANNEL, late.ts).blocks)
-    assert (await bot.runtime.deploy.get(run.id)).state is DeploymentState.CANCELLED
+    assert (await bot.runtime.runs.get(run.id)).state is DeploymentState.CANCELLED
 
 
 # -- requests a crash cut short before they were recorded ------------------------------------
@@ -367,7 +367,7 @@ async def test_a_request_cut_short_after_its_record_is_left_to_that_records_reco
 
     await bot.start()
     await bot.settle()
-    if not (await bot.runtime.deploy.get(run_id)).message_ts:
+    if not (await bot.runtime.runs.get(run_id)).message_ts:
         # A Slack call that failed at start-up (a loaded CI machine) leaves it to the sweep.
         await bot.runtime.sweep()
         await bot.settle()

@@ -41,7 +41,7 @@ def update_statuses(slack: FakeSlack) -> list[int]:
 
 async def _staging_run(bot: BotDriver, slack: FakeSlack) -> Deployment:
     await bot.command("staging api-gateway v1.4.0", user="UDEV")
-    return await bot.runtime.deploy.get(run_id_of(plan_cards(slack)[0]))
+    return await bot.runtime.runs.get(run_id_of(plan_cards(slack)[0]))
 
 
 async def test_one_http_500_on_the_final_update_is_retried_until_the_card_shows_success(

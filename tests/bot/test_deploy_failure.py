@@ -43,7 +43,7 @@ async def test_a_failing_health_check_rolls_every_changed_service_back(
 
     run_id = await _approved_production(bot, slack, "api-gateway,auth-svc")
 
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.state is DeploymentState.ROLLED_BACK
     assert run.error is not None
     assert "`auth-svc` failed its health check `/health` after 10 attempts" in run.error
@@ -66,7 +66,7 @@ async def test_services_rolled_back_are_health_checked_again(
     assert auth_hits == [503] * 10 + [200] * 3
     api_hits = [status for service, status in production if service == "api-gateway"]
     assert api_hits == [200] * 6
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert all("`/api/v1/status` 200" in (t.detail or "") for t in run.targets)
 
 
@@ -97,7 +97,7 @@ async def test_a_rollback_whose_health_check_fails_too_ends_loudly_with_the_manu
 
     run_id = await _approved_production(bot, slack, "api-gateway")
 
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.state is DeploymentState.ROLLBACK_FAILED
     assert run.targets[0].status is TargetStatus.ROLLBACK_FAILED
     card = last_card(slack)
@@ -140,7 +140,7 @@ async def test_health_retries_follow_the_environments_retries_and_interval(
         await bot.click(APPROVE_ACTION, run_id, user=user)
 
     assert clock.slept == waits
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.state is DeploymentState.ROLLED_BACK
 
 
@@ -153,7 +153,7 @@ async def test_a_service_that_never_reaches_steady_state_fails_at_the_deadline(
 
     await bot.command("staging api-gateway v1.4.0", user="UDEV")
 
-    run = await bot.runtime.deploy.get(run_id_of(plan_cards(slack)[0]))
+    run = await bot.runtime.runs.get(run_id_of(plan_cards(slack)[0]))
     assert run.state is DeploymentState.ROLLED_BACK
     assert run.error == (
         "`api-gateway` did not reach steady state within 10m "
@@ -173,7 +173,7 @@ async def test_a_partly_failed_rollback_still_announces_the_services_it_restored
 
     run_id = await _approved_production(bot, slack, "api-gateway,auth-svc")
 
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.state is DeploymentState.ROLLBACK_FAILED
     notices = [t for t in thread(slack) if t.startswith("🔄 *Deployment Rollback*")]
     assert len(notices) == 1

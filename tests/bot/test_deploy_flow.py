@@ -33,7 +33,7 @@ async def test_production_deploy_with_two_approvals_promotes_staging_versions(
         assert world.version("production", service) == "v1.3.0"
         assert world.task_definition("production", service) != before[service]
     assert world.version("production", "market-svc") == "v1.2.0"
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.state is DeploymentState.SUCCEEDED
     assert {t.status for t in run.targets} == {TargetStatus.HEALTHY}
     final = slack.of("chat.update")[-1]
@@ -47,7 +47,7 @@ async def test_staging_deploy_with_an_explicit_version_starts_at_once_and_succee
     await bot.command("staging auth-svc v1.4.0", user="UDEV")
 
     run_id = run_id_of(plan_cards(slack)[0])
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.required_approvals == 0
     assert run.approvals == ()
     assert run.state is DeploymentState.SUCCEEDED
@@ -70,7 +70,7 @@ async def test_promotion_skips_a_service_already_on_its_target_and_the_card_says
     card = str(plan_cards(slack)[0]["blocks"])
     assert "`auth-svc` already on v1.3.0: skipped" in card
     assert "`api-gateway` v1.2.0 → *v1.3.0*" in card
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.state is DeploymentState.SUCCEEDED
     assert [t.service for t in run.active_targets] == ["api-gateway"]
     assert world.task_definition("production", "auth-svc") == auth_before

@@ -45,7 +45,7 @@ async def test_approve_buttons_keep_working_after_a_restart(
     await bot.restart()
     await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER2")
 
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.approved_by == ("UAPPROVER1", "UAPPROVER2")
     assert run.state is DeploymentState.SUCCEEDED
     assert world.version("production", "api-gateway") == "v1.3.0"
@@ -64,7 +64,7 @@ async def test_a_run_stopped_mid_rollout_is_reattached_and_finishes_without_a_se
     await bot.start()
     await bot.settle()
 
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.state is DeploymentState.SUCCEEDED
     assert world.version("production", "api-gateway") == "v1.3.0"
     assert len(revisions(world, "production", "api-gateway")) == 2
@@ -146,7 +146,7 @@ async def test_a_run_left_running_by_a_crash_is_reattached_at_start(
     await bot.start()
     await bot.settle()
 
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.state is DeploymentState.SUCCEEDED
     assert world.version("production", "api-gateway") == "v1.3.0"
     assert run.targets[0].previous_task_def == previous
@@ -174,7 +174,7 @@ async def test_a_crashed_run_that_had_already_updated_ecs_continues_without_regi
     await bot.start()
     await bot.settle()
 
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.state is DeploymentState.SUCCEEDED
     assert world.task_definition("production", "api-gateway") == new
     assert revisions(world, "production", "api-gateway") == [previous, new]
@@ -203,7 +203,7 @@ async def test_a_crashed_run_with_a_failed_service_rolls_back_instead_of_retryin
     await bot.start()
     await bot.settle()
 
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.state is DeploymentState.ROLLED_BACK
     assert world.task_definition("production", "api-gateway") == previous
     assert run.error is not None

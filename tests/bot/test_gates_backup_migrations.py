@@ -96,12 +96,12 @@ async def request(bot: BotDriver, slack: FakeSlack, services: str = "auth-svc") 
 async def approve(bot: BotDriver, run_id: str) -> Deployment:
     await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER1")
     await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER2")
-    return await bot.runtime.deploy.get(run_id)
+    return await bot.runtime.runs.get(run_id)
 
 
 async def card_of(bot: BotDriver, slack: FakeSlack, run_id: str) -> str:
     """A run's card as Slack shows it now, as searchable text."""
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.channel_id is not None
     [card] = [m for m in slack.workspace.channel(run.channel_id).messages if m.ts == run.message_ts]
     return str(card.blocks)

@@ -158,7 +158,7 @@ class TestDeploysUnderALock:
         await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER1")
         await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER2")
 
-        assert (await bot.runtime.deploy.get(run_id)).state is DeploymentState.SUCCEEDED
+        assert (await bot.runtime.runs.get(run_id)).state is DeploymentState.SUCCEEDED
         assert world.version("production", "auth-svc") == "v1.3.0"
 
     async def test_a_dry_run_shows_the_lock_as_a_failing_check(
@@ -184,7 +184,7 @@ class TestDeploysUnderALock:
         await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER1")
         await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER2")
 
-        run = await bot.runtime.deploy.get(run_id)
+        run = await bot.runtime.runs.get(run_id)
         assert run.state is DeploymentState.ROLLED_BACK
         assert "Pre-flight check `lock` failed" in (run.error or "")
         assert "release train" in (run.error or "")

@@ -113,7 +113,7 @@ async def test_the_groups_update_in_order_backends_then_the_gateway_then_the_fro
 
     run_id = await deploy_everything(bot, slack)
 
-    assert (await bot.runtime.deploy.get(run_id)).state is DeploymentState.SUCCEEDED
+    assert (await bot.runtime.runs.get(run_id)).state is DeploymentState.SUCCEEDED
     order = updates(log)
     assert sorted(order[:2]) == sorted(BACKENDS)
     assert order[2:] == ["api-gateway", "web"]
@@ -141,7 +141,7 @@ async def test_the_backends_of_one_group_roll_out_together(
 
     run_id = await deploy_everything(bot, slack)
 
-    assert (await bot.runtime.deploy.get(run_id)).state is DeploymentState.SUCCEEDED
+    assert (await bot.runtime.runs.get(run_id)).state is DeploymentState.SUCCEEDED
     assert sorted(updates(log)[:2]) == sorted(BACKENDS)
 
 
@@ -164,7 +164,7 @@ async def test_a_failing_group_stops_the_later_groups_and_takes_back_the_earlier
 
     run_id = await deploy_everything(bot, slack)
 
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     statuses = {t.service: t.status for t in run.targets}
     assert run.state is DeploymentState.ROLLED_BACK
     assert "web" not in updates(log)

@@ -97,7 +97,7 @@ class TestImages:
         for service in ("api-gateway", "auth-svc"):
             shown = digest(gates, service, "v1.4.0")[:19]
             assert f"`{service}` v1.3.0 → *v1.4.0* · `{shown}…`" in card
-        run = await bot.runtime.deploy.get(run_id_of(plan_cards(slack)[-1]))
+        run = await bot.runtime.runs.get(run_id_of(plan_cards(slack)[-1]))
         assert {t.service: t.image_digest for t in run.targets} == {
             s: digest(gates, s, "v1.4.0") for s in ("api-gateway", "auth-svc")
         }
@@ -190,7 +190,7 @@ class TestAgainBeforeTheRun:
 
         await approve(bot, run_id)
 
-        assert (await bot.runtime.deploy.get(run_id)).state is DeploymentState.ROLLED_BACK
+        assert (await bot.runtime.runs.get(run_id)).state is DeploymentState.ROLLED_BACK
         assert estate(world, "production") == before
         card = str(slack.of("chat.update")[-1]["blocks"])
         assert "Pre-flight check `image` failed" in card
@@ -217,7 +217,7 @@ class TestAgainBeforeTheRun:
 
         await approve(bot, run_id)
 
-        assert (await bot.runtime.deploy.get(run_id)).state is DeploymentState.ROLLED_BACK
+        assert (await bot.runtime.runs.get(run_id)).state is DeploymentState.ROLLED_BACK
         assert estate(world, "production") == before
         card = str(slack.of("chat.update")[-1]["blocks"])
         assert "Pre-flight check `source health` failed" in card

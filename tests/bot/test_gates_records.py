@@ -79,7 +79,7 @@ async def deploy(bot: BotDriver, slack: FakeSlack, services: str = "auth-svc") -
     run_id = run_id_of(plan_cards(slack)[-1])
     await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER1")
     await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER2")
-    return await bot.runtime.deploy.get(run_id)
+    return await bot.runtime.runs.get(run_id)
 
 
 def keys(run_id: str, *names: str) -> set[str]:

@@ -62,7 +62,7 @@ async def deploy(bot: BotDriver, slack: FakeSlack, services: str) -> str:
     await bot.command(f"production {services}", user="UDEV")
     run_id = run_id_of(plan_cards(slack)[-1])
     await approve(bot, run_id)
-    assert (await bot.runtime.deploy.get(run_id)).state is DeploymentState.SUCCEEDED
+    assert (await bot.runtime.runs.get(run_id)).state is DeploymentState.SUCCEEDED
     return run_id
 
 
@@ -86,7 +86,7 @@ class TestRestore:
         self, bot: BotDriver, slack: FakeSlack, gates: GatesWorld
     ) -> None:
         deploy_id = await deploy(bot, slack, "auth-svc")
-        backup = (await bot.runtime.deploy.get(deploy_id)).backup_id
+        backup = (await bot.runtime.runs.get(deploy_id)).backup_id
         assert backup is not None
         live = instances(gates)[LIVE_DB]
 
@@ -94,7 +94,7 @@ class TestRestore:
         assert list(instances(gates)) == [LIVE_DB]
         await approve(bot, restore_id)
 
-        run = await bot.runtime.deploy.get(restore_id)
+        run = await bot.runtime.runs.get(restore_id)
         assert (run.kind, run.state) == (RunKind.RESTORE, DeploymentState.SUCCEEDED)
         assert run.restore is not None
         new_id = run.restore.instance
@@ -108,13 +108,13 @@ class TestRestore:
         self, bot: BotDriver, slack: FakeSlack, gates: GatesWorld
     ) -> None:
         deploy_id = await deploy(bot, slack, "auth-svc")
-        backup = (await bot.runtime.deploy.get(deploy_id)).backup_id
+        backup = (await bot.runtime.runs.get(deploy_id)).backup_id
 
         restore_id = await restore_card(bot, slack, deploy_id)
         asked = str(plan_cards(slack)[-1]["blocks"])
         await approve(bot, restore_id)
 
-        plan = (await bot.runtime.deploy.get(restore_id)).restore
+        plan = (await bot.runtime.runs.get(restore_id)).restore
         assert plan is not None
         assert (
             f"Snapshot `{backup}` of deployment `{deploy_id}` → a NEW instance "
@@ -136,7 +136,7 @@ class TestRestore:
         second = await restore_card(bot, slack, deploy_id)
         await approve(bot, second)
 
-        made = [(await bot.runtime.deploy.get(r)).restore for r in (first, second)]
+        made = [(await bot.runtime.runs.get(r)).restore for r in (first, second)]
         names = [m.instance for m in made if m is not None]
         assert len(set(names)) == 2
         assert sorted(instances(gates)) == sorted([LIVE_DB, *names])
@@ -149,7 +149,7 @@ class TestRestore:
 
         await bot.click(REJECT_ACTION, restore_id, user="UAPPROVER1")
 
-        assert (await bot.runtime.deploy.get(restore_id)).state is DeploymentState.REJECTED
+        assert (await bot.runtime.runs.get(restore_id)).state is DeploymentState.REJECTED
         assert list(instances(gates)) == [LIVE_DB]
         assert "🚫 Rejected: nothing was restored." in str(slack.of("chat.update")[-1]["blocks"])
 

@@ -98,7 +98,7 @@ def production(world: EcsWorld) -> dict[str, str]:
 
 async def card_of(bot: BotDriver, slack: FakeSlack, run_id: str) -> list[dict[str, Any]]:
     """A run's card as Slack shows it now (after every update)."""
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.channel_id is not None
     [card] = [m for m in slack.workspace.channel(run.channel_id).messages if m.ts == run.message_ts]
     return list(card.blocks)
@@ -128,7 +128,7 @@ class TestTheWait:
             "Cancel",
         )
         assert button["confirm"]["text"]["text"].startswith("Nothing has changed yet")
-        assert (await bot.runtime.deploy.get(waiting)).state is DeploymentState.WAITING
+        assert (await bot.runtime.runs.get(waiting)).state is DeploymentState.WAITING
         assert production(world) == before
 
     async def test_the_card_counts_down_as_the_wait_runs(
@@ -146,12 +146,12 @@ class TestTheWait:
     ) -> None:
         clock.advance(WAIT_S - 1)
         await clock.next_sleep()
-        assert (await bot.runtime.deploy.get(waiting)).state is DeploymentState.WAITING
+        assert (await bot.runtime.runs.get(waiting)).state is DeploymentState.WAITING
 
         clock.release(1)
         await bot.settle()
 
-        run = await bot.runtime.deploy.get(waiting)
+        run = await bot.runtime.runs.get(waiting)
         assert run.state is DeploymentState.SUCCEEDED
         assert run.started_at is not None
         assert run.started_at - run.created_at >= timedelta(seconds=WAIT_S)
@@ -179,7 +179,7 @@ class TestTheWait:
     async def test_a_restart_during_the_wait_keeps_the_time_the_run_starts(
         self, bot: BotDriver, world: EcsWorld, clock: HeldClock, waiting: str
     ) -> None:
-        start_at = (await bot.runtime.deploy.get(waiting)).wait_until
+        start_at = (await bot.runtime.runs.get(waiting)).wait_until
         clock.advance(2 * MINUTE)
         await clock.next_sleep()
 
@@ -188,12 +188,12 @@ class TestTheWait:
         await bot.start()
         await asleep
 
-        run = await bot.runtime.deploy.get(waiting)
+        run = await bot.runtime.runs.get(waiting)
         assert (run.state, run.wait_until) == (DeploymentState.WAITING, start_at)
         assert world.version("production", "auth-svc") == "v1.2.0"
         clock.release(3 * MINUTE)
         await bot.settle()
-        run = await bot.runtime.deploy.get(waiting)
+        run = await bot.runtime.runs.get(waiting)
         assert (run.state, run.started_at) == (DeploymentState.SUCCEEDED, start_at)
 
 
@@ -214,7 +214,7 @@ class TestCancel:
         clock.release(WAIT_S)
         await bot.settle()
 
-        run = await bot.runtime.deploy.get(waiting)
+        run = await bot.runtime.runs.get(waiting)
         assert run.state is DeploymentState.CANCELLED
         assert run.started_at is None
         assert production(world) == before
@@ -232,7 +232,7 @@ class TestCancel:
         assert reply["text"].startswith(
             "Only <@UDEV> or an approver of `production` can cancel it; your click changed nothing."
         )
-        assert (await bot.runtime.deploy.get(waiting)).state is DeploymentState.WAITING
+        assert (await bot.runtime.runs.get(waiting)).state is DeploymentState.WAITING
         clock.release(WAIT_S)
         await bot.settle()
         assert world.version("production", "auth-svc") == "v1.3.0"
@@ -259,7 +259,7 @@ class TestCancel:
         assert slack.responses[-1]["text"].startswith(
             f"Deployment `{waiting}` is no longer waiting (succeeded); your click changed nothing."
         )
-        assert (await bot.runtime.deploy.get(waiting)).state is DeploymentState.SUCCEEDED
+        assert (await bot.runtime.runs.get(waiting)).state is DeploymentState.SUCCEEDED
 
 
 async def test_no_wait_is_configured_by_default_and_the_run_starts_at_once(
@@ -273,7 +273,7 @@ async def test_no_wait_is_configured_by_default_and_the_run_starts_at_once(
     await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER1")
     await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER2")
 
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.state is DeploymentState.SUCCEEDED
     assert run.wait_until is None
     assert world.version("production", "auth-svc") == "v1.3.0"

@@ -138,7 +138,7 @@ class TestWindows:
         clock.advance(15 * 60)
         await approve(bot, run_id, "UAPPROVER1", "UAPPROVER2")
 
-        run = await bot.runtime.deploy.get(run_id)
+        run = await bot.runtime.runs.get(run_id)
         assert run.state is DeploymentState.ROLLED_BACK
         assert "Pre-flight check `window` failed" in (run.error or "")
         assert "the next window opens Tue 2026-12-01 14:00 UTC" in (run.error or "")
@@ -187,7 +187,7 @@ class TestFreezes:
         run_id = run_id_of(plan_cards(slack)[0])
         await approve(bot, run_id, "UAPPROVER1", "UAPPROVER2", "ULEAD1")
 
-        assert (await bot.runtime.deploy.get(run_id)).state is DeploymentState.SUCCEEDED
+        assert (await bot.runtime.runs.get(run_id)).state is DeploymentState.SUCCEEDED
         assert world.version("production", "auth-svc") == "v1.3.0"
 
 
@@ -201,7 +201,7 @@ class TestBreakGlass:
 
         await approve(bot, run_id, "UAPPROVER1", "UAPPROVER2")
 
-        waiting = await bot.runtime.deploy.get(run_id)
+        waiting = await bot.runtime.runs.get(run_id)
         assert waiting.state is DeploymentState.AWAITING_APPROVAL
         assert waiting.required_approvals == 3
         assert "approvals 2/3" in str(slack.of("chat.update")[-1]["blocks"])
@@ -209,7 +209,7 @@ class TestBreakGlass:
 
         await approve(bot, run_id, "ULEAD1")
 
-        assert (await bot.runtime.deploy.get(run_id)).state is DeploymentState.SUCCEEDED
+        assert (await bot.runtime.runs.get(run_id)).state is DeploymentState.SUCCEEDED
         assert world.version("production", "auth-svc") == "v1.3.0"
 
     async def test_the_card_says_so_loudly(self, bot: BotDriver, slack: FakeSlack) -> None:
@@ -248,7 +248,7 @@ class TestBreakGlass:
 
         await bot.command("production auth-svc --break-glass 'why not'", user="UDEV")
 
-        run = await bot.runtime.deploy.get(run_id_of(plan_cards(slack)[0]))
+        run = await bot.runtime.runs.get(run_id_of(plan_cards(slack)[0]))
         assert (run.required_approvals, run.break_glass) == (3, "why not")
 
     @pytest.mark.parametrize(

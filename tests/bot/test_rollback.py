@@ -40,7 +40,7 @@ async def deploy_production(bot: BotDriver, slack: FakeSlack, services: str) -> 
     run_id = run_id_of(plan_cards(slack)[-1])
     await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER1")
     await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER2")
-    assert (await bot.runtime.deploy.get(run_id)).state is DeploymentState.SUCCEEDED
+    assert (await bot.runtime.runs.get(run_id)).state is DeploymentState.SUCCEEDED
     return run_id
 
 
@@ -55,7 +55,7 @@ def said(slack: FakeSlack) -> dict[str, Any]:
 
 async def card_of(bot: BotDriver, slack: FakeSlack, run_id: str) -> str:
     """A run's card as Slack shows it now (after every update), as searchable text."""
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.channel_id is not None
     [card] = [m for m in slack.workspace.channel(run.channel_id).messages if m.ts == run.message_ts]
     return str(card.blocks)
@@ -90,7 +90,7 @@ class TestTheCommand:
         ]
         assert world.task_definition("production", "api-gateway") == before
         assert world.version("production", "api-gateway") == "v1.2.0"
-        run = await bot.runtime.deploy.get(pending.id)
+        run = await bot.runtime.runs.get(pending.id)
         assert (run.kind, run.state, run.reverts) == (
             RunKind.ROLLBACK,
             DeploymentState.SUCCEEDED,
@@ -179,7 +179,7 @@ class TestTheCommand:
         await bot.click(ROLLBACK_CANCEL_ACTION, pending.id, user=ONCALL)
 
         assert "Only <@UONCALL> can answer this question" in refused
-        assert (await bot.runtime.deploy.get(pending.id)).state is DeploymentState.CANCELLED
+        assert (await bot.runtime.runs.get(pending.id)).state is DeploymentState.CANCELLED
         assert said(slack)["replace_original"] is True
         assert world.version("production", "api-gateway") == "v1.3.0"
 
@@ -221,7 +221,7 @@ class TestTheWindow:
         await bot.click(WINDOW_ROLLBACK_ACTION, deploy_id, user=ONCALL)
 
         assert world.version("production", "api-gateway") == "v1.2.0"
-        deploy = await bot.runtime.deploy.get(deploy_id)
+        deploy = await bot.runtime.runs.get(deploy_id)
         assert deploy.reverted_by is not None
         assert WINDOW_ROLLBACK_ACTION not in await card_of(bot, slack, deploy_id)
         record = (await bot.command(f"status {deploy_id}", user="UDEV"))["body"]["text"]
@@ -256,7 +256,7 @@ class TestTheWindow:
         await rollback(bot, "production api-gateway -y too slow")
         card = plan_cards(slack)[-1]
         run_id = run_id_of(card)
-        pending = await bot.runtime.deploy.get(run_id)
+        pending = await bot.runtime.runs.get(run_id)
         await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER1")
         await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER2")
 
@@ -291,7 +291,7 @@ class TestRunningDeploys:
 
         assert f"Deployment `{deploy_id}` was rolling out" in stopped
         assert f"Deployment `{deploy_id}` is already rolling back in `production`" in again
-        run = await bot.runtime.deploy.get(deploy_id)
+        run = await bot.runtime.runs.get(deploy_id)
         assert run.state is DeploymentState.ROLLED_BACK
         assert run.error == "stopped by /rollback: stop it"
         assert world.version("production", "api-gateway") == "v1.2.0"
@@ -418,7 +418,7 @@ class TestBadInput:
         await bot.click(ROLLBACK_CONFIRM_ACTION, pending.id, user=ONCALL)
 
         assert "`api-gateway` changed since you asked (it now runs v1.3.1)" in said(slack)["text"]
-        assert (await bot.runtime.deploy.get(pending.id)).state is DeploymentState.CANCELLED
+        assert (await bot.runtime.runs.get(pending.id)).state is DeploymentState.CANCELLED
         assert world.version("production", "api-gateway") == "v1.3.1"
 
     async def test_an_expired_question_is_refused(
@@ -498,7 +498,7 @@ class TestRestart:
         await bot.start()
         await bot.settle()
 
-        done = await bot.runtime.deploy.get(run.id)
+        done = await bot.runtime.runs.get(run.id)
         assert done.state is DeploymentState.SUCCEEDED
         assert world.version("production", "api-gateway") == "v1.2.0"
         after = world.client.list_task_definitions(familyPrefix="production-api-gateway")

@@ -58,7 +58,7 @@ async def deploy_production(bot: BotDriver, slack: FakeSlack, services: str) -> 
     run_id = run_id_of(plan_cards(slack)[-1])
     await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER1")
     await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER2")
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert run.state is DeploymentState.SUCCEEDED
     return run
 
@@ -129,7 +129,7 @@ async def test_confirming_rolls_the_code_back_and_the_timeline_keeps_the_warning
 
     await bot.click(ROLLBACK_CONFIRM_ACTION, pending.id, user=ONCALL)
 
-    run = await bot.runtime.deploy.get(pending.id)
+    run = await bot.runtime.runs.get(pending.id)
     events = await bot.runtime.deploy._deployments.events(run.id)
     assert run.state is DeploymentState.SUCCEEDED
     assert world.version("production", "auth-svc") == "v1.2.0"
@@ -147,7 +147,7 @@ async def test_cancelling_the_question_changes_nothing(
 
     await bot.click(ROLLBACK_CANCEL_ACTION, pending.id, user=ONCALL)
 
-    assert (await bot.runtime.deploy.get(pending.id)).state is DeploymentState.CANCELLED
+    assert (await bot.runtime.runs.get(pending.id)).state is DeploymentState.CANCELLED
     assert world.version("production", "auth-svc") == "v1.3.0"
 
 
@@ -186,7 +186,7 @@ async def test_after_the_window_the_question_comes_first_then_the_plan_card_need
     asked = str(question(slack)["blocks"])
 
     await bot.click(ROLLBACK_CONFIRM_ACTION, pending.id, user=ONCALL)
-    planned = await bot.runtime.deploy.get(pending.id)
+    planned = await bot.runtime.runs.get(pending.id)
     [card] = [c for c in plan_cards(slack) if run_id_of(c) == pending.id]
     await bot.click(APPROVE_ACTION, pending.id, user="UAPPROVER1")
     await bot.click(APPROVE_ACTION, pending.id, user="UAPPROVER2")
@@ -198,5 +198,5 @@ async def test_after_the_window_the_question_comes_first_then_the_plan_card_need
     # The approvers see what the requester was told: the database stays migrated.
     assert WARNING in str(card["blocks"])
     assert "/deploy restore-db" in str(card["blocks"])
-    assert (await bot.runtime.deploy.get(pending.id)).state is DeploymentState.SUCCEEDED
+    assert (await bot.runtime.runs.get(pending.id)).state is DeploymentState.SUCCEEDED
     assert world.version("production", "auth-svc") == "v1.2.0"

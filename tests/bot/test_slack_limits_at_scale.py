@@ -96,7 +96,7 @@ async def test_a_production_deploy_of_200_services_with_confirm_buttons_reaches_
     card_text = str(card["blocks"])
     assert "`service-000` v1.2.0 → *v1.3.0*" in card_text
     assert "`service-199` v1.2.0 → *v1.3.0*" in card_text
-    run = await big_bot.runtime.deploy.get(run_id)
+    run = await big_bot.runtime.runs.get(run_id)
     assert run.state is DeploymentState.SUCCEEDED
     assert "✅ Production deployment successful" in str(slack.of("chat.update")[-1]["blocks"])
 

@@ -93,7 +93,7 @@ async def test_timers_are_rearmed_from_the_database_after_a_restart(
     after = bot.runtime.timers.armed
     assert after[f"reminder:{incident_id}"] == before[f"reminder:{incident_id}"]
     assert after[f"approval:{run_id}"] == before[f"approval:{run_id}"]
-    run = await bot.runtime.deploy.get(run_id)
+    run = await bot.runtime.runs.get(run_id)
     assert after[f"approval:{run_id}"] == run.approval_due_at
 
 

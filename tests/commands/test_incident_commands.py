@@ -14,6 +14,7 @@ import pytest
 from bot.timers import Timers
 from commands.access import Access
 from commands.incident.parse import Declare
+from commands.incident.reminders import Reminders
 from commands.incident.usecases import IncidentCommands
 from pipeline.kernel.config import Config
 from pipeline.kernel.errors import ChatOpsError, UpstreamError
@@ -119,6 +120,16 @@ class World:
             deployments=Deployments(self.store),
             chat=self.chat,
             access=Access(self.chat),
+            reminders=self.reminders(),
+            clock=self.clock,
+        )
+
+    def reminders(self) -> Reminders:
+        """Fresh Reminders, as a restarted process would build them."""
+        return Reminders(
+            config=self.config,
+            incidents=self.incidents,
+            chat=self.chat,
             timers=self.timers,
             clock=self.clock,
         )
@@ -197,13 +208,13 @@ async def test_the_requester_comes_first_and_group_members_are_invited_once(
 
 
 async def test_a_failed_reminder_post_is_retried_by_the_next_sweep(world: World) -> None:
-    cmds = world.commands()
+    cmds, reminders = world.commands(), world.reminders()
     await _declare(cmds)
     world.clock.advance(15 * MINUTE)
     world.chat.fail.add("post_reminder")
 
-    first = await cmds.send_due_reminders()
-    second = await cmds.send_due_reminders()
+    first = await reminders.send_due_reminders()
+    second = await reminders.send_due_reminders()
 
     assert (first, second) == (0, 1)
     assert world.chat.names().count("post_reminder") == 2
@@ -218,19 +229,19 @@ async def test_a_reminder_claimed_by_a_process_that_died_is_posted_by_the_next(
     assert due is not None
     await world.incidents.claim_reminder(incident.id, due=due, token="dead-process")
 
-    sent = await world.commands().send_due_reminders()
+    sent = await world.reminders().send_due_reminders()
 
     assert sent == 1
 
 
 async def test_a_reminder_whose_answer_was_lost_is_not_posted_again(world: World) -> None:
-    cmds = world.commands()
+    cmds, reminders = world.commands(), world.reminders()
     await _declare(cmds)
     world.clock.advance(15 * MINUTE)
     world.chat.fail.add("post_reminder_lost_answer")
 
-    first = await cmds.send_due_reminders()
-    second = await cmds.send_due_reminders()
+    first = await reminders.send_due_reminders()
+    second = await reminders.send_due_reminders()
 
     assert (first, second) == (0, 0)
     assert len(world.chat.reminders) == 1
@@ -240,11 +251,11 @@ async def test_a_reminder_whose_answer_was_lost_is_not_posted_again(world: World
 async def test_a_reminder_missed_for_an_hour_is_posted_once_and_the_next_is_an_interval_later(
     world: World,
 ) -> None:
-    cmds = world.commands()
+    cmds, reminders = world.commands(), world.reminders()
     incident = await _declare(cmds)
     world.clock.advance(61 * MINUTE)
 
-    sent = [await cmds.send_due_reminders(), await cmds.send_due_reminders()]
+    sent = [await reminders.send_due_reminders(), await reminders.send_due_reminders()]
 
     after = await world.incidents.get(incident.id)
     assert after is not None
@@ -261,12 +272,12 @@ async def test_the_second_unanswered_reminder_escalates_to_the_configured_people
     world.config = config.model_copy(
         update={"incidents": config.incidents.model_copy(update={"severities": severities})}
     )
-    cmds = world.commands()
+    cmds, reminders = world.commands(), world.reminders()
     incident = await _declare(cmds)
 
     for _ in range(3):
         world.clock.advance(15 * MINUTE)
-        await cmds.send_due_reminders()
+        await reminders.send_due_reminders()
 
     assert [r.escalate for r in world.chat.reminders] == [False, True, True]
     assert world.chat.reminders[1].escalate_to == ("S0LEADS",)
@@ -280,10 +291,10 @@ async def test_the_second_unanswered_reminder_escalates_to_the_configured_people
 
 
 async def test_resolve_passes_the_whole_timeline_to_the_post_mortem(world: World) -> None:
-    cmds = world.commands()
+    cmds, reminders = world.commands(), world.reminders()
     incident = await _declare(cmds)
     world.clock.advance(15 * MINUTE)
-    await cmds.send_due_reminders()
+    await reminders.send_due_reminders()
 
     await cmds.resolve(incident.id, resolution="rolled back", user_id="UCMD")
 

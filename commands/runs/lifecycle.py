@@ -1,19 +1,24 @@
-"""Deploy requests awaiting approval, apart from the Approve/Reject clicks.
+"""`Runs`: the life of a run, whichever feature asked for it.
 
-A request leaves AWAITING_APPROVAL without a decision by starting at once (it needs no
-approval), by being cancelled, or by expiring when its approval window passes (a timer per
-request, re-armed at start-up, and the safety sweep). A request whose card the bot died while
-posting is picked up at start-up and by the sweep: its card is found or posted, or it is ended
-and the requester told. No Slack types here: Slack is reached through the `Notifier` port.
+A recorded request is published (its card posted, its approval timer armed, started at once
+when it needs no approval) or cancelled when its card cannot be posted. It leaves
+AWAITING_APPROVAL without a decision by starting at once, by being cancelled, or by expiring
+when its approval window passes (a timer per request, re-armed at start-up, and the safety
+sweep). A request whose card the bot died while posting is picked up at start-up and by the
+sweep: its card is found or posted, or it is ended and the requester told. No Slack types
+here: Slack is reached through the `Notifier` port.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
-from commands.deploy.cards import CardPoster
-from pipeline.kernel.errors import ChatOpsError, DeployConflict, NotFound
+from commands.exchange import Click, Outcome
+from commands.runs.cards import CardPoster, Shown
+from pipeline.kernel.errors import ChatOpsError, DeployConflict, NotFound, UpstreamError
 from pipeline.kernel.ports import Clock, Notifier, Timers
 from pipeline.kernel.text import Line, line
 from pipeline.runner import Runner
@@ -31,9 +36,10 @@ def approval_timer(deployment_id: str) -> str:
     return f"approval:{deployment_id}"
 
 
-class PendingRequests:
-    """Starts, cancels, expires and recovers requests awaiting approval. Reads and writes the
-    store; reaches Slack only through the notifier and the card poster, never AWS."""
+class Runs:
+    """Looks up, publishes, starts, cancels, expires, recovers and redraws runs. Reads and
+    writes the store; reaches Slack only through the notifier (and its card poster), never
+    AWS."""
 
     def __init__(
         self,
@@ -43,14 +49,13 @@ class PendingRequests:
         notifier: Notifier,
         timers: Timers,
         clock: Clock,
-        poster: CardPoster,
     ) -> None:
         self._deployments = deployments
         self._runner = runner
         self._notifier = notifier
         self._timers = timers
         self._clock = clock
-        self._poster = poster
+        self._poster = CardPoster(notifier=notifier, clock=clock)
 
     async def get(self, deployment_id: str) -> Deployment:
         """The recorded run `deployment_id`; raises NotFound when there is none."""
@@ -61,6 +66,87 @@ class PendingRequests:
                 id=deployment_id,
             )
         return run
+
+    async def redraw(self, deployment_id: str) -> None:
+        """Draw the run's latest state on its card (no-op without a card)."""
+        await self._notifier.redraw(await self.get(deployment_id))
+
+    # -- the approval timer ----------------------------------------------------------------
+
+    def arm_timer(self, run: Deployment) -> None:
+        """Arm the expiry of a request at its `approval_due_at` (none: nothing is due)."""
+        if run.approval_due_at is not None:
+            self._timers.arm(approval_timer(run.id), run.approval_due_at)
+
+    def disarm_timer(self, deployment_id: str) -> None:
+        """The request was answered: it no longer expires."""
+        self._timers.disarm(approval_timer(deployment_id))
+
+    async def arm_timers(self) -> int:
+        """Arm a timer for every request awaiting approval (at start-up). Returns how many."""
+        runs = await self._deployments.in_states([DeploymentState.AWAITING_APPROVAL])
+        armed = [run for run in runs if run.approval_due_at is not None]
+        for run in armed:
+            self.arm_timer(run)
+        return len(armed)
+
+    # -- publishing a recorded request -----------------------------------------------------
+
+    @contextmanager
+    def posting(self, run_id: str) -> Iterator[None]:
+        """While inside, this process is getting `run_id` a card: the sweep does not take it
+        for an orphan, and a click on an unknown card does not adopt it."""
+        with self._poster.posting(run_id):
+            yield
+
+    async def publish(self, run: Deployment) -> Outcome:
+        """Post a recorded run's card and arm its approval timer; start it at once when it
+        needs no approval.
+
+        A post Slack did not confirm is looked for in the channel before it is posted again
+        (see `CardPoster`). When there is no card in the end the run is cancelled and the
+        outcome says why; when Slack was slow but the card is there, the outcome says so. When
+        another run holds one of its services, it is cancelled too.
+        """
+        with self._poster.posting(run.id):
+            shown = await self._poster.show(run)
+            if shown.ts is None:
+                await self.cancel(run.id, reason="the plan card could not be posted")
+                return Outcome(error=_not_posted(run, shown), ref=run.id)
+            await self._deployments.set_fields(
+                run.id, at=self._clock.now(), channel_id=run.channel_id, message_ts=shown.ts
+            )
+        note = (
+            line(
+                "Slack was slow to confirm the plan card of `{id}`, but the card is in this "
+                "channel.",
+                id=run.id,
+            )
+            if shown.slow
+            else None
+        )
+        self.arm_timer(run)
+        if run.required_approvals > 0:
+            return Outcome(reply=note, audit="planned", ref=run.id)
+        try:
+            started = await self.start_unapproved(run.id)
+        except DeployConflict as exc:
+            return Outcome(error=exc, cards=(await self.get(run.id),), ref=run.id)
+        return Outcome(reply=note, cards=(started,), audit="started", ref=run.id)
+
+    async def adopt_card(self, run: Deployment, click: Click) -> Deployment:
+        """A click on a card the run does not know (posted unseen) makes it the run's card."""
+        if (
+            run.message_ts is not None
+            or click.message_ts is None
+            or click.channel_id != run.channel_id
+            or self._poster.is_posting(run.id)
+        ):
+            return run
+        await self._deployments.set_fields(
+            run.id, at=self._clock.now(), message_ts=click.message_ts
+        )
+        return await self.get(run.id)
 
     # -- leaving AWAITING_APPROVAL without a decision --------------------------------------
 
@@ -76,7 +162,7 @@ class PendingRequests:
             error=reason,
         )
         if cancelled:
-            self._timers.disarm(approval_timer(deployment_id))
+            self.disarm_timer(deployment_id)
         return cancelled
 
     async def start_unapproved(self, deployment_id: str) -> Deployment:
@@ -108,8 +194,8 @@ class PendingRequests:
             error="no decision within the approval window",
         )
         if expired:
-            self._timers.disarm(approval_timer(deployment_id))
-            await self._notifier.redraw(await self.get(deployment_id))
+            self.disarm_timer(deployment_id)
+            await self.redraw(deployment_id)
         return expired
 
     async def expire_due(self) -> list[str]:
@@ -119,16 +205,6 @@ class PendingRequests:
             if await self.expire(run.id):
                 done.append(run.id)
         return done
-
-    async def arm_timers(self) -> int:
-        """Arm a timer for every request awaiting approval (at start-up). Returns how many."""
-        runs = await self._deployments.in_states([DeploymentState.AWAITING_APPROVAL])
-        armed = 0
-        for run in runs:
-            if run.approval_due_at is not None:
-                self._timers.arm(approval_timer(run.id), run.approval_due_at)
-                armed += 1
-        return armed
 
     # -- requests a crash left without a card ----------------------------------------------
 
@@ -189,7 +265,7 @@ class PendingRequests:
         try:
             await self.start_unapproved(run.id)
         except DeployConflict as exc:
-            await self._notifier.redraw(await self.get(run.id))
+            await self.redraw(run.id)
             await self._tell(run, exc.line.then("Nothing was deployed."))
             return
         await self._tell(
@@ -219,7 +295,7 @@ class PendingRequests:
             )
         else:
             await self.cancel(run.id, reason="the bot was down when it should have started")
-            await self._notifier.redraw(await self.get(run.id))
+            await self.redraw(run.id)
             said = line(
                 "The bot was down when deployment `{id}` should have started, and more than "
                 "{minutes} minutes have passed since you asked, so I cancelled it. Nothing was "
@@ -234,3 +310,22 @@ class PendingRequests:
             await self._notifier.tell(run, message)
         except ChatOpsError as exc:
             log.warning("could not tell %s about %s: %s", run.requested_by, run.id, exc)
+
+
+def _not_posted(run: Deployment, shown: Shown) -> UpstreamError:
+    """Why a request was cancelled for want of a card, in the requester's words."""
+    assert shown.error is not None
+    nothing = "Nothing was rolled back." if run.is_rollback else "Nothing was deployed."
+    if shown.slow:
+        # Slack gave no clear answer, and the card is not in the channel either.
+        error = UpstreamError(
+            shown.error.line.then(
+                "The card is not in this channel either, so I cancelled {what} `{id}`. " + nothing,
+                what="rollback" if run.is_rollback else "deployment",
+                id=run.id,
+            )
+        )
+    else:
+        error = UpstreamError(shown.error.line.then(nothing))
+    error.__cause__ = shown.error.__cause__
+    return error

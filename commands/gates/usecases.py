@@ -11,11 +11,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 from commands.access import Access
-from commands.deploy.parse import LockRequest, RestoreRequest, UnlockRequest
-from commands.deploy.planning import new_deployment_id
-from commands.deploy.replies import EnvironmentView
-from commands.deploy.usecases import DeployCommands
-from commands.exchange import Click, Outcome
+from commands.exchange import Answer, Click, Invocation, Later, Outcome
+from commands.gates.parse import (
+    EnvironmentStatus,
+    GateCommand,
+    LockRequest,
+    RestoreRequest,
+    UnlockRequest,
+)
+from commands.gates.replies import EnvironmentView
+from commands.runs.lifecycle import Runs
+from commands.runs.records import new_deployment_id, new_request
 from pipeline.kernel.config import Config, format_duration
 from pipeline.kernel.errors import Forbidden, UsageError
 from pipeline.kernel.ports import Clock, Timers
@@ -24,7 +30,6 @@ from pipeline.preflight import lock_line
 from pipeline.runner import Runner
 from store.deploy.locks import Locks
 from store.deploy.models import (
-    Deployment,
     DeploymentState,
     Restore,
     RunKind,
@@ -38,13 +43,15 @@ def lock_timer(environment: str) -> str:
 
 
 class GateCommands:
+    """What `/deploy lock|unlock|restore-db|status <environment>` and the wait's Cancel do."""
+
     def __init__(
         self,
         *,
         config: Config,
         deployments: Deployments,
         locks: Locks,
-        deploy: DeployCommands,
+        runs: Runs,
         runner: Runner,
         access: Access,
         timers: Timers,
@@ -53,11 +60,26 @@ class GateCommands:
         self._config = config
         self._deployments = deployments
         self._locks = locks
-        self._deploy = deploy
+        self._runs = runs
         self._runner = runner
         self._access = access
         self._timers = timers
         self._clock = clock
+
+    async def answer(self, parsed: GateCommand, inv: Invocation) -> Answer:
+        """Answer a parsed `/deploy` request about a gate: an environment, a lock, a restore."""
+        if isinstance(parsed, EnvironmentStatus):
+            return Outcome(reply=await self.environment(parsed.environment))
+        if isinstance(parsed, LockRequest):
+            return await self.lock(parsed, user_id=inv.user_id)
+        if isinstance(parsed, UnlockRequest):
+            return await self.unlock(parsed, user_id=inv.user_id)
+        request = parsed
+
+        async def restore() -> Outcome:
+            return await self.restore(request, user_id=inv.user_id, channel_id=inv.channel_id)
+
+        return Later(restore)
 
     # -- an environment ------------------------------------------------------------------
 
@@ -165,7 +187,7 @@ class GateCommands:
 
     async def on_cancel_wait(self, click: Click) -> Outcome:
         """Cancel during the wait after approval: the requester or an approver."""
-        run = await self._deploy.get(click.value)
+        run = await self._runs.get(click.value)
         env = self._config.environment(run.environment)
         if click.user_id != run.requested_by and not await self._access.is_member(
             click.user_id, env.approvers
@@ -188,7 +210,7 @@ class GateCommands:
             raise Forbidden(
                 "Deployment `{id}` is no longer waiting ({state}); your click changed nothing.",
                 id=run.id,
-                state=run.state.value.replace("_", " "),
+                state=run.state.words,
             )
         await self._deployments.record_event(
             StageEvent(
@@ -196,14 +218,14 @@ class GateCommands:
             )
         )
         self._runner.stop(run.id)
-        return Outcome(cards=(await self._deploy.get(run.id),), audit="cancelled", ref=run.id)
+        return Outcome(cards=(await self._runs.get(run.id),), audit="cancelled", ref=run.id)
 
     # -- database restores ---------------------------------------------------------------
 
     async def restore(self, request: RestoreRequest, *, user_id: str, channel_id: str) -> Outcome:
         """Plan a restore of a deploy's snapshot to a NEW instance; it needs the environment's
         approvals. Refused when the deploy took no backup."""
-        source = await self._deploy.get(request.deployment_id)
+        source = await self._runs.get(request.deployment_id)
         env = self._config.environment(source.environment)
         if source.backup_id is None:
             raise UsageError(
@@ -219,24 +241,13 @@ class GateCommands:
             )
         now = self._clock.now()
         run_id = new_deployment_id(now)
-        approvals = env.required_approvals
-        run = Deployment(
-            id=run_id,
-            environment=env.name,
-            requested_by=user_id,
-            version=None,
-            state=DeploymentState.AWAITING_APPROVAL,
-            stage=None,
-            required_approvals=approvals,
-            channel_id=channel_id,
-            message_ts=None,
-            created_at=now,
-            updated_at=now,
-            approval_due_at=now + timedelta(seconds=env.approval_timeout_s) if approvals else None,
-            started_at=None,
-            finished_at=None,
-            error=None,
+        run = new_request(
+            env,
             kind=RunKind.RESTORE,
+            requested_by=user_id,
+            channel_id=channel_id,
+            now=now,
+            run_id=run_id,
             restore=Restore(
                 snapshot=source.backup_id,
                 # Each restore gets an instance of its own: a second restore of the same
@@ -247,4 +258,4 @@ class GateCommands:
             ),
         )
         await self._deployments.create(run)
-        return await self._deploy.publish(run)
+        return await self._runs.publish(run)
