@@ -5,6 +5,7 @@ a rollback window, or moves the run to ROLLING_BACK and takes every service it c
 The steps themselves are in `pipeline/steps.py`, `pipeline/rolling.py` and
 `pipeline/canary/rollout.py`; each records its start before acting and re-reads AWS before
 mutating, so a run re-attached after a restart continues without doing anything twice.
+What a service runs now is read through `pipeline/fleet.py`; the engine only runs runs.
 """
 
 from __future__ import annotations
@@ -15,16 +16,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pipeline.canary.rollout import CanaryStrategy
+from pipeline.fleet import Fleet
 from pipeline.gates import RunGates
 from pipeline.health import HealthChecker
-from pipeline.kernel.config import Config, Environment, Service
+from pipeline.kernel.config import Config, Environment
 from pipeline.kernel.errors import ChatOpsError, StageFailed
 from pipeline.kernel.infra import RecordStore, Snapshots, Tasks
-from pipeline.kernel.ports import Clock, Ecs, Notifier, ServiceStatus, Timers
+from pipeline.kernel.ports import Clock, Ecs, Notifier, Timers
 from pipeline.kernel.traffic import LoadBalancer, Metrics
 from pipeline.preflight import Preflight
 from pipeline.rolling import RollingStrategy
-from pipeline.steps import RunningVersion, Steps, repository_of, version_of
+from pipeline.steps import Steps
 from store.deploy.models import (
     Deployment,
     DeploymentState,
@@ -37,7 +39,7 @@ from store.deploy.stages import RolloutStages
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DeployEngine", "RunningVersion", "repository_of", "version_of", "window_timer"]
+__all__ = ["DeployEngine", "window_timer"]
 
 
 class DeployEngine:
@@ -50,6 +52,7 @@ class DeployEngine:
         deployments: Deployments,
         stages: RolloutStages,
         ecs: Ecs,
+        fleet: Fleet,
         health: HealthChecker,
         notifier: Notifier,
         timers: Timers,
@@ -69,6 +72,7 @@ class DeployEngine:
             config=config,
             deployments=deployments,
             ecs=ecs,
+            fleet=fleet,
             health=health,
             notifier=notifier,
             clock=clock,
@@ -80,30 +84,6 @@ class DeployEngine:
         self._gates = RunGates(
             self._steps, preflight=preflight, snapshots=snapshots, tasks=tasks, records=records
         )
-
-    async def running_version(self, env: Environment, service: Service) -> RunningVersion:
-        """Read from AWS what `service` runs in `env` (for a canary: its live colour). Raises
-        NotFound or UpstreamError."""
-        if service.canary_in(env.name) is not None:
-            td, image, _ = await self._canary.live_version(env, service)
-            return RunningVersion(service.name, td, image)
-        return await self._steps.running_version(env, service)
-
-    async def service_state(
-        self, env: Environment, service: Service
-    ) -> tuple[ServiceStatus, str | None]:
-        """What ECS runs for `service` now (for a canary: its live colour, also returned)."""
-        canary = service.canary_in(env.name)
-        if canary is None:
-            return await self._steps.describe(env, service.ecs_service), None
-        _, _, live = await self._canary.live_version(env, service)
-        return await self._steps.describe(env, canary.colour(live).ecs_service), live
-
-    async def preflight(self, env: Environment, service: Service) -> None:
-        """Checks before a plan card: a canary's listener, target groups and services exist
-        and the listener forwards to exactly its two target groups. Raises NotFound."""
-        if service.canary_in(env.name) is not None:
-            await self._canary.check(env, service)
 
     async def retire_old_colours(self, deployment_id: str) -> list[str]:
         """After a canary deploy's rollback window: scale its old colours to 0 (once)."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
+from pipeline.fleet import Fleet, RunningVersion
 from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config, Environment, Service, format_duration
 from pipeline.kernel.errors import StageFailed
@@ -22,14 +22,6 @@ from store.deploy.repository import Deployments
 log = logging.getLogger(__name__)
 
 NOTIFY_TIMEOUT_S = 10.0
-
-
-def version_of(image: str) -> str | None:
-    """The tag of an image reference (`repo/name:v1.2.3` -> `v1.2.3`), None when untagged."""
-    name = image.rsplit("/", 1)[-1]
-    if "@" in name or ":" not in name:
-        return None
-    return name.rsplit(":", 1)[1]
 
 
 def repository_of(image: str) -> str:
@@ -43,17 +35,6 @@ def rev(task_definition: str) -> str:
     return "`" + task_definition.rsplit("/", 1)[-1] + "`"
 
 
-@dataclass(frozen=True)
-class RunningVersion:
-    service: str
-    task_definition: str
-    image: str
-
-    @property
-    def version(self) -> str | None:
-        return version_of(self.image)
-
-
 class Steps:
     """ECS, health and timeline steps shared by the rolling and canary strategies."""
 
@@ -63,6 +44,7 @@ class Steps:
         config: Config,
         deployments: Deployments,
         ecs: Ecs,
+        fleet: Fleet,
         health: HealthChecker,
         notifier: Notifier,
         clock: Clock,
@@ -70,6 +52,7 @@ class Steps:
         self.config = config
         self.deployments = deployments
         self.ecs = ecs
+        self.fleet = fleet
         self.health = health
         self.notifier = notifier
         self.clock = clock
@@ -77,16 +60,12 @@ class Steps:
     async def running_version(
         self, env: Environment, service: Service, *, ecs_service: str | None = None
     ) -> RunningVersion:
-        """Read from ECS what `service` (or one of its colours) runs. Raises NotFound or
-        UpstreamError."""
-        status = await self.describe(env, ecs_service or service.ecs_service)
-        image = await self.ecs.image_of(
-            region=env.region, task_definition=status.task_definition, container=service.container
-        )
-        return RunningVersion(service.name, status.task_definition, image)
+        """Read from ECS what `service`'s own ECS service (or `ecs_service`, one of its
+        colours) runs. Raises NotFound or UpstreamError."""
+        return await self.fleet.version_on(env, service, ecs_service or service.ecs_service)
 
     async def describe(self, env: Environment, ecs_service: str) -> ServiceStatus:
-        return await self.ecs.describe(region=env.region, cluster=env.cluster, service=ecs_service)
+        return await self.fleet.describe(env, ecs_service)
 
     async def register(
         self, run: Deployment, env: Environment, svc: Service, *, based_on: str, image: str

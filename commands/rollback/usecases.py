@@ -28,7 +28,7 @@ from commands.rollback.history import (
     within_window,
 )
 from commands.rollback.parse import Help, RollbackRequest, parse_rollback, usage
-from pipeline.deploy import DeployEngine, RunningVersion
+from pipeline.fleet import Fleet, RunningVersion
 from pipeline.kernel.config import Config, Environment
 from pipeline.kernel.errors import (
     ChatOpsError,
@@ -77,7 +77,7 @@ class RollbackCommands:
         config: Config,
         deployments: Deployments,
         deploy: DeployCommands,
-        engine: DeployEngine,
+        fleet: Fleet,
         runner: Runner,
         access: Access,
         timers: Timers,
@@ -86,7 +86,7 @@ class RollbackCommands:
         self._config = config
         self._deployments = deployments
         self._deploy = deploy
-        self._engine = engine
+        self._fleet = fleet
         self._runner = runner
         self._access = access
         self._timers = timers
@@ -206,7 +206,7 @@ class RollbackCommands:
     ) -> list[Target]:
         svcs = [self._config.service(s) for s in services]
         async with asyncio.TaskGroup() as tg:
-            now_on = [tg.create_task(self._engine.running_version(env, s)) for s in svcs]
+            now_on = [tg.create_task(self._fleet.running_version(env, s)) for s in svcs]
         targets = []
         for svc, task in zip(svcs, now_on, strict=True):
             current: RunningVersion = task.result()
@@ -341,7 +341,7 @@ class RollbackCommands:
         run = await self._pending(click)
         env = self._config.environment(run.environment)
         for t in run.active_targets:
-            now_on = await self._engine.running_version(env, self._config.service(t.service))
+            now_on = await self._fleet.running_version(env, self._config.service(t.service))
             if now_on.task_definition != t.previous_task_def:
                 await self._deploy.cancel(run.id, reason="stale confirmation")
                 raise Forbidden(
