@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
 
 from pipeline.fleet import Fleet, RunningVersion
 from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config, Environment, Service, format_duration
 from pipeline.kernel.errors import StageFailed
 from pipeline.kernel.ports import Clock, Ecs, Notifier, ServiceStatus
-from store.deploy.models import Deployment, StageEvent, Target, TargetStatus
+from store.deploy.models import Deployment, DeploymentState, StageEvent, Target, TargetStatus
 from store.deploy.repository import Deployments
 
 log = logging.getLogger(__name__)
@@ -163,11 +165,32 @@ class Steps:
         )
         return ", ".join(f"`{r.path}` {r.detail}" for r in results)
 
+    def is_canary(self, env: Environment, target: Target) -> bool:
+        return self.config.service(target.service).canary_in(env.name) is not None
+
     async def require(self, deployment_id: str) -> Deployment:
         run = await self.deployments.get(deployment_id)
         if run is None:
             raise RuntimeError(f"Deployment {deployment_id} vanished from the store.")
         return run
+
+    async def end(
+        self,
+        run: Deployment,
+        from_state: DeploymentState,
+        to: DeploymentState,
+        *,
+        at: datetime | None = None,
+        **fields: Any,
+    ) -> Deployment | None:
+        """Move a run from `from_state` to the final state `to` (once: a compare-and-set);
+        the ended run, or None when its state had moved on."""
+        now = at or self.clock.now()
+        if not await self.deployments.transition(
+            run.id, from_states=[from_state], to=to, at=now, finished_at=now, stage=None, **fields
+        ):
+            return None
+        return await self.require(run.id)
 
     async def event(
         self,
