@@ -42,6 +42,7 @@ from pipeline.aws.cloudwatch import BotoMetrics
 from pipeline.aws.elbv2 import BotoLoadBalancer
 from pipeline.aws.gates import BotoRecordStore, BotoRegistry, BotoSnapshots, BotoTasks
 from pipeline.deploy import DeployEngine
+from pipeline.fleet import Fleet
 from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config
 from pipeline.kernel.infra import RecordStore, Registry, Snapshots, Tasks
@@ -183,16 +184,19 @@ async def open_runtime(
             registry=aws.registry,
             health=HealthChecker(session, clock),
         )
+        load_balancer = load_balancer or BotoLoadBalancer()
+        fleet = Fleet(ecs=ecs, load_balancer=load_balancer)
         engine = DeployEngine(
             config=config,
             deployments=deployments,
             stages=stages,
             ecs=ecs,
+            fleet=fleet,
             health=HealthChecker(session, clock),
             notifier=notifier,
             timers=timers,
             clock=clock,
-            load_balancer=load_balancer or BotoLoadBalancer(),
+            load_balancer=load_balancer,
             metrics=metrics or BotoMetrics(),
             preflight=preflight,
             snapshots=aws.snapshots,
@@ -215,7 +219,7 @@ async def open_runtime(
             planner=DeployPlanner(
                 config=config,
                 deployments=deployments,
-                engine=engine,
+                fleet=fleet,
                 access=access,
                 clock=clock,
                 preflight=preflight,
@@ -253,7 +257,7 @@ async def open_runtime(
             config=config,
             deployments=deployments,
             runs=runs,
-            engine=engine,
+            fleet=fleet,
             runner=runner,
             access=access,
             clock=clock,
@@ -263,7 +267,7 @@ async def open_runtime(
             deployments=deployments,
             incidents=incidents,
             runs=runs,
-            engine=engine,
+            fleet=fleet,
             rollback=rollback,
             clock=clock,
         )
@@ -295,9 +299,7 @@ async def open_runtime(
                 clock=clock,
             ),
             gates=gates_commands,
-            health=HealthCommands(
-                config=config, engine=engine, health=HealthChecker(session, clock)
-            ),
+            health=HealthCommands(config=config, fleet=fleet, health=HealthChecker(session, clock)),
         )
         runtime = Runtime(
             settings=settings,

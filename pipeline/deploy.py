@@ -2,9 +2,11 @@
 
 It sequences the rollout (rolling services, then the canary services together), succeeds with
 a rollback window, or moves the run to ROLLING_BACK and takes every service it changed back.
-The steps themselves are in `pipeline/steps.py`, `pipeline/rolling.py` and
-`pipeline/canary/rollout.py`; each records its start before acting and re-reads AWS before
-mutating, so a run re-attached after a restart continues without doing anything twice.
+The steps themselves are in `pipeline/steps.py`, `pipeline/rolling.py`,
+`pipeline/canary/rollout.py` and, for the way back, `pipeline/rollback.py`; each records its
+start before acting and re-reads AWS before mutating, so a run re-attached after a restart
+continues without doing anything twice. What a service runs now is read through
+`pipeline/fleet.py`; the engine only runs, stops and resumes runs.
 """
 
 from __future__ import annotations
@@ -12,19 +14,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
-from typing import Any
 
 from pipeline.canary.rollout import CanaryStrategy
+from pipeline.fleet import Fleet
 from pipeline.gates import RunGates
 from pipeline.health import HealthChecker
-from pipeline.kernel.config import Config, Environment, Service
+from pipeline.kernel.config import Config, Environment
 from pipeline.kernel.errors import ChatOpsError, StageFailed
 from pipeline.kernel.infra import RecordStore, Snapshots, Tasks
-from pipeline.kernel.ports import Clock, Ecs, Notifier, ServiceStatus, Timers
+from pipeline.kernel.ports import Clock, Ecs, Notifier, Timers
 from pipeline.kernel.traffic import LoadBalancer, Metrics
 from pipeline.preflight import Preflight
+from pipeline.rollback import Rollback
 from pipeline.rolling import RollingStrategy
-from pipeline.steps import RunningVersion, Steps, repository_of, version_of
+from pipeline.steps import Steps
 from store.deploy.models import (
     Deployment,
     DeploymentState,
@@ -37,7 +40,7 @@ from store.deploy.stages import RolloutStages
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DeployEngine", "RunningVersion", "repository_of", "version_of", "window_timer"]
+__all__ = ["DeployEngine", "window_timer"]
 
 
 class DeployEngine:
@@ -50,6 +53,7 @@ class DeployEngine:
         deployments: Deployments,
         stages: RolloutStages,
         ecs: Ecs,
+        fleet: Fleet,
         health: HealthChecker,
         notifier: Notifier,
         timers: Timers,
@@ -69,6 +73,7 @@ class DeployEngine:
             config=config,
             deployments=deployments,
             ecs=ecs,
+            fleet=fleet,
             health=health,
             notifier=notifier,
             clock=clock,
@@ -80,30 +85,7 @@ class DeployEngine:
         self._gates = RunGates(
             self._steps, preflight=preflight, snapshots=snapshots, tasks=tasks, records=records
         )
-
-    async def running_version(self, env: Environment, service: Service) -> RunningVersion:
-        """Read from AWS what `service` runs in `env` (for a canary: its live colour). Raises
-        NotFound or UpstreamError."""
-        if service.canary_in(env.name) is not None:
-            td, image, _ = await self._canary.live_version(env, service)
-            return RunningVersion(service.name, td, image)
-        return await self._steps.running_version(env, service)
-
-    async def service_state(
-        self, env: Environment, service: Service
-    ) -> tuple[ServiceStatus, str | None]:
-        """What ECS runs for `service` now (for a canary: its live colour, also returned)."""
-        canary = service.canary_in(env.name)
-        if canary is None:
-            return await self._steps.describe(env, service.ecs_service), None
-        _, _, live = await self._canary.live_version(env, service)
-        return await self._steps.describe(env, canary.colour(live).ecs_service), live
-
-    async def preflight(self, env: Environment, service: Service) -> None:
-        """Checks before a plan card: a canary's listener, target groups and services exist
-        and the listener forwards to exactly its two target groups. Raises NotFound."""
-        if service.canary_in(env.name) is not None:
-            await self._canary.check(env, service)
+        self._rollback = Rollback(self._steps, rolling=self._rolling, canary=self._canary)
 
     async def retire_old_colours(self, deployment_id: str) -> list[str]:
         """After a canary deploy's rollback window: scale its old colours to 0 (once)."""
@@ -164,14 +146,14 @@ class DeployEngine:
                     # what the failure started rather than trying that service again.
                     reason = failed[0].detail or f"`{failed[0].service}` failed"
                     if run.is_rollback:
-                        await self._fail_rollback_run(run, reason)
+                        await self._rollback.fail_rollback_run(run, reason)
                     else:
-                        await self._start_rollback(run, reason)
+                        await self._rollback.start(run, reason)
                 else:
                     await self._roll_out(run, stop, wake or asyncio.Event())
                 run = await self._require(deployment_id)
             if run.state is DeploymentState.ROLLING_BACK:
-                await self._roll_back(run)
+                await self._rollback.roll_back(run)
             finished = await self._require(deployment_id)
             if finished.state.finished:
                 await self._gates.write_records(finished, env)
@@ -224,7 +206,7 @@ class DeployEngine:
         try:
             await self._gates.restore(run, env)
         except ChatOpsError as exc:
-            failed = await self._end(
+            failed = await self._steps.end(
                 run,
                 DeploymentState.RUNNING,
                 DeploymentState.ROLLBACK_FAILED,
@@ -233,27 +215,9 @@ class DeployEngine:
             if failed is not None:
                 await self._notify_run(failed)
             return
-        done = await self._end(run, DeploymentState.RUNNING, DeploymentState.SUCCEEDED)
+        done = await self._steps.end(run, DeploymentState.RUNNING, DeploymentState.SUCCEEDED)
         if done is not None:
             await self._notify_run(done)
-
-    async def _end(
-        self,
-        run: Deployment,
-        from_state: DeploymentState,
-        to: DeploymentState,
-        *,
-        at: datetime | None = None,
-        **fields: Any,
-    ) -> Deployment | None:
-        """Move a run from `from_state` to the final state `to` (once: a compare-and-set);
-        the ended run, or None when its state had moved on."""
-        now = at or self._clock.now()
-        if not await self._deployments.transition(
-            run.id, from_states=[from_state], to=to, at=now, finished_at=now, stage=None, **fields
-        ):
-            return None
-        return await self._require(run.id)
 
     def _groups(self, env: Environment, targets: list[Target]) -> list[list[Target]]:
         """The deploy order: the environment's groups, then every other service."""
@@ -262,9 +226,6 @@ class DeployEngine:
         listed = {n for group in env.groups for n in group}
         groups.append([t for t in targets if t.service not in listed])
         return [g for g in groups if g]
-
-    def _is_canary(self, env: Environment, target: Target) -> bool:
-        return self._config.service(target.service).canary_in(env.name) is not None
 
     async def _roll_out(self, run: Deployment, stop: asyncio.Event, wake: asyncio.Event) -> None:
         env = self._config.environment(run.environment)
@@ -279,11 +240,11 @@ class DeployEngine:
             async with asyncio.TaskGroup() as tg:
                 for target in members:
                     if (
-                        not self._is_canary(env, target)
+                        not self._steps.is_canary(env, target)
                         and target.status is not TargetStatus.HEALTHY
                     ):
                         tg.create_task(one(current, target))
-            remaining = [t for t in members if self._is_canary(env, t)]
+            remaining = [t for t in members if self._steps.is_canary(env, t)]
             if current.is_rollback:
                 # Inside the window the old colour still runs: going back is a flip.
                 remaining = [
@@ -331,9 +292,9 @@ class DeployEngine:
             await self._succeed(run, env, now)
             return
         if run.kind is RunKind.ROLLBACK:
-            await self._fail_rollback_run(run, failure.user_message)
+            await self._rollback.fail_rollback_run(run, failure.user_message)
             return
-        await self._start_rollback(run, failure.user_message)
+        await self._rollback.start(run, failure.user_message)
 
     async def _succeed(self, run: Deployment, env: Environment, now: datetime) -> None:
         window = env.rollback_window_s
@@ -344,7 +305,7 @@ class DeployEngine:
             and all(t.previous_task_def for t in run.active_targets)
         ):
             deadline = now + timedelta(seconds=window)
-        done = await self._end(
+        done = await self._steps.end(
             run,
             DeploymentState.RUNNING,
             DeploymentState.SUCCEEDED,
@@ -374,73 +335,6 @@ class DeployEngine:
                 if reverted.window_closed_at is not None:
                     self._timers.disarm(window_timer(reverted.id))
                 await self._redraw(reverted)
-
-    async def _fail_rollback_run(self, run: Deployment, reason: str) -> None:
-        """A rollback that failed is not rolled forward again: it ends loudly, with the
-        commands still to run by hand."""
-        latest = await self._require(run.id)
-        for t in latest.active_targets:
-            if t.status is TargetStatus.FAILED:
-                await self._deployments.update_target(
-                    run.id, t.service, status=TargetStatus.ROLLBACK_FAILED
-                )
-        done = await self._end(
-            run, DeploymentState.RUNNING, DeploymentState.ROLLBACK_FAILED, error=reason
-        )
-        if done is not None:
-            await self._event(done, "rollback", "failed", detail=reason)
-            await self._notify_run(done)
-
-    async def _start_rollback(self, run: Deployment, reason: str) -> None:
-        if await self._deployments.transition(
-            run.id,
-            from_states=[DeploymentState.RUNNING],
-            to=DeploymentState.ROLLING_BACK,
-            at=self._clock.now(),
-            stage="rollback",
-            error=reason,
-        ):
-            failed = await self._require(run.id)
-            await self._event(failed, "rollout", "failed", detail=reason)
-            await self._notify_run(failed)
-
-    async def _roll_back(self, run: Deployment) -> None:
-        env = self._config.environment(run.environment)
-        changed = [t for t in run.active_targets if await self._needs_rollback(env, t)]
-        limit = asyncio.Semaphore(env.rollout.max_parallel)
-
-        async def one(target: Target) -> None:
-            async with limit:
-                if target.canary_colour is not None and self._is_canary(env, target):
-                    await self._canary.flip_back(run, env, target)
-                else:
-                    await self._rolling.roll_back(run, env, target)
-
-        async with asyncio.TaskGroup() as tg:
-            for target in changed:
-                tg.create_task(one(target))
-        run = await self._require(run.id)
-        failed = [t for t in run.active_targets if t.status is TargetStatus.ROLLBACK_FAILED]
-        final = DeploymentState.ROLLBACK_FAILED if failed else DeploymentState.ROLLED_BACK
-        done = await self._end(run, DeploymentState.ROLLING_BACK, final)
-        if done is not None:
-            went_back = (TargetStatus.ROLLED_BACK, TargetStatus.ROLLBACK_FAILED)
-            if not any(t.status in went_back for t in done.active_targets):
-                # It stopped before any service moved (a pre-flight check, say).
-                await self._event(done, "rollback", "skipped", detail="no service had changed")
-            else:
-                await self._event(
-                    done,
-                    "rollback",
-                    "failed" if failed else "done",
-                    detail=", ".join(t.service for t in failed) or None,
-                )
-            await self._notify_run(done)
-
-    async def _needs_rollback(self, env: Environment, t: Target) -> bool:
-        if t.canary_colour is not None and self._is_canary(env, t):
-            return t.status is not TargetStatus.ROLLED_BACK
-        return await self._rolling.needs_rollback(env, t)
 
     async def _require(self, deployment_id: str) -> Deployment:
         return await self._steps.require(deployment_id)

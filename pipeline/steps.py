@@ -10,26 +10,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+from pipeline.fleet import Fleet, RunningVersion
 from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config, Environment, Service, format_duration
 from pipeline.kernel.errors import StageFailed
 from pipeline.kernel.ports import Clock, Ecs, Notifier, ServiceStatus
-from store.deploy.models import Deployment, StageEvent, Target, TargetStatus
+from store.deploy.models import Deployment, DeploymentState, StageEvent, Target, TargetStatus
 from store.deploy.repository import Deployments
 
 log = logging.getLogger(__name__)
 
 NOTIFY_TIMEOUT_S = 10.0
-
-
-def version_of(image: str) -> str | None:
-    """The tag of an image reference (`repo/name:v1.2.3` -> `v1.2.3`), None when untagged."""
-    name = image.rsplit("/", 1)[-1]
-    if "@" in name or ":" not in name:
-        return None
-    return name.rsplit(":", 1)[1]
 
 
 def repository_of(image: str) -> str:
@@ -43,17 +37,6 @@ def rev(task_definition: str) -> str:
     return "`" + task_definition.rsplit("/", 1)[-1] + "`"
 
 
-@dataclass(frozen=True)
-class RunningVersion:
-    service: str
-    task_definition: str
-    image: str
-
-    @property
-    def version(self) -> str | None:
-        return version_of(self.image)
-
-
 class Steps:
     """ECS, health and timeline steps shared by the rolling and canary strategies."""
 
@@ -63,6 +46,7 @@ class Steps:
         config: Config,
         deployments: Deployments,
         ecs: Ecs,
+        fleet: Fleet,
         health: HealthChecker,
         notifier: Notifier,
         clock: Clock,
@@ -70,6 +54,7 @@ class Steps:
         self.config = config
         self.deployments = deployments
         self.ecs = ecs
+        self.fleet = fleet
         self.health = health
         self.notifier = notifier
         self.clock = clock
@@ -77,16 +62,12 @@ class Steps:
     async def running_version(
         self, env: Environment, service: Service, *, ecs_service: str | None = None
     ) -> RunningVersion:
-        """Read from ECS what `service` (or one of its colours) runs. Raises NotFound or
-        UpstreamError."""
-        status = await self.describe(env, ecs_service or service.ecs_service)
-        image = await self.ecs.image_of(
-            region=env.region, task_definition=status.task_definition, container=service.container
-        )
-        return RunningVersion(service.name, status.task_definition, image)
+        """Read from ECS what `service`'s own ECS service (or `ecs_service`, one of its
+        colours) runs. Raises NotFound or UpstreamError."""
+        return await self.fleet.version_on(env, service, ecs_service or service.ecs_service)
 
     async def describe(self, env: Environment, ecs_service: str) -> ServiceStatus:
-        return await self.ecs.describe(region=env.region, cluster=env.cluster, service=ecs_service)
+        return await self.fleet.describe(env, ecs_service)
 
     async def register(
         self, run: Deployment, env: Environment, svc: Service, *, based_on: str, image: str
@@ -184,11 +165,32 @@ class Steps:
         )
         return ", ".join(f"`{r.path}` {r.detail}" for r in results)
 
+    def is_canary(self, env: Environment, target: Target) -> bool:
+        return self.config.service(target.service).canary_in(env.name) is not None
+
     async def require(self, deployment_id: str) -> Deployment:
         run = await self.deployments.get(deployment_id)
         if run is None:
             raise RuntimeError(f"Deployment {deployment_id} vanished from the store.")
         return run
+
+    async def end(
+        self,
+        run: Deployment,
+        from_state: DeploymentState,
+        to: DeploymentState,
+        *,
+        at: datetime | None = None,
+        **fields: Any,
+    ) -> Deployment | None:
+        """Move a run from `from_state` to the final state `to` (once: a compare-and-set);
+        the ended run, or None when its state had moved on."""
+        now = at or self.clock.now()
+        if not await self.deployments.transition(
+            run.id, from_states=[from_state], to=to, at=now, finished_at=now, stage=None, **fields
+        ):
+            return None
+        return await self.require(run.id)
 
     async def event(
         self,

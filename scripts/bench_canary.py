@@ -104,6 +104,7 @@ async def one_release(workdir: Path) -> tuple[float, float, int]:
     from pipeline.aws.elbv2 import BotoLoadBalancer
     from pipeline.aws.gates import BotoRecordStore, BotoRegistry, BotoSnapshots, BotoTasks
     from pipeline.deploy import DeployEngine
+    from pipeline.fleet import Fleet
     from pipeline.health import HealthChecker
     from pipeline.kernel.config import Config
     from pipeline.preflight import Preflight
@@ -155,16 +156,18 @@ async def one_release(workdir: Path) -> tuple[float, float, int]:
     clock = RecordingClock()
     async with aiohttp.ClientSession() as session:
         deployments = Deployments(store)
+        ecs, load_balancer = BotoEcs(), BotoLoadBalancer()
         engine = DeployEngine(
             config=config,
             deployments=deployments,
             stages=RolloutStages(store),
-            ecs=BotoEcs(),
+            ecs=ecs,
+            fleet=Fleet(ecs=ecs, load_balancer=load_balancer),
             health=HealthChecker(session, clock),
             notifier=QuietNotifier(),
             timers=NoTimers(),
             clock=clock,
-            load_balancer=BotoLoadBalancer(),
+            load_balancer=load_balancer,
             metrics=BotoMetrics(),
             # No gate is configured here (no ECR check, database, migrations or records):
             # the pre-flight check before the run reads only the lock and the schedule.

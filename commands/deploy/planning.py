@@ -11,7 +11,7 @@ from commands.access import Access
 from commands.deploy.parse import DeployRequest, version_problem
 from commands.deploy.replies import DryRun
 from commands.runs.records import new_request
-from pipeline.deploy import DeployEngine, RunningVersion
+from pipeline.fleet import Fleet, RunningVersion
 from pipeline.kernel.config import Config, Environment
 from pipeline.kernel.errors import ChatOpsError, DeployConflict, Forbidden
 from pipeline.kernel.ports import Clock
@@ -22,7 +22,7 @@ from store.deploy.repository import Deployments
 
 
 class DeployPlanner:
-    """Plans deploys: reads ECS and ECR through the engine, runs the pre-flight checks, and
+    """Plans deploys: reads ECS and ECR through the fleet, runs the pre-flight checks, and
     records what is to be approved."""
 
     def __init__(
@@ -30,14 +30,14 @@ class DeployPlanner:
         *,
         config: Config,
         deployments: Deployments,
-        engine: DeployEngine,
+        fleet: Fleet,
         access: Access,
         clock: Clock,
         preflight: Preflight,
     ) -> None:
         self._config = config
         self._deployments = deployments
-        self._engine = engine
+        self._fleet = fleet
         self._access = access
         self._clock = clock
         self._preflight = preflight
@@ -71,7 +71,7 @@ class DeployPlanner:
             raise DeployConflict(env.name, request.services, other)
         async with asyncio.TaskGroup() as tg:
             for name in request.services:
-                tg.create_task(self._engine.preflight(env, self._config.service(name)))
+                tg.create_task(self._fleet.check_canary(env, self._config.service(name)))
         targets, images = await self._targets(env, request)
         if all(t.status is TargetStatus.SKIPPED for t in targets):
             raise ChatOpsError(
@@ -125,9 +125,9 @@ class DeployPlanner:
         source = self._config.environment(env.promote_from) if env.promote_from else None
         try:
             async with asyncio.TaskGroup() as tg:
-                current = [tg.create_task(self._engine.running_version(env, s)) for s in services]
+                current = [tg.create_task(self._fleet.running_version(env, s)) for s in services]
                 promoted = (
-                    [tg.create_task(self._engine.running_version(source, s)) for s in services]
+                    [tg.create_task(self._fleet.running_version(source, s)) for s in services]
                     if request.version is None and source is not None
                     else []
                 )

@@ -14,7 +14,7 @@ from commands.exchange import Answer, Invocation, Later, Outcome
 from commands.health.parse import Help, parse_health
 from commands.health.replies import HealthReport, HealthRow
 from commands.usage import Choices, Syntax, Usage
-from pipeline.deploy import DeployEngine
+from pipeline.fleet import Fleet
 from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config, Environment, Service
 from pipeline.kernel.errors import ChatOpsError
@@ -41,9 +41,9 @@ def usage(config: Config) -> Usage:
 
 
 class HealthCommands:
-    def __init__(self, *, config: Config, engine: DeployEngine, health: HealthChecker) -> None:
+    def __init__(self, *, config: Config, fleet: Fleet, health: HealthChecker) -> None:
         self._config = config
-        self._engine = engine
+        self._fleet = fleet
         self._health = health
 
     async def on_command(self, inv: Invocation) -> Answer:
@@ -71,7 +71,7 @@ class HealthCommands:
         running = desired = task_definition = None
         if full or (base is None and canary is not None):
             try:
-                status, colour = await self._engine.service_state(env, svc)
+                status, colour = await self._fleet.service_state(env, svc)
                 running, desired, task_definition = (
                     status.running,
                     status.desired,

@@ -15,7 +15,7 @@ from commands.exchange import Click, Outcome
 from commands.rollback.history import migrations_undone
 from commands.rollback.usecases import RollbackCommands
 from commands.runs.lifecycle import Runs
-from pipeline.deploy import DeployEngine
+from pipeline.fleet import Fleet
 from pipeline.kernel.config import Config, Environment
 from pipeline.kernel.errors import Forbidden, NotFound
 from pipeline.kernel.ports import Clock
@@ -40,7 +40,7 @@ class RollbackButtons:
         deployments: Deployments,
         incidents: Incidents,
         runs: Runs,
-        engine: DeployEngine,
+        fleet: Fleet,
         rollback: RollbackCommands,
         clock: Clock,
     ) -> None:
@@ -48,7 +48,7 @@ class RollbackButtons:
         self._deployments = deployments
         self._incidents = incidents
         self._runs = runs
-        self._engine = engine
+        self._fleet = fleet
         self._rollback = rollback
         self._clock = clock
 
@@ -131,7 +131,7 @@ class RollbackButtons:
         wanted = [t for t in deploy.active_targets if t.reverted_by is None]
         svcs = [self._config.service(t.service) for t in wanted]
         async with asyncio.TaskGroup() as tg:
-            now_on = [tg.create_task(self._engine.running_version(env, s)) for s in svcs]
+            now_on = [tg.create_task(self._fleet.running_version(env, s)) for s in svcs]
         targets = []
         for t, task in zip(wanted, now_on, strict=True):
             current = task.result()

@@ -26,7 +26,7 @@ from commands.rollback.parse import Help, RollbackRequest, parse_rollback, usage
 from commands.rollback.replies import RollbackPrompt
 from commands.runs.lifecycle import Runs
 from commands.runs.records import new_request
-from pipeline.deploy import DeployEngine, RunningVersion
+from pipeline.fleet import Fleet, RunningVersion
 from pipeline.kernel.config import Config, Environment
 from pipeline.kernel.errors import (
     ChatOpsError,
@@ -62,7 +62,7 @@ class RollbackCommands:
         config: Config,
         deployments: Deployments,
         runs: Runs,
-        engine: DeployEngine,
+        fleet: Fleet,
         runner: Runner,
         access: Access,
         clock: Clock,
@@ -70,7 +70,7 @@ class RollbackCommands:
         self._config = config
         self._deployments = deployments
         self._runs = runs
-        self._engine = engine
+        self._fleet = fleet
         self._runner = runner
         self._access = access
         self._clock = clock
@@ -189,7 +189,7 @@ class RollbackCommands:
     ) -> list[Target]:
         svcs = [self._config.service(s) for s in services]
         async with asyncio.TaskGroup() as tg:
-            now_on = [tg.create_task(self._engine.running_version(env, s)) for s in svcs]
+            now_on = [tg.create_task(self._fleet.running_version(env, s)) for s in svcs]
         targets = []
         for svc, task in zip(svcs, now_on, strict=True):
             current: RunningVersion = task.result()
@@ -309,7 +309,7 @@ class RollbackCommands:
         run = await self._pending(click)
         env = self._config.environment(run.environment)
         for t in run.active_targets:
-            now_on = await self._engine.running_version(env, self._config.service(t.service))
+            now_on = await self._fleet.running_version(env, self._config.service(t.service))
             if now_on.task_definition != t.previous_task_def:
                 await self._runs.cancel(run.id, reason="stale confirmation")
                 raise Forbidden(

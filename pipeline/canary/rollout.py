@@ -21,9 +21,10 @@ import logging
 from collections.abc import Sequence
 
 from pipeline.canary.gate import Verdict, read_gate
-from pipeline.kernel.config import Environment, Service
-from pipeline.kernel.config.canary import COLOURS, CanaryStage, CanaryTarget
-from pipeline.kernel.errors import ChatOpsError, NotFound, StageFailed
+from pipeline.fleet import blue_green
+from pipeline.kernel.config import Environment
+from pipeline.kernel.config.canary import COLOURS, CanaryStage
+from pipeline.kernel.errors import ChatOpsError, StageFailed
 from pipeline.kernel.traffic import LoadBalancer, Metrics
 from pipeline.steps import Steps, rev
 from store.deploy.models import (
@@ -72,52 +73,6 @@ class CanaryStrategy:
         self._metrics = metrics
         self._drawn_at: dict[str, float] = {}
 
-    # -- checks --------------------------------------------------------------------------
-
-    def setup(self, env: Environment, svc: Service) -> CanaryTarget:
-        canary = svc.canary_in(env.name)
-        if canary is None:
-            raise RuntimeError(f"{svc.name} is not a canary in {env.name}.")
-        return canary
-
-    async def colour_weights(self, env: Environment, svc: Service) -> dict[str, int]:
-        """Colour -> weight of the listener's forward action. Raises NotFound when it does not
-        forward to exactly the two configured target groups."""
-        canary = self.setup(env, svc)
-        weights = await self._lb.weights(
-            region=env.region, listener=canary.listener, rule=canary.rule
-        )
-        groups = {canary.colour(c).target_group: c for c in COLOURS}
-        if set(weights) != set(groups):
-            listed = ", ".join(f"`{arn.rsplit(':', 1)[-1]}`" for arn in weights) or "nothing"
-            raise NotFound(
-                f"The listener of `{svc.name}` in `{env.name}` forwards to {listed}, not to "
-                "exactly its blue and green target groups; fix the listener or "
-                f"`services.{svc.name}.canary.{env.name}`."
-            )
-        return {groups[arn]: w for arn, w in weights.items()}
-
-    async def check(self, env: Environment, svc: Service) -> None:
-        """Before a plan card: the listener, both target groups and both ECS services exist.
-        Raises NotFound with the key to fix. Touches AWS (reads only)."""
-        canary = self.setup(env, svc)
-        await self.colour_weights(env, svc)
-        for colour in COLOURS:
-            await self._lb.target_health(
-                region=env.region, target_group=canary.colour(colour).target_group
-            )
-            await self._steps.describe(env, canary.colour(colour).ecs_service)
-
-    async def live_version(self, env: Environment, svc: Service) -> tuple[str, str, str]:
-        """(task definition, image, colour) of the colour taking the traffic now."""
-        weights = await self.colour_weights(env, svc)
-        live = max(COLOURS, key=lambda c: weights[c])
-        canary = self.setup(env, svc)
-        running = await self._steps.running_version(
-            env, svc, ecs_service=canary.colour(live).ecs_service
-        )
-        return running.task_definition, running.image, live
-
     # -- a release -----------------------------------------------------------------------
 
     async def release(
@@ -149,11 +104,11 @@ class CanaryStrategy:
         steps = self._steps
         store = steps.deployments
         svc = steps.config.service(target.service)
-        canary = self.setup(env, svc)
+        canary = blue_green(env, svc)
         try:
             colour = target.canary_colour
             if colour is None:
-                weights = await self.colour_weights(env, svc)
+                weights = await self._steps.fleet.colour_weights(env, svc)
                 colour = other(max(COLOURS, key=lambda c: weights[c]))
                 await store.update_target(run.id, svc.name, canary_colour=colour)
             old, new = canary.colour(other(colour)), canary.colour(colour)
@@ -222,9 +177,9 @@ class CanaryStrategy:
         async def one(t: Target) -> None:
             assert t.canary_colour is not None
             svc = self._steps.config.service(t.service)
-            canary = self.setup(env, svc)
+            canary = blue_green(env, svc)
             wanted = {t.canary_colour: weight, other(t.canary_colour): 100 - weight}
-            if await self.colour_weights(env, svc) == wanted:
+            if await self._steps.fleet.colour_weights(env, svc) == wanted:
                 return
             await self._lb.set_weights(
                 region=env.region,
@@ -373,7 +328,7 @@ class CanaryStrategy:
         for t in targets:
             assert t.canary_colour is not None
             svc = steps.config.service(t.service)
-            colour = self.setup(env, svc).colour(t.canary_colour)
+            colour = blue_green(env, svc).colour(t.canary_colour)
             results = await steps.health.probe(
                 base_url=colour.health_url,
                 paths=svc.health_paths or env.health.paths,
@@ -382,7 +337,7 @@ class CanaryStrategy:
             bad = [r for r in results if not r.healthy]
             sums = await self._metrics.sums(
                 region=env.region,
-                load_balancer=self.setup(env, svc).load_balancer,
+                load_balancer=blue_green(env, svc).load_balancer,
                 target_group=colour.target_group,
                 start=row.started_at,
                 end=steps.clock.now(),
@@ -428,7 +383,7 @@ class CanaryStrategy:
             if not svc.smoke:
                 continue
             assert t.canary_colour is not None
-            base = self.setup(env, svc).colour(t.canary_colour).health_url.rstrip("/")
+            base = blue_green(env, svc).colour(t.canary_colour).health_url.rstrip("/")
             for check in svc.smoke:
                 answer = await steps.health.request(
                     check.method, base + check.path, timeout_s=env.health.timeout_s
@@ -465,7 +420,7 @@ class CanaryStrategy:
         try:
             flipped = target.model_copy(update={"canary_colour": back})
             await self.shift(run, env, [flipped], 100)
-            canary = self.setup(env, svc)
+            canary = blue_green(env, svc)
             summary = await steps.check_health(env, svc, base_url=canary.colour(back).health_url)
             await steps.move_to(env, canary.colour(target.canary_colour).ecs_service, desired=0)
         except ChatOpsError as exc:
@@ -488,7 +443,7 @@ class CanaryStrategy:
         colour does (a release of that revision is needed)."""
         steps = self._steps
         svc = steps.config.service(target.service)
-        canary = self.setup(env, svc)
+        canary = blue_green(env, svc)
         for colour in COLOURS:
             status = await steps.describe(env, canary.colour(colour).ecs_service)
             if (
@@ -527,7 +482,7 @@ class CanaryStrategy:
             if t.canary_colour is None or t.reverted_by is not None:
                 continue
             svc = steps.config.service(t.service)
-            old = self.setup(env, svc).colour(other(t.canary_colour))
+            old = blue_green(env, svc).colour(other(t.canary_colour))
             try:
                 await steps.move_to(env, old.ecs_service, desired=0)
             except ChatOpsError as exc:
