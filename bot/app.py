@@ -20,7 +20,7 @@ from bot.incident.views import (
     POST_UPDATE_ACTION,
     RESOLVE_ACTION,
     RESOLVE_VIEW,
-    SUSPECT_ROLLBACK_ACTION,
+    SUSPECT_ROLLBACK_ACTIONS,
     UPDATE_VIEW,
 )
 from bot.rollback.views import ROLLBACK_CANCEL_ACTION, ROLLBACK_CONFIRM_ACTION
@@ -87,6 +87,6 @@ def build_app(
     dispatcher.action(app, ROLLBACK_CANCEL_ACTION, "cancel rollback", rollback.on_cancel)
     dispatcher.action(app, WINDOW_ROLLBACK_ACTION, "roll back", rollback_buttons.on_window_button)
     dispatcher.action(
-        app, SUSPECT_ROLLBACK_ACTION, "roll back suspect", rollback_buttons.on_suspect_button
+        app, SUSPECT_ROLLBACK_ACTIONS, "roll back suspect", rollback_buttons.on_suspect_button
     )
     return app

@@ -11,6 +11,7 @@ at start-up, `recover_interrupted` audits and answers the ones a crash cut short
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -115,7 +116,9 @@ class Dispatcher:
 
         app.command(name)(listener)
 
-    def action(self, app: AsyncApp, action_id: str, verb: str, handler: ClickHandler) -> None:
+    def action(
+        self, app: AsyncApp, action_id: str | re.Pattern[str], verb: str, handler: ClickHandler
+    ) -> None:
         async def listener(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
             await self._click(ack, respond, body, verb, handler)
 

@@ -24,6 +24,11 @@ from store.deploy.repository import Deployments
 log = logging.getLogger(__name__)
 
 NOTIFY_TIMEOUT_S = 10.0
+# How long a RegisterTaskDefinition sent by a process that died may still land: the ECS
+# client's connect and read timeouts (pipeline/aws/ecs.py), after which that process would
+# have given up on its answer. A restarted run looks for the revision until then (issue 16).
+REGISTER_SETTLE_S = 40.0
+REGISTER_POLL_S = 2.0
 
 
 def repository_of(image: str) -> str:
@@ -98,11 +103,50 @@ class Steps:
             region=env.region, task_definition=previous, container=svc.container
         )
         image = f"{repository_of(svc.image or running)}:{target.target_version}"
+        await self._await_registration_in_flight(run, env, svc, based_on=previous)
+        await self.deployments.record_event(
+            StageEvent(
+                deployment_id=run.id,
+                at=self.clock.now(),
+                stage="register",
+                status="started",
+                service=svc.name,
+            )
+        )
         new_td = await self.register(run, env, svc, based_on=previous, image=image)
         await self.deployments.update_target(
             run.id, svc.name, new_task_def=new_td, status=TargetStatus.REGISTERED
         )
         return target.model_copy(update={"previous_task_def": previous, "new_task_def": new_td})
+
+    async def _await_registration_in_flight(
+        self, run: Deployment, env: Environment, svc: Service, *, based_on: str
+    ) -> None:
+        """When a process that died had sent this service's RegisterTaskDefinition (started,
+        never done), wait until its revision shows up or the call can no longer land, so the
+        registration that follows reuses it instead of making a second revision."""
+        events = [
+            e
+            for e in await self.deployments.events(run.id)
+            if e.stage == "register" and e.service == svc.name
+        ]
+        if not events or events[-1].status != "started":
+            return
+        deadline = events[-1].at.timestamp() + REGISTER_SETTLE_S
+        while True:
+            found = await self.ecs.find_registered(
+                region=env.region, task_definition=based_on, deployment_id=run.id
+            )
+            left = deadline - self.clock.now().timestamp()
+            if found is not None or left <= 0:
+                return
+            log.info(
+                "waiting up to %.0fs for the revision of %s registered before a restart",
+                left,
+                svc.name,
+                extra={"deployment_id": run.id},
+            )
+            await self.clock.sleep(min(REGISTER_POLL_S, left))
 
     async def move_to(
         self,

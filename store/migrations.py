@@ -261,6 +261,12 @@ def _m008_rollbacks_undoing_migrations(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m009_aborted_canary_stages(db: sqlite_utils.Database) -> None:
+    # Who aborted a canary, on the stage it was aborted at: a Promote, Hold or Resume clicked
+    # after it is refused, naming them.
+    _run_script(db, "ALTER TABLE rollout_stages ADD COLUMN aborted_by TEXT")
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -280,6 +286,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         "rollbacks that take back deploys which ran migrations",
         _m008_rollbacks_undoing_migrations,
     ),
+    (9, "who aborted a canary", _m009_aborted_canary_stages),
 ]
 
 

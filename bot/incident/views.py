@@ -7,6 +7,7 @@ typed (summary, impact, action, ETA, resolution, follow-up) is escaped and bound
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -45,6 +46,9 @@ from store.incident.models import (
 
 POST_UPDATE_ACTION = "incident_post_update"
 SUSPECT_ROLLBACK_ACTION = "incident_rollback"
+# Slack refuses two equal action_ids in a block (`invalid_blocks`), so each suspect's button
+# is `incident_rollback:<n>`; one listener takes them all, and the bare id of older alerts.
+SUSPECT_ROLLBACK_ACTIONS = re.compile(rf"^{SUSPECT_ROLLBACK_ACTION}(:\d+)?$")
 RESOLVE_ACTION = "incident_resolve"
 UPDATE_VIEW = "incident_update_modal"
 RESOLVE_VIEW = "incident_resolve_modal"
@@ -157,7 +161,7 @@ def suspect_buttons(incident: Incident, suspects: Sequence[Deployment]) -> Block
     ][:MAX_SUSPECT_BUTTONS]
     elements = [
         button(
-            action_id=SUSPECT_ROLLBACK_ACTION,
+            action_id=f"{SUSPECT_ROLLBACK_ACTION}:{n}",
             text=f"Roll back {run.id}",
             value=suspect_button_value(incident.id, run.id),
             style="danger",
@@ -171,7 +175,7 @@ def suspect_buttons(incident: Incident, suspects: Sequence[Deployment]) -> Block
                 ok="Roll back",
             ),
         )
-        for run in candidates
+        for n, run in enumerate(candidates)
     ]
     return [
         actions(f"suspects:{i}", elements[i : i + MAX_ACTIONS_ELEMENTS])

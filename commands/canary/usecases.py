@@ -2,7 +2,8 @@
 Resume (go on with the bake time that was left) and Abort (flip back now).
 
 Only the environment's approvers and rollbackers may steer; every change is a compare-and-set,
-so a double click or two people clicking at once change the canary once.
+so a double click or two people clicking at once change the canary once. Once an Abort is
+taken, every other click is refused, naming who aborted.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from commands.runs.lifecycle import Runs
 from pipeline.kernel.config import Config
 from pipeline.kernel.errors import Forbidden
 from pipeline.kernel.ports import Clock
-from pipeline.kernel.text import People
+from pipeline.kernel.text import People, Person
 from pipeline.runner import Runner
 from store.deploy.models import Deployment, DeploymentState, RolloutStage, StageEvent, StageStatus
 from store.deploy.repository import Deployments
@@ -51,6 +52,7 @@ class CanaryCommands:
                 env=env.name,
                 who=People.of(dict.fromkeys(allowed)),
             )
+        _refuse_if_aborted(run)
         stage = run.current_stage
         if run.state is not DeploymentState.RUNNING or stage is None or stage.ended_at:
             raise Forbidden(
@@ -60,6 +62,12 @@ class CanaryCommands:
                 state=run.state.words,
             )
         return run, stage
+
+    async def _refused(self, run: Deployment, sentence: str) -> Forbidden:
+        """Why a compare-and-set changed nothing: an Abort taken since the click read the run
+        (naming who), else `sentence`."""
+        _refuse_if_aborted(await self._runs.get(run.id))
+        return Forbidden(sentence)
 
     async def _done(self, run: Deployment, what: str, user_id: str) -> Outcome:
         await self._deployments.record_event(
@@ -77,7 +85,9 @@ class CanaryCommands:
     async def on_promote(self, click: Click) -> Outcome:
         run, stage = await self._steerable(click)
         if not await self._stages.promote(run.id, position=stage.position, by=click.user_id):
-            raise Forbidden("That stage was promoted already; your click changed nothing.")
+            raise await self._refused(
+                run, "That stage was promoted already; your click changed nothing."
+            )
         return await self._done(run, f"promoted the {stage.weight}% stage", click.user_id)
 
     async def on_hold(self, click: Click) -> Outcome:
@@ -90,7 +100,9 @@ class CanaryCommands:
             held_by=click.user_id,
             held_at=self._clock.now(),
         ):
-            raise Forbidden("That stage is held already; your click changed nothing.")
+            raise await self._refused(
+                run, "That stage is held already; your click changed nothing."
+            )
         return await self._done(run, f"held the {stage.weight}% stage", click.user_id)
 
     async def on_resume(self, click: Click) -> Outcome:
@@ -103,21 +115,33 @@ class CanaryCommands:
             held_by=None,
             held_at=None,
         ):
-            raise Forbidden("That stage is not held; your click changed nothing.")
+            raise await self._refused(run, "That stage is not held; your click changed nothing.")
         return await self._done(run, f"resumed the {stage.weight}% stage", click.user_id)
 
     async def on_abort(self, click: Click) -> Outcome:
         run, stage = await self._steerable(click)
-        now = self._clock.now()
-        if not await self._deployments.transition(
+        if not await self._stages.abort(
             run.id,
-            from_states=[DeploymentState.RUNNING],
-            to=DeploymentState.ROLLING_BACK,
-            at=now,
-            stage="rollback",
+            position=stage.position,
+            by=click.user_id,
+            at=self._clock.now(),
             error=f"aborted at the {stage.weight}% stage",
         ):
-            raise Forbidden("The canary is no longer running; your click changed nothing.")
-        await self._stages.end(run.id, position=stage.position, status=StageStatus.ABORTED, at=now)
+            raise await self._refused(
+                run, "The canary is no longer running; your click changed nothing."
+            )
         self._runner.stop(run.id)
         return await self._done(run, f"aborted at the {stage.weight}% stage", click.user_id)
+
+
+def _refuse_if_aborted(run: Deployment) -> None:
+    """Raise Forbidden, naming who, when an Abort of `run`'s canary was taken."""
+    aborted_by = next((s.aborted_by for s in reversed(run.stages) if s.aborted_by), None)
+    if aborted_by is None:
+        return
+    doing = "was aborted" if run.state.finished else "is being aborted"
+    raise Forbidden(
+        f"The canary of `{{id}}` {doing} by {{who}}; your click changed nothing.",
+        id=run.id,
+        who=Person(aborted_by),
+    )

@@ -117,9 +117,9 @@ class Reminders:
             await self._incidents.release_reminder(incident.id, token=self._token)
             self._timers.arm(reminder_timer(incident.id), now + timedelta(seconds=RETRY_S))
             raise
-        next_due = due + timedelta(seconds=severity.update_every_s)
-        if next_due <= now:
-            next_due = now + timedelta(seconds=severity.update_every_s)
+        # A full interval after this reminder, not after its due time: one posted late (the bot
+        # was down, a post was retried) must not be followed at once by an escalation.
+        next_due = now + timedelta(seconds=severity.update_every_s)
         minutes = round(reminder.since_update_s / 60)
         event = IncidentEvent(
             at=now,

@@ -281,6 +281,27 @@ class BotoEcs:
                 "Check `container` for this service in the config."
             ) from None
 
+    async def find_registered(
+        self, *, region: str, task_definition: str, deployment_id: str
+    ) -> str | None:
+        def find() -> str | None:
+            client = self._client(region)
+            out = client.describe_task_definition(taskDefinition=task_definition)
+            described = out["taskDefinition"]
+            return _own_revision(
+                client,
+                family=str(described["family"]),
+                after=int(described.get("revision") or _revision(task_definition)),
+                deployment_id=deployment_id,
+            )
+
+        return await self._call(
+            f"look for the revision of `{_short(task_definition)}` registered for deployment "
+            f"`{deployment_id}`",
+            find,
+            resource=f"task definition family `{_family(task_definition)}` ({region})",
+        )
+
     async def update_service(
         self,
         *,

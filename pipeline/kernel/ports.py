@@ -175,6 +175,13 @@ class Ecs(Protocol):
         """
         ...
 
+    async def find_registered(
+        self, *, region: str, task_definition: str, deployment_id: str
+    ) -> str | None:
+        """The revision `register_with_image` registered for `deployment_id` as a copy of
+        `task_definition`, or None when the family has none yet. Registers nothing."""
+        ...
+
     async def update_service(
         self,
         *,

@@ -152,6 +152,7 @@ class RolloutStage(FrozenModel):
     held_by: str | None = None
     held_at: datetime | None = None
     promoted_by: str | None = None
+    aborted_by: str | None = None
     detail: str | None = None
     figures: dict[str, ServiceFigures] = Field(default_factory=dict)
 

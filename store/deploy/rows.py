@@ -199,8 +199,8 @@ def load_deployment(db: sqlite_utils.Database, deployment_id: str) -> Deployment
 def _stages(db: sqlite_utils.Database, deployment_id: str) -> tuple[RolloutStage, ...]:
     rows = db.execute(
         "SELECT position, weight, bake_s, status, started_at, ended_at, elapsed_s, held_by, "
-        "held_at, promoted_by, detail, figures FROM rollout_stages WHERE deployment_id = ? "
-        "ORDER BY position",
+        "held_at, promoted_by, detail, figures, aborted_by FROM rollout_stages "
+        "WHERE deployment_id = ? ORDER BY position",
         [deployment_id],
     ).fetchall()
     return tuple(
@@ -215,6 +215,7 @@ def _stages(db: sqlite_utils.Database, deployment_id: str) -> tuple[RolloutStage
             held_by=r[7],
             held_at=_dt(r[8]),
             promoted_by=r[9],
+            aborted_by=r[12],
             detail=r[10],
             figures={
                 k: ServiceFigures.model_validate(v) for k, v in json.loads(r[11] or "{}").items()

@@ -1,8 +1,10 @@
 """Canary stages: one `rollout_stages` row per weight a canary run reaches, with the bake time
 it has used, the figures it saw last, and whether someone held or promoted it.
 
-Starting, ending, steering and promoting a stage are compare-and-sets, so a resumed run or a
-double click changes a stage once. A run's stages are read with the run (`Deployments.get`).
+Starting, ending, steering, promoting and aborting a stage are compare-and-sets, so a resumed
+run or a double click changes a stage once; steering and promoting need the run still running,
+so nothing is changed once an Abort was taken. A run's stages are read with the run
+(`Deployments.get`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,14 @@ from typing import Any
 import sqlite_utils
 
 from store.db import Store
-from store.deploy.models import ServiceFigures, StageStatus
+from store.deploy.models import DeploymentState, ServiceFigures, StageStatus
 from store.deploy.rows import columns
+
+# A steer or a promote applies only while the stage's run is running: an Abort moves the run
+# to rolling back first, in the same transaction as it marks the stage.
+_RUN_IS = (
+    "EXISTS (SELECT 1 FROM deployments d WHERE d.id = rollout_stages.deployment_id AND d.state = ?)"
+)
 
 
 class RolloutStages:
@@ -103,8 +111,15 @@ class RolloutStages:
             sets = ", ".join(f"{k} = ?" for k in values)
             cur = db.execute(
                 f"UPDATE rollout_stages SET {sets} "  # noqa: S608
-                "WHERE deployment_id = ? AND position = ? AND status = ? AND ended_at IS NULL",
-                [*values.values(), deployment_id, position, from_status.value],
+                "WHERE deployment_id = ? AND position = ? AND status = ? AND ended_at IS NULL "
+                f"AND {_RUN_IS}",
+                [
+                    *values.values(),
+                    deployment_id,
+                    position,
+                    from_status.value,
+                    DeploymentState.RUNNING.value,
+                ],
             )
             return cur.rowcount == 1
 
@@ -115,10 +130,56 @@ class RolloutStages:
 
         def promote(db: sqlite_utils.Database) -> bool:
             cur = db.execute(
-                "UPDATE rollout_stages SET promoted_by = ? WHERE deployment_id = ? "
-                "AND position = ? AND ended_at IS NULL AND promoted_by IS NULL",
-                [by, deployment_id, position],
+                "UPDATE rollout_stages SET promoted_by = ? WHERE deployment_id = ? "  # noqa: S608
+                "AND position = ? AND ended_at IS NULL AND promoted_by IS NULL "
+                f"AND {_RUN_IS}",
+                [by, deployment_id, position, DeploymentState.RUNNING.value],
             )
             return cur.rowcount == 1
 
         return await self._store.call(promote)
+
+    async def abort(
+        self, deployment_id: str, *, position: int, by: str, at: datetime, error: str
+    ) -> bool:
+        """Abort a running canary at stage `position`, once: in one transaction the run goes
+        from running to rolling back (with `error`), and the stage records `by` and, if it was
+        baking or held, ends as aborted. False (changing nothing) when the run was not running.
+        """
+
+        def abort(db: sqlite_utils.Database) -> bool:
+            with db.atomic():
+                cur = db.execute(
+                    "UPDATE deployments SET state = ?, updated_at = ?, stage = ?, error = ? "
+                    "WHERE id = ? AND state = ?",
+                    [
+                        DeploymentState.ROLLING_BACK.value,
+                        at.isoformat(),
+                        "rollback",
+                        error,
+                        deployment_id,
+                        DeploymentState.RUNNING.value,
+                    ],
+                )
+                if cur.rowcount != 1:
+                    return False
+                db.execute(
+                    "UPDATE rollout_stages SET aborted_by = ? WHERE deployment_id = ? "
+                    "AND position = ?",
+                    [by, deployment_id, position],
+                )
+                db.execute(
+                    "UPDATE rollout_stages SET status = ?, ended_at = ? WHERE deployment_id = ? "
+                    "AND position = ? AND status IN (?, ?)",
+                    [
+                        StageStatus.ABORTED.value,
+                        at.isoformat(),
+                        deployment_id,
+                        position,
+                        StageStatus.BAKING.value,
+                        StageStatus.HELD.value,
+                    ],
+                )
+                return True
+
+        return await self._store.call(abort)

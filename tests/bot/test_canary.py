@@ -312,6 +312,37 @@ class TestSteering:
         assert run.error == "aborted at the 50% stage"
         assert canary.weights("auth-svc") == {"blue": 100, "green": 0}
 
+    @pytest.mark.parametrize("action", [CANARY_PROMOTE_ACTION, CANARY_HOLD_ACTION])
+    async def test_a_steer_after_an_abort_is_refused_saying_who_is_aborting_and_changes_nothing(
+        self,
+        action: str,
+        bot: BotDriver,
+        slack: FakeSlack,
+        canary: CanaryWorld,
+        clock: FakeClock,
+        health: FakeHealth,
+    ) -> None:
+        """Issue 16: a Promote clicked while an Abort was carried out was accepted."""
+        run_id, pause = await self._at_50(bot, slack, canary, clock, health)
+        await bot.click(CANARY_ABORT_ACTION, run_id, user="UONCALL", wait_runs=False)
+
+        await bot.click(action, run_id, user="UAPPROVER1", wait_runs=False)
+        said = slack.responses[-1]
+        aborting = await bot.runtime.runs.get(run_id)
+        pause.go.set()
+        await bot.settle()
+
+        assert said["response_type"] == "ephemeral"
+        assert "is being aborted by <@UONCALL>" in said["text"]
+        assert "your click changed nothing" in said["text"]
+        assert aborting.stages[1].promoted_by is None
+        assert aborting.stages[1].held_by is None
+        run = await bot.runtime.runs.get(run_id)
+        assert run.state is DeploymentState.ROLLED_BACK
+        assert run.stages[1].status is StageStatus.ABORTED
+        assert run.stages[1].promoted_by is None
+        assert canary.weights("auth-svc") == {"blue": 100, "green": 0}
+
     async def test_outsiders_cannot_steer_a_canary(
         self,
         bot: BotDriver,

@@ -1,5 +1,6 @@
 """ECS refusing or losing calls, through a proxy in front of moto: what people read, and that a
-run restarted after AWS took its registration registers no second revision."""
+run restarted after AWS took its registration (or while it was on its way) registers no second
+revision."""
 
 from __future__ import annotations
 
@@ -92,4 +93,34 @@ async def test_a_run_stopped_after_aws_took_its_registration_reuses_that_revisio
     assert run.targets[0].new_task_def == new
     assert served_world.task_definition("staging", "api-gateway") == new
     assert served_world.version("staging", "api-gateway") == "v1.4.0"
+    assert "✅ Staging deployment successful" in last_card(slack)
+
+
+async def test_a_registration_landing_after_the_restarted_runs_lookup_is_reused_not_doubled(
+    make_bot: BotFactory, ecs_proxy: EcsProxy, served_world: EcsWorld, slack: FakeSlack
+) -> None:
+    """Issue 16: stopped while its RegisterTaskDefinition was on its way, the restarted run
+    looked for its revision before that call landed, and registered a second one."""
+    before = served_world.task_definition("staging", "api-gateway")
+    in_flight = ecs_proxy.hold("RegisterTaskDefinition")
+    bot = await make_bot(BotoEcs())
+    await bot.command("staging api-gateway v1.4.0", user="UDEV", wait_runs=False)
+    await asyncio.wait_for(in_flight.reached.wait(), HOLD_BACKSTOP_S)
+    run_id = run_id_of(plan_cards(slack)[0])
+    await bot.stop()
+    lookup = ecs_proxy.hold("ListTaskDefinitions", after_effect=True)
+
+    await bot.start()
+    await asyncio.wait_for(lookup.reached.wait(), HOLD_BACKSTOP_S)
+    in_flight.release()
+    await asyncio.wait_for(in_flight.landed.wait(), HOLD_BACKSTOP_S)
+    lookup.release()
+    await bot.settle()
+
+    run = await bot.runtime.runs.get(run_id)
+    assert run.state is DeploymentState.SUCCEEDED
+    [new] = [r for r in revisions(served_world, "staging", "api-gateway") if r != before]
+    assert run.targets[0].new_task_def == new
+    assert served_world.task_definition("staging", "api-gateway") == new
+    assert ecs_proxy.count("RegisterTaskDefinition") == 1
     assert "✅ Staging deployment successful" in last_card(slack)

@@ -7,13 +7,21 @@ from datetime import timedelta
 
 from bot.deploy.views import APPROVE_ACTION
 from pipeline.aws import BotoEcs
+from pipeline.steps import REGISTER_SETTLE_S
 from store.db import Store
-from store.deploy.models import Deployment, DeploymentId, DeploymentState, Target, TargetStatus
+from store.deploy.models import (
+    Deployment,
+    DeploymentId,
+    DeploymentState,
+    StageEvent,
+    Target,
+    TargetStatus,
+)
 from store.deploy.repository import Deployments
 from tests.conftest import BotFactory
 from tests.driver import BotDriver, last_card, plan_cards, run_id_of, thread
 from tests.fakes.clock import FakeClock
-from tests.fakes.ecs import HeldEcs, put_version, revisions
+from tests.fakes.ecs import FakeEcs, HeldEcs, put_version, revisions
 from tests.fakes.ecs_world import EcsWorld
 from tests.fakes.slack_api import FakeSlack
 
@@ -151,6 +159,51 @@ async def test_a_run_left_running_by_a_crash_is_reattached_at_start(
     assert world.version("production", "api-gateway") == "v1.3.0"
     assert run.targets[0].previous_task_def == previous
     assert "✅ Production deployment successful" in last_card(slack)
+
+
+async def test_a_registration_cut_off_before_aws_took_it_is_made_once_when_it_can_no_longer_land(
+    make_bot: BotFactory, fake_ecs: FakeEcs, clock: FakeClock
+) -> None:
+    """A process died with its RegisterTaskDefinition started and nothing registered: the
+    restarted run looks for it, on the clock, as long as that call could land, then registers
+    the run's one revision."""
+    bot = await make_bot(fake_ecs)
+    previous = fake_ecs.task_definition("production", "api-gateway")
+    run_id = await _record_running(
+        bot,
+        clock,
+        Target(
+            service="api-gateway",
+            current_version="v1.2.0",
+            target_version="v1.3.0",
+            previous_task_def=previous,
+        ),
+    )
+    started = clock.now()
+    store = await Store.open(bot.settings.db_path)
+    try:
+        await Deployments(store).record_event(
+            StageEvent(
+                deployment_id=run_id,
+                at=started,
+                stage="register",
+                status="started",
+                service="api-gateway",
+            )
+        )
+    finally:
+        await store.close()
+
+    await bot.start()
+    await bot.settle()
+
+    run = await bot.runtime.runs.get(run_id)
+    assert run.state is DeploymentState.SUCCEEDED
+    [new] = fake_ecs.registered
+    assert run.targets[0].new_task_def == new
+    events = await Deployments(bot.runtime.store).events(run_id)
+    [registered] = [e for e in events if (e.stage, e.status) == ("register", "done")]
+    assert (registered.at - started).total_seconds() >= REGISTER_SETTLE_S
 
 
 async def test_a_crashed_run_that_had_already_updated_ecs_continues_without_registering_again(

@@ -153,6 +153,32 @@ async def test_recent_deploys_to_the_incident_environment_are_listed_as_suspects
         assert other not in blocks
 
 
+async def test_two_suspect_deploys_that_can_be_rolled_back_each_get_a_button_slack_takes(
+    bot: BotDriver, slack: FakeSlack, clock: FakeClock
+) -> None:
+    """Issue 16: two Roll back buttons with one action_id in a block made Slack refuse the
+    alert (`invalid_blocks`), so no incident could be declared."""
+    repo = Deployments(bot.runtime.store)
+    await repo.create(_finished("first", "production", clock, minutes_ago=30))
+    await repo.create(_finished("second", "production", clock, minutes_ago=20))
+
+    await declare(bot)
+
+    (incident,) = await bot.runtime.incident.list_open()
+    alert = posts_in(slack, war_room(slack))[0]
+    rollbacks = [
+        e
+        for b in alert["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["text"]["text"].startswith("Roll back")
+    ]
+    assert sorted(e["text"]["text"] for e in rollbacks) == ["Roll back first", "Roll back second"]
+    assert len({e["action_id"] for e in rollbacks}) == 2
+    assert incident.alert_ts is not None
+    assert "You are the incident commander" in slack.responses[-1]["text"]
+
+
 async def test_no_recent_deploys_says_so(bot: BotDriver, slack: FakeSlack) -> None:
     await declare(bot)
 

@@ -162,6 +162,32 @@ async def test_a_reminder_that_fell_due_while_the_bot_was_down_is_posted_once_at
     assert "no update for 17 minutes" in reminder
 
 
+async def test_a_reminder_posted_late_escalates_only_a_full_interval_after_it(
+    bot: BotDriver, slack: FakeSlack, clock: FakeClock
+) -> None:
+    """Issue 16: the next reminder was due an interval after the missed due time, so one
+    posted late at start-up was followed a second later by an escalation."""
+    start = clock.now()
+    room = await declare(bot)
+    await bot.stop()
+    clock.advance((29 + 59 / 60) * MINUTE)  # the minute-15 reminder was missed
+    await bot.start()
+    await bot.runtime.timers.run_due()
+    late = reminders(slack, room)
+
+    await at_minute(bot, clock, start, 30)
+    await at_minute(bot, clock, start, 44 + 58 / 60)
+    quiet = reminders(slack, room)
+    await at_minute(bot, clock, start, 44 + 59 / 60)
+
+    assert len(late) == 1
+    assert late[0].startswith("⏰ <@UCMD> no update for 30 minutes.")
+    assert quiet == late
+    escalation = reminders(slack, room)[-1]
+    assert escalation.startswith("🚨 <!channel> <!subteam^S0LEADS> This P1 has had no update")
+    assert len(reminders(slack, room)) == 2
+
+
 async def test_an_unanswered_reminder_escalates_to_the_channel_after_a_further_interval(
     bot: BotDriver, slack: FakeSlack, clock: FakeClock
 ) -> None:

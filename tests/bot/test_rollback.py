@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.deploy.views import APPROVE_ACTION, WINDOW_ROLLBACK_ACTION
-from bot.incident.views import SUSPECT_ROLLBACK_ACTION
+from bot.incident.views import SUSPECT_ROLLBACK_ACTIONS
 from bot.rollback.views import ROLLBACK_CANCEL_ACTION, ROLLBACK_CONFIRM_ACTION
 from pipeline.aws import BotoEcs
 from pipeline.kernel.config import Config
@@ -447,14 +447,14 @@ class TestFromTheWarRoom:
             for c in slack.of("chat.postMessage")
             if c["channel"] == incident.channel_id and "INCIDENT" in c["text"]
         )
-        [suspect] = [b for b in buttons(alert) if b["action_id"] == SUSPECT_ROLLBACK_ACTION]
+        [suspect] = [b for b in buttons(alert) if SUSPECT_ROLLBACK_ACTIONS.match(b["action_id"])]
 
         await bot.click(
-            SUSPECT_ROLLBACK_ACTION, suspect["value"], user="UDEV", channel=incident.channel_id
+            suspect["action_id"], suspect["value"], user="UDEV", channel=incident.channel_id
         )
         refused = said(slack)["text"]
         await bot.click(
-            SUSPECT_ROLLBACK_ACTION, suspect["value"], user=ONCALL, channel=incident.channel_id
+            suspect["action_id"], suspect["value"], user=ONCALL, channel=incident.channel_id
         )
         await bot.command(
             "resolve rolled back", command="/incident", user=ONCALL, channel=incident.channel_id
@@ -475,6 +475,36 @@ class TestFromTheWarRoom:
             postmortem
         )
         assert f"Rollback: rollback {run.id} succeeded" in postmortem
+
+    async def test_each_of_two_suspects_has_its_own_button_and_rolls_back_only_its_deploy(
+        self, bot: BotDriver, slack: FakeSlack, world: EcsWorld
+    ) -> None:
+        gateway = await deploy_production(bot, slack, "api-gateway")
+        auth = await deploy_production(bot, slack, "auth-svc")
+        await bot.command("p1 logins failing", command="/incident", user=ONCALL, channel="CGEN")
+        (incident,) = await bot.runtime.incident.list_open()
+        alert = next(
+            c
+            for c in slack.of("chat.postMessage")
+            if c["channel"] == incident.channel_id and "INCIDENT" in c["text"]
+        )
+        suspects = {
+            b["text"]["text"]: b
+            for b in buttons(alert)
+            if SUSPECT_ROLLBACK_ACTIONS.match(b["action_id"])
+        }
+
+        chosen = suspects[f"Roll back {gateway}"]
+        await bot.click(
+            chosen["action_id"], chosen["value"], user=ONCALL, channel=incident.channel_id
+        )
+
+        assert sorted(suspects) == sorted([f"Roll back {gateway}", f"Roll back {auth}"])
+        assert len({b["action_id"] for b in suspects.values()}) == 2
+        assert world.version("production", "api-gateway") == "v1.2.0"
+        assert world.version("production", "auth-svc") == "v1.3.0"
+        run = await latest_rollback(bot)
+        assert (run.reverts, run.state) == (gateway, DeploymentState.SUCCEEDED)
 
 
 class TestRestart:

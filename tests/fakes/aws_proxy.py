@@ -24,7 +24,8 @@ _HOP_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connec
 
 @dataclass
 class Hold:
-    """One held action: `reached` is set when a call arrives; the call waits for `release`.
+    """One held action: `reached` is set when a call arrives; the call waits for `release`;
+    `landed` is set once moto has taken it.
 
     With `once` = (action, n), only a call made after `action` was seen n times is held.
     """
@@ -34,6 +35,7 @@ class Hold:
     once: tuple[str, int] | None = None
     reached: asyncio.Event = field(default_factory=asyncio.Event)
     released: asyncio.Event = field(default_factory=asyncio.Event)
+    landed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def release(self) -> None:
         self.released.set()
@@ -118,6 +120,8 @@ class EcsProxy:
                 # The test ended while this call was held: it never reaches moto.
                 return web.Response(status=503, text="proxy closing")
         answer = await self._upstream(request, body)
+        if held is not None:
+            held.landed.set()
         if held is not None and held.after_effect:
             await self._wait(held)
         return answer

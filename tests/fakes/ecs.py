@@ -84,6 +84,12 @@ class FakeEcs:
         self.registered.append(arn)
         return arn
 
+    async def find_registered(
+        self, *, region: str, task_definition: str, deployment_id: str
+    ) -> str | None:
+        await asyncio.sleep(0)
+        return next((arn for arn, tag in self.tags.items() if tag == deployment_id), None)
+
     async def update_service(
         self,
         *,
@@ -122,6 +128,13 @@ class PassThroughEcs:
             container=container,
             image=image,
             deployment_id=deployment_id,
+        )
+
+    async def find_registered(
+        self, *, region: str, task_definition: str, deployment_id: str
+    ) -> str | None:
+        return await self.inner.find_registered(
+            region=region, task_definition=task_definition, deployment_id=deployment_id
         )
 
     async def update_service(

@@ -218,6 +218,33 @@ async def test_a_revision_is_tagged_with_its_deployment_and_registered_once_per_
     assert {"key": DEPLOYMENT_TAG, "value": RUN} in tags
 
 
+async def test_find_registered_sees_only_the_runs_own_revision_and_registers_nothing(
+    ecs: BotoEcs, world: EcsWorld
+) -> None:
+    old = world.task_definition("production", "api-gateway")
+    before = await ecs.find_registered(region=REGION, task_definition=old, deployment_id=RUN)
+    other = await ecs.register_with_image(
+        region=REGION,
+        task_definition=old,
+        container="api-gateway",
+        image=NEW_IMAGE,
+        deployment_id="1600000000-other",
+    )
+    own = await ecs.register_with_image(
+        region=REGION,
+        task_definition=old,
+        container="api-gateway",
+        image=NEW_IMAGE,
+        deployment_id=RUN,
+    )
+
+    found = await ecs.find_registered(region=REGION, task_definition=old, deployment_id=RUN)
+
+    assert before is None
+    assert found == own
+    assert revisions(world, "production", "api-gateway") == [old, other, own]
+
+
 async def test_a_new_revision_keeps_other_tags_but_not_the_previous_deployments_id(
     ecs: BotoEcs, world: EcsWorld
 ) -> None:

@@ -1,4 +1,5 @@
-"""The deployments repository on a real SQLite file: CAS transitions, decisions, migrations."""
+"""The deployments repository on a real SQLite file: CAS transitions, decisions, canary stages,
+migrations."""
 
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ from store.deploy.models import (
     Deployment,
     DeploymentId,
     DeploymentState,
+    StageStatus,
     Target,
     TargetStatus,
 )
 from store.deploy.repository import Deployments
+from store.deploy.stages import RolloutStages
 from store.migrations import MIGRATIONS, apply_migrations
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -223,6 +226,54 @@ async def test_running_for_finds_only_in_flight_runs_holding_the_service_in_that
     await deployments.create(other)
 
     assert await deployments.running_for("production", ["api-gateway"]) == expected
+
+
+async def _baking(deployments: Deployments, stages: RolloutStages) -> None:
+    await deployments.create(make_run("r1", state=DeploymentState.RUNNING))
+    await stages.start("r1", position=0, weight=5, bake_s=300, at=T0)
+
+
+async def test_an_abort_rolls_the_run_back_and_ends_its_stage_naming_who_once(
+    deployments: Deployments, store: Store
+) -> None:
+    stages = RolloutStages(store)
+    await _baking(deployments, stages)
+
+    first = await stages.abort("r1", position=0, by="UONCALL", at=T0, error="aborted")
+    second = await stages.abort("r1", position=0, by="UOTHER", at=T0, error="again")
+
+    run = await deployments.get("r1")
+    assert run is not None
+    assert (first, second) == (True, False)
+    assert (run.state, run.error) == (DeploymentState.ROLLING_BACK, "aborted")
+    assert (run.stages[0].status, run.stages[0].aborted_by) == (StageStatus.ABORTED, "UONCALL")
+
+
+async def test_a_stage_of_a_run_no_longer_running_is_neither_promoted_nor_held(
+    deployments: Deployments, store: Store
+) -> None:
+    """Issue 16: a Promote landing after an Abort moved the run on, before its stage ended,
+    was taken."""
+    stages = RolloutStages(store)
+    await _baking(deployments, stages)
+    await deployments.transition(
+        "r1", from_states=[DeploymentState.RUNNING], to=DeploymentState.ROLLING_BACK, at=T0
+    )
+
+    promoted = await stages.promote("r1", position=0, by="UAPPROVER1")
+    held = await stages.steer(
+        "r1",
+        position=0,
+        from_status=StageStatus.BAKING,
+        to_status=StageStatus.HELD,
+        held_by="UAPPROVER1",
+        held_at=T0,
+    )
+
+    run = await deployments.get("r1")
+    assert run is not None
+    assert (promoted, held) == (False, False)
+    assert (run.stages[0].status, run.stages[0].promoted_by) == (StageStatus.BAKING, None)
 
 
 def test_migrations_apply_once(tmp_path: Path) -> None:
