@@ -1,4 +1,4 @@
-"""The composition root: builds store, Slack, engine, runner, commands, app and timers, in order.
+"""The composition root: opens the store and Slack, wires the features (`bot/wiring.py`), starts.
 
 Nothing is built at import time; `open_runtime` is an async context manager that tears down in
 reverse order, so the aiohttp server and tests share one lifecycle.
@@ -21,62 +21,40 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.app import build_app
 from bot.deploy.adapter import SlackNotifier
 from bot.dispatch import Dispatcher
-from bot.incident.adapter import SlackIncidentChat
 from bot.settings import Settings
 from bot.signatures import RequestGuard
-from bot.slack import SlackGateway
 from bot.timers import Timers
-from commands.access import Access
-from commands.canary.usecases import CanaryCommands
-from commands.deploy.planning import DeployPlanner
+from bot.wiring import (
+    Core,
+    GateAdapters,
+    on_aws,
+    wire_canary,
+    wire_core,
+    wire_deploy,
+    wire_gates,
+    wire_health,
+    wire_incident,
+    wire_rollback,
+)
 from commands.deploy.usecases import DeployCommands
 from commands.gates.usecases import GateCommands
-from commands.health.usecases import HealthCommands
 from commands.incident.reminders import Reminders
 from commands.incident.usecases import IncidentCommands
-from commands.rollback.buttons import RollbackButtons
 from commands.rollback.usecases import RollbackCommands
 from commands.rollback.window import RollbackWindows
 from commands.runs.lifecycle import Runs
-from pipeline.aws.cloudwatch import BotoMetrics
-from pipeline.aws.elbv2 import BotoLoadBalancer
-from pipeline.aws.gates import BotoRecordStore, BotoRegistry, BotoSnapshots, BotoTasks
-from pipeline.deploy import DeployEngine
-from pipeline.fleet import Fleet
-from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config
-from pipeline.kernel.infra import RecordStore, Registry, Snapshots, Tasks
 from pipeline.kernel.ports import Clock, Ecs
 from pipeline.kernel.traffic import LoadBalancer, Metrics
-from pipeline.preflight import Preflight
 from pipeline.runner import Runner
 from pipeline.tasks import OwnedTasks
 from store.audit import AuditLog
 from store.db import Store
-from store.deploy.cards import CardViews
-from store.deploy.locks import Locks
-from store.deploy.repository import Deployments
-from store.deploy.stages import RolloutStages
-from store.incident.repository import Incidents
 from store.requests import OpenRequests, SeenRequests
 
 log = logging.getLogger(__name__)
 
 SWEEP_TIMEOUT_S = 60.0
-
-
-@dataclass(frozen=True)
-class GateAdapters:
-    """The AWS adapters of the gates (ECR, RDS, one-off tasks, S3); tests may wrap them."""
-
-    registry: Registry
-    snapshots: Snapshots
-    tasks: Tasks
-    records: RecordStore
-
-    @classmethod
-    def on_aws(cls) -> GateAdapters:
-        return cls(BotoRegistry(), BotoSnapshots(), BotoTasks(), BotoRecordStore())
 
 
 @dataclass
@@ -101,6 +79,7 @@ class Runtime:
     guard: RequestGuard | None
     notifier: SlackNotifier
     background: OwnedTasks
+    dispatcher: Dispatcher
 
     async def fire(self, key: str) -> None:
         """A timer came due: do what its key names."""
@@ -163,190 +142,23 @@ async def open_runtime(
     runner: Runner | None = None
     background = OwnedTasks()
     try:
-        deployments = Deployments(store)
-        stages = RolloutStages(store)
-        incidents = Incidents(store)
-        slack = SlackGateway(client)
-        notifier = SlackNotifier(
-            slack,
-            config,
-            deployments=deployments,
-            cards=CardViews(store),
-            clock=clock,
-            tasks=background,
+        outside = on_aws(
+            session, ecs=ecs, load_balancer=load_balancer, metrics=metrics, gates=gates
         )
-        timers = Timers(clock)
-        aws = gates or GateAdapters.on_aws()
-        locks = Locks(store)
-        preflight = Preflight(
-            config=config,
-            locks=locks,
-            registry=aws.registry,
-            health=HealthChecker(session, clock),
-        )
-        load_balancer = load_balancer or BotoLoadBalancer()
-        fleet = Fleet(ecs=ecs, load_balancer=load_balancer)
-        engine = DeployEngine(
-            config=config,
-            deployments=deployments,
-            stages=stages,
-            ecs=ecs,
-            fleet=fleet,
-            health=HealthChecker(session, clock),
-            notifier=notifier,
-            timers=timers,
-            clock=clock,
-            load_balancer=load_balancer,
-            metrics=metrics or BotoMetrics(),
-            preflight=preflight,
-            snapshots=aws.snapshots,
-            tasks=aws.tasks,
-            records=aws.records,
-        )
-        runner = Runner(
-            engine=engine,
-            deployments=deployments,
-            clock=clock,
-            shutdown_grace_s=settings.shutdown_grace_s,
-        )
-        access = Access(slack)
-        runs = Runs(
-            deployments=deployments, runner=runner, notifier=notifier, timers=timers, clock=clock
-        )
-        deploy = DeployCommands(
-            config=config,
-            deployments=deployments,
-            planner=DeployPlanner(
-                config=config,
-                deployments=deployments,
-                fleet=fleet,
-                access=access,
-                clock=clock,
-                preflight=preflight,
-            ),
-            runs=runs,
-            runner=runner,
-            access=access,
-            notifier=notifier,
-            clock=clock,
-        )
-        gates_commands = GateCommands(
-            config=config,
-            deployments=deployments,
-            locks=locks,
-            runs=runs,
-            runner=runner,
-            access=access,
-            timers=timers,
-            clock=clock,
-        )
-        incident_chat = SlackIncidentChat(slack, config)
-        reminders = Reminders(
-            config=config, incidents=incidents, chat=incident_chat, timers=timers, clock=clock
-        )
-        incident = IncidentCommands(
-            config=config,
-            incidents=incidents,
-            deployments=deployments,
-            chat=incident_chat,
-            access=access,
-            reminders=reminders,
-            clock=clock,
-        )
-        rollback = RollbackCommands(
-            config=config,
-            deployments=deployments,
-            runs=runs,
-            fleet=fleet,
-            runner=runner,
-            access=access,
-            clock=clock,
-        )
-        rollback_buttons = RollbackButtons(
-            config=config,
-            deployments=deployments,
-            incidents=incidents,
-            runs=runs,
-            fleet=fleet,
-            rollback=rollback,
-            clock=clock,
-        )
-        rollback_windows = RollbackWindows(
-            deployments=deployments, runs=runs, engine=engine, timers=timers, clock=clock
-        )
-        audit = AuditLog(store)
-        seen = SeenRequests(store)
-        secret = settings.slack_signing_secret
-        dispatcher = Dispatcher(
-            slack=slack, notifier=notifier, audit=audit, journal=OpenRequests(store), clock=clock
-        )
-        app = build_app(
+        core = wire_core(
             settings,
             config,
-            client,
-            dispatcher,
-            deploy=deploy,
-            incident=incident,
-            rollback=rollback,
-            rollback_buttons=rollback_buttons,
-            canary=CanaryCommands(
-                config=config,
-                deployments=deployments,
-                stages=stages,
-                runs=runs,
-                runner=runner,
-                access=access,
-                clock=clock,
-            ),
-            gates=gates_commands,
-            health=HealthCommands(config=config, fleet=fleet, health=HealthChecker(session, clock)),
-        )
-        runtime = Runtime(
-            settings=settings,
-            config=config,
             clock=clock,
             store=store,
             client=client,
-            app=app,
-            runner=runner,
-            timers=timers,
-            audit=audit,
-            runs=runs,
-            deploy=deploy,
-            incident=incident,
-            reminders=reminders,
-            rollback=rollback,
-            rollback_windows=rollback_windows,
-            gates=gates_commands,
-            seen=seen,
-            guard=RequestGuard(secret.get_secret_value(), seen) if secret is not None else None,
-            notifier=notifier,
+            outside=outside,
             background=background,
         )
-        timers.on_fire(runtime.fire)
-        await runner.resume_all()
-        await runs.arm_timers()
-        await reminders.arm_timers()
-        await rollback_windows.arm_timers()
-        await gates_commands.arm_timers()
-
-        async def has_deployment(deployment_id: str) -> bool:
-            return await deployments.get(deployment_id) is not None
-
-        await dispatcher.recover_interrupted(has_deployment)
-        await runtime.sweep()
+        runner = core.runner
+        runtime = compose(settings, core, client)
+        await start(runtime, core)
         if start_scheduler:
-            scheduler = AsyncIOScheduler(timezone="UTC")
-            timers.attach(scheduler)
-            scheduler.add_job(
-                runtime.sweep,
-                "interval",
-                seconds=settings.sweep_interval_s,
-                id="sweep",
-                max_instances=1,
-                coalesce=True,
-            )
-            scheduler.start()
+            scheduler = schedule(runtime)
         yield runtime
     finally:
         if scheduler is not None:
@@ -356,3 +168,89 @@ async def open_runtime(
         await background.close()
         await session.close()
         await store.close()
+
+
+def compose(settings: Settings, core: Core, client: AsyncWebClient) -> Runtime:
+    """Every feature wired from `core`, the Bolt app that routes to them, and the Runtime."""
+    deploy = wire_deploy(core)
+    gates = wire_gates(core)
+    incident = wire_incident(core)
+    rollback = wire_rollback(core)
+    audit = AuditLog(core.store)
+    dispatcher = Dispatcher(
+        slack=core.slack,
+        notifier=core.notifier,
+        audit=audit,
+        journal=OpenRequests(core.store),
+        clock=core.clock,
+    )
+    app = build_app(
+        settings,
+        core.config,
+        client,
+        dispatcher,
+        deploy=deploy,
+        incident=incident.commands,
+        rollback=rollback.commands,
+        rollback_buttons=rollback.buttons,
+        canary=wire_canary(core),
+        gates=gates,
+        health=wire_health(core),
+    )
+    seen = SeenRequests(core.store)
+    secret = settings.slack_signing_secret
+    return Runtime(
+        settings=settings,
+        config=core.config,
+        clock=core.clock,
+        store=core.store,
+        client=client,
+        app=app,
+        runner=core.runner,
+        timers=core.timers,
+        audit=audit,
+        runs=core.runs,
+        deploy=deploy,
+        incident=incident.commands,
+        reminders=incident.reminders,
+        rollback=rollback.commands,
+        rollback_windows=rollback.windows,
+        gates=gates,
+        seen=seen,
+        guard=RequestGuard(secret.get_secret_value(), seen) if secret is not None else None,
+        notifier=core.notifier,
+        background=core.background,
+        dispatcher=dispatcher,
+    )
+
+
+async def start(runtime: Runtime, core: Core) -> None:
+    """Re-attach unfinished runs, arm every timer, finish interrupted requests, sweep once."""
+    runtime.timers.on_fire(runtime.fire)
+    await runtime.runner.resume_all()
+    await runtime.runs.arm_timers()
+    await runtime.reminders.arm_timers()
+    await runtime.rollback_windows.arm_timers()
+    await runtime.gates.arm_timers()
+
+    async def has_deployment(deployment_id: str) -> bool:
+        return await core.deployments.get(deployment_id) is not None
+
+    await runtime.dispatcher.recover_interrupted(has_deployment)
+    await runtime.sweep()
+
+
+def schedule(runtime: Runtime) -> AsyncIOScheduler:
+    """Start the scheduler: the timers, and the sweep every `sweep_interval_s`."""
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    runtime.timers.attach(scheduler)
+    scheduler.add_job(
+        runtime.sweep,
+        "interval",
+        seconds=runtime.settings.sweep_interval_s,
+        id="sweep",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.start()
+    return scheduler

@@ -1,0 +1,344 @@
+"""How each feature is built from what all of them share; `bot/runtime.py` composes them.
+
+`wire_core` builds the shared part once (repositories, Slack, the engine, the runner, `Runs`);
+each `wire_<feature>` takes that `Core` and returns the feature's handlers. Adding a feature
+adds one function here and one line in `open_runtime`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiohttp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.deploy.adapter import SlackNotifier
+from bot.incident.adapter import SlackIncidentChat
+from bot.settings import Settings
+from bot.slack import SlackGateway
+from bot.timers import Timers
+from commands.access import Access
+from commands.canary.usecases import CanaryCommands
+from commands.deploy.planning import DeployPlanner
+from commands.deploy.usecases import DeployCommands
+from commands.gates.usecases import GateCommands
+from commands.health.usecases import HealthCommands
+from commands.incident.reminders import Reminders
+from commands.incident.usecases import IncidentCommands
+from commands.rollback.buttons import RollbackButtons
+from commands.rollback.usecases import RollbackCommands
+from commands.rollback.window import RollbackWindows
+from commands.runs.lifecycle import Runs
+from pipeline.aws.cloudwatch import BotoMetrics
+from pipeline.aws.elbv2 import BotoLoadBalancer
+from pipeline.aws.gates import BotoRecordStore, BotoRegistry, BotoSnapshots, BotoTasks
+from pipeline.deploy import DeployEngine
+from pipeline.fleet import Fleet
+from pipeline.health import HealthChecker
+from pipeline.kernel.config import Config
+from pipeline.kernel.infra import RecordStore, Registry, Snapshots, Tasks
+from pipeline.kernel.ports import Clock, Ecs
+from pipeline.kernel.traffic import LoadBalancer, Metrics
+from pipeline.preflight import Preflight
+from pipeline.runner import Runner
+from pipeline.tasks import OwnedTasks
+from store.db import Store
+from store.deploy.cards import CardViews
+from store.deploy.locks import Locks
+from store.deploy.repository import Deployments
+from store.deploy.stages import RolloutStages
+from store.incident.repository import Incidents
+
+
+@dataclass(frozen=True)
+class GateAdapters:
+    """The AWS adapters of the gates (ECR, RDS, one-off tasks, S3); tests may wrap them."""
+
+    registry: Registry
+    snapshots: Snapshots
+    tasks: Tasks
+    records: RecordStore
+
+    @classmethod
+    def on_aws(cls) -> GateAdapters:
+        return cls(BotoRegistry(), BotoSnapshots(), BotoTasks(), BotoRecordStore())
+
+
+@dataclass(frozen=True)
+class Outside:
+    """The outside world the runtime is given: AWS ports (moto or fakes in tests) and HTTP."""
+
+    ecs: Ecs
+    load_balancer: LoadBalancer
+    metrics: Metrics
+    gates: GateAdapters
+    session: aiohttp.ClientSession
+
+
+@dataclass(frozen=True)
+class Core:
+    """What every feature is built from."""
+
+    config: Config
+    clock: Clock
+    store: Store
+    slack: SlackGateway
+    notifier: SlackNotifier
+    timers: Timers
+    access: Access
+    deployments: Deployments
+    stages: RolloutStages
+    incidents: Incidents
+    locks: Locks
+    preflight: Preflight
+    fleet: Fleet
+    engine: DeployEngine
+    runner: Runner
+    runs: Runs
+    session: aiohttp.ClientSession
+    background: OwnedTasks
+
+    def health_checker(self) -> HealthChecker:
+        return HealthChecker(self.session, self.clock)
+
+
+def wire_core(
+    settings: Settings,
+    config: Config,
+    *,
+    clock: Clock,
+    store: Store,
+    client: AsyncWebClient,
+    outside: Outside,
+    background: OwnedTasks,
+) -> Core:
+    """The repositories, the Slack adapters, the engine, its runner and `Runs`."""
+    deployments = Deployments(store)
+    slack = SlackGateway(client)
+    cards = CardViews(store)
+    notifier = SlackNotifier(
+        slack, config, deployments=deployments, cards=cards, clock=clock, tasks=background
+    )
+    timers = Timers(clock)
+    locks = Locks(store)
+    preflight = Preflight(
+        config=config,
+        locks=locks,
+        registry=outside.gates.registry,
+        health=HealthChecker(outside.session, clock),
+    )
+    fleet = Fleet(ecs=outside.ecs, load_balancer=outside.load_balancer)
+    stages = RolloutStages(store)
+    engine, runner = wire_engine(
+        settings,
+        config,
+        outside,
+        deployments=deployments,
+        stages=stages,
+        fleet=fleet,
+        notifier=notifier,
+        timers=timers,
+        clock=clock,
+        preflight=preflight,
+    )
+    runs = Runs(
+        deployments=deployments, runner=runner, notifier=notifier, timers=timers, clock=clock
+    )
+    return Core(
+        config=config,
+        clock=clock,
+        store=store,
+        slack=slack,
+        notifier=notifier,
+        timers=timers,
+        access=Access(slack),
+        deployments=deployments,
+        stages=stages,
+        incidents=Incidents(store),
+        locks=locks,
+        preflight=preflight,
+        fleet=fleet,
+        engine=engine,
+        runner=runner,
+        runs=runs,
+        session=outside.session,
+        background=background,
+    )
+
+
+def wire_engine(
+    settings: Settings,
+    config: Config,
+    outside: Outside,
+    *,
+    deployments: Deployments,
+    stages: RolloutStages,
+    fleet: Fleet,
+    notifier: SlackNotifier,
+    timers: Timers,
+    clock: Clock,
+    preflight: Preflight,
+) -> tuple[DeployEngine, Runner]:
+    """The engine that runs, stops and resumes runs, on the outside world's AWS ports, and the
+    runner that owns its tasks."""
+    engine = DeployEngine(
+        config=config,
+        deployments=deployments,
+        stages=stages,
+        ecs=outside.ecs,
+        fleet=fleet,
+        health=HealthChecker(outside.session, clock),
+        notifier=notifier,
+        timers=timers,
+        clock=clock,
+        load_balancer=outside.load_balancer,
+        metrics=outside.metrics,
+        preflight=preflight,
+        snapshots=outside.gates.snapshots,
+        tasks=outside.gates.tasks,
+        records=outside.gates.records,
+    )
+    runner = Runner(
+        engine=engine,
+        deployments=deployments,
+        clock=clock,
+        shutdown_grace_s=settings.shutdown_grace_s,
+    )
+    return engine, runner
+
+
+def on_aws(
+    session: aiohttp.ClientSession,
+    *,
+    ecs: Ecs,
+    load_balancer: LoadBalancer | None,
+    metrics: Metrics | None,
+    gates: GateAdapters | None,
+) -> Outside:
+    """The outside world: what the caller gave, and AWS (boto3) for the rest."""
+    return Outside(
+        ecs=ecs,
+        load_balancer=load_balancer or BotoLoadBalancer(),
+        metrics=metrics or BotoMetrics(),
+        gates=gates or GateAdapters.on_aws(),
+        session=session,
+    )
+
+
+def wire_deploy(core: Core) -> DeployCommands:
+    """`/deploy`: plans, approvals, status and history."""
+    planner = DeployPlanner(
+        config=core.config,
+        deployments=core.deployments,
+        fleet=core.fleet,
+        access=core.access,
+        clock=core.clock,
+        preflight=core.preflight,
+    )
+    return DeployCommands(
+        config=core.config,
+        deployments=core.deployments,
+        planner=planner,
+        runs=core.runs,
+        runner=core.runner,
+        access=core.access,
+        notifier=core.notifier,
+        clock=core.clock,
+    )
+
+
+def wire_gates(core: Core) -> GateCommands:
+    """Locks, the wait's Cancel, `/deploy status <environment>`, restore-db."""
+    return GateCommands(
+        config=core.config,
+        deployments=core.deployments,
+        locks=core.locks,
+        runs=core.runs,
+        runner=core.runner,
+        access=core.access,
+        timers=core.timers,
+        clock=core.clock,
+    )
+
+
+@dataclass(frozen=True)
+class IncidentFeature:
+    commands: IncidentCommands
+    reminders: Reminders
+
+
+def wire_incident(core: Core) -> IncidentFeature:
+    """`/incident`, its forms and its reminders."""
+    chat = SlackIncidentChat(core.slack, core.config)
+    reminders = Reminders(
+        config=core.config,
+        incidents=core.incidents,
+        chat=chat,
+        timers=core.timers,
+        clock=core.clock,
+    )
+    commands = IncidentCommands(
+        config=core.config,
+        incidents=core.incidents,
+        deployments=core.deployments,
+        chat=chat,
+        access=core.access,
+        reminders=reminders,
+        clock=core.clock,
+    )
+    return IncidentFeature(commands, reminders)
+
+
+@dataclass(frozen=True)
+class RollbackFeature:
+    commands: RollbackCommands
+    buttons: RollbackButtons
+    windows: RollbackWindows
+
+
+def wire_rollback(core: Core) -> RollbackFeature:
+    """`/rollback`, the Roll back buttons (cards, war rooms) and the rollback windows."""
+    commands = RollbackCommands(
+        config=core.config,
+        deployments=core.deployments,
+        runs=core.runs,
+        fleet=core.fleet,
+        runner=core.runner,
+        access=core.access,
+        clock=core.clock,
+    )
+    buttons = RollbackButtons(
+        config=core.config,
+        deployments=core.deployments,
+        incidents=core.incidents,
+        runs=core.runs,
+        fleet=core.fleet,
+        rollback=commands,
+        clock=core.clock,
+    )
+    windows = RollbackWindows(
+        deployments=core.deployments,
+        runs=core.runs,
+        engine=core.engine,
+        timers=core.timers,
+        clock=core.clock,
+    )
+    return RollbackFeature(commands, buttons, windows)
+
+
+def wire_canary(core: Core) -> CanaryCommands:
+    """A canary's Promote, Hold/Resume and Abort."""
+    return CanaryCommands(
+        config=core.config,
+        deployments=core.deployments,
+        stages=core.stages,
+        runs=core.runs,
+        runner=core.runner,
+        access=core.access,
+        clock=core.clock,
+    )
+
+
+def wire_health(core: Core) -> HealthCommands:
+    """`/health`."""
+    return HealthCommands(config=core.config, fleet=core.fleet, health=core.health_checker())
