@@ -1,9 +1,11 @@
-"""What the commands' parsers read the same way: quoted words, versions, lists of services."""
+"""What the commands' parsers read the same way: a request for help, quoted words, versions,
+lists of services."""
 
 from __future__ import annotations
 
 import re
 import shlex
+from dataclasses import dataclass
 
 from pipeline.kernel.config import Config
 from pipeline.kernel.errors import UsageError, options
@@ -12,6 +14,11 @@ from pipeline.kernel.errors import UsageError, options
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
 # ASCII only: `\d` would also accept full-width and Arabic-Indic digits, which no image tag has.
 VERSION = re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z][0-9A-Za-z.-]*)?$", re.ASCII)
+
+
+@dataclass(frozen=True)
+class Help:
+    """A request for a command's help (`/deploy help`, or no words at all)."""
 
 
 def split_words(text: str) -> list[str]:

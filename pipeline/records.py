@@ -77,26 +77,7 @@ def deployment_record(
         "error": run.error,
     }
     if run.stages:
-        record["rollout_stages"] = [
-            {
-                "stage": _stage_name(s.position, s.weight),
-                "traffic_percentage": s.weight,
-                "duration_minutes": round(s.bake_s / 60, 2),
-                "started_at": _iso(s.started_at),
-                "ended_at": _iso(s.ended_at),
-                "status": s.status.value,
-                "health_checks": {
-                    name: {
-                        "healthy": f.healthy,
-                        "requests": f.requests,
-                        "errors_5xx": f.errors_5xx,
-                        "slowest_s": f.slowest_s,
-                    }
-                    for name, f in s.figures.items()
-                },
-            }
-            for s in run.stages
-        ]
+        record["rollout_stages"] = _rollout_stages(run)
     if run.backup_id:
         record["database_backup"] = {
             "backup_id": run.backup_id,
@@ -116,6 +97,30 @@ def deployment_record(
     if run.reverted_by is not None:
         record["rolled_back_by"] = run.reverted_by
     return record
+
+
+def _rollout_stages(run: Deployment) -> list[dict[str, Any]]:
+    """Each canary stage of `run` as seed 003's record names it, with its health figures."""
+    return [
+        {
+            "stage": _stage_name(s.position, s.weight),
+            "traffic_percentage": s.weight,
+            "duration_minutes": round(s.bake_s / 60, 2),
+            "started_at": _iso(s.started_at),
+            "ended_at": _iso(s.ended_at),
+            "status": s.status.value,
+            "health_checks": {
+                name: {
+                    "healthy": f.healthy,
+                    "requests": f.requests,
+                    "errors_5xx": f.errors_5xx,
+                    "slowest_s": f.slowest_s,
+                }
+                for name, f in s.figures.items()
+            },
+        }
+        for s in run.stages
+    ]
 
 
 def _stage_name(position: int, weight: int) -> str:

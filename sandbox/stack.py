@@ -143,28 +143,15 @@ async def open_sandbox(options: Options | None = None) -> AsyncIterator[Sandbox]
         await stack.enter_async_context(slack)
         _seed_rooms(slack)
 
-        signing_secret = secrets.token_hex(16)
-        bot_socket = _listening_socket()
         db_path = directory / "chatops.db"
-        settings = Settings(
-            _env_file=None,
-            SLACK_BOT_TOKEN=f"xoxb-sandbox-{secrets.token_hex(8)}",
-            SLACK_SIGNING_SECRET=signing_secret,
-            SLACK_APP_TOKEN=None,
-            SLACK_API_URL=slack.api_url,
-            CHATOPS_CONFIG=str(config_path),
-            CHATOPS_DB=str(db_path),
-            CHATOPS_HOST=HOST,
-            PORT=bot_socket.getsockname()[1],
-            CHATOPS_SHUTDOWN_GRACE_S=SHUTDOWN_GRACE_S,
-            CHATOPS_LOG_LEVEL=options.log_level,
+        bot_url, signing_secret = await _start_bot(
+            stack,
+            slack=slack,
+            config=config,
+            config_path=config_path,
+            db_path=db_path,
+            options=options,
         )
-        bot_app = build_web_app(settings, config, clock=SystemClock(), ecs=BotoEcs())
-        runner = web.AppRunner(bot_app, access_log=None, handle_signals=False)
-        await runner.setup()
-        stack.push_async_callback(runner.cleanup)
-        await web.SockSite(runner, bot_socket).start()
-        bot_url = f"http://{HOST}:{settings.port}"
 
         delivery = AppDelivery(
             slack, request_url=bot_url + EVENTS_PATH, signing_secret=signing_secret
@@ -194,3 +181,37 @@ async def open_sandbox(options: Options | None = None) -> AsyncIterator[Sandbox]
             config_path=config_path,
             db_path=db_path,
         )
+
+
+async def _start_bot(
+    stack: AsyncExitStack,
+    *,
+    slack: LocalSlack,
+    config: Config,
+    config_path: Path,
+    db_path: Path,
+    options: Options,
+) -> tuple[str, str]:
+    """Serve the bot itself on a free port, talking to the local Slack; (its URL, its signing
+    secret). `stack` stops it."""
+    signing_secret = secrets.token_hex(16)
+    bot_socket = _listening_socket()
+    settings = Settings(
+        _env_file=None,
+        SLACK_BOT_TOKEN=f"xoxb-sandbox-{secrets.token_hex(8)}",
+        SLACK_SIGNING_SECRET=signing_secret,
+        SLACK_APP_TOKEN=None,
+        SLACK_API_URL=slack.api_url,
+        CHATOPS_CONFIG=str(config_path),
+        CHATOPS_DB=str(db_path),
+        CHATOPS_HOST=HOST,
+        PORT=bot_socket.getsockname()[1],
+        CHATOPS_SHUTDOWN_GRACE_S=SHUTDOWN_GRACE_S,
+        CHATOPS_LOG_LEVEL=options.log_level,
+    )
+    bot_app = build_web_app(settings, config, clock=SystemClock(), ecs=BotoEcs())
+    runner = web.AppRunner(bot_app, access_log=None, handle_signals=False)
+    await runner.setup()
+    stack.push_async_callback(runner.cleanup)
+    await web.SockSite(runner, bot_socket).start()
+    return f"http://{HOST}:{settings.port}", signing_secret

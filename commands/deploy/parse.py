@@ -6,18 +6,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from commands.parsing import VERSION, service_list, split_words
+from commands.parsing import VERSION, Help, service_list, split_words
 from commands.usage import Choices, Syntax, Usage
 from pipeline.kernel.config import Config
 from pipeline.kernel.errors import BadVersion, UsageError, options
 from pipeline.kernel.text import Line, line
 
 HISTORY_LIMIT = 10
-
-
-@dataclass(frozen=True)
-class Help:
-    pass
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from commands.access import Access
 from commands.deploy.parse import (
     DeployCommand,
     DeployRequest,
-    Help,
     HistoryRequest,
     StatusRequest,
     usage,
@@ -20,6 +19,7 @@ from commands.deploy.parse import (
 from commands.deploy.planning import DeployPlanner
 from commands.deploy.replies import DryRun, History, Record
 from commands.exchange import Answer, Click, Invocation, Later, Outcome
+from commands.parsing import Help
 from commands.runs.lifecycle import Runs
 from commands.runs.records import new_deployment_id
 from pipeline.kernel.config import Config

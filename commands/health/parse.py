@@ -7,13 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from commands.parsing import Help
 from pipeline.kernel.config import Config
 from pipeline.kernel.errors import UsageError
-
-
-@dataclass(frozen=True)
-class Help:
-    pass
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ import asyncio
 import json
 
 from commands.exchange import Answer, Invocation, Later, Outcome
-from commands.health.parse import Help, parse_health
+from commands.health.parse import parse_health
 from commands.health.replies import HealthReport, HealthRow
+from commands.parsing import Help
 from commands.usage import Choices, Syntax, Usage
 from pipeline.fleet import Fleet
 from pipeline.health import HealthChecker

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from commands.exchange import Submission
+from commands.parsing import Help
 from commands.usage import Glossary, Syntax, Term, Usage
 from pipeline.kernel.config import INCIDENT_SUBCOMMANDS, Config, Severity, format_duration
 from pipeline.kernel.errors import UsageError
@@ -21,11 +22,6 @@ from store.incident.models import UPDATE_STATUSES, IncidentStatus
 CHANNEL_NAME_MAX = 80
 _NOT_CHANNEL_CHARS = re.compile(r"[^a-z0-9_-]+")
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,})$")
-
-
-@dataclass(frozen=True)
-class Help:
-    pass
 
 
 @dataclass(frozen=True)

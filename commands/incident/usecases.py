@@ -16,7 +16,6 @@ from commands.exchange import Answer, Click, Invocation, Later, Outcome, Submiss
 from commands.incident.parse import (
     Commander,
     Declare,
-    Help,
     ListOpen,
     Resolve,
     Update,
@@ -28,6 +27,7 @@ from commands.incident.parse import (
 )
 from commands.incident.reminders import Reminders
 from commands.incident.replies import Declared, OpenIncidents, ResolveFormView, UpdateFormView
+from commands.parsing import Help
 from pipeline.kernel.config import Config, Severity
 from pipeline.kernel.errors import ChatOpsError, NotFound, UpstreamError, UsageError
 from pipeline.kernel.ports import Clock, IncidentChat, NotInvited

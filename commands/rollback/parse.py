@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from commands.parsing import VERSION, service_list
+from commands.parsing import VERSION, Help, service_list
 from commands.usage import Choices, Rule, Syntax, Usage
 from pipeline.kernel.config import Config
 from pipeline.kernel.errors import BadVersion, UsageError, options
@@ -19,11 +19,6 @@ CONFIRM_FLAGS = ("-y", "--yes")
 # A word that starts like a version is read as one (and must then be a valid one), so a typo
 # such as `v1.2` is refused rather than taken for the start of the reason.
 _LOOKS_LIKE_VERSION = re.compile(r"^v[0-9]", re.ASCII)
-
-
-@dataclass(frozen=True)
-class Help:
-    pass
 
 
 @dataclass(frozen=True)

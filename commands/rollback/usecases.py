@@ -14,6 +14,7 @@ import asyncio
 
 from commands.access import Access
 from commands.exchange import Answer, Click, Invocation, Later, Outcome
+from commands.parsing import Help
 from commands.rollback.history import (
     last_change,
     last_deploy_services,
@@ -22,7 +23,7 @@ from commands.rollback.history import (
     versions_hint,
     within_window,
 )
-from commands.rollback.parse import Help, RollbackRequest, parse_rollback, usage
+from commands.rollback.parse import RollbackRequest, parse_rollback, usage
 from commands.rollback.replies import RollbackPrompt
 from commands.runs.lifecycle import Runs
 from commands.runs.records import new_request

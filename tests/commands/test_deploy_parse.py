@@ -7,12 +7,12 @@ import pytest
 from bot.usage import usage_text
 from commands.deploy.parse import (
     DeployRequest,
-    Help,
     HistoryRequest,
     StatusRequest,
     parse_deploy,
     usage,
 )
+from commands.parsing import Help
 from pipeline.kernel.config import Config
 from pipeline.kernel.errors import UsageError
 

@@ -13,7 +13,6 @@ from bot.usage import usage_text
 from commands.incident.parse import (
     Commander,
     Declare,
-    Help,
     ListOpen,
     Resolve,
     Update,
@@ -21,6 +20,7 @@ from commands.incident.parse import (
     parse_incident,
     usage,
 )
+from commands.parsing import Help
 from pipeline.kernel.config import Config, Incidents
 from pipeline.kernel.errors import UsageError
 from store.incident.models import IncidentStatus
