@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from commands.access import Access
 from commands.exchange import Answer, Click, Invocation, Later, Outcome, Submission
@@ -18,7 +20,9 @@ from commands.incident.parse import (
     Declare,
     ListOpen,
     Resolve,
+    ResolveForm,
     Update,
+    UpdateForm,
     channel_name,
     parse_incident,
     parse_resolve_form,
@@ -38,6 +42,9 @@ from store.incident.models import EventKind, Incident, IncidentEvent, IncidentId
 from store.incident.repository import Incidents
 
 log = logging.getLogger(__name__)
+
+F = TypeVar("F")
+"""A parsed form."""
 
 UNKNOWN_ETA = "Unknown"
 DEFAULT_FOLLOW_UP = "Post-mortem to schedule; the timeline is in the war room."
@@ -160,15 +167,7 @@ class IncidentCommands:
         return Outcome(form=ResolveFormView(incident), audit="form opened", ref=incident.id)
 
     async def on_update_submitted(self, form: Submission) -> Answer:
-        try:
-            incident = await self.open_by_id(form.subject)
-        except ChatOpsError as exc:
-            return Outcome(form_errors={"status": exc.user_message}, ref=form.subject)
-        parsed = parse_update_form(form)
-        if isinstance(parsed, dict):
-            return Outcome(form_errors=parsed, ref=incident.id)
-
-        async def then() -> Outcome:
+        async def post(incident: Incident, parsed: UpdateForm) -> None:
             await self.update(
                 incident.id,
                 status=parsed.status,
@@ -177,20 +176,11 @@ class IncidentCommands:
                 impact=parsed.impact,
                 user_id=form.user_id,
             )
-            return Outcome(ref=incident.id)
 
-        return Later(then)
+        return await self._submitted(form, parse_update_form, post, first_field="status")
 
     async def on_resolve_submitted(self, form: Submission) -> Answer:
-        try:
-            incident = await self.open_by_id(form.subject)
-        except ChatOpsError as exc:
-            return Outcome(form_errors={"impact": exc.user_message}, ref=form.subject)
-        parsed = parse_resolve_form(form)
-        if isinstance(parsed, dict):
-            return Outcome(form_errors=parsed, ref=incident.id)
-
-        async def then() -> Outcome:
+        async def resolve(incident: Incident, parsed: ResolveForm) -> None:
             await self.resolve(
                 incident.id,
                 resolution=parsed.resolution,
@@ -198,6 +188,29 @@ class IncidentCommands:
                 follow_up=parsed.follow_up,
                 user_id=form.user_id,
             )
+
+        return await self._submitted(form, parse_resolve_form, resolve, first_field="impact")
+
+    async def _submitted(
+        self,
+        form: Submission,
+        parse: Callable[[Submission], F | dict[str, str]],
+        act: Callable[[Incident, F], Awaitable[None]],
+        *,
+        first_field: str,
+    ) -> Answer:
+        """A submitted form of an open incident: its errors by field (an incident no longer
+        open is said at `first_field`), or acknowledge and `act` on what it says."""
+        try:
+            incident = await self.open_by_id(form.subject)
+        except ChatOpsError as exc:
+            return Outcome(form_errors={first_field: exc.user_message}, ref=form.subject)
+        parsed = parse(form)
+        if isinstance(parsed, dict):
+            return Outcome(form_errors=parsed, ref=incident.id)
+
+        async def then() -> Outcome:
+            await act(incident, parsed)
             return Outcome(ref=incident.id)
 
         return Later(then)

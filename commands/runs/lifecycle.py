@@ -152,18 +152,7 @@ class Runs:
 
     async def cancel(self, deployment_id: str, *, reason: str) -> bool:
         """Cancel a run that has not started. Returns False when it had already moved on."""
-        now = self._clock.now()
-        cancelled = await self._deployments.transition(
-            deployment_id,
-            from_states=[DeploymentState.AWAITING_APPROVAL],
-            to=DeploymentState.CANCELLED,
-            at=now,
-            finished_at=now,
-            error=reason,
-        )
-        if cancelled:
-            self.disarm_timer(deployment_id)
-        return cancelled
+        return await self._end_request(deployment_id, DeploymentState.CANCELLED, reason)
 
     async def start_unapproved(self, deployment_id: str) -> Deployment:
         """Start a run needing no approvals. Raises DeployConflict (and cancels the run) when
@@ -185,18 +174,28 @@ class Runs:
         now = self._clock.now()
         if run is None or run.approval_due_at is None or run.approval_due_at > now:
             return False
-        expired = await self._deployments.transition(
-            deployment_id,
-            from_states=[DeploymentState.AWAITING_APPROVAL],
-            to=DeploymentState.EXPIRED,
-            at=now,
-            finished_at=now,
-            error="no decision within the approval window",
+        expired = await self._end_request(
+            deployment_id, DeploymentState.EXPIRED, "no decision within the approval window"
         )
         if expired:
-            self.disarm_timer(deployment_id)
             await self.redraw(deployment_id)
         return expired
+
+    async def _end_request(self, deployment_id: str, to: DeploymentState, reason: str) -> bool:
+        """Move a request still awaiting approval to `to` and disarm its approval timer; False
+        when it had already moved on."""
+        now = self._clock.now()
+        ended = await self._deployments.transition(
+            deployment_id,
+            from_states=[DeploymentState.AWAITING_APPROVAL],
+            to=to,
+            at=now,
+            finished_at=now,
+            error=reason,
+        )
+        if ended:
+            self.disarm_timer(deployment_id)
+        return ended
 
     async def expire_due(self) -> list[str]:
         """Expire every request whose window has passed (the safety sweep). Returns their ids."""
