@@ -115,7 +115,7 @@ class DeployEngine:
         Cancellation (shutdown) records an `interrupted` event and re-raises; the run stays
         RUNNING/ROLLING_BACK so the next start re-attaches it.
         """
-        run = await self._require(deployment_id)
+        run = await self._steps.require(deployment_id)
         env = self._config.environment(run.environment)
         stop = stop or asyncio.Event()
         try:
@@ -132,10 +132,10 @@ class DeployEngine:
                     started_at=self._clock.now(),
                     stage="preflight",
                 ):
-                    run = await self._require(deployment_id)
-                    await self._event(run, "wait", "done")
-                    await self._notify_run(run)
-                run = await self._require(deployment_id)
+                    run = await self._steps.require(deployment_id)
+                    await self._steps.event(run, "wait", "done")
+                    await self._steps.notify_run(run)
+                run = await self._steps.require(deployment_id)
             if run.state is DeploymentState.RUNNING and run.kind is RunKind.RESTORE:
                 await self._restore(run, env)
                 return
@@ -151,16 +151,16 @@ class DeployEngine:
                         await self._rollback.start(run, reason)
                 else:
                     await self._roll_out(run, stop, wake or asyncio.Event())
-                run = await self._require(deployment_id)
+                run = await self._steps.require(deployment_id)
             if run.state is DeploymentState.ROLLING_BACK:
                 await self._rollback.roll_back(run)
-            finished = await self._require(deployment_id)
+            finished = await self._steps.require(deployment_id)
             if finished.state.finished:
                 await self._gates.write_records(finished, env)
         except asyncio.CancelledError:
             current = await self._deployments.get(deployment_id)
             if current is not None and not current.state.finished:
-                await self._event(
+                await self._steps.event(
                     current, current.stage or "rollout", "interrupted", detail=_interrupted(current)
                 )
             raise
@@ -177,12 +177,12 @@ class DeployEngine:
                 wait_until=now + timedelta(seconds=env.wait_s),
                 stage="wait",
             ):
-                waiting = await self._require(run.id)
-                await self._event(
+                waiting = await self._steps.require(run.id)
+                await self._steps.event(
                     waiting, "wait", "started", detail=f"{env.wait_s:g}s before the run starts"
                 )
-                await self._notify_run(waiting)
-            return await self._require(run.id)
+                await self._steps.notify_run(waiting)
+            return await self._steps.require(run.id)
         first_stage = "restore" if run.kind is RunKind.RESTORE else "preflight"
         if await self._deployments.transition(
             run.id,
@@ -192,15 +192,15 @@ class DeployEngine:
             started_at=now,
             stage=first_stage,
         ):
-            started = await self._require(run.id)
-            await self._event(
+            started = await self._steps.require(run.id)
+            await self._steps.event(
                 started,
                 "rollout" if run.kind is not RunKind.RESTORE else "restore",
                 "started",
                 detail=f"{len(started.active_targets)} service(s)",
             )
-            await self._notify_run(started)
-        return await self._require(run.id)
+            await self._steps.notify_run(started)
+        return await self._steps.require(run.id)
 
     async def _restore(self, run: Deployment, env: Environment) -> None:
         try:
@@ -213,11 +213,11 @@ class DeployEngine:
                 error=exc.user_message,
             )
             if failed is not None:
-                await self._notify_run(failed)
+                await self._steps.notify_run(failed)
             return
         done = await self._steps.end(run, DeploymentState.RUNNING, DeploymentState.SUCCEEDED)
         if done is not None:
-            await self._notify_run(done)
+            await self._steps.notify_run(done)
 
     def _groups(self, env: Environment, targets: list[Target]) -> list[list[Target]]:
         """The deploy order: the environment's groups, then every other service."""
@@ -259,7 +259,7 @@ class DeployEngine:
         async def every_service() -> None:
             await self._gates.before_rollout(run, env)
             # The gates may have registered revisions (migrations): read the run again.
-            current = await self._require(run.id)
+            current = await self._steps.require(run.id)
             # A failing group stops the later ones; the rollback takes back the earlier ones.
             for members in self._groups(env, list(current.active_targets)):
                 await group(current, members)
@@ -316,10 +316,10 @@ class DeployEngine:
             return
         if deadline is not None:
             self._timers.arm(window_timer(run.id), deadline)
-        await self._event(done, "rollout", "succeeded")
+        await self._steps.event(done, "rollout", "succeeded")
         if done.kind is RunKind.ROLLBACK:
             await self._mark_reverted(done, now)
-        await self._notify_run(done)
+        await self._steps.notify_run(done)
 
     async def _mark_reverted(self, rollback: Deployment, now: datetime) -> None:
         """Each deploy a rollback took back says so, and its window closes (card redrawn)."""
@@ -334,27 +334,7 @@ class DeployEngine:
             if reverted is not None:
                 if reverted.window_closed_at is not None:
                     self._timers.disarm(window_timer(reverted.id))
-                await self._redraw(reverted)
-
-    async def _require(self, deployment_id: str) -> Deployment:
-        return await self._steps.require(deployment_id)
-
-    async def _event(
-        self,
-        run: Deployment,
-        stage: str,
-        status: str,
-        *,
-        service: str | None = None,
-        detail: str | None = None,
-    ) -> None:
-        await self._steps.event(run, stage, status, service=service, detail=detail)
-
-    async def _redraw(self, run: Deployment) -> None:
-        await self._steps.redraw(run)
-
-    async def _notify_run(self, run: Deployment) -> None:
-        await self._steps.notify_run(run)
+                await self._steps.redraw(reverted)
 
 
 _IN_MOTION = (
