@@ -324,6 +324,7 @@ async def open_runtime(
             background=background,
         )
         timers.on_fire(runtime.fire)
+        await access.warn_of_unknown_groups(config.user_groups())
         await runner.resume_all()
         await runs.arm_timers()
         await reminders.arm_timers()

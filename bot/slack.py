@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.blocks import Blocks, message_text
-from pipeline.kernel.errors import UpstreamError
+from pipeline.kernel.errors import UnknownGroup, UpstreamError
 from pipeline.kernel.ports import NotInvited
 from pipeline.kernel.text import Line, line
 
@@ -30,6 +30,9 @@ MAX_INVITE_USERS = 100
 # How far back, and how many messages, a metadata search reads.
 HISTORY_PAGE = 200
 HISTORY_PAGES = 5
+
+# usergroups.users.list's answer for a group ID the workspace does not have.
+_NO_SUCH_GROUP = frozenset({"no_such_subteam"})
 
 # Per-user refusals of conversations.invite: the others can still be invited.
 _USER_ERRORS = frozenset(
@@ -173,11 +176,16 @@ class SlackGateway:
             raise slack_failure(exc, doing) from exc
 
     async def members_of(self, group_id: str) -> frozenset[str]:
-        """The `Directory` port: who is in user group `group_id`."""
-        resp = await self.call(
-            f"list the members of user group {group_id}",
-            self.client.usergroups_users_list(usergroup=group_id),
-        )
+        """The `Directory` port: who is in user group `group_id`. Raises UnknownGroup when
+        Slack has no such group, UpstreamError when it cannot tell."""
+        try:
+            resp = await self.client.usergroups_users_list(usergroup=group_id)
+        except SlackApiError as exc:
+            if slack_error(exc) in _NO_SUCH_GROUP:
+                raise UnknownGroup(group_id) from exc
+            raise slack_failure(exc, f"list the members of user group {group_id}") from exc
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            raise slack_failure(exc, f"list the members of user group {group_id}") from exc
         return frozenset(resp.get("users") or [])
 
     async def post(

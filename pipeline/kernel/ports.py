@@ -38,7 +38,8 @@ class Timers(Protocol):
 
 
 class Directory(Protocol):
-    """Who belongs to a user group. Raises UpstreamError when it cannot tell."""
+    """Who belongs to a user group. Raises UnknownGroup when Slack has no such group, and
+    UpstreamError when it cannot tell."""
 
     async def members_of(self, group_id: str) -> frozenset[str]: ...
 
