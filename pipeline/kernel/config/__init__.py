@@ -142,7 +142,10 @@ class Config(SettingsModel):
             lists.append((f"{base}.rollbackers", env.rollbackers or []))
         for key, sev in self.incidents.severities.items():
             base = f"incidents.severities.{key}"
-            lists += [(f"{base}.responders", sev.responders), (f"{base}.escalate_to", sev.escalate_to)]
+            lists += [
+                (f"{base}.responders", sev.responders),
+                (f"{base}.escalate_to", sev.escalate_to),
+            ]
         for key, ids in lists:
             for ident in ids:
                 if ident.startswith("S"):
