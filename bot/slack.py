@@ -30,6 +30,9 @@ MAX_INVITE_USERS = 100
 # How far back, and how many messages, a metadata search reads.
 HISTORY_PAGE = 200
 HISTORY_PAGES = 5
+# Slack: conversations.members returns at most 1000 members a page.
+MEMBER_PAGE = 1000
+MEMBER_PAGES = 20
 
 # usergroups.users.list's answer for a group ID the workspace does not have.
 _NO_SUCH_GROUP = frozenset({"no_such_subteam"})
@@ -188,6 +191,22 @@ class SlackGateway:
             raise slack_failure(exc, f"list the members of user group {group_id}") from exc
         return frozenset(resp.get("users") or [])
 
+    async def is_in_channel(self, doing: str, *, channel: str, user: str) -> bool:
+        """Whether `user` is a member of `channel` (conversations.members, page by page)."""
+        cursor: str | None = None
+        for _ in range(MEMBER_PAGES):
+            kwargs: dict[str, Any] = {"channel": channel, "limit": MEMBER_PAGE}
+            if cursor:
+                kwargs["cursor"] = cursor
+            resp = await self.call(doing, self.client.conversations_members(**kwargs))
+            if user in (resp.get("members") or []):
+                return True
+            cursor = ((resp.get("response_metadata") or {}).get("next_cursor")) or None
+            if not cursor:
+                return False
+        log.warning("gave up reading the members of %s after %d pages", channel, MEMBER_PAGES)
+        return False
+
     async def post(
         self,
         doing: str,
@@ -212,11 +231,14 @@ class SlackGateway:
         resp = await self.call(doing, self.client.chat_postMessage(**kwargs))
         return str(resp["ts"])
 
-    async def update(self, doing: str, *, channel: str, ts: str, text: str, blocks: Blocks) -> None:
-        await self.call(
-            doing,
-            self.client.chat_update(channel=channel, ts=ts, text=message_text(text), blocks=blocks),
-        )
+    async def update(
+        self, doing: str, *, channel: str, ts: str, text: str, blocks: Blocks | None = None
+    ) -> None:
+        """chat.update; without `blocks`, a message of text only."""
+        kwargs: dict[str, Any] = {"channel": channel, "ts": ts, "text": message_text(text)}
+        if blocks is not None:
+            kwargs["blocks"] = blocks
+        await self.call(doing, self.client.chat_update(**kwargs))
 
     async def post_ephemeral(
         self, *, channel: str, user: str, text: str, blocks: Blocks | None = None

@@ -67,7 +67,7 @@ async def test_the_topic_names_severity_summary_and_commander(
 
     (topic,) = slack.of("conversations.setTopic")
     assert topic["channel"] == war_room(slack)
-    assert topic["topic"] == "P1 · auth login failing · Commander: casey"
+    assert topic["topic"] == "P1 · auth login failing · Commander: <@UCMD>"
 
 
 async def test_the_requester_and_the_responders_are_invited_with_groups_resolved(
