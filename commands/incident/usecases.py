@@ -86,7 +86,8 @@ class NotAnIncidentRole(Forbidden):
             who.append("{ids}")
             slots["ids"] = People.of(ids)
         if severity.war_room_may_act:
-            who.append(f"the members of the war room <#{incident.channel_id}>")
+            who.append("the members of the war room #{room}")
+            slots["room"] = incident.channel_name
         listed = ", ".join(who[:-1]) + " and " + who[-1] if len(who) > 1 else who[0]
         super().__init__(
             f"Only {listed} can {doing} this {{severity}} incident. Nothing was changed.",

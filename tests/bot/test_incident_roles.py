@@ -97,7 +97,7 @@ class TestWhoMayAct:
 
         assert private_reply(slack)["text"].startswith(
             "Only the incident commander <@UCMD>, <@UONCALL1>, <!subteam^S0LEADS> and the "
-            f"members of the war room <#{incident.channel_id}> can resolve this P1 incident. "
+            f"members of the war room #{incident.channel_name} can resolve this P1 incident. "
             "Nothing was changed."
         )
         [still] = await bot.runtime.incident.list_open()
