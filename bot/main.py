@@ -11,17 +11,27 @@ import sys
 from pathlib import Path
 
 from aiohttp import web
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.server import RUNTIME, build_web_app
-from bot.settings import Settings, SettingsError, config_path_from_env, load_settings
+from bot.settings import (
+    Settings,
+    SettingsError,
+    config_path_from_env,
+    load_settings,
+    slack_from_env,
+)
+from bot.slack import SlackGateway
 from bot.socket_mode import OnceSocketModeHandler
 from pipeline.aws import BotoEcs
 from pipeline.kernel.clock import SystemClock
 from pipeline.kernel.config import Config, ConfigError, format_duration, load_config
+from pipeline.kernel.errors import ChatOpsError, UnknownGroup
 
 log = logging.getLogger("chatops")
 
 EXIT_BAD_CONFIG = 2
+CHECK_TIMEOUT_S = 10  # each Slack call of check-config
 
 _SECRET = re.compile(r"xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+")
 
@@ -75,7 +85,53 @@ def check_config(path: Path | None) -> int:
             print(f"  {line}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     print(describe(config, path))
+    notes, warnings = check_user_groups(config)
+    for line in notes:
+        print(line)
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr)
     return 0
+
+
+def check_user_groups(config: Config) -> tuple[list[str], list[str]]:
+    """Ask Slack (when a bot token is set) about each user group the config names: notes for
+    stdout, and one warning per group Slack does not have. Never raises."""
+    where = config.user_groups()
+    if not where:
+        return [], []
+    slack = slack_from_env()
+    if slack is None:
+        return [
+            f"user groups {', '.join(where)}: not checked against Slack (set SLACK_BOT_TOKEN "
+            "to check them)"
+        ], []
+    token, url = slack
+    client = AsyncWebClient(
+        token=token.get_secret_value(),
+        base_url=url,
+        timeout=CHECK_TIMEOUT_S,
+    )
+    try:
+        unknown = asyncio.run(_unknown_groups(SlackGateway(client), list(where)))
+    except ChatOpsError as exc:
+        return [f"user groups: not checked. {exc.user_message}"], []
+    found = [g for g in where if g not in unknown]
+    notes = [f"user groups: {', '.join(found)} found in Slack"] if found else []
+    return notes, [
+        f"Slack has no user group {g} (named in {', '.join(where[g])}): no one acts through "
+        "it. Fix the ID, or create the group in Slack."
+        for g in unknown
+    ]
+
+
+async def _unknown_groups(slack: SlackGateway, groups: list[str]) -> list[str]:
+    unknown = []
+    for group in groups:
+        try:
+            await slack.members_of(group)
+        except UnknownGroup:
+            unknown.append(group)
+    return unknown
 
 
 def _gates(config: Config, name: str) -> list[str]:

@@ -227,6 +227,7 @@ def compose(settings: Settings, core: Core, client: AsyncWebClient) -> Runtime:
 async def start(runtime: Runtime, core: Core) -> None:
     """Re-attach unfinished runs, arm every timer, finish interrupted requests, sweep once."""
     runtime.timers.on_fire(runtime.fire)
+    await core.access.warn_of_unknown_groups(core.config.user_groups())
     await runtime.runner.resume_all()
     await runtime.runs.arm_timers()
     await runtime.reminders.arm_timers()

@@ -126,6 +126,26 @@ def _from(source: Mapping[str, str]) -> dict[str, str]:
     return {alias: source[alias] for alias in ENV_NAMES.values() if alias in source}
 
 
+def _read(name: str, source: Mapping[str, str], env_file: str | None) -> str | None:
+    value = source.get(name)
+    if value is None and env_file is not None and Path(env_file).is_file():
+        value = dotenv_values(env_file).get(name)
+    return value or None
+
+
+def slack_from_env(
+    environ: Mapping[str, str] | None = None, *, env_file: str | None = ".env"
+) -> tuple[SecretStr, str] | None:
+    """The bot token and Slack API URL when a token is set (environment, then `env_file`):
+    enough for `check-config` to ask Slack about the config's user groups."""
+    source = dict(os.environ if environ is None else environ)
+    token = _read(ENV_NAMES["slack_bot_token"], source, env_file)
+    if token is None:
+        return None
+    url = _read(ENV_NAMES["slack_api_url"], source, env_file) or SLACK_API_URL_DEFAULT
+    return SecretStr(token), url if url.endswith("/") else url + "/"
+
+
 def config_path_from_env(
     environ: Mapping[str, str] | None = None, *, env_file: str | None = ".env"
 ) -> Path:
@@ -134,9 +154,6 @@ def config_path_from_env(
     `check-config` runs where no Slack token is set, so it cannot go through `load_settings`.
     """
     source = dict(os.environ if environ is None else environ)
-    name = ENV_NAMES["config_path"]
-    value = source.get(name)
-    if value is None and env_file is not None and Path(env_file).is_file():
-        value = dotenv_values(env_file).get(name)
+    value = _read(ENV_NAMES["config_path"], source, env_file)
     default: Path = Settings.model_fields["config_path"].default
     return Path(value) if value else default

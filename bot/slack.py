@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.blocks import Blocks, message_text
-from pipeline.kernel.errors import UpstreamError
+from pipeline.kernel.errors import UnknownGroup, UpstreamError
 from pipeline.kernel.ports import NotInvited
 from pipeline.kernel.text import Line, line
 
@@ -30,6 +30,12 @@ MAX_INVITE_USERS = 100
 # How far back, and how many messages, a metadata search reads.
 HISTORY_PAGE = 200
 HISTORY_PAGES = 5
+# Slack: conversations.members returns at most 1000 members a page.
+MEMBER_PAGE = 1000
+MEMBER_PAGES = 20
+
+# usergroups.users.list's answer for a group ID the workspace does not have.
+_NO_SUCH_GROUP = frozenset({"no_such_subteam"})
 
 # Per-user refusals of conversations.invite: the others can still be invited.
 _USER_ERRORS = frozenset(
@@ -173,12 +179,33 @@ class SlackGateway:
             raise slack_failure(exc, doing) from exc
 
     async def members_of(self, group_id: str) -> frozenset[str]:
-        """The `Directory` port: who is in user group `group_id`."""
-        resp = await self.call(
-            f"list the members of user group {group_id}",
-            self.client.usergroups_users_list(usergroup=group_id),
-        )
+        """The `Directory` port: who is in user group `group_id`. Raises UnknownGroup when
+        Slack has no such group, UpstreamError when it cannot tell."""
+        try:
+            resp = await self.client.usergroups_users_list(usergroup=group_id)
+        except SlackApiError as exc:
+            if slack_error(exc) in _NO_SUCH_GROUP:
+                raise UnknownGroup(group_id) from exc
+            raise slack_failure(exc, f"list the members of user group {group_id}") from exc
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            raise slack_failure(exc, f"list the members of user group {group_id}") from exc
         return frozenset(resp.get("users") or [])
+
+    async def is_in_channel(self, doing: str, *, channel: str, user: str) -> bool:
+        """Whether `user` is a member of `channel` (conversations.members, page by page)."""
+        cursor: str | None = None
+        for _ in range(MEMBER_PAGES):
+            kwargs: dict[str, Any] = {"channel": channel, "limit": MEMBER_PAGE}
+            if cursor:
+                kwargs["cursor"] = cursor
+            resp = await self.call(doing, self.client.conversations_members(**kwargs))
+            if user in (resp.get("members") or []):
+                return True
+            cursor = ((resp.get("response_metadata") or {}).get("next_cursor")) or None
+            if not cursor:
+                return False
+        log.warning("gave up reading the members of %s after %d pages", channel, MEMBER_PAGES)
+        return False
 
     async def post(
         self,
@@ -204,11 +231,14 @@ class SlackGateway:
         resp = await self.call(doing, self.client.chat_postMessage(**kwargs))
         return str(resp["ts"])
 
-    async def update(self, doing: str, *, channel: str, ts: str, text: str, blocks: Blocks) -> None:
-        await self.call(
-            doing,
-            self.client.chat_update(channel=channel, ts=ts, text=message_text(text), blocks=blocks),
-        )
+    async def update(
+        self, doing: str, *, channel: str, ts: str, text: str, blocks: Blocks | None = None
+    ) -> None:
+        """chat.update; without `blocks`, a message of text only."""
+        kwargs: dict[str, Any] = {"channel": channel, "ts": ts, "text": message_text(text)}
+        if blocks is not None:
+            kwargs["blocks"] = blocks
+        await self.call(doing, self.client.chat_update(**kwargs))
 
     async def post_ephemeral(
         self, *, channel: str, user: str, text: str, blocks: Blocks | None = None

@@ -58,7 +58,9 @@ OUTSIDER: Final = Person(User("U0TAYLORBROOKS", "taylor", "Taylor Brooks"), "out
 PEOPLE: Final = (REQUESTER, *APPROVERS, ON_CALL, OUTSIDER)
 
 ON_CALL_GROUP: Final = Group("S0ONCALL", "oncall", (ON_CALL.id,))
-GROUPS: Final = (ON_CALL_GROUP,)
+# The example config's devops leads: approvers and rollbackers of production.
+DEVOPS_LEADS: Final = Group("S0DEVOPSLEADS", "devops-leads", (APPROVERS[0].id,))
+GROUPS: Final = (ON_CALL_GROUP, DEVOPS_LEADS)
 
 DEPLOYS: Final = Room("C0DEPLOYS", "deployments", "Deploys happen here. Try /deploy production all")
 INCIDENTS: Final = Room("C0INCIDENTS", "incidents", "Every incident is announced here")

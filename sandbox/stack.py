@@ -47,7 +47,7 @@ BOT_SCOPES: Final = (
     "pins:write",
     "channels:history",
     "groups:history",
-    "users:read",
+    "channels:read",
 )
 SHUTDOWN_GRACE_S: Final = 2.0
 CONFIG_HEADER: Final = """\

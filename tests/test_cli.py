@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.main import EXIT_BAD_CONFIG, configure_logging, main
+from tests.fakes.slack_api import FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "chatops.example.toml"
@@ -160,6 +162,61 @@ class TestCheckConfig:
 
         assert status == 0
         assert capsys.readouterr().out.startswith(f"{EXAMPLE}: OK")
+
+
+class TestCheckConfigAsksSlackAboutUserGroups:
+    """With a bot token (the environment or .env) it asks Slack about each user group."""
+
+    async def test_a_group_slack_lacks_is_a_warning_naming_the_keys(
+        self, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+        monkeypatch.setenv("SLACK_API_URL", slack.api_url)
+
+        status = await asyncio.to_thread(main, ["check-config", str(EXAMPLE)])
+
+        captured = capsys.readouterr()
+        assert status == 0
+        assert captured.out.startswith(f"{EXAMPLE}: OK")
+        assert captured.err.splitlines() == [
+            "warning: Slack has no user group S0DEVOPSLEADS (named in "
+            "environments.production.approvers, environments.production.rollbackers): no one "
+            "acts through it. Fix the ID, or create the group in Slack.",
+            "warning: Slack has no user group S0ONCALL (named in "
+            "environments.production.rollbackers): no one acts through it. Fix the ID, or "
+            "create the group in Slack.",
+        ]
+        assert TOKEN not in captured.out + captured.err
+
+    async def test_groups_slack_knows_are_listed_as_found(
+        self,
+        slack: FakeSlack,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        path = _broken_example(tmp_path, '"S0DEVOPSLEADS", "U0BACKENDLEAD"', '"S0LEADS"')
+        path.write_text(path.read_text().replace('"S0ONCALL", "S0DEVOPSLEADS"', '"S0LEADS"'))
+        monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+        monkeypatch.setenv("SLACK_API_URL", slack.api_url)
+
+        status = await asyncio.to_thread(main, ["check-config", str(path)])
+
+        captured = capsys.readouterr()
+        assert status == 0
+        assert "user groups: S0LEADS found in Slack" in captured.out
+        assert captured.err == ""
+
+    def test_without_a_token_it_says_the_groups_were_not_checked(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        status = main(["check-config", str(EXAMPLE)])
+
+        assert status == 0
+        assert (
+            "user groups S0DEVOPSLEADS, S0ONCALL: not checked against Slack (set "
+            "SLACK_BOT_TOKEN to check them)" in capsys.readouterr().out
+        )
 
 
 class TestServeRefusesToStart:

@@ -33,7 +33,7 @@ SCOPES_OF_METHOD: dict[str, tuple[str, ...]] = {
     "conversations_archive": ("channels:manage",),
     "conversations_history": ("channels:history", "groups:history"),
     "pins_add": ("pins:write",),
-    "users_info": ("users:read",),
+    "conversations_members": ("channels:read",),
     "views_open": (),
     "auth_test": (),
 }

@@ -7,11 +7,12 @@ which turns Slack errors into readable `UpstreamError`s.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.blocks import Blocks
 from bot.incident.views import (
     REMINDER_EVENT,
     alert_message,
@@ -79,22 +80,8 @@ class SlackIncidentChat:
             "archive the war room", self._client.conversations_archive(channel=channel_id)
         )
 
-    async def _name_of(self, user_id: str) -> str:
-        """A user's display name for plain-text places (topics); their ID if Slack won't say."""
-        try:
-            resp = await self._slack.call(
-                "look up the commander", self._client.users_info(user=user_id)
-            )
-        except ChatOpsError:
-            return user_id
-        user = resp.get("user") or {}
-        profile = user.get("profile") or {}
-        return str(
-            profile.get("display_name") or profile.get("real_name") or user.get("name") or user_id
-        )
-
     async def set_topic(self, incident: Incident) -> None:
-        text = topic(incident, await self._name_of(incident.commander))
+        text = topic(incident)
         await self._slack.call(
             "set the war room's topic",
             self._client.conversations_setTopic(channel=incident.channel_id, topic=text),
@@ -114,24 +101,66 @@ class SlackIncidentChat:
             text=not_invited_text(incident, not_invited),
         )
 
-    async def post_alert(self, incident: Incident, suspects: Sequence[Deployment]) -> str:
+    def _alert(self, incident: Incident, suspects: Sequence[Deployment]) -> tuple[str, Blocks]:
         inc = self._config.incidents
         lines = (
             suspect_lines(suspects, environment=inc.environment, window_s=inc.suspect_window_s)
             if inc.environment
             else None
         )
-        text, blocks = alert_message(
+        return alert_message(
             incident,
             inc.severities[incident.severity],
             lines,
             suspect_buttons(incident, suspects) if inc.environment else None,
         )
+
+    async def post_alert(self, incident: Incident, suspects: Sequence[Deployment]) -> str:
+        text, blocks = self._alert(incident, suspects)
         return await self._slack.post(
             "post the initial alert in the war room",
             channel=incident.channel_id,
             text=text,
             blocks=blocks,
+        )
+
+    async def redraw(self, incident: Incident, suspects: Sequence[Deployment]) -> None:
+        text, blocks = self._alert(incident, suspects)
+        severity = self._config.incidents.severities[incident.severity]
+
+        async def alert() -> None:
+            if incident.alert_ts is not None:
+                await self._slack.update(
+                    "redraw the pinned alert",
+                    channel=incident.channel_id,
+                    ts=incident.alert_ts,
+                    text=text,
+                    blocks=blocks,
+                )
+
+        async def announced() -> None:
+            if incident.announce_channel and incident.announce_ts:
+                await self._slack.update(
+                    "redraw the announcement",
+                    channel=incident.announce_channel,
+                    ts=incident.announce_ts,
+                    text=announcement(incident, severity),
+                )
+
+        places: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("topic", lambda: self.set_topic(incident)),
+            ("pinned alert", alert),
+            ("announcement", announced),
+        ]
+        for place, redraw in places:
+            try:
+                await redraw()
+            except ChatOpsError as exc:
+                log.warning("incident %s, %s: %s", incident.id, place, exc.user_message)
+
+    async def in_room(self, channel_id: str, user_id: str) -> bool:
+        return await self._slack.is_in_channel(
+            "check who is in the war room", channel=channel_id, user=user_id
         )
 
     async def pin(self, channel_id: str, ts: str) -> None:
@@ -202,5 +231,4 @@ class SlackIncidentChat:
         return found is not None
 
     async def commander_changed(self, incident: Incident, previous: str) -> None:
-        await self.set_topic(incident)
         await self._both(incident, commander_text(incident, previous), "new commander")

@@ -95,19 +95,28 @@ def _subject(incident: Incident) -> str:
     return typed(incident.subject, MAX_HEADLINE)
 
 
-def topic(incident: Incident, commander_name: str) -> str:
-    """The war room's topic: plain text (Slack renders no markup there), at most 250 long."""
-    tail = f" · Commander: {commander_name}"
-    head = f"{incident.severity.upper()} · {incident.summary}"
-    return clip(head, MAX_TOPIC - len(tail)) + tail
+def topic(incident: Incident) -> str:
+    """The war room's topic, at most 250 long: severity, summary, the commander as a mention,
+    and once resolved, a "RESOLVED" first."""
+    state = "" if incident.is_open else "✅ RESOLVED · "
+    head = f"{state}{incident.severity.upper()} · "
+    tail = f" · Commander: {mention(incident.commander)}"
+    room = MAX_TOPIC - len(head) - len(tail)
+    summary = escape(clip(incident.summary, room))
+    while len(summary) > room:  # escaping lengthened it: cut the typed text shorter
+        summary = escape(clip(incident.summary, room - (len(summary) - room) - 1))
+    return head + summary + tail
 
 
 def alert_text(incident: Incident) -> str:
-    """The seeds' initial alert."""
+    """The seeds' initial alert, with the status as it is now; once resolved, the seeds'
+    resolved template."""
+    if not incident.is_open:
+        return resolved_text(incident)
     return (
         f"🚨 INCIDENT: {_headline(incident)}\n"
         f"- Impact: {typed(incident.impact)}\n"
-        "- Status: Investigating\n"
+        f"- Status: {incident.status.value.capitalize()}\n"
         f"- ETA: {typed(incident.eta)}"
     )
 
@@ -190,19 +199,25 @@ def alert_message(
     rollbacks: Blocks | None = None,
 ) -> tuple[str, Blocks]:
     """The pinned initial alert: template, facts, suspects (with their Roll back buttons), and
-    the two buttons."""
+    the two buttons. Once resolved: the resolved template, and no buttons at all."""
     blocks: Blocks = [section(alert_text(incident)), context(_facts(incident, severity))]
     if suspects is not None:
         blocks.append(section(suspects))
-        blocks.extend(rollbacks or [])
-    blocks.append(_buttons(incident))
+        if incident.is_open:
+            blocks.extend(rollbacks or [])
+    if incident.is_open:
+        blocks.append(_buttons(incident))
     return alert_text(incident), blocks
 
 
 def announcement(incident: Incident, severity: Severity) -> str:
+    """The announcement in the incidents channel: the alert as it is now, and the war room."""
+    follow = (
+        "Updates follow in this thread." if incident.is_open else "The updates are in this thread."
+    )
     return (
         f"{alert_text(incident)}\n- War room: <#{incident.channel_id}>\n"
-        f"{_facts(incident, severity)}\nUpdates follow in this thread."
+        f"{_facts(incident, severity)}\n{follow}"
     )
 
 

@@ -33,9 +33,15 @@ from commands.incident.reminders import Reminders
 from commands.incident.replies import Declared, OpenIncidents, ResolveFormView, UpdateFormView
 from commands.parsing import Help
 from pipeline.kernel.config import Config, Severity
-from pipeline.kernel.errors import ChatOpsError, NotFound, UpstreamError, UsageError
+from pipeline.kernel.errors import (
+    ChatOpsError,
+    Forbidden,
+    NotFound,
+    UpstreamError,
+    UsageError,
+)
 from pipeline.kernel.ports import Clock, IncidentChat, NotInvited
-from pipeline.kernel.text import Person
+from pipeline.kernel.text import People, Person, Slot
 from store.deploy.models import Deployment, DeploymentState
 from store.deploy.repository import Deployments
 from store.incident.models import EventKind, Incident, IncidentEvent, IncidentId, IncidentStatus
@@ -73,6 +79,27 @@ class AlreadyResolved(ChatOpsError):
             severity=incident.severity.upper(),
             summary=incident.summary,
             when=when,
+        )
+
+
+class NotAnIncidentRole(Forbidden):
+    """The user is not among those who may act on the incident (`Severity.may_act`)."""
+
+    def __init__(self, incident: Incident, severity: Severity, *, doing: str) -> None:
+        who = ["the incident commander {commander}"]
+        slots: dict[str, Slot] = {"commander": Person(incident.commander)}
+        ids = [i for i in severity.may_act_ids if i != incident.commander]
+        if ids:
+            who.append("{ids}")
+            slots["ids"] = People.of(ids)
+        if severity.war_room_may_act:
+            who.append("the members of the war room #{room}")
+            slots["room"] = incident.channel_name
+        listed = ", ".join(who[:-1]) + " and " + who[-1] if len(who) > 1 else who[0]
+        super().__init__(
+            f"Only {listed} can {doing} this {{severity}} incident. Nothing was changed.",
+            severity=incident.severity.upper(),
+            **slots,
         )
 
 
@@ -160,10 +187,12 @@ class IncidentCommands:
 
     async def on_post_update(self, click: Click) -> Outcome:
         incident = await self.open_by_id(click.value)
+        await self.authorize(incident, click.user_id, doing="post an update on")
         return Outcome(form=UpdateFormView(incident), audit="form opened", ref=incident.id)
 
     async def on_resolve(self, click: Click) -> Outcome:
         incident = await self.open_by_id(click.value)
+        await self.authorize(incident, click.user_id, doing="resolve")
         return Outcome(form=ResolveFormView(incident), audit="form opened", ref=incident.id)
 
     async def on_update_submitted(self, form: Submission) -> Answer:
@@ -339,6 +368,33 @@ class IncidentCommands:
         runs = await self._deployments.finished_since(environment=env, since=since)
         return [r for r in runs if r.state in _SUSPECT_STATES]
 
+    def _severity(self, incident: Incident) -> Severity:
+        known = self._config.incidents.severities.get(incident.severity)
+        # A severity taken out of the config since: no responders, the default roles.
+        return known or Severity.model_validate({"description": "", "response_time": ""})
+
+    async def authorize(self, incident: Incident, user_id: str, *, doing: str) -> None:
+        """Pass when `user_id` may act on `incident`: its commander, or whom its severity's
+        `may_act` names (responders, listed IDs and groups, members of the war room). Raises
+        NotAnIncidentRole otherwise, or UpstreamError when Slack cannot tell."""
+        if user_id == incident.commander:
+            return
+        severity = self._severity(incident)
+        ids = severity.may_act_ids
+        if ids and await self._access.is_member(user_id, ids):
+            return
+        if severity.war_room_may_act and await self._chat.in_room(incident.channel_id, user_id):
+            return
+        raise NotAnIncidentRole(incident, severity, doing=doing)
+
+    async def _alert_suspects(self, incident: Incident) -> list[Deployment]:
+        """The suspects the alert listed: deploys that finished within the window before it."""
+        return [
+            r
+            for r in await self._suspects(incident.opened_at)
+            if r.finished_at is None or r.finished_at <= incident.opened_at
+        ]
+
     async def open_in(self, channel_id: str, *, subcommand: str) -> Incident:
         """The open incident of war room `channel_id` (store only). Raises NotInWarRoom,
         AlreadyResolved."""
@@ -372,6 +428,7 @@ class IncidentCommands:
         the update was recorded.
         """
         before = await self.open_by_id(incident_id)
+        await self.authorize(before, user_id, doing="post an update on")
         now = self._clock.now()
         after = await self._incidents.record_update(
             before.id,
@@ -409,6 +466,7 @@ class IncidentCommands:
         when posting fails after the resolution was recorded.
         """
         before = await self.open_by_id(incident_id)
+        await self.authorize(before, user_id, doing="resolve")
         after = await self._incidents.resolve(
             before.id,
             at=self._clock.now(),
@@ -420,6 +478,7 @@ class IncidentCommands:
         if after is None:
             return await self.open_by_id(incident_id)  # resolved meanwhile: raises
         self._reminders.arm(after)
+        await self._chat.redraw(after, await self._alert_suspects(after))
         try:
             await self._chat.post_resolved(after, await self.timeline(after.id))
         except ChatOpsError as exc:
@@ -435,6 +494,7 @@ class IncidentCommands:
         the invite fails; in each case nothing changes.
         """
         before = await self.open_by_id(incident_id)
+        await self.authorize(before, user_id, doing="hand over")
         if to == before.commander:
             raise UsageError(
                 "{who} is already the incident commander; nothing was changed.", who=Person(to)
@@ -452,6 +512,7 @@ class IncidentCommands:
         )
         if after is None:
             return await self.open_by_id(incident_id)  # resolved meanwhile: raises
+        await self._chat.redraw(after, await self._alert_suspects(after))
         await self._chat.commander_changed(after, before.commander)
         return after
 

@@ -7,6 +7,7 @@ ChatOpsError          .line: the sentence for the person (see text.py); .user_me
 │   ├── UnknownService
 │   └── BadVersion
 ├── NotFound          unknown run or incident
+│   └── UnknownGroup  a user group Slack does not know
 ├── Forbidden         the user may not do this
 ├── DeployConflict    already running
 ├── ShuttingDown      the bot is stopping; retry shortly
@@ -94,6 +95,14 @@ class BadVersion(UsageError):
 
 class NotFound(ChatOpsError):
     """An unknown run, incident or record."""
+
+
+class UnknownGroup(NotFound):
+    """Slack has no user group with this ID (a typo in the config, or a deleted group)."""
+
+    def __init__(self, group_id: str) -> None:
+        super().__init__("Slack has no user group `{group}`.", group=group_id)
+        self.group_id = group_id
 
 
 class Forbidden(ChatOpsError):

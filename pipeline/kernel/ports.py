@@ -38,7 +38,8 @@ class Timers(Protocol):
 
 
 class Directory(Protocol):
-    """Who belongs to a user group. Raises UpstreamError when it cannot tell."""
+    """Who belongs to a user group. Raises UnknownGroup when Slack has no such group, and
+    UpstreamError when it cannot tell."""
 
     async def members_of(self, group_id: str) -> frozenset[str]: ...
 
@@ -136,6 +137,15 @@ class IncidentChat(Protocol):
         ...
 
     async def commander_changed(self, incident: Incident, previous: str) -> None: ...
+    async def in_room(self, channel_id: str, user_id: str) -> bool:
+        """True when `user_id` is a member of channel `channel_id` now."""
+        ...
+
+    async def redraw(self, incident: Incident, suspects: Sequence[Deployment]) -> None:
+        """Show `incident` as it is now in the war room's topic, its pinned alert and its
+        announcement: commander, status, and once resolved, no buttons. Each place that fails
+        is logged, not raised."""
+        ...
 
 
 @dataclass(frozen=True)

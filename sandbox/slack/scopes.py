@@ -27,6 +27,7 @@ METHOD_SCOPES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "conversations.archive": ("channels:manage",),
         "conversations.join": ("channels:join",),
         "conversations.info": ("channels:read",),
+        "conversations.members": ("channels:read",),
         "conversations.history": ("channels:history",),
         "conversations.replies": ("channels:history",),
         "pins.add": ("pins:write",),
@@ -45,6 +46,7 @@ PRIVATE_CHANNEL_SCOPES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "conversations.create": ("groups:write",),
         "conversations.archive": ("groups:write",),
         "conversations.info": ("groups:read",),
+        "conversations.members": ("groups:read",),
         "conversations.history": ("groups:history",),
         "conversations.replies": ("groups:history",),
     }

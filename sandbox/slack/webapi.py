@@ -19,6 +19,8 @@ from sandbox.slack.workspace import Workspace
 
 MAX_HISTORY_LIMIT: Final = 999  # Slack: conversations.history returns at most 999 a page
 DEFAULT_HISTORY_LIMIT: Final = 100  # Slack: conversations.history default page size
+MAX_MEMBERS_LIMIT: Final = 1000  # Slack: conversations.members returns at most 1000 a page
+DEFAULT_MEMBERS_LIMIT: Final = 100  # Slack: conversations.members default page size
 _TRUE = (True, 1, "1", "true", "True")
 
 
@@ -120,6 +122,7 @@ class WebApi:
             "conversations.archive": self._archive,
             "conversations.join": self._join,
             "conversations.info": self._info,
+            "conversations.members": self._members,
             "conversations.history": self._history,
             "conversations.replies": self._replies,
             "pins.add": self._pin,
@@ -283,6 +286,17 @@ class WebApi:
 
     def _info(self, args: Args) -> Json:
         return {"channel": self._channel_api(args.required("channel"))}
+
+    def _members(self, args: Args) -> Json:
+        channel = self.workspace.channel(args.required("channel"))
+        if channel.is_private and self.workspace.bot_user not in channel.members:
+            raise SlackError("channel_not_found")
+        start = int(args.get("cursor") or 0)
+        limit = min(args.number("limit", DEFAULT_MEMBERS_LIMIT), MAX_MEMBERS_LIMIT)
+        page = channel.members[start : start + (limit or DEFAULT_MEMBERS_LIMIT)]
+        end = start + len(page)
+        more = end < len(channel.members)
+        return {"members": page, "response_metadata": {"next_cursor": str(end) if more else ""}}
 
     def _history(self, args: Args) -> Json:
         channel = args.required("channel")

@@ -24,7 +24,7 @@ from sandbox.people import Person
 from sandbox.services import DemoServices, Mode
 from sandbox.slack import AppDelivery, LocalSlack, SlackError
 from sandbox.web.messages import Timeline, view_summary
-from sandbox.web.render import modal
+from sandbox.web.render import modal, plain_topic
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ class Page:
             {
                 "id": c.id,
                 "name": c.name,
-                "topic": c.topic,
+                "topic": plain_topic(c.topic, self.timeline.names),
                 "private": c.is_private,
                 "member": user in c.members,
             }
@@ -184,7 +184,7 @@ class Page:
             {
                 "id": channel.id,
                 "name": channel.name,
-                "topic": channel.topic,
+                "topic": plain_topic(channel.topic, self.timeline.names),
                 "members": len(channel.members),
                 "html": self.timeline.channel(channel.id, user=user),
             }

@@ -80,6 +80,23 @@ def _control(inner: str, names: Names) -> str:
     return f'<a href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">{shown}</a>'
 
 
+def plain_topic(text: str, names: Names) -> str:
+    """A channel topic as a Slack client shows it: plain text, mentions as names."""
+
+    def readable(found: re.Match[str]) -> str:
+        target, _, label = found.group(1).partition("|")
+        if target.startswith("@"):
+            return "@" + (names.users.get(target[1:]) or label or target[1:])
+        if target.startswith("#"):
+            return "#" + (names.channels.get(target[1:]) or label or target[1:])
+        if target.startswith("!subteam^"):
+            ident = target.removeprefix("!subteam^")
+            return "@" + (names.groups.get(ident) or label.lstrip("@") or ident)
+        return found.group(0)
+
+    return _unescape_slack(_CONTROL.sub(readable, text))
+
+
 def _date(target: str, fallback: str) -> str:
     """`<!date^epoch^format|fallback>` in the reader's local time, as a Slack client shows it."""
     _, epoch, *rest = target.split("^")

@@ -307,7 +307,7 @@ async def test_reminders_mention_the_new_commander_after_a_hand_over(
     await at_minute(bot, clock, start, 15)
 
     assert reminders(slack, room)[0].startswith("⏰ <@UDANA> no update")
-    assert slack.of("conversations.setTopic")[-1]["topic"].endswith("Commander: dana")
+    assert slack.of("conversations.setTopic")[-1]["topic"].endswith("Commander: <@UDANA>")
     assert slack.of("conversations.invite")[-1]["users"] == "UDANA"
     handed = [str(c["text"]) for c in slack.of("chat.postMessage") if "👑" in str(c["text"])]
     assert handed[0] == "👑 <@UDANA> is now the incident commander, taking over from <@UCMD>."

@@ -38,6 +38,7 @@ class FakeIncidentChat:
     reminders: list[Reminder] = field(default_factory=list)
     groups: dict[str, frozenset[str]] = field(default_factory=dict)
     unknown: set[str] = field(default_factory=set)
+    room: set[str] = field(default_factory=set)  # who `in_room` finds in the war room
 
     async def members_of(self, group_id: str) -> frozenset[str]:
         """The Directory port, for the user groups among the responders."""
@@ -101,6 +102,13 @@ class FakeIncidentChat:
 
     async def commander_changed(self, incident: Incident, previous: str) -> None:
         self._step("commander_changed", previous)
+
+    async def in_room(self, channel_id: str, user_id: str) -> bool:
+        self._step("in_room", user_id)
+        return user_id in self.room
+
+    async def redraw(self, incident: Incident, suspects: Sequence[Deployment]) -> None:
+        self._step("redraw", incident.status)
 
 
 @dataclass

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from sandbox.web.render import Names, blocks, message_body, modal, mrkdwn
+from sandbox.web.render import Names, blocks, message_body, modal, mrkdwn, plain_topic
 
 NAMES = Names(
     users={"U0PRIYA": "Priya Patel"}, groups={"S0ONCALL": "oncall"}, channels={"C1": "deploys"}
@@ -158,3 +158,11 @@ def test_a_modal_draws_inputs_with_values_and_errors() -> None:
     assert '<div class="error" role="alert">When?</div>' in drawn
     assert '<option value="fixed" selected>Fixed</option>' in drawn
     assert "(optional)" in drawn
+
+
+def test_a_topic_reads_its_mentions_as_names_in_plain_text() -> None:
+    topic = "✅ RESOLVED · P1 · a &lt;b&gt; · Commander: <@U0PRIYA> · <!subteam^S0ONCALL>"
+
+    assert plain_topic(topic, NAMES) == (
+        "✅ RESOLVED · P1 · a <b> · Commander: @Priya Patel · @oncall"
+    )

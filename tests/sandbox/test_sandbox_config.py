@@ -12,7 +12,7 @@ import yaml
 from pipeline.kernel.config import Config, load_config
 from sandbox.aws import COLOURS, Canary, CanaryArns, Estate
 from sandbox.config import CANARIES, ExampleMissing, read_example, sandbox_config, to_toml
-from sandbox.people import APPROVERS, ON_CALL_GROUP
+from sandbox.people import APPROVERS, GROUPS, ON_CALL_GROUP
 from sandbox.stack import BOT_SCOPES, SLASH_COMMANDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,3 +129,16 @@ def test_production_keeps_its_records_in_a_bucket_the_sandbox_seeds() -> None:
         ("us-east-1", made["environments"]["production"]["records"]["bucket"]),
     )
     assert [(c.environment, c.service) for c in estate.canaries] == [("production", "auth-svc")]
+
+
+def test_every_user_group_the_config_names_is_a_group_of_the_sandboxs_slack(
+    config: Config,
+) -> None:
+    """A group Slack lacks is skipped, so its members could not act (issue 16)."""
+    assert set(config.user_groups()) <= {g.id for g in GROUPS}
+
+
+def test_the_devops_lead_may_roll_back_through_the_devops_leads_group(config: Config) -> None:
+    rollbackers = config.environment("production").rollbackers or []
+    [leads] = [g for g in GROUPS if g.id in rollbackers and APPROVERS[0].id in g.members]
+    assert leads.handle == "devops-leads"

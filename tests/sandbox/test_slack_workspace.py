@@ -261,6 +261,21 @@ class TestChannels:
 
         assert fake.workspace.channel(room).members == ["UBOT", "UALICE", "ULEAD1"]
 
+    async def test_members_are_listed_a_page_at_a_time(
+        self, fake: LocalSlack, client: AsyncWebClient
+    ) -> None:
+        room = (await client.conversations_create(name="inc-auth"))["channel"]["id"]
+        await client.conversations_invite(channel=room, users=["UALICE", "ULEAD1"])
+
+        first = await client.conversations_members(channel=room, limit=2)
+        rest = await client.conversations_members(
+            channel=room, cursor=first["response_metadata"]["next_cursor"]
+        )
+
+        assert first["members"] == ["UBOT", "UALICE"]
+        assert rest["members"] == ["ULEAD1"]
+        assert rest["response_metadata"]["next_cursor"] == ""
+
     async def test_one_unknown_user_refuses_the_whole_invite_without_force(
         self, fake: LocalSlack, client: AsyncWebClient
     ) -> None:

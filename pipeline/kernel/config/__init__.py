@@ -132,6 +132,26 @@ class Config(SettingsModel):
             )
         return self
 
+    def user_groups(self) -> dict[str, list[str]]:
+        """Every user-group ID (S…) the config names, with the keys that name it."""
+        where: dict[str, list[str]] = {}
+        lists: list[tuple[str, list[str]]] = []
+        for env in self.environments.values():
+            base = f"environments.{env.name}"
+            lists += [(f"{base}.approvers", env.approvers), (f"{base}.deployers", env.deployers)]
+            lists.append((f"{base}.rollbackers", env.rollbackers or []))
+        for key, sev in self.incidents.severities.items():
+            base = f"incidents.severities.{key}"
+            lists += [
+                (f"{base}.responders", sev.responders),
+                (f"{base}.escalate_to", sev.escalate_to),
+            ]
+        for key, ids in lists:
+            for ident in ids:
+                if ident.startswith("S"):
+                    where.setdefault(ident, []).append(key)
+        return where
+
     def environment(self, name: str) -> Environment:
         try:
             return self.environments[name.lower()]

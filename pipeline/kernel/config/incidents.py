@@ -11,6 +11,11 @@ from pipeline.kernel.config.durations import Duration, SettingsModel, SlackIds
 _CHANNEL = re.compile(r"^[a-z0-9_-]{1,80}$")
 _SEVERITY = re.compile(r"^[a-z0-9]+$")
 
+# Who, besides the commander, may post updates, hand over and resolve (`may_act`): these roles,
+# and any user or user-group IDs listed with them.
+INCIDENT_ROLES = ("commander", "responders", "war_room")
+_ACTOR_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
+
 # Words `/incident` reads as subcommands, so no severity may be called one of them.
 INCIDENT_SUBCOMMANDS = ("update", "resolve", "commander", "list", "help")
 
@@ -33,8 +38,33 @@ class Severity(SettingsModel):
         "unanswered for a further full interval.",
     )
 
+    may_act: list[str] = Field(
+        default_factory=lambda: ["commander", "responders", "war_room"],
+        description="Who may post updates, hand over and resolve: `commander` (always), "
+        "`responders` (this severity's), `war_room` (members of the war-room channel), and "
+        "user or user-group IDs. Anyone else is refused.",
+    )
+
+    @property
+    def may_act_ids(self) -> list[str]:
+        """The user and group IDs that may act: the listed ones, and the responders if listed."""
+        ids = [i for i in self.may_act if i not in INCIDENT_ROLES]
+        if "responders" in self.may_act:
+            ids = [*self.responders, *(i for i in ids if i not in self.responders)]
+        return ids
+
+    @property
+    def war_room_may_act(self) -> bool:
+        return "war_room" in self.may_act
+
     @model_validator(mode="after")
     def _check(self) -> Severity:
+        for entry in self.may_act:
+            if entry not in INCIDENT_ROLES and not _ACTOR_ID.match(entry):
+                raise ValueError(
+                    f"may_act: {entry!r} is neither a role ({', '.join(INCIDENT_ROLES)}) nor a "
+                    "Slack user (U…/W…) or user-group (S…) ID"
+                )
         if self.update_every_s is not None and self.update_every_s <= 0:
             raise ValueError("update_every must be more than 0s (leave it out for none)")
         return self
