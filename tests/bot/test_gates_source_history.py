@@ -5,18 +5,21 @@ Slack, moto and local health servers, on an injected clock."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from bot.deploy.views import APPROVE_ACTION
 from bot.rollback.views import ROLLBACK_CONFIRM_ACTION
+from pipeline.aws import BotoEcs
 from pipeline.kernel.config import Config
 from store.deploy.models import Deployment, DeploymentState, RunKind
 from store.deploy.repository import Deployments
-from tests.conftest import STAGING_PATH, config_dict
+from tests.conftest import STAGING_PATH, BotFactory, config_dict
 from tests.driver import BotDriver, plan_cards, run_id_of
 from tests.fakes.clock import FakeClock
+from tests.fakes.ecs import HeldEcs
 from tests.fakes.ecs_world import EcsWorld
 from tests.fakes.health import FakeHealth
 from tests.fakes.slack_api import FakeSlack
@@ -209,6 +212,27 @@ class TestRolledBackByHand:
         assert "<!channel>" not in text
         assert f"rollback `{rollback.id}`" in text
 
+    async def test_a_deploy_stopped_by_rollback_while_rolling_out_names_who_stopped_it(
+        self, make_bot: BotFactory, slack: FakeSlack, world: EcsWorld
+    ) -> None:
+        ecs = HeldEcs(BotoEcs())
+        bot = await make_bot(ecs)
+        await bot.command("staging auth-svc v1.4.0", user="UDEV", wait_runs=False)
+        await asyncio.wait_for(ecs.holding.wait(), 10)
+        await bot.command(
+            "staging auth-svc smoke tests red", command="/rollback", user="UONCALL", wait_runs=False
+        )
+        ecs.release()
+        await bot.settle()
+        stopped = await staging_run(bot)
+        assert stopped.state is DeploymentState.ROLLED_BACK
+
+        await bot.command("production auth-svc v1.4.0", user="UDEV")
+
+        text = card_text(plan_cards(slack)[-1])
+        assert "*`auth-svc` v1.4.0 was rolled back in `staging`* by <@UONCALL>" in text
+        assert f"deployment `{stopped.id}`: stopped by /rollback: smoke tests red" in text
+
 
 class TestRefusal:
     @pytest.fixture
@@ -241,6 +265,25 @@ class TestRefusal:
         assert len(plan_cards(slack)) == cards
         assert await bot.runtime.deploy.history("production") == []
         assert world.version("production", "auth-svc") == "v1.2.0"
+
+    async def test_a_hotfix_that_skips_staging_gets_through_with_the_warning(
+        self,
+        bot: BotDriver,
+        slack: FakeSlack,
+        world: EcsWorld,
+        health: FakeHealth,
+        clock: FakeClock,
+    ) -> None:
+        await fail_in_staging(bot, world, health)
+        clock.advance(HOUR)
+
+        await bot.command('production auth-svc v1.4.0 --skip-staging "login is down"', user="UDEV")
+
+        [run] = await bot.runtime.deploy.history("production")
+        assert run.state is DeploymentState.AWAITING_APPROVAL
+        text = card_text(plan_cards(slack)[-1])
+        assert "⏩ *Hotfix*: staging skipped · login is down" in text
+        assert "*`auth-svc` v1.4.0 failed in `staging`*" in text
 
     async def test_another_version_is_planned_as_usual(
         self,
