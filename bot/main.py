@@ -155,6 +155,11 @@ def _gates(config: Config, name: str) -> list[str]:
         gates.append(f"records to s3://{env.records.bucket}/{env.records.prefix}")
     if not env.ecr_check:
         gates.append("ECR check off")
+    if env.promote_from is not None:
+        gates.append(
+            f"{'refuses' if env.refuse_failed_in_source else 'warns of'} versions that failed "
+            f"or were rolled back in {env.promote_from} in the last 24h"
+        )
     return gates
 
 

@@ -267,6 +267,12 @@ def _m009_aborted_canary_stages(db: sqlite_utils.Database) -> None:
     _run_script(db, "ALTER TABLE rollout_stages ADD COLUMN aborted_by TEXT")
 
 
+def _m010_source_setbacks(db: sqlite_utils.Database) -> None:
+    # A promotion: the versions of it that failed or were rolled back lately in the source
+    # environment (JSON), so its plan card keeps warning the approvers until it ends.
+    _run_script(db, "ALTER TABLE deployments ADD COLUMN source_setbacks TEXT NOT NULL DEFAULT '[]'")
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -287,6 +293,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         _m008_rollbacks_undoing_migrations,
     ),
     (9, "who aborted a canary", _m009_aborted_canary_stages),
+    (10, "what of a promotion went wrong lately in its source", _m010_source_setbacks),
 ]
 
 

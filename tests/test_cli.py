@@ -48,6 +48,25 @@ class TestCheckConfig:
         assert "promotes from staging" in out
         assert "8 service(s): api-gateway, auth-svc, market-svc" in out
 
+    def test_the_summary_says_what_a_recent_failure_in_the_source_does(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        path = _broken_example(
+            tmp_path,
+            'promote_from = "staging"',
+            'promote_from = "staging"\nrefuse_failed_in_source = true',
+        )
+
+        main(["check-config", str(EXAMPLE)])
+        warns = capsys.readouterr().out
+        main(["check-config", str(path)])
+        refuses = capsys.readouterr().out
+
+        expected = "versions that failed or were rolled back in staging in the last 24h"
+        assert f"warns of {expected}" in warns
+        assert f"refuses {expected}" in refuses
+        assert f"refuses {expected}" not in warns
+
     @pytest.mark.parametrize(
         ("old", "new", "named"),
         [
@@ -104,6 +123,12 @@ class TestCheckConfig:
                 "[services.Audit]",
                 ["'Audit' cannot be a name"],
                 id="bad service name",
+            ),
+            pytest.param(
+                'region = "us-east-1"\nrequired_approvals = 0',
+                'region = "us-east-1"\nrequired_approvals = 0\nrefuse_failed_in_source = true',
+                ["environments.staging", "refuse_failed_in_source is set but promote_from is not"],
+                id="refusal without a source",
             ),
         ],
     )

@@ -46,9 +46,9 @@ APPROVE_ACTION = "deploy_approve"
 REJECT_ACTION = "deploy_reject"
 WINDOW_ROLLBACK_ACTION = "deploy_rollback"
 
-# Blocks a card needs besides its service lines: header, context, reason, state, figures,
-# outcome, window, retired, approvers, buttons, with room to spare.
-_CARD_FIXED_BLOCKS = 16
+# Blocks a card needs besides its service lines: header, context, banners, reason, state,
+# figures, outcome, window, retired, approvers, buttons, with room to spare.
+_CARD_FIXED_BLOCKS = 17
 
 _TARGET_ICON = {
     TargetStatus.PENDING: "⏳",

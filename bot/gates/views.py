@@ -7,19 +7,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.blocks import MAX_MESSAGE_TEXT, actions, button, confirm
+from bot.blocks import MAX_MESSAGE_TEXT, MAX_SECTION_TEXT, actions, button, confirm
 from bot.mrkdwn import escape, hhmm, join_lines, mention, render, when
 from commands.deploy.replies import DryRun
 from commands.gates.replies import EnvironmentView
 from commands.health.replies import HealthReport
 from pipeline.kernel.config import format_duration
+from pipeline.setbacks import setback_line
 from store.deploy.models import Deployment, DeploymentState, RunKind, Target, TargetStatus
 
 CANCEL_WAIT_ACTION = "deploy_cancel_wait"
 
 
 def banners(run: Deployment) -> list[str]:
-    """Context lines a card must shout: break-glass, a hotfix that skipped staging."""
+    """Context lines a card must shout: break-glass, a hotfix that skipped staging, what of a
+    promotion failed or was rolled back lately where it is promoted from."""
     out = []
     if run.break_glass:
         out.append(
@@ -28,6 +30,9 @@ def banners(run: Deployment) -> list[str]:
         )
     if run.skip_staging:
         out.append(f"⏩ *Hotfix*: staging skipped · {escape(run.skip_staging)}")
+    if run.source_setbacks:
+        warnings = [f"⚠️ {render(setback_line(s))}" for s in run.source_setbacks]
+        out.append(join_lines(warnings, MAX_SECTION_TEXT, noun="more failures or rollbacks"))
     return out
 
 

@@ -17,6 +17,8 @@ from pipeline.kernel.errors import ChatOpsError, DeployConflict, Forbidden
 from pipeline.kernel.ports import Clock
 from pipeline.kernel.text import People
 from pipeline.preflight import Check, Planned, Preflight, blocking_failures
+from pipeline.setbacks import CHECK as SOURCE_HISTORY
+from pipeline.setbacks import recent_setbacks, setback_checks
 from store.deploy.models import Deployment, DeploymentId, RunKind, Target, TargetStatus
 from store.deploy.repository import Deployments
 
@@ -90,10 +92,12 @@ class DeployPlanner:
             break_glass=request.break_glass,
             skip_staging=request.skip_staging,
         )
+        setbacks = await recent_setbacks(self._deployments, env, active, now=now)
+        checks += setback_checks(env, setbacks, hotfix=request.skip_staging is not None)
         approvals = env.required_approvals + (1 if request.break_glass else 0)
         if request.dry_run:
             return DryRun(env.name, tuple(targets), tuple(checks), approvals, request)
-        _refuse_on(blocking_failures(checks), env.name)
+        _refuse_on(blocking_failures(checks), env)
         if request.break_glass and len(env.approvers) == 0:
             raise Forbidden(
                 "A break-glass deploy needs one approval more than usual, and `{env}` has no "
@@ -114,6 +118,7 @@ class DeployPlanner:
             targets=targets,
             break_glass=request.break_glass,
             skip_staging=request.skip_staging,
+            source_setbacks=tuple(setbacks),
         )
         await self._deployments.create(run)
         return run
@@ -168,11 +173,24 @@ class DeployPlanner:
         return targets, {svc.name: current[i].result().image for i, svc in enumerate(services)}
 
 
-def _refuse_on(failures: list[Check], environment: str) -> None:
+def _refuse_on(failures: list[Check], env: Environment) -> None:
     """Raise the first blocking failure as the person should read it."""
     if not failures:
         return
     first = failures[0]
+    environment = env.name
+    if first.name == SOURCE_HISTORY:
+        raise ChatOpsError(
+            first.detail.after(
+                f"`{environment}` refuses a version that failed or was rolled back in "
+                f"`{env.promote_from}` in the last 24 hours:"
+            ).then(
+                "Nothing was planned. Deploy it to `{source}` again first, name another "
+                'version, or add `--skip-staging "<reason>"` for a hotfix (the card then '
+                "warns the approvers).",
+                source=env.promote_from or "",
+            )
+        )
     if first.name == "lock":
         raise Forbidden(
             first.detail.then(

@@ -14,6 +14,7 @@ from store.deploy.models import (
     DeploymentState,
     Restore,
     RunKind,
+    SourceSetback,
     Target,
     UndoneMigrations,
 )
@@ -41,6 +42,7 @@ def new_request(
     reason: str | None = None,
     undoes_migrations: tuple[UndoneMigrations, ...] = (),
     restore: Restore | None = None,
+    source_setbacks: tuple[SourceSetback, ...] = (),
 ) -> Deployment:
     """A run of `kind` in `env` awaiting approval, not yet stored (`Deployments.create`).
 
@@ -78,4 +80,5 @@ def new_request(
         reason=reason,
         undoes_migrations=undoes_migrations,
         restore=restore,
+        source_setbacks=source_setbacks,
     )

@@ -189,6 +189,29 @@ class Restore(FrozenModel):
     endpoint: str | None = None
 
 
+class SourceSetback(FrozenModel):
+    """A version that failed, or was rolled back, in the environment a deploy promotes from,
+    within a day of the plan: its plan card warns the approvers of it (issue 16)."""
+
+    environment: str
+    """The source environment, where it went wrong."""
+    version: str
+    services: tuple[str, ...]
+    """The services of the plan that ran this version in that run."""
+    at: datetime
+    """When it failed, or when the rollback began."""
+    run_id: DeploymentId
+    """The deploy that failed, or the rollback run that took the version back."""
+    rollback: bool = False
+    """`run_id` is a rollback run (`/rollback`, a Roll back button), not the failed deploy."""
+    by: str | None = None
+    """The person who took it back (a rollback, an Abort, a `/rollback` that stopped it)."""
+    reason: str | None = None
+    """Why: the failure, or what the person typed."""
+    timezone: str = "UTC"
+    """The time zone the plan shows `at` in (the target environment's schedule)."""
+
+
 class Approval(FrozenModel):
     user_id: str
     decision: Decision
@@ -242,6 +265,8 @@ class Deployment(FrozenModel):
     restore: Restore | None = None
     undoes_migrations: tuple[UndoneMigrations, ...] = ()
     """A rollback: the deploys it takes back that ran migrations (newest first)."""
+    source_setbacks: tuple[SourceSetback, ...] = ()
+    """A promotion: what of it failed or was rolled back lately where it is promoted from."""
 
     @property
     def current_stage(self) -> RolloutStage | None:

@@ -24,6 +24,7 @@ from store.deploy.models import (
     RolloutStage,
     RunKind,
     ServiceFigures,
+    SourceSetback,
     StageStatus,
     Target,
     TargetStatus,
@@ -92,6 +93,7 @@ def deployment_row(run: Deployment) -> dict[str, Any]:
         "records_written": json.dumps(list(run.records_written)),
         "restore": run.restore.model_dump_json() if run.restore else None,
         "undoes_migrations": json.dumps([m.model_dump() for m in run.undoes_migrations]),
+        "source_setbacks": json.dumps([s.model_dump(mode="json") for s in run.source_setbacks]),
     }
 
 
@@ -192,6 +194,9 @@ def load_deployment(db: sqlite_utils.Database, deployment_id: str) -> Deployment
         restore=Restore.model_validate_json(r["restore"]) if r["restore"] else None,
         undoes_migrations=tuple(
             UndoneMigrations.model_validate(m) for m in json.loads(r["undoes_migrations"])
+        ),
+        source_setbacks=tuple(
+            SourceSetback.model_validate(s) for s in json.loads(r["source_setbacks"])
         ),
     )
 

@@ -85,6 +85,12 @@ class Environment(SettingsModel):
     ecr_check: bool = Field(
         True, description="Before a plan card, check each image tag exists in ECR."
     )
+    refuse_failed_in_source: bool = Field(
+        False,
+        description="Refuse, instead of only warning on the plan card, a promotion of a "
+        "version that failed or was rolled back in `promote_from` in the last 24 hours "
+        "(a `--skip-staging` hotfix still gets through, with the warning).",
+    )
 
     def may_roll_back_ids(self) -> list[str] | None:
         """Who may roll back: a list of IDs, or None when anyone may."""
@@ -98,6 +104,11 @@ class Environment(SettingsModel):
         if self.required_approvals and not self.approvers:
             raise ValueError(
                 f"required_approvals is {self.required_approvals} but approvers is empty"
+            )
+        if self.refuse_failed_in_source and self.promote_from is None:
+            raise ValueError(
+                "refuse_failed_in_source is set but promote_from is not: there is no source "
+                "environment to remember"
             )
         return self
 
