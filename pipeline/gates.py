@@ -17,6 +17,7 @@ from typing import NoReturn
 from pipeline.kernel.config import Environment, Service, format_duration
 from pipeline.kernel.errors import ChatOpsError, NotFound, StageFailed
 from pipeline.kernel.infra import RecordStore, Snapshots, Tasks
+from pipeline.kernel.text import counted
 from pipeline.preflight import Planned, Preflight, blocking_failures
 from pipeline.records import deployment_record, failure_report, rollback_instructions
 from pipeline.steps import Steps, rev
@@ -125,7 +126,7 @@ class RunGates:
                     first.detail.after(f"Pre-flight check `{first.name}` failed{where}:"),
                 ),
             )
-        await steps.event(run, "preflight", "passed", detail=f"{len(checks)} check(s)")
+        await steps.event(run, "preflight", "passed", detail=counted(len(checks), "check"))
 
     async def _halt(
         self, run: Deployment, failure: StageFailed, *, service: str | None = None

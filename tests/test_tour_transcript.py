@@ -135,7 +135,7 @@ def _workspace_after(tt: ModuleType, steps: list[str], *, card_updates: int) -> 
         blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "running"}}],
         metadata={"event_type": "chatops_deploy_card", "event_payload": {"key": "k"}},
     )
-    for text in ["• rollout started: 2 service(s)", *steps, "• rollout succeeded"]:
+    for text in ["• rollout started: 2 services", *steps, "• rollout succeeded"]:
         ws.post(DEPLOYS, user=ws.bot_user, text=text, thread_ts=card.ts)
     for _ in range(card_updates):
         ws.update(

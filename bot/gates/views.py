@@ -13,6 +13,7 @@ from commands.deploy.replies import DryRun
 from commands.gates.replies import EnvironmentView
 from commands.health.replies import HealthReport
 from pipeline.kernel.config import format_duration
+from pipeline.kernel.text import counted
 from store.deploy.models import Deployment, DeploymentState, RunKind, Target, TargetStatus
 
 CANCEL_WAIT_ACTION = "deploy_cancel_wait"
@@ -138,9 +139,9 @@ def dry_run_text(dry: DryRun) -> str:
         lines.append(f"{icon} {c.name}: {where}{render(c.detail)}")
     blocked = [c for c in dry.checks if c.blocking and not c.ok]
     verdict = (
-        f"❌ It would be refused: {len(blocked)} check(s) failed."
+        f"❌ It would be refused: {counted(len(blocked), 'check')} failed."
         if blocked
-        else f"✅ It would post a plan card needing {dry.approvals} approval(s)."
+        else f"✅ It would post a plan card needing {counted(dry.approvals, 'approval')}."
     )
     lines.append(verdict)
     lines.append("Nothing was changed: no ECS, RDS or S3 write and no approval request.")

@@ -19,6 +19,7 @@ from bot.blocks import (
 )
 from bot.mrkdwn import clip, escape, hhmm, when
 from commands.rollback.replies import RollbackPrompt
+from pipeline.kernel.text import counted
 from store.deploy.models import Deployment, DeploymentState, Target, TargetStatus
 
 ROLLBACK_CONFIRM_ACTION = "rollback_confirm"
@@ -66,7 +67,8 @@ def rollback_prompt(prompt: RollbackPrompt) -> tuple[str, Blocks]:
     warning = database_warning(run)
     if run.required_approvals:
         how = (
-            f"After you confirm, a plan card asks for {run.required_approvals} approval(s) "
+            "After you confirm, a plan card asks for "
+            f"{counted(run.required_approvals, 'approval')} "
             f"in {run.environment}: the rollback window is closed."
         )
     else:
@@ -99,7 +101,7 @@ def rollback_prompt(prompt: RollbackPrompt) -> tuple[str, Blocks]:
             ],
         ),
     ]
-    fallback = f"{title} {len(run.active_targets)} service(s)"
+    fallback = f"{title} {counted(len(run.active_targets), 'service')}"
     if warning:
         fallback += ": the database will not go back with the code"
     return fallback, blocks

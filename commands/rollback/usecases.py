@@ -36,7 +36,7 @@ from pipeline.kernel.errors import (
     options,
 )
 from pipeline.kernel.ports import Clock
-from pipeline.kernel.text import Line, People, Person, line
+from pipeline.kernel.text import Line, People, Person, counted, line
 from pipeline.runner import Runner
 from store.deploy.models import (
     Deployment,
@@ -339,10 +339,9 @@ class RollbackCommands:
         if run.required_approvals:
             return Outcome(
                 reply=line(
-                    "📋 Rollback `{id}` is planned: its card in this channel needs {n} "
-                    "approval(s) in `{env}`.",
+                    "📋 Rollback `{id}` is planned: its card in this channel needs {n} in `{env}`.",
                     id=run.id,
-                    n=run.required_approvals,
+                    n=counted(run.required_approvals, "approval"),
                     env=run.environment,
                 ),
                 cards=outcome.cards,

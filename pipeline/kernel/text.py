@@ -4,6 +4,7 @@ A `Line` is a template of our copy (Slack mrkdwn we wrote, `{name}` marking a sl
 values of its slots: text a person typed or a system returned (`str`: escaped when rendered),
 numbers, and the people it names (`Person`, `People`: rendered as mentions). `bot/` renders
 lines for Slack; nothing below `bot/` builds Slack markup or decides how a person is shown.
+`counted` and `duration_words` are the one way any message says how many and how long.
 """
 
 from __future__ import annotations
@@ -78,3 +79,21 @@ def _braces(copy: str) -> str:
 def line(template: str, /, **slots: Slot) -> Line:
     """`Line(template, slots)`, written the way a sentence reads."""
     return Line(template, slots)
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """`n` and the noun, singular for one: "1 service", "3 services", "2 people"."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def duration_words(seconds: float) -> str:
+    """A duration as a sentence says it: "30 seconds" under a minute, then whole minutes
+    ("1 minute", "47 minutes"), and from an hour on also "(2h 15m)"."""
+    if round(seconds) < 60:
+        return counted(round(seconds), "second")
+    minutes = round(seconds / 60)
+    words = counted(minutes, "minute")
+    if minutes < 60:
+        return words
+    hours, rest = divmod(minutes, 60)
+    return f"{words} ({hours}h{f' {rest}m' if rest else ''})"

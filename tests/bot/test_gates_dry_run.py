@@ -99,7 +99,7 @@ async def test_a_dry_run_changes_nothing_in_aws_and_asks_nobody(
     assert slack.of("chat.update") == []
     assert await bot.runtime.deploy.history(None) == []
     assert bot.runtime.timers.armed == {}
-    assert "It would post a plan card needing 3 approval(s)." in said(slack)
+    assert "It would post a plan card needing 3 approvals." in said(slack)
 
 
 async def test_a_dry_run_shows_the_plan_and_every_checks_result(
@@ -116,7 +116,7 @@ async def test_a_dry_run_shows_the_plan_and_every_checks_result(
     for service in ("auth-svc", "market-svc"):
         assert f"✅ image: `{service}` `" in text
         assert f"✅ source health: `{service}` `staging` healthy on v1.3.0" in text
-    assert "❌ It would be refused: 1 check(s) failed." in text
+    assert "❌ It would be refused: 1 check failed." in text
     assert "Nothing was changed: no ECS, RDS or S3 write and no approval request." in text
 
 
@@ -146,7 +146,7 @@ async def test_a_dry_run_names_each_service_whose_image_is_missing(
     text = said(slack)
     assert "❌ image: `auth-svc` ECR has no image `skillancer/auth-svc:v1.4.0`." in text
     assert "❌ image: `market-svc` ECR has no image `skillancer/market-svc:v1.4.0`." in text
-    assert "❌ It would be refused: 3 check(s) failed." in text
+    assert "❌ It would be refused: 3 checks failed." in text
     assert everything(world, gates) == before
 
 

@@ -170,7 +170,7 @@ class TestDeploysUnderALock:
 
         text = said(slack)
         assert f"❌ lock: {LOCKED}" in text
-        assert "❌ It would be refused: 1 check(s) failed." in text
+        assert "❌ It would be refused: 1 check failed." in text
 
     async def test_a_lock_taken_while_a_deploy_awaits_approval_stops_it_before_any_change(
         self, bot: BotDriver, slack: FakeSlack, world: EcsWorld
