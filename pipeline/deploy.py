@@ -23,6 +23,7 @@ from pipeline.kernel.config import Config, Environment
 from pipeline.kernel.errors import ChatOpsError, StageFailed
 from pipeline.kernel.infra import RecordStore, Snapshots, Tasks
 from pipeline.kernel.ports import Clock, Ecs, Notifier, Timers
+from pipeline.kernel.text import counted
 from pipeline.kernel.traffic import LoadBalancer, Metrics
 from pipeline.preflight import Preflight
 from pipeline.rollback import Rollback
@@ -197,7 +198,7 @@ class DeployEngine:
                 started,
                 "rollout" if run.kind is not RunKind.RESTORE else "restore",
                 "started",
-                detail=f"{len(started.active_targets)} service(s)",
+                detail=counted(len(started.active_targets), "service"),
             )
             await self._notify_run(started)
         return await self._require(run.id)
@@ -322,7 +323,8 @@ class DeployEngine:
         await self._notify_run(done)
 
     async def _mark_reverted(self, rollback: Deployment, now: datetime) -> None:
-        """Each deploy a rollback took back says so, and its window closes (card redrawn)."""
+        """Each deploy a rollback took back says so (card redrawn); its window closes once
+        every service of it is back."""
         by_deploy: dict[str, list[str]] = {}
         for t in rollback.active_targets:
             if t.reverts is not None:

@@ -221,7 +221,8 @@ class Deployment(FrozenModel):
     rollback_deadline: datetime | None = None
     """A successful deploy: until when it can be rolled back without approvals."""
     window_closed_at: datetime | None = None
-    """When that window closed (its deadline, or the rollback that used it)."""
+    """When that window closed: its deadline, or the rollback that took back its last service
+    (a rollback of some of its services leaves the others inside the window)."""
     reverted_by: DeploymentId | None = None
     """A deploy every service of which a rollback took back."""
     stages: tuple[RolloutStage, ...] = ()
