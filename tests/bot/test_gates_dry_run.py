@@ -115,7 +115,7 @@ async def test_a_dry_run_shows_the_plan_and_every_checks_result(
     assert "❌ window: outside the deploy windows" in text
     for service in ("auth-svc", "market-svc"):
         assert f"✅ image: `{service}` `" in text
-        assert f"✅ source health: `{service}` `staging` healthy on v1.3.0" in text
+        assert f"✅ source health: `{service}` `staging` answered `/health` 200" in text
     assert "❌ It would be refused: 1 check failed." in text
     assert "Nothing was changed: no ECS, RDS or S3 write and no approval request." in text
 
@@ -171,8 +171,23 @@ async def test_a_dry_run_names_the_service_whose_source_is_unhealthy(
     await bot.command("production auth-svc,market-svc --dry-run", user="UDEV")
 
     text = said(slack)
-    assert "❌ source health: `market-svc` `staging` is not healthy on v1.3.0" in text
-    assert "✅ source health: `auth-svc` `staging` healthy on v1.3.0" in text
+    assert "❌ source health: `market-svc` `staging` is not healthy: `/health` 503" in (
+        text
+    )
+    assert "✅ source health: `auth-svc` `staging` answered `/health` 200" in text
+
+
+async def test_the_source_health_line_claims_no_version_it_did_not_compare(
+    bot: BotDriver, slack: FakeSlack, world: EcsWorld, gates: GatesWorld
+) -> None:
+    """Issue 16: staging ran v1.0.0 while the line said "healthy on v1.3.0"."""
+    put_version(world, "staging", "auth-svc", "v1.0.0")
+
+    await bot.command("production auth-svc v1.3.0 --dry-run", user="UDEV")
+
+    [source] = [t for t in said(slack).splitlines() if t.startswith("✅ source health:")]
+    assert source.startswith("✅ source health: `auth-svc` `staging` answered `/health` 200")
+    assert "v1." not in source
 
 
 async def test_a_dry_run_is_audited_as_changing_nothing(bot: BotDriver, gates: GatesWorld) -> None:
