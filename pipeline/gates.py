@@ -221,7 +221,7 @@ class RunGates:
                         StageFailed(
                             "migrate",
                             f"The migration of `{svc.name}` did not finish within "
-                            f"{format_duration(migration.timeout_s)}; the backup is kept.",
+                            f"{format_duration(migration.timeout_s)}{_kept(run)}.",
                         ),
                         service=svc.name,
                     )
@@ -248,8 +248,8 @@ class RunGates:
                 await steps.event(run, "migrate", "failed", service=svc.name, detail=why)
                 raise StageFailed(
                     "migrate",
-                    f"The migration of `{svc.name}` {why}, so no service was changed; the "
-                    f"backup is kept.{logs}",
+                    f"The migration of `{svc.name}` {why}, so no service was changed"
+                    f"{_kept(run)}.{logs}",
                 )
             await steps.event(run, "migrate", "done", service=svc.name, detail="exit code 0")
 
@@ -271,8 +271,8 @@ class RunGates:
                     "migrate",
                     f"The migration of `{svc.name}` cannot run: its task definition "
                     f"{rev(task_definition)} has no container `{container}`. Fix "
-                    f"`services.{svc.name}.{key}` in chatops.toml. No service was changed; "
-                    "the backup is kept.",
+                    f"`services.{svc.name}.{key}` in chatops.toml. No service was changed"
+                    f"{_kept(run)}.",
                 ),
                 service=svc.name,
             )
@@ -374,3 +374,9 @@ class RunGates:
         await steps.event(
             run, "restore", "done", detail=f"`{plan.instance}` at {instance.endpoint or 'unknown'}"
         )
+
+
+def _kept(run: Deployment) -> str:
+    """ "; the backup is kept" when the run took one: an environment without a database takes
+    none, and a message must not promise one."""
+    return "; the backup is kept" if run.backup_id else ""

@@ -171,9 +171,7 @@ async def test_a_dry_run_names_the_service_whose_source_is_unhealthy(
     await bot.command("production auth-svc,market-svc --dry-run", user="UDEV")
 
     text = said(slack)
-    assert "❌ source health: `market-svc` `staging` is not healthy: `/health` 503" in (
-        text
-    )
+    assert "❌ source health: `market-svc` `staging` is not healthy: `/health` 503" in (text)
     assert "✅ source health: `auth-svc` `staging` answered `/health` 200" in text
 
 
