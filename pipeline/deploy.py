@@ -28,7 +28,7 @@ from pipeline.kernel.traffic import LoadBalancer, Metrics
 from pipeline.preflight import Preflight
 from pipeline.rollback import Rollback
 from pipeline.rolling import RollingStrategy
-from pipeline.steps import Steps
+from pipeline.steps import Steps, error_fields
 from store.deploy.models import (
     Deployment,
     DeploymentState,
@@ -211,7 +211,7 @@ class DeployEngine:
                 run,
                 DeploymentState.RUNNING,
                 DeploymentState.ROLLBACK_FAILED,
-                error=exc.user_message,
+                **error_fields(exc.line),
             )
             if failed is not None:
                 await self._notify_run(failed)
@@ -293,9 +293,9 @@ class DeployEngine:
             await self._succeed(run, env, now)
             return
         if run.kind is RunKind.ROLLBACK:
-            await self._rollback.fail_rollback_run(run, failure.user_message)
+            await self._rollback.fail_rollback_run(run, failure.line)
             return
-        await self._rollback.start(run, failure.user_message)
+        await self._rollback.start(run, failure.line)
 
     async def _succeed(self, run: Deployment, env: Environment, now: datetime) -> None:
         window = env.rollback_window_s

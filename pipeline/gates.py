@@ -133,9 +133,7 @@ class RunGates:
     ) -> NoReturn:
         """Record a gate's failure in the timeline (the failure report names the stage from
         it), then stop the run."""
-        await self._steps.event(
-            run, failure.stage, "failed", service=service, detail=failure.user_message
-        )
+        await self._steps.event(run, failure.stage, "failed", service=service, detail=failure.line)
         raise failure
 
     def _migrating(self, run: Deployment) -> list[tuple[Target, Service]]:

@@ -267,6 +267,18 @@ def _m009_aborted_canary_stages(db: sqlite_utils.Database) -> None:
     _run_script(db, "ALTER TABLE rollout_stages ADD COLUMN aborted_by TEXT")
 
 
+def _m010_messages_that_name_people(db: sqlite_utils.Database) -> None:
+    # A run's error and an event's detail as the sentence they were (JSON), beside their plain
+    # text: the people they name are drawn as mentions whenever the card or thread shows them.
+    _run_script(
+        db,
+        """
+        ALTER TABLE deployments ADD COLUMN error_line TEXT;
+        ALTER TABLE deployment_events ADD COLUMN detail_line TEXT
+        """,
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -287,6 +299,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         _m008_rollbacks_undoing_migrations,
     ),
     (9, "who aborted a canary", _m009_aborted_canary_stages),
+    (10, "errors and event details that name people", _m010_messages_that_name_people),
 ]
 
 

@@ -79,7 +79,7 @@ class SlackNotifier:
 
     async def _card(self, run: Deployment) -> tuple[str, Blocks]:
         env = self._config.environment(run.environment)
-        reverters = {}
+        reverters: dict[str, Deployment] = {}
         for rollback_id in {t.reverted_by for t in run.active_targets if t.reverted_by}:
             if (reverter := await self._deployments.get(rollback_id)) is not None:
                 reverters[rollback_id] = reverter

@@ -35,7 +35,7 @@ from bot.gates.views import (
     wait_button,
     wait_line,
 )
-from bot.mrkdwn import clip, escape, hhmm, join_lines, mention, mentions, when
+from bot.mrkdwn import clip, escape, hhmm, join_lines, kept, mention, mentions, when
 from bot.rollback.views import change_line, database_warning, reason_words, rollback_outcome
 from commands.deploy.replies import History, Record
 from pipeline.kernel.config import Config
@@ -123,13 +123,13 @@ def outcome_text(run: Deployment, reverters: Mapping[str, Deployment] | None = N
         )
         return (
             f"🚨 {_title(run)} deployment FAILED\n{head}"
-            f"Reason: {escape(run.error or 'unknown')}\n{after}"
+            f"Reason: {kept(run.error, run.error_line, default='unknown')}\n{after}"
         )
     if run.state is DeploymentState.ROLLBACK_FAILED:
         stuck = [t for t in run.active_targets if t.status is TargetStatus.ROLLBACK_FAILED]
         return (
             f"🚨 {_title(run)} deployment FAILED\n{head}"
-            f"Reason: {escape(run.error or 'unknown')}\n"
+            f"Reason: {kept(run.error, run.error_line, default='unknown')}\n"
             "⚠️ ACTION REQUIRED: Manual investigation needed\n"
             f"Automatic rollback failed for {', '.join(f'`{t.service}`' for t in stuck)}."
         )
@@ -139,7 +139,8 @@ def outcome_text(run: Deployment, reverters: Mapping[str, Deployment] | None = N
     if run.state is DeploymentState.EXPIRED:
         return "⌛ Expired: no decision within the approval window. Nothing was deployed."
     if run.state is DeploymentState.CANCELLED:
-        return f"🚫 Cancelled: {escape(run.error or 'no reason given')}. Nothing was deployed."
+        why = kept(run.error, run.error_line, default="no reason given")
+        return f"🚫 Cancelled: {why}. Nothing was deployed."
     return None
 
 
@@ -169,7 +170,7 @@ def _state_line(run: Deployment) -> str:
             return "*Rolling back:* details in the thread"
         return "*Deploying:* rolling out, details in the thread"
     if run.state is DeploymentState.ROLLING_BACK:
-        return f"*Rolling back:* {escape(run.error or 'a service failed')}"
+        return f"*Rolling back:* {kept(run.error, run.error_line, default='a service failed')}"
     return ""
 
 
@@ -375,7 +376,7 @@ def _buttons(run: Deployment, *, confirm_buttons: bool) -> dict[str, Any]:
 def event_text(event: StageEvent) -> str:
     """One thread message for one stage event."""
     who = f"`{event.service}` " if event.service else ""
-    detail = f": {escape(event.detail)}" if event.detail else ""
+    detail = f": {kept(event.detail, event.detail_line, default='')}" if event.detail else ""
     icon = {"failed": "❌", "passed": "✅", "done": "✅", "interrupted": "⏸️"}.get(event.status, "•")
     return f"{icon} {who}{event.stage} {event.status}{detail}"
 

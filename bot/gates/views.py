@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.blocks import MAX_MESSAGE_TEXT, actions, button, confirm
-from bot.mrkdwn import escape, hhmm, join_lines, mention, render, when
+from bot.mrkdwn import escape, hhmm, join_lines, kept, mention, render, when
 from commands.deploy.replies import DryRun
 from commands.gates.replies import EnvironmentView
 from commands.health.replies import HealthReport
@@ -114,10 +114,17 @@ def restore_outcome(run: Deployment) -> str | None:
         )
     if run.state is DeploymentState.ROLLBACK_FAILED:
         return (
-            f"🚨 Restore FAILED: {escape(run.error or 'unknown')}. The live database is untouched."
+            f"🚨 Restore FAILED: {kept(run.error, run.error_line, default='unknown')}. The live "
+            "database is untouched."
         )
-    if run.state in (DeploymentState.REJECTED, DeploymentState.EXPIRED, DeploymentState.CANCELLED):
-        return f"🚫 {run.state.value.capitalize()}: nothing was restored."
+    if run.state is DeploymentState.REJECTED:
+        who = mention(run.rejected_by) if run.rejected_by else "an approver"
+        return f"🛑 Rejected by {who}: nothing was restored."
+    if run.state is DeploymentState.CANCELLED:
+        why = kept(run.error, run.error_line, default="no reason given")
+        return f"🚫 Cancelled: {why}. Nothing was restored."
+    if run.state is DeploymentState.EXPIRED:
+        return "⌛ Expired: nothing was restored."
     return None
 
 

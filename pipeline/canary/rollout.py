@@ -25,7 +25,7 @@ from pipeline.fleet import blue_green
 from pipeline.kernel.config import Environment
 from pipeline.kernel.config.canary import COLOURS, CanaryStage
 from pipeline.kernel.errors import ChatOpsError, StageFailed
-from pipeline.kernel.text import counted
+from pipeline.kernel.text import Person, counted, line
 from pipeline.kernel.traffic import LoadBalancer, Metrics
 from pipeline.steps import Steps, rev
 from store.deploy.models import (
@@ -251,7 +251,9 @@ class CanaryStrategy:
                     at=steps.clock.now(),
                     detail=f"promoted by {row.promoted_by}",
                 )
-                await steps.event(run, name, "promoted", detail=f"by {row.promoted_by}")
+                await steps.event(
+                    run, name, "promoted", detail=line("by {who}", who=Person(row.promoted_by))
+                )
                 return
             if row.status is StageStatus.HELD:
                 await wake.wait()

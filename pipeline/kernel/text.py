@@ -9,8 +9,10 @@ lines for Slack; nothing below `bot/` builds Slack markup or decides how a perso
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,33 @@ class Line:
     def plain(self) -> str:
         """The line as plain text, people as their IDs: for logs, the audit log and tests."""
         return self.render(text=str, person=str)
+
+    def dumps(self) -> str:
+        """The line as JSON, people kept as people: what the store keeps beside the plain text,
+        so a message drawn later still names them (`loads` reads it back)."""
+        slots: dict[str, Any] = {}
+        for name, value in self.slots.items():
+            if isinstance(value, Person):
+                slots[name] = {"person": value.id}
+            elif isinstance(value, People):
+                slots[name] = {"people": list(value.ids)}
+            else:
+                slots[name] = value
+        return json.dumps({"template": self.template, "slots": slots}, ensure_ascii=False)
+
+    @classmethod
+    def loads(cls, text: str) -> Line:
+        """A line written by `dumps`."""
+        data = json.loads(text)
+        slots: dict[str, Slot] = {}
+        for name, value in data["slots"].items():
+            if isinstance(value, dict) and "person" in value:
+                slots[name] = Person(value["person"])
+            elif isinstance(value, dict) and "people" in value:
+                slots[name] = People(tuple(value["people"]))
+            else:
+                slots[name] = value
+        return cls(data["template"], slots)
 
     def after(self, copy: str) -> Line:
         """This line with our `copy` (shown as is) put before it."""

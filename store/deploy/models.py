@@ -212,6 +212,9 @@ class Deployment(FrozenModel):
     finished_at: datetime | None
     error: str | None
     targets: tuple[Target, ...] = ()
+    error_line: str | None = None
+    """The error as its sentence (`pipeline.kernel.text.Line.dumps`), naming people as people;
+    `error` is its plain text."""
     approvals: tuple[Approval, ...] = ()
     kind: RunKind = RunKind.DEPLOY
     reverts: DeploymentId | None = None
@@ -282,3 +285,5 @@ class StageEvent(FrozenModel):
     status: str
     service: str | None = None
     detail: str | None = None
+    detail_line: str | None = None
+    """The detail as its sentence (JSON), when it names people; `detail` is its plain text."""

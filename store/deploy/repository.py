@@ -149,6 +149,7 @@ class Deployments:
                     "service": event.service,
                     "status": event.status,
                     "detail": event.detail,
+                    "detail_line": event.detail_line,
                 }
             )
         )
@@ -156,7 +157,8 @@ class Deployments:
     async def events(self, deployment_id: str) -> list[StageEvent]:
         def query(db: sqlite_utils.Database) -> list[StageEvent]:
             rows = db.execute(
-                "SELECT deployment_id, at, stage, service, status, detail FROM deployment_events "
+                "SELECT deployment_id, at, stage, service, status, detail, detail_line "
+                "FROM deployment_events "
                 "WHERE deployment_id = ? ORDER BY id",
                 [deployment_id],
             ).fetchall()
@@ -168,6 +170,7 @@ class Deployments:
                     service=r[3],
                     status=r[4],
                     detail=r[5],
+                    detail_line=r[6],
                 )
                 for r in rows
             ]

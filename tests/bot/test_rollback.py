@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.deploy.views import APPROVE_ACTION, WINDOW_ROLLBACK_ACTION
+from bot.deploy.views import APPROVE_ACTION, REJECT_ACTION, WINDOW_ROLLBACK_ACTION
 from bot.incident.views import SUSPECT_ROLLBACK_ACTIONS
 from bot.rollback.views import ROLLBACK_CANCEL_ACTION, ROLLBACK_CONFIRM_ACTION
 from bot.settings import Settings
@@ -17,7 +17,7 @@ from pipeline.aws import BotoEcs
 from pipeline.kernel.config import Config
 from store.deploy.models import DeploymentState, RunKind, TargetStatus
 from tests.conftest import BotFactory, config_dict
-from tests.driver import BotDriver, plan_cards, run_id_of
+from tests.driver import BotDriver, plan_cards, raw_user_ids, run_id_of, thread
 from tests.fakes.clock import FakeClock
 from tests.fakes.ecs import HeldEcs, put_version
 from tests.fakes.ecs_world import EcsWorld
@@ -218,8 +218,7 @@ class TestTheWindow:
         deploy_id = await deploy_production(bot, slack, "api-gateway")
 
         card = await card_of(bot, slack, deploy_id)
-        thread = [c["text"] for c in slack.of("chat.postMessage") if "thread_ts" in c]
-        assert any("Rollback available for 60 minutes" in t for t in thread)
+        assert any("Rollback available for 60 minutes" in t for t in thread(slack))
         assert "Rollback available until 10:00 UTC" in card
         assert WINDOW_ROLLBACK_ACTION in card
         record = (await bot.command(f"status {deploy_id}", user="UDEV"))["body"]["text"]
@@ -307,9 +306,9 @@ class TestTheWindow:
         finally:
             await bot.stop()
 
-        thread = [c["text"] for c in slack.of("chat.postMessage") if "thread_ts" in c]
-        assert "Rollback available for 30 seconds" in thread[-1]
-        assert not any("0 minutes" in t or "(s)" in t for t in thread)
+        said = thread(slack)
+        assert "Rollback available for 30 seconds" in said[-1]
+        assert not any("0 minutes" in t or "(s)" in t for t in said)
 
     async def test_the_window_button_rolls_back_inside_the_window(
         self, bot: BotDriver, slack: FakeSlack, world: EcsWorld
@@ -363,6 +362,22 @@ class TestTheWindow:
         assert "approvals 0/2" in str(card["blocks"])
         assert world.version("production", "api-gateway") == "v1.2.0"
 
+    async def test_a_rejected_rollback_card_names_who_rejected_it(
+        self, bot: BotDriver, slack: FakeSlack, clock: FakeClock, world: EcsWorld
+    ) -> None:
+        await deploy_production(bot, slack, "api-gateway")
+        clock.advance(61 * MINUTE)
+        await bot.runtime.timers.run_due()
+        await rollback(bot, "production api-gateway -y too slow")
+        run_id = run_id_of(plan_cards(slack)[-1])
+
+        await bot.click(REJECT_ACTION, run_id, user="UAPPROVER1")
+
+        card = await card_of(bot, slack, run_id)
+        assert "🛑 Rejected by <@UAPPROVER1>. Nothing was rolled back." in card
+        assert slack.of("chat.update")[-1]["text"].startswith("🛑 Rejected by <@UAPPROVER1>")
+        assert world.version("production", "api-gateway") == "v1.3.0"
+
 
 class TestRunningDeploys:
     async def test_a_rollback_of_a_service_being_deployed_stops_that_deploy_and_rolls_it_back(
@@ -391,7 +406,13 @@ class TestRunningDeploys:
         assert f"Deployment `{deploy_id}` is already rolling back in `production`" in again
         run = await bot.runtime.runs.get(deploy_id)
         assert run.state is DeploymentState.ROLLED_BACK
-        assert run.error == "stopped by /rollback: stop it"
+        assert run.error == "stopped by UONCALL with `/rollback`: stop it"
+        card = await card_of(bot, slack, deploy_id)
+        assert "Reason: stopped by <@UONCALL> with `/rollback`: stop it" in card
+        assert "• rollback requested: stopped by <@UONCALL> with `/rollback`: stop it" in (
+            thread(slack)
+        )
+        assert raw_user_ids([card, *thread(slack)]) == []
         assert world.version("production", "api-gateway") == "v1.2.0"
         assert world.version("production", "auth-svc") == "v1.2.0"
         assert await latest_rollback(bot) is None

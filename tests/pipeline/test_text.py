@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.kernel.text import counted, duration_words
+from pipeline.kernel.text import Line, People, Person, counted, duration_words, line
 
 
 class TestDurationWords:
@@ -37,3 +37,20 @@ class TestCounted:
 
     def test_an_irregular_plural_is_given(self) -> None:
         assert counted(3, "person", "people") == "3 people"
+
+
+def test_a_line_kept_as_json_still_names_its_people() -> None:
+    said = line(
+        "{who} stopped it with {n} others ({them}): {why}",
+        who=Person("U1"),
+        n=2,
+        them=People(("U2", "S3")),
+        why="<!channel> {oops}",
+    )
+
+    again = Line.loads(said.dumps())
+
+    assert again == said
+    assert again.render(text=str.upper, person=lambda i: f"@{i}") == (
+        "@U1 stopped it with 2 others (@U2, @S3): <!CHANNEL> {OOPS}"
+    )
