@@ -63,6 +63,10 @@ def test_ids_are_numbered_in_order_of_first_appearance_and_content_is_kept(
             "open <duration> · last update <duration> ago",
         ),
         (
+            "open 1 second · last update 0 seconds ago",
+            "open <duration> · last update <duration> ago",
+        ),
+        (
             "🐤 *Canary* stage 1/3 · 2s of bake left",
             "🐤 *Canary* stage 1/3 · <duration> of bake left",
         ),

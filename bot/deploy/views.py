@@ -76,6 +76,9 @@ def target_line(t: Target, *, rollback: bool = False) -> str:
     current = t.current_version or "unknown"
     if t.status is TargetStatus.SKIPPED:
         return f"{icon} `{t.service}` already on {t.target_version}: skipped"
+    if t.reverted_by is not None:
+        # A rollback took it back since: no tick beside a change no longer in effect.
+        return f"↩️ `{t.service}` {current} → *{t.target_version}* · rolled back"
     return f"{icon} `{t.service}` {current} → *{t.target_version}*{digest_of(t)}"
 
 

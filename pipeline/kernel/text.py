@@ -117,12 +117,12 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
 
 def duration_words(seconds: float) -> str:
     """A duration as a sentence says it: "30 seconds" under a minute, then whole minutes
-    ("1 minute", "47 minutes"), and from an hour on also "(2h 15m)"."""
+    ("1 minute", "60 minutes"), and past an hour also "(2h 15m)"."""
     if round(seconds) < 60:
         return counted(round(seconds), "second")
     minutes = round(seconds / 60)
     words = counted(minutes, "minute")
-    if minutes < 60:
+    if minutes <= 60:
         return words
     hours, rest = divmod(minutes, 60)
     return f"{words} ({hours}h{f' {rest}m' if rest else ''})"

@@ -139,6 +139,8 @@ class TestTheCommand:
         run = await latest_rollback(bot)
         card = await card_of(bot, slack, deploy_id)
         assert "↩️ Production deployment partly rolled back" in card
+        assert "↩️ `auth-svc` v1.2.0 → *v1.3.0* · rolled back" in card
+        assert "✅ `api-gateway` v1.2.0 → *v1.3.0*" in card
         assert "`auth-svc` rolled back by <@UONCALL>" in card
         assert f"(rollback `{run.id}`): login errors" in card
         assert "successful" not in card

@@ -18,7 +18,8 @@ class TestDurationWords:
             (60, "1 minute"),
             (90, "2 minutes"),
             (47 * 60, "47 minutes"),
-            (60 * 60, "60 minutes (1h)"),
+            (60 * 60, "60 minutes"),
+            (61 * 60, "61 minutes (1h 1m)"),
             (135 * 60, "135 minutes (2h 15m)"),
         ],
     )
