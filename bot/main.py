@@ -27,6 +27,7 @@ from pipeline.aws import BotoEcs
 from pipeline.kernel.clock import SystemClock
 from pipeline.kernel.config import Config, ConfigError, format_duration, load_config
 from pipeline.kernel.errors import ChatOpsError, UnknownGroup
+from pipeline.kernel.text import counted
 
 log = logging.getLogger("chatops")
 
@@ -141,7 +142,7 @@ def _gates(config: Config, name: str) -> list[str]:
     if env.schedule.windows:
         gates.append(f"windows {', '.join(env.schedule.windows)} ({env.schedule.timezone})")
     if env.schedule.freezes:
-        gates.append(f"{len(env.schedule.freezes)} freeze(s)")
+        gates.append(counted(len(env.schedule.freezes), "freeze"))
     if env.wait_s:
         gates.append(f"wait {format_duration(env.wait_s)}")
     if env.groups:
@@ -164,20 +165,20 @@ def _gates(config: Config, name: str) -> list[str]:
 
 
 def describe(config: Config, path: Path) -> str:
-    lines = [f"{path}: OK", f"{len(config.environments)} environment(s):"]
+    lines = [f"{path}: OK", f"{counted(len(config.environments), 'environment')}:"]
     for env in config.environments.values():
         extra = f", promotes from {env.promote_from}" if env.promote_from else ""
         if env.rollback_window_s:
             extra += f", rollback window {format_duration(env.rollback_window_s)}"
         lines.append(
             f"  {env.name}: cluster {env.cluster} ({env.region}), "
-            f"{env.required_approvals} approval(s), health {env.health.retries} x "
+            f"{counted(env.required_approvals, 'approval')}, health {env.health.retries} x "
             f"{format_duration(env.health.interval_s)}{extra}"
         )
         gates = _gates(config, env.name)
         if gates:
             lines.append(f"    gates: {'; '.join(gates)}")
-    lines.append(f"{len(config.services)} service(s): " + ", ".join(config.services))
+    lines.append(f"{counted(len(config.services), 'service')}: " + ", ".join(config.services))
     sev = config.incidents.severities
     lines.append(
         "incident severities: "

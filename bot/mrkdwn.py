@@ -46,6 +46,14 @@ def render(line: Line) -> str:
     return line.render(text=escape, person=mention)
 
 
+def kept(plain: str | None, line: str | None, *, default: str) -> str:
+    """A sentence the store kept (a run's error, an event's detail) as mrkdwn: from its line
+    when there is one, so the people it names are mentions; else its plain text, escaped."""
+    if line is not None:
+        return render(Line.loads(line))
+    return escape(plain) if plain else default
+
+
 def clip(text: str, limit: int) -> str:
     """`text` if it fits in `limit` characters, else cut at a safe point and marked with "…"."""
     if len(text) <= limit:

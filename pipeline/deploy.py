@@ -23,11 +23,12 @@ from pipeline.kernel.config import Config, Environment
 from pipeline.kernel.errors import ChatOpsError, StageFailed
 from pipeline.kernel.infra import RecordStore, Snapshots, Tasks
 from pipeline.kernel.ports import Clock, Ecs, Notifier, Timers
+from pipeline.kernel.text import counted
 from pipeline.kernel.traffic import LoadBalancer, Metrics
 from pipeline.preflight import Preflight
 from pipeline.rollback import Rollback
 from pipeline.rolling import RollingStrategy
-from pipeline.steps import Steps
+from pipeline.steps import Steps, error_fields
 from store.deploy.models import (
     Deployment,
     DeploymentState,
@@ -197,7 +198,7 @@ class DeployEngine:
                 started,
                 "rollout" if run.kind is not RunKind.RESTORE else "restore",
                 "started",
-                detail=f"{len(started.active_targets)} service(s)",
+                detail=counted(len(started.active_targets), "service"),
             )
             await self._steps.notify_run(started)
         return await self._steps.require(run.id)
@@ -210,7 +211,7 @@ class DeployEngine:
                 run,
                 DeploymentState.RUNNING,
                 DeploymentState.ROLLBACK_FAILED,
-                error=exc.user_message,
+                **error_fields(exc.line),
             )
             if failed is not None:
                 await self._steps.notify_run(failed)
@@ -292,9 +293,9 @@ class DeployEngine:
             await self._succeed(run, env, now)
             return
         if run.kind is RunKind.ROLLBACK:
-            await self._rollback.fail_rollback_run(run, failure.user_message)
+            await self._rollback.fail_rollback_run(run, failure.line)
             return
-        await self._rollback.start(run, failure.user_message)
+        await self._rollback.start(run, failure.line)
 
     async def _succeed(self, run: Deployment, env: Environment, now: datetime) -> None:
         window = env.rollback_window_s
@@ -322,7 +323,8 @@ class DeployEngine:
         await self._steps.notify_run(done)
 
     async def _mark_reverted(self, rollback: Deployment, now: datetime) -> None:
-        """Each deploy a rollback took back says so, and its window closes (card redrawn)."""
+        """Each deploy a rollback took back says so (card redrawn); its window closes once
+        every service of it is back."""
         by_deploy: dict[str, list[str]] = {}
         for t in rollback.active_targets:
             if t.reverts is not None:

@@ -17,6 +17,7 @@ from typing import NoReturn
 from pipeline.kernel.config import Environment, Service, format_duration
 from pipeline.kernel.errors import ChatOpsError, NotFound, StageFailed
 from pipeline.kernel.infra import RecordStore, Snapshots, Tasks
+from pipeline.kernel.text import counted
 from pipeline.preflight import Planned, Preflight, blocking_failures
 from pipeline.records import deployment_record, failure_report, rollback_instructions
 from pipeline.steps import Steps, rev
@@ -125,16 +126,14 @@ class RunGates:
                     first.detail.after(f"Pre-flight check `{first.name}` failed{where}:"),
                 ),
             )
-        await steps.event(run, "preflight", "passed", detail=f"{len(checks)} check(s)")
+        await steps.event(run, "preflight", "passed", detail=counted(len(checks), "check"))
 
     async def _halt(
         self, run: Deployment, failure: StageFailed, *, service: str | None = None
     ) -> NoReturn:
         """Record a gate's failure in the timeline (the failure report names the stage from
         it), then stop the run."""
-        await self._steps.event(
-            run, failure.stage, "failed", service=service, detail=failure.user_message
-        )
+        await self._steps.event(run, failure.stage, "failed", service=service, detail=failure.line)
         raise failure
 
     def _migrating(self, run: Deployment) -> list[tuple[Target, Service]]:
@@ -220,7 +219,7 @@ class RunGates:
                         StageFailed(
                             "migrate",
                             f"The migration of `{svc.name}` did not finish within "
-                            f"{format_duration(migration.timeout_s)}; the backup is kept.",
+                            f"{format_duration(migration.timeout_s)}{_kept(run)}.",
                         ),
                         service=svc.name,
                     )
@@ -247,8 +246,8 @@ class RunGates:
                 await steps.event(run, "migrate", "failed", service=svc.name, detail=why)
                 raise StageFailed(
                     "migrate",
-                    f"The migration of `{svc.name}` {why}, so no service was changed; the "
-                    f"backup is kept.{logs}",
+                    f"The migration of `{svc.name}` {why}, so no service was changed"
+                    f"{_kept(run)}.{logs}",
                 )
             await steps.event(run, "migrate", "done", service=svc.name, detail="exit code 0")
 
@@ -270,8 +269,8 @@ class RunGates:
                     "migrate",
                     f"The migration of `{svc.name}` cannot run: its task definition "
                     f"{rev(task_definition)} has no container `{container}`. Fix "
-                    f"`services.{svc.name}.{key}` in chatops.toml. No service was changed; "
-                    "the backup is kept.",
+                    f"`services.{svc.name}.{key}` in chatops.toml. No service was changed"
+                    f"{_kept(run)}.",
                 ),
                 service=svc.name,
             )
@@ -373,3 +372,9 @@ class RunGates:
         await steps.event(
             run, "restore", "done", detail=f"`{plan.instance}` at {instance.endpoint or 'unknown'}"
         )
+
+
+def _kept(run: Deployment) -> str:
+    """ "; the backup is kept" when the run took one: an environment without a database takes
+    none, and a message must not promise one."""
+    return "; the backup is kept" if run.backup_id else ""

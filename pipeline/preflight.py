@@ -180,9 +180,8 @@ class Preflight:
                 "source health",
                 False,
                 line(
-                    "`{source}` is not healthy on {version}: {detail}",
+                    "`{source}` is not healthy: {detail}",
                     source=source.name,
-                    version=planned.version,
                     detail=", ".join(f"`{r.path}` {r.detail}" for r in bad),
                 ),
                 planned.service,
@@ -190,10 +189,11 @@ class Preflight:
         return Check(
             "source health",
             True,
+            # Only the endpoints' answers were checked, not which version the source runs.
             line(
-                "`{source}` healthy on {version} (each endpoint within {timeout})",
+                "`{source}` answered {answers} (each within {timeout})",
                 source=source.name,
-                version=planned.version,
+                answers=", ".join(f"`{r.path}` {r.detail}" for r in results),
                 timeout=format_duration(source.health.timeout_s),
             ),
             planned.service,

@@ -13,8 +13,9 @@ import asyncio
 
 from pipeline.canary.rollout import CanaryStrategy
 from pipeline.kernel.config import Environment
+from pipeline.kernel.text import Line
 from pipeline.rolling import RollingStrategy
-from pipeline.steps import Steps
+from pipeline.steps import Steps, error_fields
 from store.deploy.models import Deployment, DeploymentState, Target, TargetStatus
 
 
@@ -26,7 +27,7 @@ class Rollback:
         self._rolling = rolling
         self._canary = canary
 
-    async def start(self, run: Deployment, reason: str) -> None:
+    async def start(self, run: Deployment, reason: str | Line) -> None:
         """RUNNING -> ROLLING_BACK (once), with the failure as the run's error."""
         steps = self._steps
         if await steps.deployments.transition(
@@ -35,7 +36,7 @@ class Rollback:
             to=DeploymentState.ROLLING_BACK,
             at=steps.clock.now(),
             stage="rollback",
-            error=reason,
+            **error_fields(reason),
         ):
             failed = await steps.require(run.id)
             await steps.event(failed, "rollout", "failed", detail=reason)
@@ -77,7 +78,7 @@ class Rollback:
                 )
             await steps.notify_run(done)
 
-    async def fail_rollback_run(self, run: Deployment, reason: str) -> None:
+    async def fail_rollback_run(self, run: Deployment, reason: str | Line) -> None:
         """A rollback that failed is not rolled forward again: it ends loudly, with the
         commands still to run by hand."""
         steps = self._steps
@@ -88,7 +89,7 @@ class Rollback:
                     run.id, t.service, status=TargetStatus.ROLLBACK_FAILED
                 )
         done = await steps.end(
-            run, DeploymentState.RUNNING, DeploymentState.ROLLBACK_FAILED, error=reason
+            run, DeploymentState.RUNNING, DeploymentState.ROLLBACK_FAILED, **error_fields(reason)
         )
         if done is not None:
             await steps.event(done, "rollback", "failed", detail=reason)

@@ -9,6 +9,7 @@ Slack, and decides nothing: the planner warns or refuses as the environment is c
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -31,7 +32,7 @@ MEMORY = timedelta(hours=24)
 CHECK = "source history"
 
 # A deploy stopped by `/rollback` records who stopped it in its timeline only, in the words
-# commands/rollback/usecases.py writes: "by U0123…" or "by U0123…: <reason>".
+# Records written before migration 11 say it in plain text: "by U0123…" or "by U0123…: <reason>".
 _STOPPED_BY = re.compile(r"^by ([UW][A-Z0-9]+)\b")
 
 
@@ -129,6 +130,7 @@ async def _setback(
         run_id=run.id,
         by=by,
         reason=run.error,
+        reason_line=run.error_line,
         timezone=timezone,
     )
 
@@ -158,11 +160,21 @@ def _when_and_who(run: Deployment, events: Sequence[StageEvent]) -> tuple[dateti
         return aborted.ended_at or run.updated_at, aborted.aborted_by
     for e in events:
         if e.stage == "rollback" and e.status == "requested":
-            stopped = _STOPPED_BY.match(e.detail or "")
-            return e.at, stopped.group(1) if stopped else None
+            return e.at, _who_stopped(e)
         if e.status == "failed":
             return e.at, None
     return run.finished_at or run.updated_at, None
+
+
+def _who_stopped(event: StageEvent) -> str | None:
+    """Who stopped a deploy with `/rollback`: the person its sentence names (`detail_line`),
+    else the id an older record's text starts with ("by U0123…")."""
+    if event.detail_line:
+        who = Line.loads(event.detail_line).slots.get("who")
+        if isinstance(who, Person):
+            return who.id
+    stopped = _STOPPED_BY.match(event.detail or "")
+    return stopped.group(1) if stopped else None
 
 
 def setback_line(s: SourceSetback) -> Line:
@@ -176,19 +188,37 @@ def setback_line(s: SourceSetback) -> Line:
         "id": s.run_id,
     }
     if s.by is None:
-        return line(
-            "*{services} {version} failed in `{env}`* at {time}, deployment `{id}`: {reason}",
-            reason=s.reason or "no reason recorded",
-            **slots,
+        head = line(
+            "*{services} {version} failed in `{env}`* at {time}, deployment `{id}`:", **slots
         )
-    return line(
-        "*{services} {version} was rolled back in `{env}`* by {who} at {time}, {what} `{id}`: "
-        "{reason}",
+        if s.reason_line:
+            return _followed_by(head, Line.loads(s.reason_line))
+        return head.then("{reason}", reason=s.reason or "no reason recorded")
+    head = line(
+        "*{services} {version} was rolled back in `{env}`* by {who} at {time}, {what} `{id}`:",
         who=Person(s.by),
-        reason=s.reason or "no reason given",
         what="rollback" if s.rollback else "deployment",
         **slots,
     )
+    if s.reason_line:
+        return _followed_by(head, Line.loads(s.reason_line))
+    return head.then("{reason}", reason=s.reason or "no reason given")
+
+
+def _followed_by(head: Line, tail: Line) -> Line:
+    """`head` then `tail`, `tail`'s slots renamed so that they cannot clash with `head`'s."""
+    parts = []
+    for literal, name, spec, conversion in string.Formatter().parse(tail.template):
+        parts.append(literal.replace("{", "{{").replace("}", "}}"))
+        if name is not None:
+            parts.append(
+                "{r_"
+                + name
+                + (f"!{conversion}" if conversion else "")
+                + (f":{spec}" if spec else "")
+                + "}"
+            )
+    return head.then("".join(parts), **{f"r_{k}": v for k, v in tail.slots.items()})
 
 
 def setback_checks(

@@ -18,6 +18,7 @@ from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config, Environment, Service, format_duration
 from pipeline.kernel.errors import StageFailed
 from pipeline.kernel.ports import Clock, Ecs, Notifier, ServiceStatus
+from pipeline.kernel.text import Line
 from store.deploy.models import Deployment, DeploymentState, StageEvent, Target, TargetStatus
 from store.deploy.repository import Deployments
 
@@ -29,6 +30,14 @@ NOTIFY_TIMEOUT_S = 10.0
 # have given up on its answer. A restarted run looks for the revision until then (issue 16).
 REGISTER_SETTLE_S = 40.0
 REGISTER_POLL_S = 2.0
+
+
+def error_fields(reason: str | Line) -> dict[str, Any]:
+    """A run's `error` and `error_line` columns for `reason`: a sentence that names people is
+    kept as such, so the card can mention them."""
+    if isinstance(reason, Line):
+        return {"error": reason.plain(), "error_line": reason.dumps()}
+    return {"error": reason, "error_line": None}
 
 
 def repository_of(image: str) -> str:
@@ -243,7 +252,7 @@ class Steps:
         status: str,
         *,
         service: str | None = None,
-        detail: str | None = None,
+        detail: str | Line | None = None,
     ) -> None:
         """Record a stage event, then tell the card's thread."""
         event = StageEvent(
@@ -252,7 +261,8 @@ class Steps:
             stage=stage,
             status=status,
             service=service,
-            detail=detail,
+            detail=detail.plain() if isinstance(detail, Line) else detail,
+            detail_line=detail.dumps() if isinstance(detail, Line) else None,
         )
         await self.deployments.record_event(event)
         await quietly(lambda: self.notifier.stage_changed(run, event), "stage_changed", run)

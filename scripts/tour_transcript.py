@@ -150,7 +150,7 @@ _DATE: Final = re.compile(r"\b20\d{2}-\d{2}-\d{2}\b")
 _COMPACT_DATE: Final = re.compile(r"(?<=-)20\d{6}(?=-)|\b20\d{6}T\d{6}Z?\b")
 _CLOCK: Final = re.compile(r"\b\d{2}:\d{2}(?::\d{2})?(?= ?UTC\b)")
 _EPOCH: Final = re.compile(r"\b1[6-9]\d{8}(?:\.\d+)?\b")
-_MINUTES: Final = r"\d+ minutes?(?: \(\d+h(?: \d+m)?\))?"
+_MINUTES: Final = r"\d+ (?:seconds?|minutes?(?: \(\d+h(?: \d+m)?\))?)"
 _MEASURED_MINUTES: Final = re.compile(
     rf"(Duration: |Time to resolve:\* |\bopen |last update |It has been ){_MINUTES}"
 )
@@ -400,7 +400,7 @@ async def run_tour(tour: Tour) -> None:
     await tour.click(on_call, question, "rollback_confirm")
     rollback = await tour.new_card(before)
     await tour.card_says(rollback, "Rollback complete", "failed", "FAILED")
-    await tour.card_says(production, "Rolled back by", "rolled back (rollback")
+    await tour.card_says(production, "Rolled back by", "rolled back by")
 
     # 5. The canary's 5xx gate: auth-svc v1.3.0 erroring fails the 5% stage.
     await tour.fault(sam, "auth-svc", "v1.3.0", "erroring")

@@ -273,6 +273,18 @@ def _m010_source_setbacks(db: sqlite_utils.Database) -> None:
     _run_script(db, "ALTER TABLE deployments ADD COLUMN source_setbacks TEXT NOT NULL DEFAULT '[]'")
 
 
+def _m011_messages_that_name_people(db: sqlite_utils.Database) -> None:
+    # A run's error and an event's detail as the sentence they were (JSON), beside their plain
+    # text: the people they name are drawn as mentions whenever the card or thread shows them.
+    _run_script(
+        db,
+        """
+        ALTER TABLE deployments ADD COLUMN error_line TEXT;
+        ALTER TABLE deployment_events ADD COLUMN detail_line TEXT
+        """,
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -294,6 +306,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     ),
     (9, "who aborted a canary", _m009_aborted_canary_stages),
     (10, "what of a promotion went wrong lately in its source", _m010_source_setbacks),
+    (11, "errors and event details that name people", _m011_messages_that_name_people),
 ]
 
 

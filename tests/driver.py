@@ -232,3 +232,12 @@ def last_card(slack: FakeSlack) -> str:
 def thread(slack: FakeSlack) -> list[str]:
     """The text of every thread reply, in order."""
     return [str(c["text"]) for c in slack.of("chat.postMessage") if "thread_ts" in c]
+
+
+def raw_user_ids(texts: list[str]) -> list[str]:
+    """User or group IDs shown as bare text, not as a mention (`<@U…>`, `<!subteam^S…>`)."""
+    found = []
+    for text in texts:
+        bare = re.sub(r"<@[UW][A-Z0-9]+>|<!subteam\^S[A-Z0-9]+>", "", text)
+        found += re.findall(r"\b[UWS][A-Z0-9]{4,}\b", bare)
+    return found

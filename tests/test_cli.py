@@ -43,10 +43,10 @@ class TestCheckConfig:
         out = capsys.readouterr().out
         assert status == 0
         assert out.splitlines()[0] == f"{EXAMPLE}: OK"
-        assert "2 environment(s):" in out
-        assert "production: cluster skillancer-prod (us-east-1), 2 approval(s)" in out
+        assert "2 environments:" in out
+        assert "production: cluster skillancer-prod (us-east-1), 2 approvals" in out
         assert "promotes from staging" in out
-        assert "8 service(s): api-gateway, auth-svc, market-svc" in out
+        assert "8 services: api-gateway, auth-svc, market-svc" in out
 
     def test_the_summary_says_what_a_recent_failure_in_the_source_does(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -354,7 +354,7 @@ def test_no_subcommand_prints_usage_and_exits_2(capsys: pytest.CaptureFixture[st
     ("args", "status", "stream", "expected"),
     [
         (["serve"], EXIT_BAD_CONFIG, "stderr", "SLACK_BOT_TOKEN: is not set"),
-        (["check-config", str(EXAMPLE)], 0, "stdout", "8 service(s)"),
+        (["check-config", str(EXAMPLE)], 0, "stdout", "8 services"),
     ],
 )
 def test_the_command_behaves_the_same_in_a_clean_process(

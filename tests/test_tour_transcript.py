@@ -63,6 +63,10 @@ def test_ids_are_numbered_in_order_of_first_appearance_and_content_is_kept(
             "open <duration> · last update <duration> ago",
         ),
         (
+            "open 1 second · last update 0 seconds ago",
+            "open <duration> · last update <duration> ago",
+        ),
+        (
             "🐤 *Canary* stage 1/3 · 2s of bake left",
             "🐤 *Canary* stage 1/3 · <duration> of bake left",
         ),
@@ -135,7 +139,7 @@ def _workspace_after(tt: ModuleType, steps: list[str], *, card_updates: int) -> 
         blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "running"}}],
         metadata={"event_type": "chatops_deploy_card", "event_payload": {"key": "k"}},
     )
-    for text in ["• rollout started: 2 service(s)", *steps, "• rollout succeeded"]:
+    for text in ["• rollout started: 2 services", *steps, "• rollout succeeded"]:
         ws.post(DEPLOYS, user=ws.bot_user, text=text, thread_ts=card.ts)
     for _ in range(card_updates):
         ws.update(

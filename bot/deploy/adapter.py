@@ -19,8 +19,8 @@ from bot.deploy.views import (
     break_glass_text,
     deploy_card,
     event_text,
+    finished_text,
     manual_steps,
-    outcome_text,
 )
 from bot.mrkdwn import pack_lines, render
 from bot.rollback.views import rollback_notice
@@ -79,13 +79,14 @@ class SlackNotifier:
 
     async def _card(self, run: Deployment) -> tuple[str, Blocks]:
         env = self._config.environment(run.environment)
-        reverter = (
-            await self._deployments.get(run.reverted_by) if run.reverted_by is not None else None
-        )
+        reverters: dict[str, Deployment] = {}
+        for rollback_id in {t.reverted_by for t in run.active_targets if t.reverted_by}:
+            if (reverter := await self._deployments.get(rollback_id)) is not None:
+                reverters[rollback_id] = reverter
         return deploy_card(
             run,
             confirm_buttons=env.confirm_buttons,
-            reverter=reverter,
+            reverters=reverters,
             canary_stages=len(env.canary.stages),
             now=self._clock.now(),
         )
@@ -167,7 +168,7 @@ class SlackNotifier:
                 if t.status is TargetStatus.ROLLED_BACK:
                     await self._thread(run, rollback_notice(run, t))
         if run.state in _ENDED:
-            text = outcome_text(run) or ""
+            text = finished_text(run)
             if run.state is DeploymentState.ROLLBACK_FAILED:
                 # Loud: the whole channel sees it, with every command still to run.
                 steps = manual_steps(run, self._config)

@@ -35,10 +35,11 @@ from bot.gates.views import (
     wait_button,
     wait_line,
 )
-from bot.mrkdwn import clip, escape, hhmm, join_lines, mention, mentions, when
+from bot.mrkdwn import clip, escape, hhmm, join_lines, kept, mention, mentions, when
 from bot.rollback.views import change_line, database_warning, reason_words, rollback_outcome
 from commands.deploy.replies import History, Record
 from pipeline.kernel.config import Config
+from pipeline.kernel.text import counted, duration_words
 from pipeline.records import deployment_record, manual_command
 from store.deploy.models import Deployment, DeploymentState, StageEvent, Target, TargetStatus
 
@@ -75,6 +76,9 @@ def target_line(t: Target, *, rollback: bool = False) -> str:
     current = t.current_version or "unknown"
     if t.status is TargetStatus.SKIPPED:
         return f"{icon} `{t.service}` already on {t.target_version}: skipped"
+    if t.reverted_by is not None:
+        # A rollback took it back since: no tick beside a change no longer in effect.
+        return f"↩️ `{t.service}` {current} → *{t.target_version}* · rolled back"
     return f"{icon} `{t.service}` {current} → *{t.target_version}*{digest_of(t)}"
 
 
@@ -90,13 +94,15 @@ def summary_text(run: Deployment) -> str:
         return f"↩️ rollback `{run.id}`{reverts} {run.environment}: {changes}, {state}"
     versions = sorted({t.target_version for t in run.active_targets})
     return (
-        f"`{run.id}` {run.environment}: {len(run.active_targets)} service(s) to "
+        f"`{run.id}` {run.environment}: {counted(len(run.active_targets), 'service')} to "
         f"{', '.join(versions)}, {state}"
     )
 
 
-def outcome_text(run: Deployment) -> str | None:
-    """The seeds' success/failure message for a finished run, or None while it goes on."""
+def outcome_text(run: Deployment, reverters: Mapping[str, Deployment] | None = None) -> str | None:
+    """The seeds' success/failure message for a finished run as it stands now, or None while
+    it goes on. A deploy a rollback took back says so in its headline, naming who took back
+    what (`reverters`: those rollbacks by id), never "successful"."""
     if run.is_rollback:
         return rollback_outcome(run)
     if is_restore(run):
@@ -104,11 +110,14 @@ def outcome_text(run: Deployment) -> str | None:
     versions = ", ".join(sorted({t.target_version for t in run.active_targets}))
     head = f"Version: {versions}\nDeployment ID: {run.id}\nEnvironment: {run.environment}\n"
     if run.state is DeploymentState.SUCCEEDED:
-        text = f"✅ {_title(run)} deployment successful\n{head}All services healthy and operational"
-        if run.rollback_deadline is not None and run.finished_at is not None:
-            minutes = round((run.rollback_deadline - run.finished_at).total_seconds() / 60)
-            text += f"\nRollback available for {minutes} minutes"
-        return text
+        back = _taken_back(run, reverters or {})
+        if not back:
+            return (
+                f"✅ {_title(run)} deployment successful\n{head}"
+                "All services healthy and operational"
+            )
+        how = "rolled back" if run.reverted_by is not None else "partly rolled back"
+        return f"↩️ {_title(run)} deployment {how}\n{head}" + "\n".join(back)
     if run.state is DeploymentState.ROLLED_BACK:
         after = (
             "It stopped before any service changed: nothing to roll back."
@@ -117,13 +126,13 @@ def outcome_text(run: Deployment) -> str | None:
         )
         return (
             f"🚨 {_title(run)} deployment FAILED\n{head}"
-            f"Reason: {escape(run.error or 'unknown')}\n{after}"
+            f"Reason: {kept(run.error, run.error_line, default='unknown')}\n{after}"
         )
     if run.state is DeploymentState.ROLLBACK_FAILED:
         stuck = [t for t in run.active_targets if t.status is TargetStatus.ROLLBACK_FAILED]
         return (
             f"🚨 {_title(run)} deployment FAILED\n{head}"
-            f"Reason: {escape(run.error or 'unknown')}\n"
+            f"Reason: {kept(run.error, run.error_line, default='unknown')}\n"
             "⚠️ ACTION REQUIRED: Manual investigation needed\n"
             f"Automatic rollback failed for {', '.join(f'`{t.service}`' for t in stuck)}."
         )
@@ -133,7 +142,8 @@ def outcome_text(run: Deployment) -> str | None:
     if run.state is DeploymentState.EXPIRED:
         return "⌛ Expired: no decision within the approval window. Nothing was deployed."
     if run.state is DeploymentState.CANCELLED:
-        return f"🚫 Cancelled: {escape(run.error or 'no reason given')}. Nothing was deployed."
+        why = kept(run.error, run.error_line, default="no reason given")
+        return f"🚫 Cancelled: {why}. Nothing was deployed."
     return None
 
 
@@ -163,43 +173,87 @@ def _state_line(run: Deployment) -> str:
             return "*Rolling back:* details in the thread"
         return "*Deploying:* rolling out, details in the thread"
     if run.state is DeploymentState.ROLLING_BACK:
-        return f"*Rolling back:* {escape(run.error or 'a service failed')}"
+        return f"*Rolling back:* {kept(run.error, run.error_line, default='a service failed')}"
     return ""
 
 
-def window_line(run: Deployment, reverter: Deployment | None) -> str | None:
-    """Where a successful deploy's rollback window stands, or None when it has none."""
-    if run.reverted_by is not None:
+def finished_text(run: Deployment) -> str:
+    """The message that tells a run's end in its thread: its outcome, and for a successful
+    deploy how long it can be rolled back without approvals."""
+    text = outcome_text(run) or ""
+    if (
+        run.state is DeploymentState.SUCCEEDED
+        and run.rollback_deadline is not None
+        and run.finished_at is not None
+    ):
+        window = (run.rollback_deadline - run.finished_at).total_seconds()
+        text += f"\nRollback available for {duration_words(window)}"
+    return text
+
+
+def _taken_back(run: Deployment, reverters: Mapping[str, Deployment]) -> list[str]:
+    """One line per rollback that took services of deploy `run` back: what, who, when, why."""
+    by_rollback: dict[str, list[str]] = {}
+    for t in run.active_targets:
+        if t.reverted_by is not None:
+            by_rollback.setdefault(t.reverted_by, []).append(f"`{t.service}`")
+    lines = []
+    for rollback_id, names in by_rollback.items():
+        whole = run.reverted_by is not None and len(by_rollback) == 1
+        what = "Rolled back" if whole else ", ".join(names) + " rolled back"
+        reverter = reverters.get(rollback_id)
         if reverter is None:
-            return f"↩️ Rolled back by rollback `{run.reverted_by}`."
+            lines.append(f"{what} by rollback `{rollback_id}`.")
+            continue
         at = reverter.finished_at or reverter.updated_at
-        return (
-            f"↩️ Rolled back by {mention(reverter.requested_by)} {when(at)} "
+        lines.append(
+            f"{what} by {mention(reverter.requested_by)} {when(at)} "
             f"(rollback `{reverter.id}`): {reason_words(reverter)}"
         )
-    if run.state is not DeploymentState.SUCCEEDED or run.rollback_deadline is None:
+    return lines
+
+
+def window_open(run: Deployment) -> bool:
+    """The rollback window of a successful deploy is open for the services not taken back yet
+    (the card is redrawn when it closes)."""
+    return (
+        run.state is DeploymentState.SUCCEEDED
+        and run.rollback_deadline is not None
+        and run.window_closed_at is None
+        and run.reverted_by is None
+    )
+
+
+def window_line(run: Deployment) -> str | None:
+    """Where a successful deploy's rollback window stands; None when it has none or every
+    service was taken back."""
+    if (
+        run.state is not DeploymentState.SUCCEEDED
+        or run.rollback_deadline is None
+        or run.reverted_by is not None
+    ):
         return None
-    if run.window_closed_at is not None:
-        # It closes at its deadline, or earlier when a rollback took some services back.
-        closed = min(run.window_closed_at, run.rollback_deadline)
-        back = [t for t in run.active_targets if t.reverted_by is not None]
-        head = "⌛ "
-        if back:
-            names = ", ".join(f"`{t.service}`" for t in back)
-            rollbacks = ", ".join(f"`{r}`" for r in dict.fromkeys(str(t.reverted_by) for t in back))
-            head = f"↩️ {names} rolled back (rollback {rollbacks}). "
-        return (
-            f"{head}The rollback window closed at {hhmm(closed)}: `/rollback` now posts a plan "
-            "card that needs approvals."
-        )
-    return f"↩️ *Rollback available until {hhmm(run.rollback_deadline)}*"
+    if window_open(run):
+        line = f"↩️ *Rollback available until {hhmm(run.rollback_deadline)}*"
+        if any(t.reverted_by is not None for t in run.active_targets):
+            line += " for " + ", ".join(f"`{name}`" for name in _not_back(run))
+        return line
+    closed = min(run.window_closed_at or run.rollback_deadline, run.rollback_deadline)
+    return (
+        f"⌛ The rollback window closed at {hhmm(closed)}: `/rollback` now posts a plan card "
+        "that needs approvals."
+    )
+
+
+def _not_back(run: Deployment) -> list[str]:
+    return [t.service for t in run.active_targets if t.reverted_by is None]
 
 
 def deploy_card(
     run: Deployment,
     *,
     confirm_buttons: bool,
-    reverter: Deployment | None = None,
+    reverters: Mapping[str, Deployment] | None = None,
     canary_stages: int = 0,
     now: datetime | None = None,
 ) -> tuple[str, Blocks]:
@@ -233,7 +287,7 @@ def deploy_card(
     ]
     if run.is_rollback:
         blocks.append(section(f"*Reason:* {reason_words(run)}"))
-    outcome = outcome_text(run)
+    outcome = outcome_text(run, reverters)
     state = stage_line(run, canary_stages) if is_canary(run) else None
     state = state or wait_line(run, now) or _state_line(run)
     if state:
@@ -246,7 +300,7 @@ def deploy_card(
         blocks.append(section("\n".join(figures)))
     if outcome:
         blocks.append(section(outcome))
-    window = window_line(run, reverter)
+    window = window_line(run)
     if window:
         blocks.append(section(window))
     retired = retired_line(run)
@@ -256,7 +310,7 @@ def deploy_card(
         blocks.append(context("Approved by " + mentions(run.approved_by)))
     if run.state is DeploymentState.AWAITING_APPROVAL and run.required_approvals > 0:
         blocks.append(_buttons(run, confirm_buttons=confirm_buttons))
-    elif window and window.startswith("↩️ *Rollback available"):
+    elif window_open(run):
         blocks.append(_window_button(run))
     elif (buttons := steering(run) or wait_button(run)) is not None:
         blocks.append(buttons)
@@ -265,7 +319,7 @@ def deploy_card(
 
 
 def _window_button(run: Deployment) -> dict[str, Any]:
-    names = [t.service for t in run.active_targets if t.reverted_by is None]
+    names = _not_back(run)
     listed = join_lines(names, 150, noun="more").replace("\n", ", ")
     return actions(
         f"window:{run.id}",
@@ -278,8 +332,8 @@ def _window_button(run: Deployment) -> dict[str, Any]:
                 confirm_with=confirm(
                     title=f"Roll back deployment {run.id}?",
                     text=(
-                        f"This takes {len(names)} service(s) in {run.environment} back to the "
-                        f"versions they ran before: {listed}."
+                        f"This takes {counted(len(names), 'service')} in {run.environment} back "
+                        f"to the versions they ran before: {listed}."
                     ),
                     ok="Roll back",
                 ),
@@ -295,7 +349,7 @@ def _buttons(run: Deployment, *, confirm_buttons: bool) -> dict[str, Any]:
         listed = join_lines(names, 200, noun="more").replace("\n", ", ")
         approve_confirm = confirm(
             title=f"Deploy to {run.environment}?",
-            text=f"This deploys {len(names)} service(s) to {run.environment}: {listed}.",
+            text=f"This deploys {counted(len(names), 'service')} to {run.environment}: {listed}.",
             ok="Approve",
         )
         reject_confirm = confirm(
@@ -325,7 +379,7 @@ def _buttons(run: Deployment, *, confirm_buttons: bool) -> dict[str, Any]:
 def event_text(event: StageEvent) -> str:
     """One thread message for one stage event."""
     who = f"`{event.service}` " if event.service else ""
-    detail = f": {escape(event.detail)}" if event.detail else ""
+    detail = f": {kept(event.detail, event.detail_line, default='')}" if event.detail else ""
     icon = {"failed": "❌", "passed": "✅", "done": "✅", "interrupted": "⏸️"}.get(event.status, "•")
     return f"{icon} {who}{event.stage} {event.status}{detail}"
 

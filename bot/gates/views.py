@@ -8,11 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from bot.blocks import MAX_MESSAGE_TEXT, MAX_SECTION_TEXT, actions, button, confirm
-from bot.mrkdwn import escape, hhmm, join_lines, mention, render, when
+from bot.mrkdwn import escape, hhmm, join_lines, kept, mention, render, when
 from commands.deploy.replies import DryRun
 from commands.gates.replies import EnvironmentView
 from commands.health.replies import HealthReport
 from pipeline.kernel.config import format_duration
+from pipeline.kernel.text import counted
 from pipeline.setbacks import setback_line
 from store.deploy.models import Deployment, DeploymentState, RunKind, Target, TargetStatus
 
@@ -118,10 +119,17 @@ def restore_outcome(run: Deployment) -> str | None:
         )
     if run.state is DeploymentState.ROLLBACK_FAILED:
         return (
-            f"🚨 Restore FAILED: {escape(run.error or 'unknown')}. The live database is untouched."
+            f"🚨 Restore FAILED: {kept(run.error, run.error_line, default='unknown')}. The live "
+            "database is untouched."
         )
-    if run.state in (DeploymentState.REJECTED, DeploymentState.EXPIRED, DeploymentState.CANCELLED):
-        return f"🚫 {run.state.value.capitalize()}: nothing was restored."
+    if run.state is DeploymentState.REJECTED:
+        who = mention(run.rejected_by) if run.rejected_by else "an approver"
+        return f"🛑 Rejected by {who}: nothing was restored."
+    if run.state is DeploymentState.CANCELLED:
+        why = kept(run.error, run.error_line, default="no reason given")
+        return f"🚫 Cancelled: {why}. Nothing was restored."
+    if run.state is DeploymentState.EXPIRED:
+        return "⌛ Expired: nothing was restored."
     return None
 
 
@@ -143,9 +151,9 @@ def dry_run_text(dry: DryRun) -> str:
         lines.append(f"{icon} {c.name}: {where}{render(c.detail)}")
     blocked = [c for c in dry.checks if c.blocking and not c.ok]
     verdict = (
-        f"❌ It would be refused: {len(blocked)} check(s) failed."
+        f"❌ It would be refused: {counted(len(blocked), 'check')} failed."
         if blocked
-        else f"✅ It would post a plan card needing {dry.approvals} approval(s)."
+        else f"✅ It would post a plan card needing {counted(dry.approvals, 'approval')}."
     )
     lines.append(verdict)
     lines.append("Nothing was changed: no ECS, RDS or S3 write and no approval request.")

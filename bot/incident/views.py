@@ -30,11 +30,12 @@ from bot.blocks import (
 )
 from bot.mrkdwn import clip, escape, join_lines, mention, pack_lines, render
 from commands.exchange import form_metadata
-from commands.incident.parse import cadence, minutes_words
+from commands.incident.parse import cadence
 from commands.incident.replies import Declared, OpenIncidents
 from commands.rollback.buttons import suspect_button_value
 from pipeline.kernel.config import Severity, format_duration
 from pipeline.kernel.ports import NotInvited, Reminder
+from pipeline.kernel.text import counted, duration_words
 from store.deploy.models import Deployment, DeploymentState
 from store.incident.models import (
     UPDATE_STATUSES,
@@ -177,9 +178,8 @@ def suspect_buttons(incident: Incident, suspects: Sequence[Deployment]) -> Block
             confirm_with=confirm(
                 title=f"Roll back deployment {run.id}?",
                 text=(
-                    f"This takes {len(run.active_targets)} service(s) in {run.environment} back "
-                    "to the versions they ran before: "
-                    + ", ".join(t.service for t in run.active_targets)
+                    f"This takes {counted(len(back := _not_back(run)), 'service')} in "
+                    f"{run.environment} back to the versions they ran before: " + ", ".join(back)
                 ),
                 ok="Roll back",
             ),
@@ -242,7 +242,7 @@ def resolved_text(incident: Incident) -> str:
     """The seeds' resolved template, with the duration computed."""
     return (
         f"✅ RESOLVED: {_subject(incident)} incident\n"
-        f"- Duration: {minutes_words(_duration_s(incident))}\n"
+        f"- Duration: {duration_words(_duration_s(incident))}\n"
         f"- Impact: {typed(incident.impact)}\n"
         f"- Resolution: {typed(incident.resolution)}\n"
         f"- Follow-up: {typed(incident.follow_up)}"
@@ -270,7 +270,7 @@ def postmortem_texts(incident: Incident, timeline: Sequence[IncidentEvent]) -> l
     opened = incident.opened_at.strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"📝 *Post-mortem: {incident.severity.upper()} {typed(incident.summary, MAX_HEADLINE)}*",
-        f"*Time to resolve:* {minutes_words(_duration_s(incident))} (opened {opened})",
+        f"*Time to resolve:* {duration_words(_duration_s(incident))} (opened {opened})",
         "*Timeline*",
         *events,
         f"*Impact*\n{typed(incident.impact)}",
@@ -284,7 +284,7 @@ def postmortem_texts(incident: Incident, timeline: Sequence[IncidentEvent]) -> l
 
 def reminder_message(incident: Incident, reminder: Reminder) -> tuple[str, Blocks]:
     """A reminder for the commander, or (unanswered for a further interval) an escalation."""
-    since = minutes_words(reminder.since_update_s)
+    since = duration_words(reminder.since_update_s)
     how = "use *Post update* or `/incident update <status> <what we are doing>`"
     if reminder.escalate:
         extra = "".join(f" {mention(i)}" for i in reminder.escalate_to)
@@ -296,7 +296,7 @@ def reminder_message(incident: Incident, reminder: Reminder) -> tuple[str, Block
     else:
         text = (
             f"⏰ {mention(incident.commander)} no update for {since}. Updates are due every "
-            f"{minutes_words(reminder.every_s)}: {how}."
+            f"{duration_words(reminder.every_s)}: {how}."
         )
     return text, [section(text), _buttons(incident, resolve=False)]
 
@@ -308,11 +308,17 @@ def commander_text(incident: Incident, previous: str) -> str:
     )
 
 
+def _not_back(run: Deployment) -> list[str]:
+    """The services of a suspect deploy that no rollback took back yet."""
+    return [t.service for t in run.active_targets if t.reverted_by is None]
+
+
 def not_invited_text(incident: Incident, not_invited: Sequence[NotInvited]) -> str:
     """For the commander, in the war room: who Slack would not add, and why."""
     lines = [f"• {mention(n.user_id)}: Slack answered `{escape(n.error)}`" for n in not_invited]
     head = (
-        f"⚠️ {mention(incident.commander)} I could not invite {len(not_invited)} responder(s) "
+        f"⚠️ {mention(incident.commander)} I could not invite "
+        f"{counted(len(not_invited), 'responder')} "
         "to this war room. Add them by hand if they are needed:"
     )
     return head + "\n" + join_lines(lines, MAX_MESSAGE_TEXT - len(head) - 1, noun="more")
@@ -326,8 +332,8 @@ def declared_text(declared: Declared) -> str:
     )
     if declared.not_invited:
         text += (
-            f"\n⚠️ {len(declared.not_invited)} responder(s) could not be invited; the war room "
-            "says who and why."
+            f"\n⚠️ {counted(len(declared.not_invited), 'responder')} could not be invited; the war "
+            "room says who and why."
         )
     return text + "".join(f"\n⚠️ {render(w.line)}" for w in declared.warnings)
 
@@ -338,8 +344,8 @@ def list_text(listed: OpenIncidents) -> str:
     now = listed.now
     lines = [
         f"• *{i.severity.upper()}* <#{i.channel_id}> {typed(i.summary, MAX_HEADLINE)} · open "
-        f"{minutes_words((now - i.opened_at).total_seconds())} · last update "
-        f"{minutes_words((now - i.last_update_at).total_seconds())} ago "
+        f"{duration_words((now - i.opened_at).total_seconds())} · last update "
+        f"{duration_words((now - i.last_update_at).total_seconds())} ago "
         f"({i.status.value}) · commander {mention(i.commander)}"
         for i in listed.incidents
     ]

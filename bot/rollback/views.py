@@ -17,8 +17,9 @@ from bot.blocks import (
     section,
     sections,
 )
-from bot.mrkdwn import clip, escape, hhmm, when
+from bot.mrkdwn import clip, escape, hhmm, kept, mention, when
 from commands.rollback.replies import RollbackPrompt
+from pipeline.kernel.text import counted
 from store.deploy.models import Deployment, DeploymentState, Target, TargetStatus
 
 ROLLBACK_CONFIRM_ACTION = "rollback_confirm"
@@ -66,7 +67,8 @@ def rollback_prompt(prompt: RollbackPrompt) -> tuple[str, Blocks]:
     warning = database_warning(run)
     if run.required_approvals:
         how = (
-            f"After you confirm, a plan card asks for {run.required_approvals} approval(s) "
+            "After you confirm, a plan card asks for "
+            f"{counted(run.required_approvals, 'approval')} "
             f"in {run.environment}: the rollback window is closed."
         )
     else:
@@ -99,7 +101,7 @@ def rollback_prompt(prompt: RollbackPrompt) -> tuple[str, Blocks]:
             ],
         ),
     ]
-    fallback = f"{title} {len(run.active_targets)} service(s)"
+    fallback = f"{title} {counted(len(run.active_targets), 'service')}"
     if warning:
         fallback += ": the database will not go back with the code"
     return fallback, blocks
@@ -119,14 +121,18 @@ def rollback_outcome(run: Deployment) -> str | None:
         names = ", ".join(f"`{t.service}`" for t in stuck) or "some services"
         return (
             f"🚨 Rollback FAILED\n{head}"
-            f"Error: {escape(run.error or 'unknown')}\n"
+            f"Error: {kept(run.error, run.error_line, default='unknown')}\n"
             "⚠️ ACTION REQUIRED: Manual investigation needed\n"
             f"The rollback did not complete for {names}."
         )
     if run.state is DeploymentState.EXPIRED:
         return "⌛ Expired: no answer in time. Nothing was rolled back."
+    if run.state is DeploymentState.REJECTED:
+        who = mention(run.rejected_by) if run.rejected_by else "an approver"
+        return f"🛑 Rejected by {who}. Nothing was rolled back."
     if run.state is DeploymentState.CANCELLED:
-        return f"🚫 Cancelled: {escape(run.error or 'no reason given')}. Nothing was rolled back."
+        why = kept(run.error, run.error_line, default="no reason given")
+        return f"🚫 Cancelled: {why}. Nothing was rolled back."
     return None
 
 
@@ -138,7 +144,11 @@ def rollback_notice(run: Deployment, t: Target) -> str:
     """
     old: str | None = t.current_version if run.is_rollback else t.target_version
     new: str | None = t.target_version if run.is_rollback else t.current_version
-    why = reason_words(run) if run.is_rollback else escape(run.error or "deployment failed")
+    why = (
+        reason_words(run)
+        if run.is_rollback
+        else kept(run.error, run.error_line, default="deployment failed")
+    )
     return (
         "🔄 *Deployment Rollback*\n\n"
         f"*Service*: {t.service}\n"

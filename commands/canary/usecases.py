@@ -14,7 +14,7 @@ from commands.runs.lifecycle import Runs
 from pipeline.kernel.config import Config
 from pipeline.kernel.errors import Forbidden
 from pipeline.kernel.ports import Clock
-from pipeline.kernel.text import People, Person
+from pipeline.kernel.text import People, Person, line
 from pipeline.runner import Runner
 from store.deploy.models import Deployment, DeploymentState, RolloutStage, StageEvent, StageStatus
 from store.deploy.repository import Deployments
@@ -69,16 +69,23 @@ class CanaryCommands:
         _refuse_if_aborted(await self._runs.get(run.id))
         return Forbidden(sentence)
 
-    async def _done(self, run: Deployment, what: str, user_id: str) -> Outcome:
-        await self._deployments.record_event(
-            StageEvent(
-                deployment_id=run.id,
-                at=self._clock.now(),
-                stage="canary",
-                status=what,
-                detail=f"by {user_id}",
+    async def _done(self, run: Deployment, what: str, user_id: str, *, thread: bool) -> Outcome:
+        """Wake the run; record who steered it, and say so in the thread (`thread`; a promote
+        is said there by the run itself when the next stage starts)."""
+        by = line("by {who}", who=Person(user_id))
+        if thread:
+            await self._runs.said(run, "canary", what, by)
+        else:
+            await self._deployments.record_event(
+                StageEvent(
+                    deployment_id=run.id,
+                    at=self._clock.now(),
+                    stage="canary",
+                    status=what,
+                    detail=by.plain(),
+                    detail_line=by.dumps(),
+                )
             )
-        )
         self._runner.wake(run.id)
         return Outcome(cards=(await self._runs.get(run.id),), audit=what, ref=run.id)
 
@@ -88,7 +95,9 @@ class CanaryCommands:
             raise await self._refused(
                 run, "That stage was promoted already; your click changed nothing."
             )
-        return await self._done(run, f"promoted the {stage.weight}% stage", click.user_id)
+        return await self._done(
+            run, f"promoted the {stage.weight}% stage", click.user_id, thread=False
+        )
 
     async def on_hold(self, click: Click) -> Outcome:
         run, stage = await self._steerable(click)
@@ -103,7 +112,7 @@ class CanaryCommands:
             raise await self._refused(
                 run, "That stage is held already; your click changed nothing."
             )
-        return await self._done(run, f"held the {stage.weight}% stage", click.user_id)
+        return await self._done(run, f"held the {stage.weight}% stage", click.user_id, thread=True)
 
     async def on_resume(self, click: Click) -> Outcome:
         run, stage = await self._steerable(click)
@@ -116,22 +125,32 @@ class CanaryCommands:
             held_at=None,
         ):
             raise await self._refused(run, "That stage is not held; your click changed nothing.")
-        return await self._done(run, f"resumed the {stage.weight}% stage", click.user_id)
+        return await self._done(
+            run, f"resumed the {stage.weight}% stage", click.user_id, thread=True
+        )
 
     async def on_abort(self, click: Click) -> Outcome:
         run, stage = await self._steerable(click)
+        aborted = line(
+            "{who} aborted it at the {weight}% stage",
+            who=Person(click.user_id),
+            weight=stage.weight,
+        )
         if not await self._stages.abort(
             run.id,
             position=stage.position,
             by=click.user_id,
             at=self._clock.now(),
-            error=f"aborted at the {stage.weight}% stage",
+            error=aborted.plain(),
+            error_line=aborted.dumps(),
         ):
             raise await self._refused(
                 run, "The canary is no longer running; your click changed nothing."
             )
         self._runner.stop(run.id)
-        return await self._done(run, f"aborted at the {stage.weight}% stage", click.user_id)
+        return await self._done(
+            run, f"aborted at the {stage.weight}% stage", click.user_id, thread=True
+        )
 
 
 def _refuse_if_aborted(run: Deployment) -> None:

@@ -28,12 +28,12 @@ from pipeline.kernel.ports import Clock, Timers
 from pipeline.kernel.text import Person, line
 from pipeline.preflight import lock_line
 from pipeline.runner import Runner
+from pipeline.steps import error_fields
 from store.deploy.locks import Locks
 from store.deploy.models import (
     DeploymentState,
     Restore,
     RunKind,
-    StageEvent,
 )
 from store.deploy.repository import Deployments
 
@@ -199,25 +199,22 @@ class GateCommands:
                 env=env.name,
             )
         now = self._clock.now()
+        why = line("{who} cancelled it during the wait", who=Person(click.user_id))
         if not await self._deployments.transition(
             run.id,
             from_states=[DeploymentState.WAITING],
             to=DeploymentState.CANCELLED,
             at=now,
             finished_at=now,
-            error="cancelled during the wait",
+            **error_fields(why),
         ):
             raise Forbidden(
                 "Deployment `{id}` is no longer waiting ({state}); your click changed nothing.",
                 id=run.id,
                 state=run.state.words,
             )
-        await self._deployments.record_event(
-            StageEvent(
-                deployment_id=run.id, at=now, stage="wait", status="cancelled", detail=click.user_id
-            )
-        )
         self._runner.stop(run.id)
+        await self._runs.said(run, "wait", "cancelled", line("by {who}", who=Person(click.user_id)))
         return Outcome(cards=(await self._runs.get(run.id),), audit="cancelled", ref=run.id)
 
     # -- database restores ---------------------------------------------------------------

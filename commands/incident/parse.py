@@ -13,9 +13,9 @@ from datetime import datetime
 from commands.exchange import Submission
 from commands.parsing import Help
 from commands.usage import Glossary, Syntax, Term, Usage
-from pipeline.kernel.config import INCIDENT_SUBCOMMANDS, Config, Severity, format_duration
+from pipeline.kernel.config import INCIDENT_SUBCOMMANDS, Config, Severity
 from pipeline.kernel.errors import UsageError
-from pipeline.kernel.text import Line, line
+from pipeline.kernel.text import Line, duration_words, line
 from store.incident.models import UPDATE_STATUSES, IncidentStatus
 
 # Slack: channel names are at most 80 characters of lowercase letters, digits, '-' and '_'.
@@ -64,16 +64,9 @@ def statuses() -> str:
     return ", ".join(f"`{s.value}`" for s in UPDATE_STATUSES)
 
 
-def minutes_words(seconds: float) -> str:
-    """Whole minutes in words: "1 minute", "47 minutes"; past an hour also "(2h 15m)"."""
-    minutes = round(seconds / 60)
-    words = "1 minute" if minutes == 1 else f"{minutes} minutes"
-    return f"{words} ({format_duration(minutes * 60)})" if minutes >= 60 else words
-
-
 def cadence(severity: Severity) -> str:
     every = severity.update_every_s
-    return f"updates every {minutes_words(every)}" if every else "no update reminders"
+    return f"updates every {duration_words(every)}" if every else "no update reminders"
 
 
 def usage(config: Config) -> Usage:

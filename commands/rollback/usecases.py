@@ -37,8 +37,9 @@ from pipeline.kernel.errors import (
     options,
 )
 from pipeline.kernel.ports import Clock
-from pipeline.kernel.text import Line, People, Person, line
+from pipeline.kernel.text import Line, People, Person, counted, line
 from pipeline.runner import Runner
+from pipeline.steps import error_fields
 from store.deploy.models import (
     Deployment,
     DeploymentState,
@@ -139,14 +140,19 @@ class RollbackCommands:
     async def _stop(self, holder: Deployment, *, user_id: str, reason: str | None) -> Outcome:
         """Move a rolling-out deploy to ROLLING_BACK; its run stops and rolls back."""
         now = self._clock.now()
-        why = f"stopped by /rollback: {reason}" if reason else "stopped by /rollback"
+        who = Person(user_id)
+        why = (
+            line("stopped by {who} with `/rollback`: {reason}", who=who, reason=reason)
+            if reason
+            else line("stopped by {who} with `/rollback`", who=who)
+        )
         moved = await self._deployments.transition(
             holder.id,
             from_states=[DeploymentState.APPROVED, DeploymentState.RUNNING],
             to=DeploymentState.ROLLING_BACK,
             at=now,
             stage="rollback",
-            error=why,
+            **error_fields(why),
         )
         if not moved:
             latest = await self._runs.get(holder.id)
@@ -156,15 +162,7 @@ class RollbackCommands:
                 id=holder.id,
                 state=latest.state.words,
             )
-        await self._deployments.record_event(
-            StageEvent(
-                deployment_id=holder.id,
-                at=now,
-                stage="rollback",
-                status="requested",
-                detail=f"by {user_id}" + (f": {reason}" if reason else ""),
-            )
-        )
+        await self._runs.said(holder, "rollback", "requested", why)
         self._runner.stop(holder.id)
         self._runner.submit(holder.id)
         services = [t.service for t in holder.active_targets]
@@ -324,14 +322,19 @@ class RollbackCommands:
         migrated = migrations_undone(history, list(run.targets))
         if migrated:
             # The requester saw the database warning and went on: the timeline says so.
+            knowing = line(
+                "by {who}, knowing the database stays as {what}",
+                who=Person(click.user_id),
+                what=", ".join(f"deployment {m.deployment_id} migrated it" for m in migrated),
+            )
             await self._deployments.record_event(
                 StageEvent(
                     deployment_id=run.id,
                     at=self._clock.now(),
                     stage="confirm",
                     status="done",
-                    detail=f"by {click.user_id}, knowing the database stays as "
-                    + ", ".join(f"deployment {m.deployment_id} migrated it" for m in migrated),
+                    detail=knowing.plain(),
+                    detail_line=knowing.dumps(),
                 )
             )
         outcome = await self._runs.publish(run)
@@ -340,10 +343,9 @@ class RollbackCommands:
         if run.required_approvals:
             return Outcome(
                 reply=line(
-                    "📋 Rollback `{id}` is planned: its card in this channel needs {n} "
-                    "approval(s) in `{env}`.",
+                    "📋 Rollback `{id}` is planned: its card in this channel needs {n} in `{env}`.",
                     id=run.id,
-                    n=run.required_approvals,
+                    n=counted(run.required_approvals, "approval"),
                     env=run.environment,
                 ),
                 cards=outcome.cards,
@@ -361,7 +363,9 @@ class RollbackCommands:
 
     async def on_cancel(self, click: Click) -> Outcome:
         run = await self._pending(click)
-        await self._runs.cancel(run.id, reason="cancelled by the requester")
+        await self._runs.cancel(
+            run.id, reason=line("{who} cancelled it", who=Person(click.user_id))
+        )
         return Outcome(
             reply=Line.literal("Cancelled: nothing was rolled back."),
             audit="cancelled",

@@ -22,7 +22,8 @@ from pipeline.kernel.errors import ChatOpsError, DeployConflict, NotFound, Upstr
 from pipeline.kernel.ports import Clock, Notifier, Timers
 from pipeline.kernel.text import Line, line
 from pipeline.runner import Runner
-from store.deploy.models import Deployment, DeploymentState
+from pipeline.steps import error_fields
+from store.deploy.models import Deployment, DeploymentState, StageEvent
 from store.deploy.repository import Deployments
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,23 @@ class Runs:
     async def redraw(self, deployment_id: str) -> None:
         """Draw the run's latest state on its card (no-op without a card)."""
         await self._notifier.redraw(await self.get(deployment_id))
+
+    async def said(self, run: Deployment, stage: str, status: str, detail: Line) -> None:
+        """Record what a person did to a run (the detail names them) and say it in the card's
+        thread. A thread Slack refuses is logged: the store holds the truth."""
+        event = StageEvent(
+            deployment_id=run.id,
+            at=self._clock.now(),
+            stage=stage,
+            status=status,
+            detail=detail.plain(),
+            detail_line=detail.dumps(),
+        )
+        await self._deployments.record_event(event)
+        try:
+            await self._notifier.stage_changed(run, event)
+        except ChatOpsError as exc:
+            log.warning("could not tell the thread of %s: %s", run.id, exc)
 
     # -- the approval timer ----------------------------------------------------------------
 
@@ -150,7 +168,7 @@ class Runs:
 
     # -- leaving AWAITING_APPROVAL without a decision --------------------------------------
 
-    async def cancel(self, deployment_id: str, *, reason: str) -> bool:
+    async def cancel(self, deployment_id: str, *, reason: str | Line) -> bool:
         """Cancel a run that has not started. Returns False when it had already moved on."""
         return await self._end_request(deployment_id, DeploymentState.CANCELLED, reason)
 
@@ -181,7 +199,9 @@ class Runs:
             await self.redraw(deployment_id)
         return expired
 
-    async def _end_request(self, deployment_id: str, to: DeploymentState, reason: str) -> bool:
+    async def _end_request(
+        self, deployment_id: str, to: DeploymentState, reason: str | Line
+    ) -> bool:
         """Move a request still awaiting approval to `to` and disarm its approval timer; False
         when it had already moved on."""
         now = self._clock.now()
@@ -191,7 +211,7 @@ class Runs:
             to=to,
             at=now,
             finished_at=now,
-            error=reason,
+            **error_fields(reason),
         )
         if ended:
             self.disarm_timer(deployment_id)

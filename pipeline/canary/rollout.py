@@ -25,6 +25,7 @@ from pipeline.fleet import blue_green
 from pipeline.kernel.config import Environment
 from pipeline.kernel.config.canary import COLOURS, CanaryStage
 from pipeline.kernel.errors import ChatOpsError, StageFailed
+from pipeline.kernel.text import Person, counted, line
 from pipeline.kernel.traffic import LoadBalancer, Metrics
 from pipeline.steps import Steps, rev
 from store.deploy.models import (
@@ -128,7 +129,7 @@ class CanaryStrategy:
                 "update",
                 "requested",
                 service=svc.name,
-                detail=f"{colour} now on {rev(new_td)} with {desired} task(s)",
+                detail=f"{colour} now on {rev(new_td)} with {counted(desired, 'task')}",
             )
             label = f"{svc.name} ({colour})"
             await steps.wait_steady(env, new.ecs_service, label=label, task_definition=new_td)
@@ -163,7 +164,8 @@ class CanaryStrategy:
             if clock.now().timestamp() >= deadline:
                 raise CanaryFailed(
                     "ready",
-                    f"`{label}`'s target group did not report {desired} healthy target(s) in "
+                    f"`{label}`'s target group did not report "
+                    f"{counted(desired, 'healthy target')} in "
                     f"time ({health.healthy} healthy, {health.other} not).",
                 )
             await clock.sleep(env.rollout.poll_interval_s)
@@ -249,7 +251,9 @@ class CanaryStrategy:
                     at=steps.clock.now(),
                     detail=f"promoted by {row.promoted_by}",
                 )
-                await steps.event(run, name, "promoted", detail=f"by {row.promoted_by}")
+                await steps.event(
+                    run, name, "promoted", detail=line("by {who}", who=Person(row.promoted_by))
+                )
                 return
             if row.status is StageStatus.HELD:
                 await wake.wait()

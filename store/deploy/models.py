@@ -208,6 +208,8 @@ class SourceSetback(FrozenModel):
     """The person who took it back (a rollback, an Abort, a `/rollback` that stopped it)."""
     reason: str | None = None
     """Why: the failure, or what the person typed."""
+    reason_line: str | None = None
+    """`reason` as its sentence (JSON), when it names people: drawn with their mentions."""
     timezone: str = "UTC"
     """The time zone the plan shows `at` in (the target environment's schedule)."""
 
@@ -235,6 +237,9 @@ class Deployment(FrozenModel):
     finished_at: datetime | None
     error: str | None
     targets: tuple[Target, ...] = ()
+    error_line: str | None = None
+    """The error as its sentence (`pipeline.kernel.text.Line.dumps`), naming people as people;
+    `error` is its plain text."""
     approvals: tuple[Approval, ...] = ()
     kind: RunKind = RunKind.DEPLOY
     reverts: DeploymentId | None = None
@@ -244,7 +249,8 @@ class Deployment(FrozenModel):
     rollback_deadline: datetime | None = None
     """A successful deploy: until when it can be rolled back without approvals."""
     window_closed_at: datetime | None = None
-    """When that window closed (its deadline, or the rollback that used it)."""
+    """When that window closed: its deadline, or the rollback that took back its last service
+    (a rollback of some of its services leaves the others inside the window)."""
     reverted_by: DeploymentId | None = None
     """A deploy every service of which a rollback took back."""
     stages: tuple[RolloutStage, ...] = ()
@@ -306,3 +312,5 @@ class StageEvent(FrozenModel):
     status: str
     service: str | None = None
     detail: str | None = None
+    detail_line: str | None = None
+    """The detail as its sentence (JSON), when it names people; `detail` is its plain text."""

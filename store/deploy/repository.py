@@ -149,6 +149,7 @@ class Deployments:
                     "service": event.service,
                     "status": event.status,
                     "detail": event.detail,
+                    "detail_line": event.detail_line,
                 }
             )
         )
@@ -156,7 +157,8 @@ class Deployments:
     async def events(self, deployment_id: str) -> list[StageEvent]:
         def query(db: sqlite_utils.Database) -> list[StageEvent]:
             rows = db.execute(
-                "SELECT deployment_id, at, stage, service, status, detail FROM deployment_events "
+                "SELECT deployment_id, at, stage, service, status, detail, detail_line "
+                "FROM deployment_events "
                 "WHERE deployment_id = ? ORDER BY id",
                 [deployment_id],
             ).fetchall()
@@ -168,6 +170,7 @@ class Deployments:
                     service=r[3],
                     status=r[4],
                     detail=r[5],
+                    detail_line=r[6],
                 )
                 for r in rows
             ]
@@ -314,8 +317,9 @@ class Deployments:
     async def mark_reverted(
         self, deployment_id: str, *, services: Iterable[str], by: str, at: datetime
     ) -> Deployment | None:
-        """Record that rollback `by` took `services` of a deploy back; its window closes, and
-        when every service is back the deploy itself is marked reverted."""
+        """Record that rollback `by` took `services` of a deploy back. The rollback window is
+        per service: the others stay inside it, and only when every service is back is the
+        deploy itself marked reverted and its window closed."""
         names = list(services)
 
         def mark(db: sqlite_utils.Database) -> Deployment | None:
@@ -330,10 +334,10 @@ class Deployments:
                 if run is None:
                     return None
                 fields: dict[str, Any] = {"updated_at": at.isoformat()}
-                if run.window_closed_at is None and run.rollback_deadline is not None:
-                    fields["window_closed_at"] = at.isoformat()
                 if all(t.reverted_by for t in run.active_targets):
                     fields["reverted_by"] = by
+                    if run.window_closed_at is None and run.rollback_deadline is not None:
+                        fields["window_closed_at"] = at.isoformat()
                 db.table("deployments").update(deployment_id, fields)
                 return load_deployment(db, deployment_id)
 

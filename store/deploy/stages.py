@@ -140,7 +140,14 @@ class RolloutStages:
         return await self._store.call(promote)
 
     async def abort(
-        self, deployment_id: str, *, position: int, by: str, at: datetime, error: str
+        self,
+        deployment_id: str,
+        *,
+        position: int,
+        by: str,
+        at: datetime,
+        error: str,
+        error_line: str | None = None,
     ) -> bool:
         """Abort a running canary at stage `position`, once: in one transaction the run goes
         from running to rolling back (with `error`), and the stage records `by` and, if it was
@@ -150,13 +157,14 @@ class RolloutStages:
         def abort(db: sqlite_utils.Database) -> bool:
             with db.atomic():
                 cur = db.execute(
-                    "UPDATE deployments SET state = ?, updated_at = ?, stage = ?, error = ? "
-                    "WHERE id = ? AND state = ?",
+                    "UPDATE deployments SET state = ?, updated_at = ?, stage = ?, error = ?, "
+                    "error_line = ? WHERE id = ? AND state = ?",
                     [
                         DeploymentState.ROLLING_BACK.value,
                         at.isoformat(),
                         "rollback",
                         error,
+                        error_line,
                         deployment_id,
                         DeploymentState.RUNNING.value,
                     ],

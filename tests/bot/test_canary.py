@@ -22,7 +22,7 @@ from pipeline.aws import BotoEcs
 from pipeline.kernel.config import Config
 from store.deploy.models import DeploymentState, StageStatus
 from tests.conftest import config_dict
-from tests.driver import BotDriver, plan_cards, run_id_of
+from tests.driver import BotDriver, plan_cards, raw_user_ids, run_id_of, thread
 from tests.fakes.canary_world import CanaryWorld
 from tests.fakes.clock import FakeClock
 from tests.fakes.ecs_world import EcsWorld
@@ -263,6 +263,8 @@ class TestSteering:
         assert run.stages[1].status is StageStatus.PROMOTED
         assert run.stages[1].promoted_by == "UONCALL"
         assert run.stages[1].elapsed_s < 10 * MINUTE
+        assert "• progressive promoted: by <@UONCALL>" in thread(slack)
+        assert raw_user_ids(thread(slack)) == []
 
     async def test_hold_stops_the_clock_and_resume_goes_on_with_what_was_left(
         self,
@@ -292,6 +294,10 @@ class TestSteering:
         assert samples[0][2] < 10 * MINUTE
         assert run.state is DeploymentState.SUCCEEDED
         assert run.stages[1].elapsed_s == 10 * MINUTE
+        said = thread(slack)
+        assert "• canary held the 50% stage: by <@UAPPROVER1>" in said
+        assert "• canary resumed the 50% stage: by <@UAPPROVER1>" in said
+        assert raw_user_ids(said) == []
 
     async def test_abort_flips_back_now(
         self,
@@ -309,8 +315,12 @@ class TestSteering:
 
         run = await bot.runtime.runs.get(run_id)
         assert run.state is DeploymentState.ROLLED_BACK
-        assert run.error == "aborted at the 50% stage"
+        assert run.error == "UONCALL aborted it at the 50% stage"
         assert canary.weights("auth-svc") == {"blue": 100, "green": 0}
+        card = str(slack.of("chat.update")[-1]["blocks"])
+        assert "Reason: <@UONCALL> aborted it at the 50% stage" in card
+        assert "• canary aborted at the 50% stage: by <@UONCALL>" in thread(slack)
+        assert raw_user_ids([card, *thread(slack)]) == []
 
     @pytest.mark.parametrize("action", [CANARY_PROMOTE_ACTION, CANARY_HOLD_ACTION])
     async def test_a_steer_after_an_abort_is_refused_saying_who_is_aborting_and_changes_nothing(

@@ -269,6 +269,19 @@ class TestTheMigration:
         )
         assert service_deployments(world, "auth-svc") == 1
 
+    async def test_a_failed_migration_where_no_backup_was_taken_speaks_of_none(
+        self, bot: BotDriver, slack: FakeSlack, world: EcsWorld, clock: MigrationClock
+    ) -> None:
+        """Issue 16: staging has no `[database]`, so no backup exists to be kept."""
+        clock.on_sleep = lambda seconds: finish_tasks("skillancer-staging", 1)
+
+        await bot.command("staging auth-svc v1.4.0", user="UDEV")
+
+        run = await bot.runtime.runs.get(run_id_of(plan_cards(slack)[-1]))
+        assert run.state is DeploymentState.ROLLED_BACK
+        assert run.error == "The migration of `auth-svc` exited 1, so no service was changed."
+        assert "backup" not in await card_of(bot, slack, run.id)
+
 
 class TestBadMigrationConfig:
     async def test_a_migration_container_the_task_definition_lacks_is_refused_before_running(

@@ -99,7 +99,7 @@ async def test_a_dry_run_changes_nothing_in_aws_and_asks_nobody(
     assert slack.of("chat.update") == []
     assert await bot.runtime.deploy.history(None) == []
     assert bot.runtime.timers.armed == {}
-    assert "It would post a plan card needing 3 approval(s)." in said(slack)
+    assert "It would post a plan card needing 3 approvals." in said(slack)
 
 
 async def test_a_dry_run_shows_the_plan_and_every_checks_result(
@@ -115,8 +115,8 @@ async def test_a_dry_run_shows_the_plan_and_every_checks_result(
     assert "❌ window: outside the deploy windows" in text
     for service in ("auth-svc", "market-svc"):
         assert f"✅ image: `{service}` `" in text
-        assert f"✅ source health: `{service}` `staging` healthy on v1.3.0" in text
-    assert "❌ It would be refused: 1 check(s) failed." in text
+        assert f"✅ source health: `{service}` `staging` answered `/health` 200" in text
+    assert "❌ It would be refused: 1 check failed." in text
     assert "Nothing was changed: no ECS, RDS or S3 write and no approval request." in text
 
 
@@ -146,7 +146,7 @@ async def test_a_dry_run_names_each_service_whose_image_is_missing(
     text = said(slack)
     assert "❌ image: `auth-svc` ECR has no image `skillancer/auth-svc:v1.4.0`." in text
     assert "❌ image: `market-svc` ECR has no image `skillancer/market-svc:v1.4.0`." in text
-    assert "❌ It would be refused: 3 check(s) failed." in text
+    assert "❌ It would be refused: 3 checks failed." in text
     assert everything(world, gates) == before
 
 
@@ -171,8 +171,21 @@ async def test_a_dry_run_names_the_service_whose_source_is_unhealthy(
     await bot.command("production auth-svc,market-svc --dry-run", user="UDEV")
 
     text = said(slack)
-    assert "❌ source health: `market-svc` `staging` is not healthy on v1.3.0" in text
-    assert "✅ source health: `auth-svc` `staging` healthy on v1.3.0" in text
+    assert "❌ source health: `market-svc` `staging` is not healthy: `/health` 503" in (text)
+    assert "✅ source health: `auth-svc` `staging` answered `/health` 200" in text
+
+
+async def test_the_source_health_line_claims_no_version_it_did_not_compare(
+    bot: BotDriver, slack: FakeSlack, world: EcsWorld, gates: GatesWorld
+) -> None:
+    """Issue 16: staging ran v1.0.0 while the line said "healthy on v1.3.0"."""
+    put_version(world, "staging", "auth-svc", "v1.0.0")
+
+    await bot.command("production auth-svc v1.3.0 --dry-run", user="UDEV")
+
+    [source] = [t for t in said(slack).splitlines() if t.startswith("✅ source health:")]
+    assert source.startswith("✅ source health: `auth-svc` `staging` answered `/health` 200")
+    assert "v1." not in source
 
 
 async def test_a_dry_run_is_audited_as_changing_nothing(bot: BotDriver, gates: GatesWorld) -> None:

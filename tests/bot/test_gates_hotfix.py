@@ -54,7 +54,7 @@ async def test_without_the_flag_an_unhealthy_staging_refuses_the_promotion(
     refusal = slack.responses[-1]
     assert refusal["response_type"] == "ephemeral"
     assert "Pre-flight check `source health` failed for `auth-svc`" in refusal["text"]
-    assert "`staging` is not healthy on v1.3.0" in refusal["text"]
+    assert "`staging` is not healthy: `/health` 503" in refusal["text"]
     assert plan_cards(slack) == []
     assert world.version("production", "auth-svc") == "v1.2.0"
 

@@ -12,7 +12,7 @@ import pytest
 from bot.deploy.views import APPROVE_ACTION
 from store.deploy.models import DeploymentState
 from tests.conftest import SERVICES
-from tests.driver import BotDriver, plan_cards, run_id_of
+from tests.driver import BotDriver, plan_cards, raw_user_ids, run_id_of, thread
 from tests.fakes.clock import FakeClock
 from tests.fakes.ecs_world import EcsWorld
 from tests.fakes.slack_api import FakeSlack
@@ -170,7 +170,7 @@ class TestDeploysUnderALock:
 
         text = said(slack)
         assert f"❌ lock: {LOCKED}" in text
-        assert "❌ It would be refused: 1 check(s) failed." in text
+        assert "❌ It would be refused: 1 check failed." in text
 
     async def test_a_lock_taken_while_a_deploy_awaits_approval_stops_it_before_any_change(
         self, bot: BotDriver, slack: FakeSlack, world: EcsWorld
@@ -189,6 +189,10 @@ class TestDeploysUnderALock:
         assert "Pre-flight check `lock` failed" in (run.error or "")
         assert "release train" in (run.error or "")
         assert production(world) == before
+        card = str(slack.of("chat.update")[-1]["blocks"])
+        assert f"`production` is locked by <@{HOLDER}>" in card
+        assert f"`production` is locked by <@{HOLDER}>" in "".join(thread(slack))
+        assert raw_user_ids([card, *thread(slack)]) == []
 
 
 class TestExpiry:

@@ -122,7 +122,7 @@ class TestPromotion:
 
         text = said(slack)
         assert "Pre-flight check `source health` failed for `auth-svc`" in text
-        assert "`staging` is not healthy on v1.3.0" in text
+        assert "`staging` is not healthy: `/health` 503" in text
         assert "503" in text
         assert await bot.runtime.deploy.history(None) == []
         assert plan_cards(slack) == []
@@ -221,6 +221,6 @@ class TestAgainBeforeTheRun:
         assert estate(world, "production") == before
         card = str(slack.of("chat.update")[-1]["blocks"])
         assert "Pre-flight check `source health` failed" in card
-        assert "`staging` is not healthy on v1.3.0" in card
+        assert "`staging` is not healthy: `/health` 503" in card
         assert "It stopped before any service changed: nothing to roll back." in card
         assert estate(world, "production") == before

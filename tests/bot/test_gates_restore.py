@@ -151,7 +151,8 @@ class TestRestore:
 
         assert (await bot.runtime.runs.get(restore_id)).state is DeploymentState.REJECTED
         assert list(instances(gates)) == [LIVE_DB]
-        assert "🚫 Rejected: nothing was restored." in str(slack.of("chat.update")[-1]["blocks"])
+        card = str(slack.of("chat.update")[-1]["blocks"])
+        assert "🛑 Rejected by <@UAPPROVER1>: nothing was restored." in card
 
     async def test_the_restore_is_recorded_and_audited(
         self, bot: BotDriver, slack: FakeSlack, gates: GatesWorld

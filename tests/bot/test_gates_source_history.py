@@ -231,7 +231,10 @@ class TestRolledBackByHand:
 
         text = card_text(plan_cards(slack)[-1])
         assert "*`auth-svc` v1.4.0 was rolled back in `staging`* by <@UONCALL>" in text
-        assert f"deployment `{stopped.id}`: stopped by /rollback: smoke tests red" in text
+        assert (
+            f"deployment `{stopped.id}`: stopped by <@UONCALL> with `/rollback`: smoke tests red"
+            in text
+        )
 
 
 class TestRefusal:
@@ -320,7 +323,7 @@ class TestDryRun:
         text = said(slack)
         assert "⚠️ source history: *`auth-svc` v1.4.0 failed in `staging`*" in text
         assert f"deployment `{failed.id}`" in text
-        assert "✅ It would post a plan card needing 2 approval(s)." in text
+        assert "✅ It would post a plan card needing 2 approvals." in text
         assert await bot.runtime.deploy.history("production") == []
 
     async def test_a_dry_run_without_a_failure_says_the_source_is_clean(

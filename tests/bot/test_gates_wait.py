@@ -17,7 +17,7 @@ from bot.gates.views import CANCEL_WAIT_ACTION
 from pipeline.kernel.config import Config
 from store.deploy.models import DeploymentState
 from tests.conftest import SERVICES, config_dict
-from tests.driver import BotDriver, plan_cards, run_id_of
+from tests.driver import BotDriver, plan_cards, raw_user_ids, run_id_of, thread
 from tests.fakes.clock import FakeClock
 from tests.fakes.ecs_world import EcsWorld
 from tests.fakes.health import FakeHealth
@@ -220,7 +220,9 @@ class TestCancel:
         assert production(world) == before
         blocks = await card_of(bot, slack, waiting)
         assert buttons(blocks) == []
-        assert "Cancelled" in str(blocks) or "cancelled" in str(blocks)
+        assert f"🚫 Cancelled: <@{user}> cancelled it during the wait." in str(blocks)
+        assert f"• wait cancelled: by <@{user}>" in thread(slack)
+        assert raw_user_ids([str(blocks), *thread(slack)]) == []
 
     async def test_anyone_else_is_refused_privately_and_the_wait_goes_on(
         self, bot: BotDriver, slack: FakeSlack, world: EcsWorld, clock: HeldClock, waiting: str

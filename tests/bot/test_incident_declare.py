@@ -316,9 +316,9 @@ class TestSlackFailures:
         assert slack.workspace.channel(room).members == ["UBOT", "UCMD", "ULEAD1", "ULEAD2"]
         told = [c["text"] for c in posts_in(slack, room) if "could not invite" in c["text"]]
         assert len(told) == 1
-        assert "<@UCMD> I could not invite 1 responder(s)" in told[0]
+        assert "<@UCMD> I could not invite 1 responder" in told[0]
         assert "<@UONCALL1>: Slack answered `user_not_found`" in told[0]
-        assert "1 responder(s) could not be invited" in slack.responses[-1]["text"]
+        assert "1 responder could not be invited" in slack.responses[-1]["text"]
         assert slack.of("conversations.archive") == []
         assert incident.channel_id == room
 

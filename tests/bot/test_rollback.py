@@ -9,14 +9,15 @@ from typing import Any
 
 import pytest
 
-from bot.deploy.views import APPROVE_ACTION, WINDOW_ROLLBACK_ACTION
+from bot.deploy.views import APPROVE_ACTION, REJECT_ACTION, WINDOW_ROLLBACK_ACTION
 from bot.incident.views import SUSPECT_ROLLBACK_ACTIONS
 from bot.rollback.views import ROLLBACK_CANCEL_ACTION, ROLLBACK_CONFIRM_ACTION
+from bot.settings import Settings
 from pipeline.aws import BotoEcs
 from pipeline.kernel.config import Config
 from store.deploy.models import DeploymentState, RunKind, TargetStatus
 from tests.conftest import BotFactory, config_dict
-from tests.driver import BotDriver, plan_cards, run_id_of
+from tests.driver import BotDriver, plan_cards, raw_user_ids, run_id_of, thread
 from tests.fakes.clock import FakeClock
 from tests.fakes.ecs import HeldEcs, put_version
 from tests.fakes.ecs_world import EcsWorld
@@ -53,12 +54,17 @@ def said(slack: FakeSlack) -> dict[str, Any]:
     return slack.responses[-1]
 
 
-async def card_of(bot: BotDriver, slack: FakeSlack, run_id: str) -> str:
-    """A run's card as Slack shows it now (after every update), as searchable text."""
+async def card_blocks(bot: BotDriver, slack: FakeSlack, run_id: str) -> list[dict[str, Any]]:
+    """A run's card as Slack shows it now (after every update)."""
     run = await bot.runtime.runs.get(run_id)
     assert run.channel_id is not None
     [card] = [m for m in slack.workspace.channel(run.channel_id).messages if m.ts == run.message_ts]
-    return str(card.blocks)
+    return list(card.blocks)
+
+
+async def card_of(bot: BotDriver, slack: FakeSlack, run_id: str) -> str:
+    """A run's card as Slack shows it now, as searchable text."""
+    return str(await card_blocks(bot, slack, run_id))
 
 
 def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
@@ -121,19 +127,28 @@ class TestTheCommand:
             for b in buttons(r)
         )
 
-    async def test_one_service_taken_back_says_so_on_the_deploys_card_and_closes_its_window(
+    async def test_one_service_taken_back_says_so_and_leaves_the_others_inside_the_window(
         self, bot: BotDriver, slack: FakeSlack, clock: FakeClock
     ) -> None:
+        """Issue 16: the rollback window is per service, so a partial rollback keeps it open."""
         deploy_id = await deploy_production(bot, slack, "api-gateway,auth-svc")
         clock.advance(10 * MINUTE)
 
-        await rollback(bot, "-y production auth-svc")
+        await rollback(bot, "-y production auth-svc login errors")
 
         run = await latest_rollback(bot)
         card = await card_of(bot, slack, deploy_id)
-        assert f"`auth-svc` rolled back (rollback `{run.id}`)" in card
-        assert f"The rollback window closed at {clock.now():%H:%M} UTC" in card
-        assert WINDOW_ROLLBACK_ACTION not in card
+        assert "↩️ Production deployment partly rolled back" in card
+        assert "↩️ `auth-svc` v1.2.0 → *v1.3.0* · rolled back" in card
+        assert "✅ `api-gateway` v1.2.0 → *v1.3.0*" in card
+        assert "`auth-svc` rolled back by <@UONCALL>" in card
+        assert f"(rollback `{run.id}`): login errors" in card
+        assert "successful" not in card
+        assert "Rollback available until 10:00 UTC* for `api-gateway`" in card
+        assert "window closed" not in card
+        [button] = buttons({"blocks": await card_blocks(bot, slack, deploy_id)})
+        assert button["action_id"] == WINDOW_ROLLBACK_ACTION
+        assert "This takes 1 service in production back" in button["confirm"]["text"]["text"]
 
     async def test_all_takes_back_every_service_the_last_deploy_changed(
         self, bot: BotDriver, slack: FakeSlack, world: EcsWorld
@@ -205,13 +220,97 @@ class TestTheWindow:
         deploy_id = await deploy_production(bot, slack, "api-gateway")
 
         card = await card_of(bot, slack, deploy_id)
-        thread = [c["text"] for c in slack.of("chat.postMessage") if "thread_ts" in c]
-        assert any("Rollback available for 60 minutes" in t for t in thread)
+        assert any("Rollback available for 60 minutes" in t for t in thread(slack))
         assert "Rollback available until 10:00 UTC" in card
         assert WINDOW_ROLLBACK_ACTION in card
         record = (await bot.command(f"status {deploy_id}", user="UDEV"))["body"]["text"]
         assert '"rollback_available": true' in record
         assert '"rollback_window_minutes": 60' in record
+
+    async def test_a_second_service_inside_the_window_goes_back_without_approvals(
+        self, bot: BotDriver, slack: FakeSlack, clock: FakeClock, world: EcsWorld
+    ) -> None:
+        deploy_id = await deploy_production(bot, slack, "api-gateway,auth-svc")
+        await rollback(bot, "-y production auth-svc")
+        cards_before = len(plan_cards(slack))
+        clock.advance(10 * MINUTE)
+
+        await rollback(bot, "-y production api-gateway")
+
+        second = await latest_rollback(bot)
+        assert (second.required_approvals, second.state) == (0, DeploymentState.SUCCEEDED)
+        assert second.reverts == deploy_id
+        assert world.version("production", "api-gateway") == "v1.2.0"
+        assert "approvals" not in str(plan_cards(slack)[cards_before:])
+        assert (await bot.runtime.runs.get(deploy_id)).reverted_by == second.id
+
+    async def test_the_cards_button_after_a_partial_rollback_takes_back_only_the_rest(
+        self, bot: BotDriver, slack: FakeSlack, clock: FakeClock, world: EcsWorld
+    ) -> None:
+        deploy_id = await deploy_production(bot, slack, "api-gateway,auth-svc")
+        await rollback(bot, "-y production auth-svc")
+        first = await latest_rollback(bot)
+        clock.advance(MINUTE)
+
+        await bot.click(WINDOW_ROLLBACK_ACTION, deploy_id, user=ONCALL)
+
+        second = await latest_rollback(bot)
+        assert second.id != first.id
+        assert [t.service for t in second.active_targets] == ["api-gateway"]
+        assert world.version("production", "api-gateway") == "v1.2.0"
+        card = await card_of(bot, slack, deploy_id)
+        assert "↩️ Production deployment rolled back" in card
+        assert "`auth-svc` rolled back by <@UONCALL>" in card
+        assert "`api-gateway` rolled back by <@UONCALL>" in card
+        assert WINDOW_ROLLBACK_ACTION not in card
+
+    async def test_a_rolled_back_deploy_never_says_successful_nor_speaks_of_its_window(
+        self, bot: BotDriver, slack: FakeSlack, clock: FakeClock
+    ) -> None:
+        deploy_id = await deploy_production(bot, slack, "api-gateway")
+        await rollback(bot, "-y production api-gateway 5xx after release")
+        rolled_back = await card_of(bot, slack, deploy_id)
+        clock.advance(61 * MINUTE)
+
+        await bot.runtime.timers.run_due()
+        await bot.settle()
+
+        card = await card_of(bot, slack, deploy_id)
+        for shown in (rolled_back, card):
+            assert "↩️ Production deployment rolled back" in shown
+            assert "Rolled back by <@UONCALL>" in shown
+            assert "successful" not in shown
+            assert "Rollback available" not in shown
+            assert "window" not in shown
+        update = slack.of("chat.update")[-1]
+        assert update["text"] == "↩️ Production deployment rolled back"
+
+    async def test_a_window_under_a_minute_is_said_in_seconds(
+        self,
+        settings: Settings,
+        health: FakeHealth,
+        clock: FakeClock,
+        slack: FakeSlack,
+        world: EcsWorld,
+    ) -> None:
+        data = config_dict(health)
+        data["environments"]["production"]["rollback_window"] = "30s"
+        bot = BotDriver(
+            settings=settings,
+            config=Config.model_validate(data),
+            clock=clock,
+            ecs=BotoEcs(),
+            slack=slack,
+        )
+        await bot.start()
+        try:
+            await deploy_production(bot, slack, "api-gateway")
+        finally:
+            await bot.stop()
+
+        said = thread(slack)
+        assert "Rollback available for 30 seconds" in said[-1]
+        assert not any("0 minutes" in t or "(s)" in t for t in said)
 
     async def test_the_window_button_rolls_back_inside_the_window(
         self, bot: BotDriver, slack: FakeSlack, world: EcsWorld
@@ -265,6 +364,22 @@ class TestTheWindow:
         assert "approvals 0/2" in str(card["blocks"])
         assert world.version("production", "api-gateway") == "v1.2.0"
 
+    async def test_a_rejected_rollback_card_names_who_rejected_it(
+        self, bot: BotDriver, slack: FakeSlack, clock: FakeClock, world: EcsWorld
+    ) -> None:
+        await deploy_production(bot, slack, "api-gateway")
+        clock.advance(61 * MINUTE)
+        await bot.runtime.timers.run_due()
+        await rollback(bot, "production api-gateway -y too slow")
+        run_id = run_id_of(plan_cards(slack)[-1])
+
+        await bot.click(REJECT_ACTION, run_id, user="UAPPROVER1")
+
+        card = await card_of(bot, slack, run_id)
+        assert "🛑 Rejected by <@UAPPROVER1>. Nothing was rolled back." in card
+        assert slack.of("chat.update")[-1]["text"].startswith("🛑 Rejected by <@UAPPROVER1>")
+        assert world.version("production", "api-gateway") == "v1.3.0"
+
 
 class TestRunningDeploys:
     async def test_a_rollback_of_a_service_being_deployed_stops_that_deploy_and_rolls_it_back(
@@ -293,7 +408,13 @@ class TestRunningDeploys:
         assert f"Deployment `{deploy_id}` is already rolling back in `production`" in again
         run = await bot.runtime.runs.get(deploy_id)
         assert run.state is DeploymentState.ROLLED_BACK
-        assert run.error == "stopped by /rollback: stop it"
+        assert run.error == "stopped by UONCALL with `/rollback`: stop it"
+        card = await card_of(bot, slack, deploy_id)
+        assert "Reason: stopped by <@UONCALL> with `/rollback`: stop it" in card
+        assert "• rollback requested: stopped by <@UONCALL> with `/rollback`: stop it" in (
+            thread(slack)
+        )
+        assert raw_user_ids([card, *thread(slack)]) == []
         assert world.version("production", "api-gateway") == "v1.2.0"
         assert world.version("production", "auth-svc") == "v1.2.0"
         assert await latest_rollback(bot) is None

@@ -192,7 +192,7 @@ async def test_after_the_window_the_question_comes_first_then_the_plan_card_need
     await bot.click(APPROVE_ACTION, pending.id, user="UAPPROVER2")
 
     assert WARNING in asked
-    assert "After you confirm, a plan card asks for 2 approval(s)" in asked
+    assert "After you confirm, a plan card asks for 2 approvals" in asked
     assert planned.state is DeploymentState.AWAITING_APPROVAL
     assert (planned.required_approvals, planned.message_ts is not None) == (2, True)
     # The approvers see what the requester was told: the database stays migrated.

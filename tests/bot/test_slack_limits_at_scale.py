@@ -91,7 +91,7 @@ async def test_a_production_deploy_of_200_services_with_confirm_buttons_reaches_
     actions = next(b for b in card["blocks"] if b["type"] == "actions")
     dialog = actions["elements"][0]["confirm"]
     assert dialog["text"]["type"] == "plain_text"
-    assert dialog["text"]["text"].startswith("This deploys 200 service(s) to production:")
+    assert dialog["text"]["text"].startswith("This deploys 200 services to production:")
     assert "more" in dialog["text"]["text"]
     card_text = str(card["blocks"])
     assert "`service-000` v1.2.0 → *v1.3.0*" in card_text

@@ -84,7 +84,7 @@ def test_incident_help(example: Config) -> None:
         "*Severities*\n"
         "• `p1` Service down, all users affected (response: Immediate; updates every 15 minutes)\n"
         "• `p2` Major feature broken (response: 15 minutes; updates every 30 minutes)\n"
-        "• `p3` Minor feature broken (response: 1 hour; updates every 60 minutes (1h))\n"
+        "• `p3` Minor feature broken (response: 1 hour; updates every 60 minutes)\n"
         "• `p4` Cosmetic issue (response: Next business day; no update reminders)"
     )
 
