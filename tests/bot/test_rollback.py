@@ -341,7 +341,8 @@ class TestFailure:
         assert run.state is DeploymentState.ROLLBACK_FAILED
         assert [t.status for t in run.active_targets] == [TargetStatus.ROLLBACK_FAILED]
         loud = next(c for c in slack.of("chat.postMessage") if c.get("reply_broadcast"))
-        assert loud["text"].startswith("<!channel> 🚨 Rollback FAILED")
+        # Issue 16: a failure also names who asked for the run.
+        assert loud["text"].startswith(f"<!channel> <@{run.requested_by}> 🚨 Rollback FAILED")
         target_td = run.active_targets[0].new_task_def
         assert f"--task-definition {target_td}" in loud["text"]
         assert previous is not None
