@@ -142,6 +142,8 @@ class DeployCommands:
         except (Forbidden, DeployConflict) as exc:
             latest = await self._runs.get(run.id)
             return Outcome(error=exc, cards=(latest,) if latest.state.finished else (), ref=run.id)
+        if after.state is DeploymentState.REJECTED:
+            await self._runs.ended(run.id)
         # Re-read: once started, the runner may already have moved the run on.
         latest = await self._runs.get(run.id)
         return Outcome(cards=(latest,), audit=after.state.value, ref=run.id)

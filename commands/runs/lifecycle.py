@@ -71,6 +71,16 @@ class Runs:
         """Draw the run's latest state on its card (no-op without a card)."""
         await self._notifier.redraw(await self.get(deployment_id))
 
+    async def ended(self, deployment_id: str) -> None:
+        """A person ended the run (rejected, cancelled) or its time ran out: redraw its card and
+        say how it ended (`Notifier.run_changed`). A Slack failure is logged, never raised: the
+        store already holds the end."""
+        run = await self.get(deployment_id)
+        try:
+            await self._notifier.run_changed(run)
+        except ChatOpsError as exc:
+            log.warning("could not tell how %s ended: %s", run.id, exc.user_message)
+
     # -- the approval timer ----------------------------------------------------------------
 
     def arm_timer(self, run: Deployment) -> None:
@@ -195,7 +205,7 @@ class Runs:
         )
         if expired:
             self.disarm_timer(deployment_id)
-            await self.redraw(deployment_id)
+            await self.ended(deployment_id)
         return expired
 
     async def expire_due(self) -> list[str]:

@@ -312,6 +312,24 @@ class TestSteering:
         assert run.error == "aborted at the 50% stage"
         assert canary.weights("auth-svc") == {"blue": 100, "green": 0}
 
+    async def test_an_abort_tells_the_channel_mentioning_the_requester(
+        self,
+        bot: BotDriver,
+        slack: FakeSlack,
+        canary: CanaryWorld,
+        clock: FakeClock,
+        health: FakeHealth,
+    ) -> None:
+        run_id, pause = await self._at_50(bot, slack, canary, clock, health)
+
+        await bot.click(CANARY_ABORT_ACTION, run_id, user="UONCALL", wait_runs=False)
+        pause.go.set()
+        await bot.settle()
+
+        [loud] = [c for c in slack.of("chat.postMessage") if c.get("reply_broadcast")]
+        assert loud["text"].startswith("<@UDEV> 🚨 Production deployment FAILED")
+        assert "Reason: aborted at the 50% stage" in loud["text"]
+
     @pytest.mark.parametrize("action", [CANARY_PROMOTE_ACTION, CANARY_HOLD_ACTION])
     async def test_a_steer_after_an_abort_is_refused_saying_who_is_aborting_and_changes_nothing(
         self,
