@@ -6,7 +6,6 @@ Every card stays inside Slack's limits however many services it lists.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -35,11 +34,11 @@ from bot.gates.views import (
     wait_button,
     wait_line,
 )
-from bot.mrkdwn import clip, escape, hhmm, join_lines, mention, mentions, when
+from bot.mrkdwn import escape, hhmm, join_lines, mention, mentions, when
 from bot.rollback.views import change_line, database_warning, reason_words, rollback_outcome
-from commands.deploy.replies import History, Record
+from commands.deploy.replies import History
 from pipeline.kernel.config import Config
-from pipeline.records import deployment_record, manual_command
+from pipeline.records import manual_command
 from store.deploy.models import Deployment, DeploymentState, StageEvent, Target, TargetStatus
 
 APPROVE_ACTION = "deploy_approve"
@@ -328,15 +327,6 @@ def event_text(event: StageEvent) -> str:
     detail = f": {escape(event.detail)}" if event.detail else ""
     icon = {"failed": "❌", "passed": "✅", "done": "✅", "interrupted": "⏸️"}.get(event.status, "•")
     return f"{icon} {who}{event.stage} {event.status}{detail}"
-
-
-def record_text(record: Record) -> str:
-    run = record.run
-    body = json.dumps(
-        deployment_record(run, now=record.now, window_minutes=record.window_minutes), indent=2
-    )
-    head = f"Deployment `{run.id}`: {run.state.words}\n"
-    return head + clip(f"```{escape(body)}```", MAX_SECTION_TEXT - len(head))
 
 
 def history_text(history: History) -> str:

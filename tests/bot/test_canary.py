@@ -159,7 +159,7 @@ class TestRelease:
         assert world.version("production", "auth-svc-green", container="auth-svc") == "v1.3.0"
         assert world.task_definition("production", "auth-svc-blue") == blue_td
         assert world.version("production", "api-gateway") == "v1.3.0"
-        record = (await bot.command(f"status {run_id}", user="UDEV"))["body"]["text"]
+        record = (await bot.command(f"status {run_id} --json", user="UDEV"))["body"]["text"]
         assert '"rollout_stages"' in record
         assert '"stage": "progressive"' in record
 
