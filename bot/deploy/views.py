@@ -34,7 +34,7 @@ from bot.gates.views import (
     wait_button,
     wait_line,
 )
-from bot.mrkdwn import escape, hhmm, join_lines, mention, mentions, when
+from bot.mrkdwn import clip, escape, hhmm, join_lines, mention, mentions, when
 from bot.rollback.views import change_line, database_warning, reason_words, rollback_outcome
 from commands.deploy.replies import History
 from pipeline.kernel.config import Config
@@ -45,6 +45,9 @@ APPROVE_ACTION = "deploy_approve"
 REJECT_ACTION = "deploy_reject"
 WINDOW_ROLLBACK_ACTION = "deploy_rollback"
 
+# A reason in `/deploy history` is cut to this, so one long reason cannot push the other
+# entries out of the list.
+HISTORY_REASON = 120
 # Blocks a card needs besides its service lines: header, context, reason, state, figures,
 # outcome, window, retired, approvers, buttons, with room to spare.
 _CARD_FIXED_BLOCKS = 16
@@ -88,10 +91,9 @@ def summary_text(run: Deployment) -> str:
         reverts = f" of `{run.reverts}`" if run.reverts else ""
         return f"↩️ rollback `{run.id}`{reverts} {run.environment}: {changes}, {state}"
     versions = sorted({t.target_version for t in run.active_targets})
-    return (
-        f"`{run.id}` {run.environment}: {len(run.active_targets)} service(s) to "
-        f"{', '.join(versions)}, {state}"
-    )
+    targets = run.active_targets
+    what = f"`{targets[0].service}`" if len(targets) == 1 else f"{len(targets)} services"
+    return f"`{run.id}` {run.environment}: {what} to {', '.join(versions)}, {state}"
 
 
 def outcome_text(run: Deployment) -> str | None:
@@ -343,7 +345,7 @@ def history_text(history: History) -> str:
 
 def _reverted_words(run: Deployment, reverters: Mapping[str, Deployment]) -> str:
     if run.is_rollback:
-        return f" (reason: {reason_words(run)})"
+        return f" (reason: {clip(reason_words(run), HISTORY_REASON)})"
     if run.reverted_by is None:
         return ""
     by = reverters.get(run.reverted_by)
@@ -351,7 +353,7 @@ def _reverted_words(run: Deployment, reverters: Mapping[str, Deployment]) -> str
         return f" · rolled back by `{run.reverted_by}`"
     return (
         f" · rolled back by {mention(by.requested_by)} {when(by.finished_at or by.updated_at)} "
-        f"(`{by.id}`): {reason_words(by)}"
+        f"(`{by.id}`): {clip(reason_words(by), HISTORY_REASON)}"
     )
 
 

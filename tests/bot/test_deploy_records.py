@@ -6,8 +6,9 @@ import json
 from datetime import UTC, datetime
 
 from bot.deploy.status import record_text
-from commands.deploy.replies import Record
-from store.deploy.models import Deployment, DeploymentId, DeploymentState, Target
+from bot.deploy.views import history_text
+from commands.deploy.replies import History, Record
+from store.deploy.models import Deployment, DeploymentId, DeploymentState, RunKind, Target
 from tests.driver import BotDriver
 from tests.fakes.ecs_world import EcsWorld
 from tests.fakes.health import FakeHealth
@@ -137,3 +138,62 @@ async def test_history_lists_recent_runs_newest_first_and_filters_by_environment
 
     assert staging.index(second) < staging.index(first)
     assert "No deployments in `production` yet." in production
+
+
+def _run(i: int, **fields: object) -> Deployment:
+    at = datetime(2026, 11, 22, 9, i, tzinfo=UTC)
+    values: dict[str, object] = {
+        "id": DeploymentId(f"1795338000-{i:06d}"),
+        "environment": "production",
+        "requested_by": "UDEV",
+        "version": "v1.3.0",
+        "state": DeploymentState.SUCCEEDED,
+        "stage": None,
+        "required_approvals": 0,
+        "channel_id": "CDEPLOYS",
+        "message_ts": "1.2",
+        "created_at": at,
+        "updated_at": at,
+        "approval_due_at": None,
+        "started_at": at,
+        "finished_at": at,
+        "error": None,
+        "targets": (
+            Target(service="auth-svc", current_version="v1.2.0", target_version="v1.3.0"),
+            Target(service="market-svc", current_version="v1.2.0", target_version="v1.3.0"),
+        ),
+    }
+    values.update(fields)
+    return Deployment.model_validate(values)
+
+
+def test_history_clips_a_long_reason_so_all_ten_entries_show() -> None:
+    long_reason = "login errors after the release " * 90
+    rollback = _run(
+        0,
+        kind=RunKind.ROLLBACK,
+        reason=long_reason,
+        targets=(Target(service="auth-svc", current_version="v1.3.0", target_version="v1.2.0"),),
+    )
+    runs = (rollback, *(_run(i) for i in range(1, 10)))
+
+    said = history_text(History(runs, "production"))
+
+    assert "more" not in said.splitlines()[-1]
+    for run in runs:
+        assert f"`{run.id}`" in said
+    assert "login errors after the release login errors" in said
+    assert said.count("login errors after the release") < 10
+
+
+def test_history_names_the_service_of_a_one_service_deploy() -> None:
+    one = _run(
+        1,
+        targets=(Target(service="auth-svc", current_version="v1.2.0", target_version="v1.3.0"),),
+    )
+
+    said = history_text(History((one, _run(2)), None))
+
+    assert f"`{one.id}` production: `auth-svc` to v1.3.0, succeeded" in said
+    assert "2 services to v1.3.0, succeeded" in said
+    assert "service(s)" not in said
