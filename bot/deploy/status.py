@@ -10,6 +10,7 @@ from typing import Any
 from bot.blocks import MAX_SECTION_TEXT
 from bot.gates.views import gate_lines, is_restore
 from bot.mrkdwn import clip, escape, hhmm, mention, mentions, when
+from bot.rollback.views import reason_words
 from commands.deploy.replies import Record
 from pipeline.kernel.config import format_duration
 from pipeline.records import deployment_record
@@ -47,6 +48,8 @@ def record_text(record: Record) -> str:
     if times:
         lines.append(times)
     lines += _services(run)
+    if run.is_rollback:
+        lines.append(f"Reason: {clip(reason_words(run), _WHY)}")
     if run.error and run.state is not DeploymentState.SUCCEEDED:
         lines.append(f"Why: {clip(escape(run.error), _WHY)}")
     lines += gate_lines(run)
