@@ -92,6 +92,7 @@ class SlackNotifier:
             reverter=reverter,
             canary_stages=len(env.canary.stages),
             now=self._clock.now(),
+            approvers=env.approvers,
         )
 
     async def post_card(self, run: Deployment) -> str:

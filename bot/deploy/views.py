@@ -6,7 +6,7 @@ Every card stays inside Slack's limits however many services it lists.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -203,6 +203,7 @@ def deploy_card(
     reverter: Deployment | None = None,
     canary_stages: int = 0,
     now: datetime | None = None,
+    approvers: Sequence[str] = (),
 ) -> tuple[str, Blocks]:
     """The card of a deploy or a rollback: fallback text and blocks. Approve/Reject while
     approval is pending; Roll back while a successful deploy's window is open; during the wait
@@ -255,6 +256,9 @@ def deploy_card(
         blocks.append(context(retired))
     if run.approved_by:
         blocks.append(context("Approved by " + mentions(run.approved_by)))
+    asking = _asking(run, approvers)
+    if asking:
+        blocks.append(context(asking))
     if run.state is DeploymentState.AWAITING_APPROVAL and run.required_approvals > 0:
         blocks.append(_buttons(run, confirm_buttons=confirm_buttons))
     elif window and window.startswith("↩️ *Rollback available"):
@@ -262,7 +266,19 @@ def deploy_card(
     elif (buttons := steering(run) or wait_button(run)) is not None:
         blocks.append(buttons)
     fallback = outcome.splitlines()[0] if outcome else f"{title}: {summary_text(run)}"
+    if asking:
+        fallback += f" · {asking}"
     return fallback, blocks
+
+
+def _asking(run: Deployment, approvers: Sequence[str]) -> str | None:
+    """Who is asked to decide, as mentions (users and user groups), while a request waits."""
+    if run.state is not DeploymentState.AWAITING_APPROVAL or not approvers:
+        return None
+    left = run.required_approvals - len(run.approved_by)
+    if left <= 0:
+        return None
+    return f"👀 Approvers: {mentions(approvers)} · {left} approval{'s' if left > 1 else ''} needed"
 
 
 def _window_button(run: Deployment) -> dict[str, Any]:
