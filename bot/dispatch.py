@@ -147,10 +147,12 @@ class Dispatcher:
             reply = self._reply_of(answer, typed)
             if reply is None:
                 await ack()
+            elif answer.announce and answer.error is None:
+                await ack()
+                await self._announce(inv, reply, respond=respond)
             else:
                 text, blocks = reply
-                seen_by = "in_channel" if answer.announce and answer.error is None else "ephemeral"
-                await ack(text=text, blocks=blocks, response_type=seen_by)
+                await ack(text=text, blocks=blocks, response_type="ephemeral")
             await self._finish(answer, inv.user_id, inv.typed, inv.channel_id, respond=None)
             return
         journal_id = await self._open(inv.user_id, inv.typed, inv.channel_id, answer.ref)
@@ -281,6 +283,21 @@ class Dispatcher:
             except Exception:
                 log.warning("could not redraw the card of %s", run.id, exc_info=True)
         await self._record(user_id, action, channel_id, audit, outcome.ref, journal_id=journal_id)
+
+    async def _announce(
+        self, inv: Invocation, message: tuple[str, Blocks | None], *, respond: AsyncRespond
+    ) -> None:
+        """Say a command's answer to the channel where it was typed, as a message of its own
+        (a lock is everyone's business there). When the bot cannot post there, the person is
+        told privately, with the reason."""
+        text, blocks = message
+        try:
+            await self._slack.post(
+                "tell the channel", channel=inv.channel_id, text=text, blocks=blocks
+            )
+        except ChatOpsError as exc:
+            note = f"{text}\n_Only you see this: {exc.user_message}_"
+            await self._tell(inv.user_id, (note, None), respond=respond, channel_id=None)
 
     async def _tell(
         self,

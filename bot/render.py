@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any, assert_never
 
 from bot.blocks import Blocks, message_text
-from bot.deploy.views import history_text, record_text
+from bot.deploy.status import record_text
+from bot.deploy.views import history_text
 from bot.gates.views import dry_run_text, environment_text, health_text
 from bot.incident.views import declared_text, list_text, resolve_modal, update_modal
 from bot.mrkdwn import render

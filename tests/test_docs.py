@@ -25,7 +25,7 @@ DEPLOY_FORMS = {
     "dry run": "/deploy <environment> <services|all> [version] --dry-run",
     "skip staging": '/deploy <environment> <services|all> <version> --skip-staging "<reason>"',
     "break glass": '/deploy <environment> <services|all> [version] --break-glass "<reason>"',
-    "status": "/deploy status <deployment-id>",
+    "status": "/deploy status <deployment-id> [--json]",
     "status of an environment": "/deploy status <environment>",
     "history": "/deploy history [environment]",
     "lock": "/deploy lock <environment> [reason] [for <duration>]",

@@ -15,6 +15,7 @@ import logging
 from datetime import timedelta
 
 from bot.blocks import MAX_MESSAGE_TEXT, Blocks
+from bot.deploy.thread import Progress, posts_alone
 from bot.deploy.views import (
     break_glass_text,
     deploy_card,
@@ -22,7 +23,7 @@ from bot.deploy.views import (
     finished_text,
     manual_steps,
 )
-from bot.mrkdwn import pack_lines, render
+from bot.mrkdwn import mention, pack_lines, render
 from bot.rollback.views import rollback_notice
 from bot.slack import SlackGateway, answer_lost, retry_after_s, transient
 from pipeline.kernel.config import Config
@@ -47,7 +48,8 @@ RETRY_FIRST_S = 2.0
 RETRY_MAX_S = 60.0
 RETRY_ATTEMPTS = 8
 
-_ENDED = (DeploymentState.SUCCEEDED, DeploymentState.ROLLED_BACK, DeploymentState.ROLLBACK_FAILED)
+# Endings told to the channel too, mentioning the requester (issue 16).
+_LOUD = (DeploymentState.ROLLED_BACK, DeploymentState.REJECTED, DeploymentState.CANCELLED)
 
 
 def card_digest(text: str, blocks: Blocks) -> str:
@@ -76,6 +78,8 @@ class SlackNotifier:
         self._clock = clock
         self._tasks = tasks
         self._behind: set[str] = set()
+        self._progress: dict[str, Progress] = {}
+        self._failed: dict[str, str | None] = {}
 
     async def _card(self, run: Deployment) -> tuple[str, Blocks]:
         env = self._config.environment(run.environment)
@@ -89,6 +93,7 @@ class SlackNotifier:
             reverters=reverters,
             canary_stages=len(env.canary.stages),
             now=self._clock.now(),
+            approvers=env.approvers,
         )
 
     async def post_card(self, run: Deployment) -> str:
@@ -133,14 +138,28 @@ class SlackNotifier:
         )
 
     async def stage_changed(self, run: Deployment, event: StageEvent) -> None:
+        """Post the event in the card's thread within the noise budget (`bot/deploy/thread.py`):
+        a service's steps show on the card and are said in grouped progress replies."""
         if run.channel_id is None or run.message_ts is None:
             return
-        await self._slack.post(
-            "post a stage in the card's thread",
-            channel=run.channel_id,
-            thread_ts=run.message_ts,
-            text=event_text(event),
-        )
+        progress = self._progress.setdefault(run.id, Progress(total=len(run.active_targets)))
+        if posts_alone(event):
+            if event.status == "failed":
+                if event.service is None and event.detail == self._failed.get(run.id):
+                    return  # the run failed as the service did: said already
+                self._failed[run.id] = event.detail
+            await self._say_progress(run)
+            await self._thread(run, event_text(event))
+        elif progress.add(event):
+            # The card shows each service's step; it moves with the progress replies.
+            await self.redraw(run)
+            await self._say_progress(run)
+
+    async def _say_progress(self, run: Deployment) -> None:
+        progress = self._progress.get(run.id)
+        lines = progress.take() if progress is not None else []
+        for part in pack_lines(lines, MAX_MESSAGE_TEXT):
+            await self._thread(run, "\n".join(part))
 
     async def break_glass(self, run: Deployment) -> None:
         if run.channel_id is None or run.break_glass is None:
@@ -153,31 +172,42 @@ class SlackNotifier:
         )
 
     async def run_changed(self, run: Deployment) -> None:
+        """Redraw the card; at the end, say how it ended in the thread. An ending someone must
+        act on or know about (a failure, an automatic rollback, an abort, a rejection, a
+        cancellation) also reaches the channel (`reply_broadcast`) and mentions the requester."""
         await self.redraw(run)
         if run.channel_id is None or run.message_ts is None:
             return
+        await self._say_progress(run)
+        if run.state.finished:
+            self._progress.pop(run.id, None)
+            self._failed.pop(run.id, None)
+        back = [t for t in run.active_targets if t.status is TargetStatus.ROLLED_BACK]
         if run.is_rollback and run.state is DeploymentState.SUCCEEDED:
             # Seed 001's announcement, in the channel where the rollback was asked for.
-            notices = [rollback_notice(run, t) for t in run.active_targets]
-            for part in pack_lines(notices, MAX_MESSAGE_TEXT):
-                await self._slack.post(
-                    "announce the rollback", channel=run.channel_id, text="\n\n".join(part)
-                )
-        if run.state in (DeploymentState.ROLLED_BACK, DeploymentState.ROLLBACK_FAILED):
-            for t in run.active_targets:
-                if t.status is TargetStatus.ROLLED_BACK:
-                    await self._thread(run, rollback_notice(run, t))
-        if run.state in _ENDED:
-            text = finished_text(run)
-            if run.state is DeploymentState.ROLLBACK_FAILED:
-                # Loud: the whole channel sees it, with every command still to run.
-                steps = manual_steps(run, self._config)
-                for i, part in enumerate(
-                    pack_lines([f"<!channel> {text}", *steps.splitlines()], MAX_MESSAGE_TEXT)
-                ):
-                    await self._thread(run, "\n".join(part), broadcast=i == 0)
-            else:
-                await self._thread(run, text)
+            await self._slack.post(
+                "announce the rollback",
+                channel=run.channel_id,
+                text=rollback_notice(run, run.active_targets),
+            )
+        if run.state in (DeploymentState.ROLLED_BACK, DeploymentState.ROLLBACK_FAILED) and back:
+            await self._thread(run, rollback_notice(run, back))
+        text = finished_text(run) if run.state.finished else ""
+        if not text:
+            return
+        requester = mention(run.requested_by)
+        if run.state is DeploymentState.ROLLBACK_FAILED:
+            # Loud: the whole channel sees it, with every command still to run.
+            steps = manual_steps(run, self._config)
+            lines = [f"<!channel> {requester} {text}", *steps.splitlines()]
+            for i, part in enumerate(pack_lines(lines, MAX_MESSAGE_TEXT)):
+                await self._thread(run, "\n".join(part), broadcast=i == 0)
+        elif run.state in _LOUD:
+            await self._thread(run, f"{requester} {text}", broadcast=True)
+        elif run.state is DeploymentState.EXPIRED:
+            await self._thread(run, f"{requester} {text}")
+        else:
+            await self._thread(run, text)
 
     async def _thread(self, run: Deployment, text: str, *, broadcast: bool = False) -> None:
         assert run.channel_id is not None

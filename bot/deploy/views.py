@@ -6,8 +6,7 @@ Every card stays inside Slack's limits however many services it lists.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,18 +36,21 @@ from bot.gates.views import (
 )
 from bot.mrkdwn import clip, escape, hhmm, join_lines, kept, mention, mentions, when
 from bot.rollback.views import change_line, database_warning, reason_words, rollback_outcome
-from commands.deploy.replies import History, Record
+from commands.deploy.replies import History
 from pipeline.kernel.config import Config
 from pipeline.kernel.text import counted, duration_words
-from pipeline.records import deployment_record, manual_command
+from pipeline.records import manual_command
 from store.deploy.models import Deployment, DeploymentState, StageEvent, Target, TargetStatus
 
 APPROVE_ACTION = "deploy_approve"
 REJECT_ACTION = "deploy_reject"
 WINDOW_ROLLBACK_ACTION = "deploy_rollback"
 
-# Blocks a card needs besides its service lines: header, context, banners, reason, state,
-# figures, outcome, window, retired, approvers, buttons, with room to spare.
+# A reason in `/deploy history` is cut to this, so one long reason cannot push the other
+# entries out of the list.
+HISTORY_REASON = 120
+# Blocks a card needs besides its service lines: header, context, banners, reason, state, figures,
+# outcome, window, retired, approvers, buttons, with room to spare.
 _CARD_FIXED_BLOCKS = 17
 
 _TARGET_ICON = {
@@ -93,10 +95,9 @@ def summary_text(run: Deployment) -> str:
         reverts = f" of `{run.reverts}`" if run.reverts else ""
         return f"↩️ rollback `{run.id}`{reverts} {run.environment}: {changes}, {state}"
     versions = sorted({t.target_version for t in run.active_targets})
-    return (
-        f"`{run.id}` {run.environment}: {counted(len(run.active_targets), 'service')} to "
-        f"{', '.join(versions)}, {state}"
-    )
+    targets = run.active_targets
+    what = f"`{targets[0].service}`" if len(targets) == 1 else counted(len(targets), "service")
+    return f"`{run.id}` {run.environment}: {what} to {', '.join(versions)}, {state}"
 
 
 def outcome_text(run: Deployment, reverters: Mapping[str, Deployment] | None = None) -> str | None:
@@ -256,6 +257,7 @@ def deploy_card(
     reverters: Mapping[str, Deployment] | None = None,
     canary_stages: int = 0,
     now: datetime | None = None,
+    approvers: Sequence[str] = (),
 ) -> tuple[str, Blocks]:
     """The card of a deploy or a rollback: fallback text and blocks. Approve/Reject while
     approval is pending; Roll back while a successful deploy's window is open; during the wait
@@ -308,6 +310,9 @@ def deploy_card(
         blocks.append(context(retired))
     if run.approved_by:
         blocks.append(context("Approved by " + mentions(run.approved_by)))
+    asking = _asking(run, approvers)
+    if asking:
+        blocks.append(context(asking))
     if run.state is DeploymentState.AWAITING_APPROVAL and run.required_approvals > 0:
         blocks.append(_buttons(run, confirm_buttons=confirm_buttons))
     elif window_open(run):
@@ -315,7 +320,19 @@ def deploy_card(
     elif (buttons := steering(run) or wait_button(run)) is not None:
         blocks.append(buttons)
     fallback = outcome.splitlines()[0] if outcome else f"{title}: {summary_text(run)}"
+    if asking:
+        fallback += f" · {asking}"
     return fallback, blocks
+
+
+def _asking(run: Deployment, approvers: Sequence[str]) -> str | None:
+    """Who is asked to decide, as mentions (users and user groups), while a request waits."""
+    if run.state is not DeploymentState.AWAITING_APPROVAL or not approvers:
+        return None
+    left = run.required_approvals - len(run.approved_by)
+    if left <= 0:
+        return None
+    return f"👀 Approvers: {mentions(approvers)} · {left} approval{'s' if left > 1 else ''} needed"
 
 
 def _window_button(run: Deployment) -> dict[str, Any]:
@@ -384,15 +401,6 @@ def event_text(event: StageEvent) -> str:
     return f"{icon} {who}{event.stage} {event.status}{detail}"
 
 
-def record_text(record: Record) -> str:
-    run = record.run
-    body = json.dumps(
-        deployment_record(run, now=record.now, window_minutes=record.window_minutes), indent=2
-    )
-    head = f"Deployment `{run.id}`: {run.state.words}\n"
-    return head + clip(f"```{escape(body)}```", MAX_SECTION_TEXT - len(head))
-
-
 def history_text(history: History) -> str:
     where = f" in `{history.environment}`" if history.environment else ""
     if not history.runs:
@@ -407,7 +415,7 @@ def history_text(history: History) -> str:
 
 def _reverted_words(run: Deployment, reverters: Mapping[str, Deployment]) -> str:
     if run.is_rollback:
-        return f" (reason: {reason_words(run)})"
+        return f" (reason: {clip(reason_words(run), HISTORY_REASON)})"
     if run.reverted_by is None:
         return ""
     by = reverters.get(run.reverted_by)
@@ -415,7 +423,7 @@ def _reverted_words(run: Deployment, reverters: Mapping[str, Deployment]) -> str
         return f" · rolled back by `{run.reverted_by}`"
     return (
         f" · rolled back by {mention(by.requested_by)} {when(by.finished_at or by.updated_at)} "
-        f"(`{by.id}`): {reason_words(by)}"
+        f"(`{by.id}`): {clip(reason_words(by), HISTORY_REASON)}"
     )
 
 

@@ -6,6 +6,8 @@ Slack text is product copy: the announcement uses the runbook's template word fo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.blocks import (
     MAX_MESSAGE_BLOCKS,
     MAX_SECTION_TEXT,
@@ -17,13 +19,15 @@ from bot.blocks import (
     section,
     sections,
 )
-from bot.mrkdwn import clip, escape, hhmm, kept, mention, when
+from bot.mrkdwn import clip, escape, hhmm, join_lines, kept, mention, when
 from commands.rollback.replies import RollbackPrompt
 from pipeline.kernel.text import counted
 from store.deploy.models import Deployment, DeploymentState, Target, TargetStatus
 
 ROLLBACK_CONFIRM_ACTION = "rollback_confirm"
 ROLLBACK_CANCEL_ACTION = "rollback_cancel"
+# A rollback notice keeps its reason to this much, so its list and its runbook line fit too.
+_NOTICE_REASON = 1000
 
 
 def change_line(t: Target) -> str:
@@ -136,25 +140,35 @@ def rollback_outcome(run: Deployment) -> str | None:
     return None
 
 
-def rollback_notice(run: Deployment, t: Target) -> str:
-    """Seed 001's rollback communication, for one service taken back.
+def rollback_notice(run: Deployment, targets: Sequence[Target]) -> str:
+    """Seed 001's rollback communication, once for every service in `targets` taken back.
 
     A deploy's automatic rollback goes from its target version back to the current one; a
-    rollback run goes from what ran (`current_version`) to its target.
+    rollback run goes from what ran (`current_version`) to its target. One service reads as the
+    runbook's template; several are listed, so the runbook's block is not repeated per service.
     """
-    old: str | None = t.current_version if run.is_rollback else t.target_version
-    new: str | None = t.target_version if run.is_rollback else t.current_version
+
+    def versions(t: Target) -> tuple[str, str]:
+        old = t.current_version if run.is_rollback else t.target_version
+        new = t.target_version if run.is_rollback else t.current_version
+        return old or "unknown", new or "previous task definition"
+
     why = (
         reason_words(run)
         if run.is_rollback
         else kept(run.error, run.error_line, default="deployment failed")
     )
-    return (
-        "🔄 *Deployment Rollback*\n\n"
-        f"*Service*: {t.service}\n"
-        f"*From Version*: {old or 'unknown'}\n"
-        f"*To Version*: {new or 'previous task definition'}\n"
-        f"*Reason*: {why}\n"
+    tail = (
+        f"*Reason*: {clip(why, _NOTICE_REASON)}\n"
         f"*Time*: {when(run.finished_at or run.updated_at)}\n\n"
         "Investigating root cause. Updates to follow."
     )
+    if len(targets) == 1:
+        old, new = versions(targets[0])
+        what = f"*Service*: {targets[0].service}\n*From Version*: {old}\n*To Version*: {new}\n"
+    else:
+        head = f"*Services* ({len(targets)}):\n"
+        listed = [f"• {t.service}: {' → '.join(versions(t))}" for t in targets]
+        room = MAX_SECTION_TEXT - len(head) - len(tail) - 40
+        what = head + join_lines(listed, room, noun="more services") + "\n"
+    return "🔄 *Deployment Rollback*\n\n" + what + tail

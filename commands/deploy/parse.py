@@ -32,6 +32,8 @@ class DeployRequest:
 @dataclass(frozen=True)
 class StatusRequest:
     deployment_id: str
+    as_json: bool = False
+    """`--json`: the whole deployment record, not the short summary."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,13 @@ def usage(config: Config) -> Usage:
                     "usual"
                 ),
             ),
-            Syntax("/deploy status <deployment-id>", Line.literal("the deployment record")),
+            Syntax(
+                "/deploy status <deployment-id> [--json]",
+                Line.literal(
+                    "a short summary of that deployment: state, who, when, each service's "
+                    "versions and outcome, its rollback window; `--json` the whole record"
+                ),
+            ),
             Syntax(
                 "/deploy status <environment>",
                 Line.literal("its lock, window, freeze and runs in progress"),
@@ -122,12 +130,20 @@ def parse_deploy(text: str, config: Config) -> DeployCommand:
         return Help()
     head = words[0].lower()
     if head == "status":
-        if len(words) != 2:
+        as_json = any(w.lower() == "--json" for w in words[1:])
+        named = [w for w in words[1:] if w.lower() != "--json"]
+        if len(named) != 1:
             raise UsageError(
-                "Say which deployment or environment: `/deploy status <deployment-id>` or "
-                "`/deploy status <environment>`. `/deploy history` lists recent ids."
+                "Say which deployment or environment: `/deploy status <deployment-id> [--json]` "
+                "or `/deploy status <environment>`. `/deploy history` lists recent ids."
             )
-        return StatusRequest(words[1])
+        if as_json and named[0].lower() in config.environments:
+            raise UsageError(
+                "`--json` shows a deployment's record; `{env}` is an environment. Type "
+                "`/deploy status {env}` for it, or `/deploy status <deployment-id> --json`.",
+                env=named[0].lower(),
+            )
+        return StatusRequest(named[0], as_json=as_json)
     if head == "history":
         if len(words) > 2:
             raise UsageError(

@@ -13,11 +13,12 @@ from store.deploy.models import Deployment, Target
 
 @dataclass(frozen=True)
 class Record:
-    """Reply: the deployment record of one run, as of `now`."""
+    """Reply: one run as of `now`: a short summary, or (`as_json`) its whole record."""
 
     run: Deployment
     now: datetime
     window_minutes: float
+    as_json: bool = False
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,8 @@ class DeployCommands:
         if isinstance(parsed, StatusRequest):
             run = await self._runs.get(parsed.deployment_id)
             window_s = self._config.environment(run.environment).rollback_window_s
-            return Outcome(reply=Record(run, self._clock.now(), window_s / 60), ref=run.id)
+            record = Record(run, self._clock.now(), window_s / 60, as_json=parsed.as_json)
+            return Outcome(reply=record, ref=run.id)
         if isinstance(parsed, HistoryRequest):
             runs = await self.history(parsed.environment)
             reverters: dict[str, Deployment] = {}
@@ -142,6 +143,8 @@ class DeployCommands:
         except (Forbidden, DeployConflict) as exc:
             latest = await self._runs.get(run.id)
             return Outcome(error=exc, cards=(latest,) if latest.state.finished else (), ref=run.id)
+        if after.state is DeploymentState.REJECTED:
+            await self._runs.ended(run.id)
         # Re-read: once started, the runner may already have moved the run on.
         latest = await self._runs.get(run.id)
         return Outcome(cards=(latest,), audit=after.state.value, ref=run.id)

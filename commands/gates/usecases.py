@@ -215,6 +215,7 @@ class GateCommands:
             )
         self._runner.stop(run.id)
         await self._runs.said(run, "wait", "cancelled", line("by {who}", who=Person(click.user_id)))
+        await self._runs.ended(run.id)
         return Outcome(cards=(await self._runs.get(run.id),), audit="cancelled", ref=run.id)
 
     # -- database restores ---------------------------------------------------------------

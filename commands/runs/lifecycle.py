@@ -89,6 +89,16 @@ class Runs:
         except ChatOpsError as exc:
             log.warning("could not tell the thread of %s: %s", run.id, exc)
 
+    async def ended(self, deployment_id: str) -> None:
+        """A person ended the run (rejected, cancelled) or its time ran out: redraw its card and
+        say how it ended (`Notifier.run_changed`). A Slack failure is logged, never raised: the
+        store already holds the end."""
+        run = await self.get(deployment_id)
+        try:
+            await self._notifier.run_changed(run)
+        except ChatOpsError as exc:
+            log.warning("could not tell how %s ended: %s", run.id, exc.user_message)
+
     # -- the approval timer ----------------------------------------------------------------
 
     def arm_timer(self, run: Deployment) -> None:
@@ -196,7 +206,7 @@ class Runs:
             deployment_id, DeploymentState.EXPIRED, "no decision within the approval window"
         )
         if expired:
-            await self.redraw(deployment_id)
+            await self.ended(deployment_id)
         return expired
 
     async def _end_request(

@@ -40,8 +40,11 @@ from store.deploy.stages import RolloutStages
 
 log = logging.getLogger(__name__)
 
-# The card is redrawn at most this often during a bake, whatever the check cadence.
+# The card is redrawn at most this often during a bake, whatever the check cadence; a stage
+# shorter than a few of these (the sandbox's stages of seconds) is redrawn at each third of its
+# bake, so its figures and its countdown still show.
 CARD_UPDATE_MIN_S = 5.0
+CARD_UPDATES_PER_STAGE = 3
 
 
 def other(colour: str) -> str:
@@ -292,7 +295,9 @@ class CanaryStrategy:
                 )
                 await steps.event(run, name, "failed", detail=failure)
                 raise CanaryFailed("canary", f"The {stage.weight}% stage failed: {failure}")
-            await self._draw(run.id)
+            # The first check of a stage is drawn at once: "no check yet" goes as it comes.
+            every = min(CARD_UPDATE_MIN_S, stage.bake_s / CARD_UPDATES_PER_STAGE)
+            await self._draw(run.id, force=not ticked, every_s=every)
 
     async def _row(self, deployment_id: str, position: int) -> RolloutStage:
         run = await self._steps.require(deployment_id)
@@ -370,10 +375,12 @@ class CanaryStrategy:
                 failures.append(f"`{t.service}` ({t.canary_colour}): {reading.why}")
         return figures, "; ".join(failures) or None
 
-    async def _draw(self, deployment_id: str, *, force: bool = False) -> None:
+    async def _draw(
+        self, deployment_id: str, *, force: bool = False, every_s: float = CARD_UPDATE_MIN_S
+    ) -> None:
         now = self._steps.clock.now().timestamp()
         last = self._drawn_at.get(deployment_id)
-        if force or last is None or now - last >= CARD_UPDATE_MIN_S:
+        if force or last is None or now - last >= every_s:
             self._drawn_at[deployment_id] = now
             await self._steps.redraw(await self._steps.require(deployment_id))
 

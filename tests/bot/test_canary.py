@@ -4,6 +4,7 @@ CloudWatch), local health servers per colour and the injected clock."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -159,7 +160,7 @@ class TestRelease:
         assert world.version("production", "auth-svc-green", container="auth-svc") == "v1.3.0"
         assert world.task_definition("production", "auth-svc-blue") == blue_td
         assert world.version("production", "api-gateway") == "v1.3.0"
-        record = (await bot.command(f"status {run_id}", user="UDEV"))["body"]["text"]
+        record = (await bot.command(f"status {run_id} --json", user="UDEV"))["body"]["text"]
         assert '"rollout_stages"' in record
         assert '"stage": "progressive"' in record
 
@@ -321,6 +322,24 @@ class TestSteering:
         assert "Reason: <@UONCALL> aborted it at the 50% stage" in card
         assert "• canary aborted at the 50% stage: by <@UONCALL>" in thread(slack)
         assert raw_user_ids([card, *thread(slack)]) == []
+
+    async def test_an_abort_tells_the_channel_mentioning_the_requester(
+        self,
+        bot: BotDriver,
+        slack: FakeSlack,
+        canary: CanaryWorld,
+        clock: FakeClock,
+        health: FakeHealth,
+    ) -> None:
+        run_id, pause = await self._at_50(bot, slack, canary, clock, health)
+
+        await bot.click(CANARY_ABORT_ACTION, run_id, user="UONCALL", wait_runs=False)
+        pause.go.set()
+        await bot.settle()
+
+        [loud] = [c for c in slack.of("chat.postMessage") if c.get("reply_broadcast")]
+        assert loud["text"].startswith("<@UDEV> 🚨 Production deployment FAILED")
+        assert "Reason: aborted at the 50% stage" in loud["text"]
 
     @pytest.mark.parametrize("action", [CANARY_PROMOTE_ACTION, CANARY_HOLD_ACTION])
     async def test_a_steer_after_an_abort_is_refused_saying_who_is_aborting_and_changes_nothing(
@@ -510,6 +529,69 @@ class TestTheCard:
         redraws = [u for u in slack.of("chat.update") if u["ts"] == run.message_ts]
         assert run.state is DeploymentState.SUCCEEDED
         assert len(redraws) <= 3 * 60 / 5 + 12
+
+    async def test_stages_of_seconds_show_their_checks_and_a_moving_countdown(
+        self,
+        settings: Settings,
+        health: FakeHealth,
+        canary: CanaryWorld,
+        slack: FakeSlack,
+        config: Config,
+    ) -> None:
+        """The sandbox's canary (stages of 3, 5 and 3 seconds, a check every second): each
+        stage's card shows its figures before the stage ends, and the time left goes down.
+        Each card update lands before time moves on, as it does against a quick Slack."""
+        clock = DrawnClock()
+        health.version_for = lambda service: "1.3.0"
+        traffic(canary, clock, minutes=10)
+        data = config.model_dump(by_alias=True)
+        data["environments"]["production"]["canary"].update(
+            check_every=1.0,
+            stages=[
+                {"weight": 5, "bake": 3.0},
+                {"weight": 50, "bake": 5.0},
+                {"weight": 100, "bake": 3.0},
+            ],
+            min_requests=0,
+        )
+        bot = BotDriver(
+            settings=settings,
+            config=Config.model_validate(data),
+            clock=clock,
+            ecs=BotoEcs(),
+            slack=slack,
+        )
+        await bot.start()
+        clock.drawn = bot.runtime.background.wait_idle
+        try:
+            run_id = await request_and_approve(bot, slack)
+            run = await bot.runtime.runs.get(run_id)
+        finally:
+            await bot.stop()
+
+        drawn = [str(u["blocks"]) for u in slack.of("chat.update") if u["ts"] == run.message_ts]
+        assert run.state is DeploymentState.SUCCEEDED
+        for stage, weight in ((1, 5), (2, 50), (3, 100)):
+            during = [d for d in drawn if f"stage {stage}/3: {weight}% of the traffic" in d]
+            baking = [d for d in during if "· 0s of bake left" not in d]
+            assert any("`auth-svc` → green: health ✅" in d for d in baking), stage
+        first = [d for d in drawn if "stage 1/3: 5% of the traffic" in d]
+        left = {found.group(1) for d in first if (found := re.search(r"· (\w+) of bake", d))}
+        assert {"3s", "2s", "1s"} <= left, left
+
+
+class DrawnClock(FakeClock):
+    """Virtual time that lets every pending card update land before a run's sleep."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.drawn: Callable[[], Awaitable[None]] | None = None
+
+    async def sleep(self, seconds: float) -> None:
+        task = asyncio.current_task()
+        if self.drawn is not None and task is not None and not task.get_name().startswith("card:"):
+            await self.drawn()
+        await super().sleep(seconds)
 
 
 async def _card_of(bot: BotDriver, slack: FakeSlack, run_id: str, ts: str | None) -> str:

@@ -172,3 +172,24 @@ async def test_a_card_that_needs_no_approval_has_no_buttons_and_says_so(
     assert _buttons(card) == []
     assert "no approval needed" in str(card["blocks"])
     assert "approvals 0/0" not in str(card["blocks"])
+
+
+async def test_the_plan_card_mentions_the_approvers_users_and_groups(
+    bot: BotDriver, slack: FakeSlack
+) -> None:
+    await _request_production(bot, slack)
+
+    card = plan_cards(slack)[-1]
+    asking = "<@UAPPROVER1>, <@UAPPROVER2>, <!subteam^S0LEADS>"
+    assert f"👀 Approvers: {asking} · 2 approvals needed" in str(card["blocks"])
+    assert asking in card["text"]  # the text Slack notifies with
+
+
+async def test_the_approvers_line_goes_once_the_request_is_decided(
+    bot: BotDriver, slack: FakeSlack
+) -> None:
+    run_id = await _request_production(bot, slack)
+
+    await bot.click(REJECT_ACTION, run_id, user="UAPPROVER2")
+
+    assert "👀 Approvers" not in last_card(slack)

@@ -143,7 +143,8 @@ class TestTheBackup:
         said = thread(slack)
         backup = said.index(f"✅ backup done: snapshot `chatops-{run_id}` is available")
         migrated = next(i for i, t in enumerate(said) if "migrate done" in t)
-        updated = next(i for i, t in enumerate(said) if "update requested" in t)
+        # Issue 16: a service's steps are said grouped, once it is rolled out.
+        updated = next(i for i, t in enumerate(said) if "rolled out and healthy" in t)
         assert backup < migrated < updated
 
     async def test_a_deploy_without_a_migration_takes_no_snapshot(

@@ -35,7 +35,7 @@ async def test_a_hotfix_skips_the_unhealthy_staging_and_is_marked_on_the_card_an
     await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER2")
 
     run = await bot.runtime.runs.get(run_id)
-    reply = await bot.command(f"status {run_id}")
+    reply = await bot.command(f"status {run_id} --json")
     record = json.loads(str(reply["body"]["text"]).split("```", 2)[1])
     assert f"⏩ *Hotfix*: staging skipped · {REASON}" in str(card["blocks"])
     assert run.state is DeploymentState.SUCCEEDED

@@ -32,6 +32,19 @@ def ack_text(reply: dict[str, Any], *, seen_by: str = "ephemeral") -> str:
     return str(body["text"])
 
 
+def cards(slack: FakeSlack) -> list[dict[str, Any]]:
+    """The plan cards, without the lock's own announcements."""
+    return [c for c in plan_cards(slack) if "blocks" in c]
+
+
+def told_channel(slack: FakeSlack, reply: dict[str, Any]) -> str:
+    """What the bot posted in the channel for a lock or unlock (issue 16: a message of its own
+    for everyone there, not an answer only the person sees); the ack itself says nothing."""
+    assert reply["body"] == ""
+    posted = [c for c in slack.of("chat.postMessage") if c["channel"] == "CDEPLOYS"]
+    return str(posted[-1]["text"])
+
+
 def said(slack: FakeSlack) -> str:
     """The last reply the bot sent through a response_url, checked to be private."""
     reply = slack.responses[-1]
@@ -63,11 +76,11 @@ async def refused(bot: BotDriver, slack: FakeSlack, *, user: str = SOMEONE) -> b
 
 class TestLocking:
     async def test_a_lock_is_announced_in_the_channel_with_its_reason_and_duration(
-        self, bot: BotDriver
+        self, bot: BotDriver, slack: FakeSlack
     ) -> None:
         reply = await lock(bot)
 
-        assert ack_text(reply, seen_by="in_channel") == (
+        assert told_channel(slack, reply) == (
             "🔒 <@UDEV> locked `production` for 2h: release train. Other people's deploys "
             "there are refused until `/deploy unlock production`."
         )
@@ -145,7 +158,7 @@ class TestDeploysUnderALock:
             f"{LOCKED} Nothing was planned; ask the holder to `/deploy unlock production`, or wait."
         )
         assert await bot.runtime.deploy.history(None) == []
-        assert plan_cards(slack) == []
+        assert cards(slack) == []
         assert production(world) == before
 
     async def test_the_holder_may_deploy(
@@ -154,7 +167,7 @@ class TestDeploysUnderALock:
         await lock(bot)
 
         await bot.command("production auth-svc", user=HOLDER)
-        run_id = run_id_of(plan_cards(slack)[0])
+        run_id = run_id_of(cards(slack)[0])
         await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER1")
         await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER2")
 
@@ -177,7 +190,7 @@ class TestDeploysUnderALock:
     ) -> None:
         """The pre-flight checks run again just before the run starts."""
         await bot.command("production auth-svc", user=SOMEONE)
-        run_id = run_id_of(plan_cards(slack)[0])
+        run_id = run_id_of(cards(slack)[0])
         await lock(bot)
         before = production(world)
 
@@ -238,9 +251,7 @@ class TestExpiry:
 
         assert "lock:production" not in bot.runtime.timers.armed
         reply = await bot.command("lock production my turn", user=SOMEONE)
-        assert ack_text(reply, seen_by="in_channel").startswith(
-            "🔒 <@UOTHER> locked `production`: my turn."
-        )
+        assert told_channel(slack, reply).startswith("🔒 <@UOTHER> locked `production`: my turn.")
 
     async def test_a_lock_without_a_duration_does_not_end_by_itself(
         self, bot: BotDriver, slack: FakeSlack, clock: FakeClock
@@ -261,7 +272,7 @@ class TestUnlocking:
 
         reply = await bot.command("unlock production", user=HOLDER)
 
-        assert ack_text(reply, seen_by="in_channel") == "🔓 <@UDEV> unlocked `production`."
+        assert told_channel(slack, reply) == "🔓 <@UDEV> unlocked `production`."
         assert "lock:production" not in bot.runtime.timers.armed
         assert not await refused(bot, slack)
 
@@ -287,7 +298,7 @@ class TestUnlocking:
 
         reply = await bot.command("unlock production", user=approver)
 
-        assert ack_text(reply, seen_by="in_channel") == (
+        assert told_channel(slack, reply) == (
             f"🔓 <@{approver}> unlocked `production` (<@UDEV>'s lock)."
         )
         entry = (await bot.runtime.audit.recent())[0]
@@ -298,6 +309,21 @@ class TestUnlocking:
             "production",
         )
         assert not await refused(bot, slack)
+
+    async def test_a_lock_typed_where_the_bot_cannot_post_is_told_privately_with_why(
+        self, bot: BotDriver, slack: FakeSlack
+    ) -> None:
+        slack.workspace.add_channel("CPRIVATE", "release-team", is_private=True)
+
+        reply = await bot.command(
+            "lock production release train for 2h", user=HOLDER, channel="CPRIVATE"
+        )
+
+        assert reply["body"] == ""
+        private = slack.responses[-1]
+        assert private["response_type"] == "ephemeral"
+        assert private["text"].startswith("🔒 <@UDEV> locked `production` for 2h: release train.")
+        assert "Only you see this" in private["text"]
 
     async def test_unlocking_an_unlocked_environment_says_so(self, bot: BotDriver) -> None:
         reply = await bot.command("unlock production", user=HOLDER)

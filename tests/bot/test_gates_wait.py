@@ -224,6 +224,18 @@ class TestCancel:
         assert f"• wait cancelled: by <@{user}>" in thread(slack)
         assert raw_user_ids([str(blocks), *thread(slack)]) == []
 
+    async def test_a_cancel_by_an_approver_tells_the_channel_mentioning_the_requester(
+        self, bot: BotDriver, slack: FakeSlack, clock: HeldClock, waiting: str
+    ) -> None:
+        await cancel(bot, waiting, "UAPPROVER1")
+        clock.release(WAIT_S)
+        await bot.settle()
+
+        loud = [c for c in slack.of("chat.postMessage") if c.get("reply_broadcast")]
+        assert [c["text"] for c in loud] == [
+            "<@UDEV> 🚫 Cancelled: cancelled during the wait. Nothing was deployed."
+        ]
+
     async def test_anyone_else_is_refused_privately_and_the_wait_goes_on(
         self, bot: BotDriver, slack: FakeSlack, world: EcsWorld, clock: HeldClock, waiting: str
     ) -> None:

@@ -223,7 +223,7 @@ class TestTheWindow:
         assert any("Rollback available for 60 minutes" in t for t in thread(slack))
         assert "Rollback available until 10:00 UTC" in card
         assert WINDOW_ROLLBACK_ACTION in card
-        record = (await bot.command(f"status {deploy_id}", user="UDEV"))["body"]["text"]
+        record = (await bot.command(f"status {deploy_id} --json", user="UDEV"))["body"]["text"]
         assert '"rollback_available": true' in record
         assert '"rollback_window_minutes": 60' in record
 
@@ -323,7 +323,7 @@ class TestTheWindow:
         deploy = await bot.runtime.runs.get(deploy_id)
         assert deploy.reverted_by is not None
         assert WINDOW_ROLLBACK_ACTION not in await card_of(bot, slack, deploy_id)
-        record = (await bot.command(f"status {deploy_id}", user="UDEV"))["body"]["text"]
+        record = (await bot.command(f"status {deploy_id} --json", user="UDEV"))["body"]["text"]
         assert '"rollback_available": false' in record
 
     async def test_the_window_closes_on_time_across_a_restart_and_its_button_then_refuses(
@@ -342,7 +342,7 @@ class TestTheWindow:
         assert WINDOW_ROLLBACK_ACTION not in card
         assert "rollback window of deployment" in said(slack)["text"]
         assert world.version("production", "api-gateway") == "v1.3.0"
-        record = (await bot.command(f"status {deploy_id}", user="UDEV"))["body"]["text"]
+        record = (await bot.command(f"status {deploy_id} --json", user="UDEV"))["body"]["text"]
         assert '"rollback_available": false' in record
 
     async def test_after_the_window_a_rollback_is_a_plan_card_that_needs_approvals(
@@ -462,7 +462,8 @@ class TestFailure:
         assert run.state is DeploymentState.ROLLBACK_FAILED
         assert [t.status for t in run.active_targets] == [TargetStatus.ROLLBACK_FAILED]
         loud = next(c for c in slack.of("chat.postMessage") if c.get("reply_broadcast"))
-        assert loud["text"].startswith("<!channel> 🚨 Rollback FAILED")
+        # Issue 16: a failure also names who asked for the run.
+        assert loud["text"].startswith(f"<!channel> <@{run.requested_by}> 🚨 Rollback FAILED")
         target_td = run.active_targets[0].new_task_def
         assert f"--task-definition {target_td}" in loud["text"]
         assert previous is not None

@@ -127,7 +127,7 @@ DEPLOY_TEMPLATES: dict[str, Callable[[Deployment], str]] = {
         outcome_text(_run(r.error or "", DeploymentState.ROLLBACK_FAILED)) or ""
     ),
     "cancelled": lambda r: outcome_text(_run(r.error or "", DeploymentState.CANCELLED)) or "",
-    "rollback notice": lambda r: rollback_notice(r, r.targets[0]),
+    "rollback notice": lambda r: rollback_notice(r, r.targets[:1]),
     "stage event": lambda r: event_text(
         StageEvent(deployment_id=r.id, at=T0, stage="health", status="failed", detail=r.error)
     ),

@@ -37,7 +37,9 @@ def test_deploy_help(example: Config) -> None:
         "that skips the promotion health check\n"
         '• `/deploy <environment> <services|all> [version] --break-glass "<reason>"`: deploy '
         "outside the windows or during a freeze, with one more approval than usual\n"
-        "• `/deploy status <deployment-id>`: the deployment record\n"
+        "• `/deploy status <deployment-id> [--json]`: a short summary of that deployment: "
+        "state, who, when, each service's versions and outcome, its rollback window; "
+        "`--json` the whole record\n"
         "• `/deploy status <environment>`: its lock, window, freeze and runs in progress\n"
         "• `/deploy history [environment]`: the last 10 deployments\n"
         "• `/deploy lock <environment> [reason] [for <duration>]`: only you may deploy there\n"
