@@ -233,7 +233,8 @@ class TestCancel:
 
         loud = [c for c in slack.of("chat.postMessage") if c.get("reply_broadcast")]
         assert [c["text"] for c in loud] == [
-            "<@UDEV> 🚫 Cancelled: cancelled during the wait. Nothing was deployed."
+            "<@UDEV> 🚫 Cancelled: <@UAPPROVER1> cancelled it during the wait. Nothing was "
+            "deployed."
         ]
 
     async def test_anyone_else_is_refused_privately_and_the_wait_goes_on(

@@ -144,7 +144,7 @@ async def test_a_new_user_deploys_approves_breaks_and_opens_an_incident(
     failed = messages.locator(".msg", has_text="Deploy to staging")
     await expect(failed).to_contain_text("Automatic rollback completed")
     await failed.locator("button.replies").click()
-    await expect(page.locator("#thread-messages")).to_contain_text("rollback done")
+    await expect(page.locator("#thread-messages")).to_contain_text("rolled back and healthy")
     await shot(page, "04-rolled-back")
     assert running_version(sandbox, "staging", "auth-svc") == "v1.3.0"
 
