@@ -125,7 +125,55 @@ def load_deployment(db: sqlite_utils.Database, deployment_id: str) -> Deployment
     if row is None:
         return None
     r = dict(zip([c[0] for c in cur.description], row, strict=True))
-    targets = tuple(
+    created = _dt(r["created_at"])
+    updated = _dt(r["updated_at"])
+    assert created is not None
+    assert updated is not None
+    return Deployment(
+        id=DeploymentId(r["id"]),
+        environment=r["environment"],
+        requested_by=r["requested_by"],
+        version=r["version"],
+        state=DeploymentState(r["state"]),
+        stage=r["stage"],
+        required_approvals=r["required_approvals"],
+        channel_id=r["channel_id"],
+        message_ts=r["message_ts"],
+        created_at=created,
+        updated_at=updated,
+        approval_due_at=_dt(r["approval_due_at"]),
+        started_at=_dt(r["started_at"]),
+        finished_at=_dt(r["finished_at"]),
+        error=r["error"],
+        error_line=r["error_line"],
+        targets=_targets(db, deployment_id),
+        approvals=_approvals(db, deployment_id),
+        kind=RunKind(r["kind"]),
+        reverts=r["reverts"],
+        reason=r["reason"],
+        rollback_deadline=_dt(r["rollback_deadline"]),
+        window_closed_at=_dt(r["window_closed_at"]),
+        reverted_by=r["reverted_by"],
+        stages=_stages(db, deployment_id),
+        old_colours_retired_at=_dt(r["old_colours_retired_at"]),
+        break_glass=r["break_glass"],
+        skip_staging=r["skip_staging"],
+        wait_until=_dt(r["wait_until"]),
+        backup_id=r["backup_id"],
+        migrations=tuple(MigrationRun.model_validate(m) for m in json.loads(r["migrations"])),
+        records_written=tuple(json.loads(r["records_written"])),
+        restore=Restore.model_validate_json(r["restore"]) if r["restore"] else None,
+        undoes_migrations=tuple(
+            UndoneMigrations.model_validate(m) for m in json.loads(r["undoes_migrations"])
+        ),
+        source_setbacks=tuple(
+            SourceSetback.model_validate(s) for s in json.loads(r["source_setbacks"])
+        ),
+    )
+
+
+def _targets(db: sqlite_utils.Database, deployment_id: str) -> tuple[Target, ...]:
+    return tuple(
         Target(
             service=t[0],
             current_version=t[1],
@@ -148,58 +196,16 @@ def load_deployment(db: sqlite_utils.Database, deployment_id: str) -> Deployment
             [deployment_id],
         ).fetchall()
     )
-    approvals = tuple(
+
+
+def _approvals(db: sqlite_utils.Database, deployment_id: str) -> tuple[Approval, ...]:
+    return tuple(
         Approval(user_id=a[0], decision=Decision(a[1]), at=datetime.fromisoformat(a[2]))
         for a in db.execute(
             "SELECT user_id, decision, at FROM approvals WHERE deployment_id = ? "
             "ORDER BY at, rowid",
             [deployment_id],
         ).fetchall()
-    )
-    created = _dt(r["created_at"])
-    updated = _dt(r["updated_at"])
-    assert created is not None
-    assert updated is not None
-    return Deployment(
-        id=DeploymentId(r["id"]),
-        environment=r["environment"],
-        requested_by=r["requested_by"],
-        version=r["version"],
-        state=DeploymentState(r["state"]),
-        stage=r["stage"],
-        required_approvals=r["required_approvals"],
-        channel_id=r["channel_id"],
-        message_ts=r["message_ts"],
-        created_at=created,
-        updated_at=updated,
-        approval_due_at=_dt(r["approval_due_at"]),
-        started_at=_dt(r["started_at"]),
-        finished_at=_dt(r["finished_at"]),
-        error=r["error"],
-        error_line=r["error_line"],
-        targets=targets,
-        approvals=approvals,
-        kind=RunKind(r["kind"]),
-        reverts=r["reverts"],
-        reason=r["reason"],
-        rollback_deadline=_dt(r["rollback_deadline"]),
-        window_closed_at=_dt(r["window_closed_at"]),
-        reverted_by=r["reverted_by"],
-        stages=_stages(db, deployment_id),
-        old_colours_retired_at=_dt(r["old_colours_retired_at"]),
-        break_glass=r["break_glass"],
-        skip_staging=r["skip_staging"],
-        wait_until=_dt(r["wait_until"]),
-        backup_id=r["backup_id"],
-        migrations=tuple(MigrationRun.model_validate(m) for m in json.loads(r["migrations"])),
-        records_written=tuple(json.loads(r["records_written"])),
-        restore=Restore.model_validate_json(r["restore"]) if r["restore"] else None,
-        undoes_migrations=tuple(
-            UndoneMigrations.model_validate(m) for m in json.loads(r["undoes_migrations"])
-        ),
-        source_setbacks=tuple(
-            SourceSetback.model_validate(s) for s in json.loads(r["source_setbacks"])
-        ),
     )
 
 

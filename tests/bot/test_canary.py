@@ -339,7 +339,7 @@ class TestSteering:
 
         [loud] = [c for c in slack.of("chat.postMessage") if c.get("reply_broadcast")]
         assert loud["text"].startswith("<@UDEV> 🚨 Production deployment FAILED")
-        assert "Reason: aborted at the 50% stage" in loud["text"]
+        assert "Reason: <@UONCALL> aborted it at the 50% stage" in loud["text"]
 
     @pytest.mark.parametrize("action", [CANARY_PROMOTE_ACTION, CANARY_HOLD_ACTION])
     async def test_a_steer_after_an_abort_is_refused_saying_who_is_aborting_and_changes_nothing(
@@ -362,7 +362,9 @@ class TestSteering:
         await bot.settle()
 
         assert said["response_type"] == "ephemeral"
-        assert "is being aborted by <@UONCALL>" in said["text"]
+        # On a loaded machine the Abort's rollback may have ended before the click is read:
+        # either way the click is refused, naming who aborted.
+        assert re.search(r"(is being|was) aborted by <@UONCALL>", said["text"])
         assert "your click changed nothing" in said["text"]
         assert aborting.stages[1].promoted_by is None
         assert aborting.stages[1].held_by is None
