@@ -35,7 +35,13 @@ from bot.gates.views import (
     wait_line,
 )
 from bot.mrkdwn import clip, escape, hhmm, join_lines, kept, mention, mentions, when
-from bot.rollback.views import change_line, database_warning, reason_words, rollback_outcome
+from bot.rollback.views import (
+    change_line,
+    database_warning,
+    reason_words,
+    roll_back_button,
+    rollback_outcome,
+)
 from commands.deploy.replies import History
 from pipeline.kernel.config import Config
 from pipeline.kernel.text import counted, duration_words
@@ -237,17 +243,13 @@ def window_line(run: Deployment) -> str | None:
     if window_open(run):
         line = f"↩️ *Rollback available until {hhmm(run.rollback_deadline)}*"
         if any(t.reverted_by is not None for t in run.active_targets):
-            line += " for " + ", ".join(f"`{name}`" for name in _not_back(run))
+            line += " for " + ", ".join(f"`{t.service}`" for t in run.not_taken_back)
         return line
     closed = min(run.window_closed_at or run.rollback_deadline, run.rollback_deadline)
     return (
         f"⌛ The rollback window closed at {hhmm(closed)}: `/rollback` now posts a plan card "
         "that needs approvals."
     )
-
-
-def _not_back(run: Deployment) -> list[str]:
-    return [t.service for t in run.active_targets if t.reverted_by is None]
 
 
 def deploy_card(
@@ -336,26 +338,9 @@ def _asking(run: Deployment, approvers: Sequence[str]) -> str | None:
 
 
 def _window_button(run: Deployment) -> dict[str, Any]:
-    names = _not_back(run)
-    listed = join_lines(names, 150, noun="more").replace("\n", ", ")
     return actions(
         f"window:{run.id}",
-        [
-            button(
-                action_id=WINDOW_ROLLBACK_ACTION,
-                text="Roll back",
-                value=run.id,
-                style="danger",
-                confirm_with=confirm(
-                    title=f"Roll back deployment {run.id}?",
-                    text=(
-                        f"This takes {counted(len(names), 'service')} in {run.environment} back "
-                        f"to the versions they ran before: {listed}."
-                    ),
-                    ok="Roll back",
-                ),
-            )
-        ],
+        [roll_back_button(run, action_id=WINDOW_ROLLBACK_ACTION, text="Roll back", value=run.id)],
     )
 
 

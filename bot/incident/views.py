@@ -23,12 +23,12 @@ from bot.blocks import (
     Blocks,
     actions,
     button,
-    confirm,
     context,
     plain,
     section,
 )
 from bot.mrkdwn import clip, escape, join_lines, mention, pack_lines, render
+from bot.rollback.views import roll_back_button
 from commands.exchange import form_metadata
 from commands.incident.parse import cadence
 from commands.incident.replies import Declared, OpenIncidents
@@ -170,19 +170,11 @@ def suspect_buttons(incident: Incident, suspects: Sequence[Deployment]) -> Block
         if r.state is DeploymentState.SUCCEEDED and not r.is_rollback and r.reverted_by is None
     ][:MAX_SUSPECT_BUTTONS]
     elements = [
-        button(
+        roll_back_button(
+            run,
             action_id=f"{SUSPECT_ROLLBACK_ACTION}:{n}",
             text=f"Roll back {run.id}",
             value=suspect_button_value(incident.id, run.id),
-            style="danger",
-            confirm_with=confirm(
-                title=f"Roll back deployment {run.id}?",
-                text=(
-                    f"This takes {counted(len(back := _not_back(run)), 'service')} in "
-                    f"{run.environment} back to the versions they ran before: " + ", ".join(back)
-                ),
-                ok="Roll back",
-            ),
         )
         for n, run in enumerate(candidates)
     ]
@@ -306,11 +298,6 @@ def commander_text(incident: Incident, previous: str) -> str:
         f"👑 {mention(incident.commander)} is now the incident commander, taking over from "
         f"{mention(previous)}."
     )
-
-
-def _not_back(run: Deployment) -> list[str]:
-    """The services of a suspect deploy that no rollback took back yet."""
-    return [t.service for t in run.active_targets if t.reverted_by is None]
 
 
 def not_invited_text(incident: Incident, not_invited: Sequence[NotInvited]) -> str:

@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from bot.blocks import (
     MAX_MESSAGE_BLOCKS,
     MAX_SECTION_TEXT,
+    Block,
     Blocks,
     actions,
     button,
+    confirm,
     context,
     header,
     section,
@@ -172,3 +174,24 @@ def rollback_notice(run: Deployment, targets: Sequence[Target]) -> str:
         room = MAX_SECTION_TEXT - len(head) - len(tail) - 40
         what = head + join_lines(listed, room, noun="more services") + "\n"
     return "🔄 *Deployment Rollback*\n\n" + what + tail
+
+
+def roll_back_button(run: Deployment, *, action_id: str, text: str, value: str) -> Block:
+    """A **Roll back** button for a successful deploy, asking first which services it takes back
+    (those no rollback took back yet)."""
+    names = [t.service for t in run.not_taken_back]
+    listed = join_lines(names, 150, noun="more").replace("\n", ", ")
+    return button(
+        action_id=action_id,
+        text=text,
+        value=value,
+        style="danger",
+        confirm_with=confirm(
+            title=f"Roll back deployment {run.id}?",
+            text=(
+                f"This takes {counted(len(names), 'service')} in {run.environment} back "
+                f"to the versions they ran before: {listed}."
+            ),
+            ok="Roll back",
+        ),
+    )

@@ -128,7 +128,7 @@ class RollbackButtons:
 
     async def _undo_targets(self, env: Environment, deploy: Deployment) -> list[Target]:
         """Every service of `deploy` not yet taken back: from what runs now to what it replaced."""
-        wanted = [t for t in deploy.active_targets if t.reverted_by is None]
+        wanted = list(deploy.not_taken_back)
         svcs = [self._config.service(t.service) for t in wanted]
         async with asyncio.TaskGroup() as tg:
             now_on = [tg.create_task(self._fleet.running_version(env, s)) for s in svcs]

@@ -44,7 +44,7 @@ def last_deploy_services(history: list[Deployment], environment: str) -> tuple[s
     """The services the newest deploy still in effect changed. Raises UsageError when none is."""
     for run in history:
         if run.kind is RunKind.DEPLOY:
-            services = tuple(t.service for t in run.active_targets if t.reverted_by is None)
+            services = tuple(t.service for t in run.not_taken_back)
             if services:
                 return services
     raise UsageError(

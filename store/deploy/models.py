@@ -297,6 +297,11 @@ class Deployment(FrozenModel):
         return tuple(t for t in self.targets if t.status is not TargetStatus.SKIPPED)
 
     @property
+    def not_taken_back(self) -> tuple[Target, ...]:
+        """The targets of this run that no rollback took back yet."""
+        return tuple(t for t in self.active_targets if t.reverted_by is None)
+
+    @property
     def approved_by(self) -> tuple[str, ...]:
         return tuple(a.user_id for a in self.approvals if a.decision is Decision.APPROVE)
 
