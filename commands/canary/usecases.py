@@ -100,33 +100,28 @@ class CanaryCommands:
         )
 
     async def on_hold(self, click: Click) -> Outcome:
-        run, stage = await self._steerable(click)
-        if not await self._stages.steer(
-            run.id,
-            position=stage.position,
-            from_status=StageStatus.BAKING,
-            to_status=StageStatus.HELD,
-            held_by=click.user_id,
-            held_at=self._clock.now(),
-        ):
-            raise await self._refused(
-                run, "That stage is held already; your click changed nothing."
-            )
-        return await self._done(run, f"held the {stage.weight}% stage", click.user_id, thread=True)
+        return await self._pause(click, hold=True)
 
     async def on_resume(self, click: Click) -> Outcome:
+        return await self._pause(click, hold=False)
+
+    async def _pause(self, click: Click, *, hold: bool) -> Outcome:
+        """Hold stops the stage's bake clock (who and when are kept); Resume starts it again."""
         run, stage = await self._steerable(click)
+        held, baking = StageStatus.HELD, StageStatus.BAKING
         if not await self._stages.steer(
             run.id,
             position=stage.position,
-            from_status=StageStatus.HELD,
-            to_status=StageStatus.BAKING,
-            held_by=None,
-            held_at=None,
+            from_status=baking if hold else held,
+            to_status=held if hold else baking,
+            held_by=click.user_id if hold else None,
+            held_at=self._clock.now() if hold else None,
         ):
-            raise await self._refused(run, "That stage is not held; your click changed nothing.")
+            state = "held already" if hold else "not held"
+            raise await self._refused(run, f"That stage is {state}; your click changed nothing.")
+        done = "held" if hold else "resumed"
         return await self._done(
-            run, f"resumed the {stage.weight}% stage", click.user_id, thread=True
+            run, f"{done} the {stage.weight}% stage", click.user_id, thread=True
         )
 
     async def on_abort(self, click: Click) -> Outcome:
