@@ -72,58 +72,47 @@ def steering(run: Deployment) -> dict[str, Any] | None:
     stage = baking(run)
     if stage is None:
         return None
-    held = stage.status is StageStatus.HELD
-    pause = (
-        button(
-            action_id=CANARY_RESUME_ACTION,
-            text="Resume",
-            value=run.id,
-            confirm_with=confirm(
-                title="Resume the canary?",
-                text=f"The {stage.weight}% stage goes on with {format_duration(stage.left_s)} "
-                "of bake left.",
-                ok="Resume",
-            ),
+    if stage.status is StageStatus.HELD:
+        pause = (
+            CANARY_RESUME_ACTION,
+            "Resume",
+            None,
+            f"The {stage.weight}% stage goes on with {format_duration(stage.left_s)} of bake left.",
         )
-        if held
-        else button(
-            action_id=CANARY_HOLD_ACTION,
-            text="Hold",
-            value=run.id,
-            confirm_with=confirm(
-                title="Hold the canary?",
-                text=f"The bake clock of the {stage.weight}% stage stops; traffic stays as it "
-                "is until someone resumes, promotes or aborts.",
-                ok="Hold",
-            ),
+    else:
+        pause = (
+            CANARY_HOLD_ACTION,
+            "Hold",
+            None,
+            f"The bake clock of the {stage.weight}% stage stops; traffic stays as it is until "
+            "someone resumes, promotes or aborts.",
         )
-    )
+    choices = [
+        (
+            CANARY_PROMOTE_ACTION,
+            "Promote",
+            "primary",
+            f"The {stage.weight}% stage ends now and the next one begins.",
+        ),
+        pause,
+        (
+            CANARY_ABORT_ACTION,
+            "Abort",
+            "danger",
+            "Every service flips back to 100% on its old colour now.",
+        ),
+    ]
     return actions(
         f"canary:{run.id}",
         [
             button(
-                action_id=CANARY_PROMOTE_ACTION,
-                text="Promote",
+                action_id=action_id,
+                text=verb,
                 value=run.id,
-                style="primary",
-                confirm_with=confirm(
-                    title="Promote the canary?",
-                    text=f"The {stage.weight}% stage ends now and the next one begins.",
-                    ok="Promote",
-                ),
-            ),
-            pause,
-            button(
-                action_id=CANARY_ABORT_ACTION,
-                text="Abort",
-                value=run.id,
-                style="danger",
-                confirm_with=confirm(
-                    title="Abort the canary?",
-                    text="Every service flips back to 100% on its old colour now.",
-                    ok="Abort",
-                ),
-            ),
+                style=style,
+                confirm_with=confirm(title=f"{verb} the canary?", text=body, ok=verb),
+            )
+            for action_id, verb, style, body in choices
         ],
     )
 
