@@ -23,6 +23,7 @@ from bot.blocks import (
     sections,
 )
 from bot.canary.views import figure_lines, is_canary, retired_line, stage_line, steering
+from bot.endings import never_started
 from bot.gates.views import (
     banners,
     digest_of,
@@ -143,15 +144,7 @@ def outcome_text(run: Deployment, reverters: Mapping[str, Deployment] | None = N
             "⚠️ ACTION REQUIRED: Manual investigation needed\n"
             f"Automatic rollback failed for {', '.join(f'`{t.service}`' for t in stuck)}."
         )
-    if run.state is DeploymentState.REJECTED:
-        who = mention(run.rejected_by) if run.rejected_by else "an approver"
-        return f"🛑 Rejected by {who}. Nothing was deployed."
-    if run.state is DeploymentState.EXPIRED:
-        return "⌛ Expired: no decision within the approval window. Nothing was deployed."
-    if run.state is DeploymentState.CANCELLED:
-        why = kept(run.error, run.error_line, default="no reason given")
-        return f"🚫 Cancelled: {why}. Nothing was deployed."
-    return None
+    return never_started(run, nothing="Nothing was deployed.")
 
 
 def manual_steps(run: Deployment, config: Config) -> str:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.blocks import MAX_MESSAGE_TEXT, MAX_SECTION_TEXT, actions, button, confirm
+from bot.endings import never_started
 from bot.mrkdwn import escape, hhmm, join_lines, kept, mention, render, when
 from commands.deploy.replies import DryRun
 from commands.gates.replies import EnvironmentView
@@ -122,15 +123,7 @@ def restore_outcome(run: Deployment) -> str | None:
             f"🚨 Restore FAILED: {kept(run.error, run.error_line, default='unknown')}. The live "
             "database is untouched."
         )
-    if run.state is DeploymentState.REJECTED:
-        who = mention(run.rejected_by) if run.rejected_by else "an approver"
-        return f"🛑 Rejected by {who}: nothing was restored."
-    if run.state is DeploymentState.CANCELLED:
-        why = kept(run.error, run.error_line, default="no reason given")
-        return f"🚫 Cancelled: {why}. Nothing was restored."
-    if run.state is DeploymentState.EXPIRED:
-        return "⌛ Expired: nothing was restored."
-    return None
+    return never_started(run, nothing="Nothing was restored.")
 
 
 def dry_run_text(dry: DryRun) -> str:

@@ -21,7 +21,8 @@ from bot.blocks import (
     section,
     sections,
 )
-from bot.mrkdwn import clip, escape, hhmm, join_lines, kept, mention, when
+from bot.endings import never_started
+from bot.mrkdwn import clip, escape, hhmm, join_lines, kept, when
 from commands.rollback.replies import RollbackPrompt
 from pipeline.kernel.text import counted
 from store.deploy.models import Deployment, DeploymentState, Target, TargetStatus
@@ -131,15 +132,7 @@ def rollback_outcome(run: Deployment) -> str | None:
             "⚠️ ACTION REQUIRED: Manual investigation needed\n"
             f"The rollback did not complete for {names}."
         )
-    if run.state is DeploymentState.EXPIRED:
-        return "⌛ Expired: no answer in time. Nothing was rolled back."
-    if run.state is DeploymentState.REJECTED:
-        who = mention(run.rejected_by) if run.rejected_by else "an approver"
-        return f"🛑 Rejected by {who}. Nothing was rolled back."
-    if run.state is DeploymentState.CANCELLED:
-        why = kept(run.error, run.error_line, default="no reason given")
-        return f"🚫 Cancelled: {why}. Nothing was rolled back."
-    return None
+    return never_started(run, nothing="Nothing was rolled back.")
 
 
 def rollback_notice(run: Deployment, targets: Sequence[Target]) -> str:

@@ -152,7 +152,7 @@ class TestRestore:
         assert (await bot.runtime.runs.get(restore_id)).state is DeploymentState.REJECTED
         assert list(instances(gates)) == [LIVE_DB]
         card = str(slack.of("chat.update")[-1]["blocks"])
-        assert "🛑 Rejected by <@UAPPROVER1>: nothing was restored." in card
+        assert "🛑 Rejected by <@UAPPROVER1>. Nothing was restored." in card
 
     async def test_the_restore_is_recorded_and_audited(
         self, bot: BotDriver, slack: FakeSlack, gates: GatesWorld
