@@ -350,23 +350,15 @@ def _buttons(run: Deployment, *, confirm_buttons: bool) -> dict[str, Any]:
         reject_confirm = confirm(
             title="Reject this deploy?", text="Nothing will be deployed.", ok="Reject"
         )
+    choices = [
+        (APPROVE_ACTION, "Approve", "primary", approve_confirm),
+        (REJECT_ACTION, "Reject", "danger", reject_confirm),
+    ]
     return actions(
         f"deploy:{run.id}",
         [
-            button(
-                action_id=APPROVE_ACTION,
-                text="Approve",
-                value=run.id,
-                style="primary",
-                confirm_with=approve_confirm,
-            ),
-            button(
-                action_id=REJECT_ACTION,
-                text="Reject",
-                value=run.id,
-                style="danger",
-                confirm_with=reject_confirm,
-            ),
+            button(action_id=action_id, text=verb, value=run.id, style=style, confirm_with=asked)
+            for action_id, verb, style, asked in choices
         ],
     )
 
