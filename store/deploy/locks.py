@@ -11,6 +11,7 @@ from datetime import datetime
 import sqlite_utils
 
 from store.db import Store
+from store.sql import changes_one
 from store.values import FrozenModel
 
 
@@ -90,11 +91,9 @@ class Locks:
     async def release(self, environment: str, *, since: datetime) -> bool:
         """Remove the lock taken at `since` (so a newer lock is never removed by mistake)."""
 
-        def release(db: sqlite_utils.Database) -> bool:
-            cur = db.execute(
+        return await self._store.call(
+            changes_one(
                 "DELETE FROM locks WHERE environment = ? AND since = ?",
                 [environment, since.isoformat()],
             )
-            return cur.rowcount == 1
-
-        return await self._store.call(release)
+        )

@@ -24,6 +24,7 @@ from store.deploy.models import (
     TargetStatus,
 )
 from store.deploy.rows import columns, deployment_row, load_deployment, target_row
+from store.sql import changes_one
 
 _IN_FLIGHT = tuple(s.value for s in DeploymentState if s.in_flight)
 
@@ -111,16 +112,14 @@ class Deployments:
         """Compare-and-set the state. Returns False (changing nothing) if the state had moved on."""
         values = {"state": to.value, "updated_at": at.isoformat(), **columns(fields)}
 
-        def cas(db: sqlite_utils.Database) -> bool:
-            sets = ", ".join(f"{k} = ?" for k in values)
-            marks = ",".join("?" * len(from_states))
-            cur = db.execute(
+        sets = ", ".join(f"{k} = ?" for k in values)
+        marks = ",".join("?" * len(from_states))
+        return await self._store.call(
+            changes_one(
                 f"UPDATE deployments SET {sets} WHERE id = ? AND state IN ({marks})",  # noqa: S608
                 [*values.values(), deployment_id, *(s.value for s in from_states)],
             )
-            return cur.rowcount == 1
-
-        return await self._store.call(cas)
+        )
 
     async def set_fields(self, deployment_id: str, *, at: datetime, **fields: Any) -> None:
         """Update non-state columns (stage, message_ts, error)."""
@@ -304,15 +303,13 @@ class Deployments:
     async def close_window(self, deployment_id: str, *, at: datetime) -> bool:
         """Close a deploy's rollback window (once). False when it was closed already."""
 
-        def close(db: sqlite_utils.Database) -> bool:
-            cur = db.execute(
+        return await self._store.call(
+            changes_one(
                 "UPDATE deployments SET window_closed_at = ?, updated_at = ? "
                 "WHERE id = ? AND window_closed_at IS NULL AND rollback_deadline IS NOT NULL",
                 [at.isoformat(), at.isoformat(), deployment_id],
             )
-            return cur.rowcount == 1
-
-        return await self._store.call(close)
+        )
 
     async def mark_reverted(
         self, deployment_id: str, *, services: Iterable[str], by: str, at: datetime

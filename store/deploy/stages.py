@@ -19,6 +19,7 @@ import sqlite_utils
 from store.db import Store
 from store.deploy.models import DeploymentState, ServiceFigures, StageStatus
 from store.deploy.rows import columns
+from store.sql import changes_one
 
 # A steer or a promote applies only while the stage's run is running: an Abort moves the run
 # to rolling back first, in the same transaction as it marks the stage.
@@ -38,15 +39,13 @@ class RolloutStages:
     ) -> bool:
         """Record the start of a canary stage, once. False when it had started already."""
 
-        def start(db: sqlite_utils.Database) -> bool:
-            cur = db.execute(
+        return await self._store.call(
+            changes_one(
                 "INSERT OR IGNORE INTO rollout_stages (deployment_id, position, weight, bake_s, "
                 "status, started_at) VALUES (?, ?, ?, ?, ?, ?)",
                 [deployment_id, position, weight, bake_s, StageStatus.BAKING.value, at.isoformat()],
             )
-            return cur.rowcount == 1
-
-        return await self._store.call(start)
+        )
 
     async def progress(
         self,
@@ -77,8 +76,8 @@ class RolloutStages:
     ) -> bool:
         """End a baking or held stage, once."""
 
-        def end(db: sqlite_utils.Database) -> bool:
-            cur = db.execute(
+        return await self._store.call(
+            changes_one(
                 "UPDATE rollout_stages SET status = ?, ended_at = ?, detail = COALESCE(?, detail) "
                 "WHERE deployment_id = ? AND position = ? AND status IN (?, ?)",
                 [
@@ -91,9 +90,7 @@ class RolloutStages:
                     StageStatus.HELD.value,
                 ],
             )
-            return cur.rowcount == 1
-
-        return await self._store.call(end)
+        )
 
     async def steer(
         self,
@@ -107,9 +104,9 @@ class RolloutStages:
         """Compare-and-set a running stage's status (hold, resume), with extra columns."""
         values = {"status": to_status.value, **columns(fields)}
 
-        def steer(db: sqlite_utils.Database) -> bool:
-            sets = ", ".join(f"{k} = ?" for k in values)
-            cur = db.execute(
+        sets = ", ".join(f"{k} = ?" for k in values)
+        return await self._store.call(
+            changes_one(
                 f"UPDATE rollout_stages SET {sets} "  # noqa: S608
                 "WHERE deployment_id = ? AND position = ? AND status = ? AND ended_at IS NULL "
                 f"AND {_RUN_IS}",
@@ -121,23 +118,19 @@ class RolloutStages:
                     DeploymentState.RUNNING.value,
                 ],
             )
-            return cur.rowcount == 1
-
-        return await self._store.call(steer)
+        )
 
     async def promote(self, deployment_id: str, *, position: int, by: str) -> bool:
         """Ask a running stage to end its bake now (once)."""
 
-        def promote(db: sqlite_utils.Database) -> bool:
-            cur = db.execute(
+        return await self._store.call(
+            changes_one(
                 "UPDATE rollout_stages SET promoted_by = ? WHERE deployment_id = ? "  # noqa: S608
                 "AND position = ? AND ended_at IS NULL AND promoted_by IS NULL "
                 f"AND {_RUN_IS}",
                 [by, deployment_id, position, DeploymentState.RUNNING.value],
             )
-            return cur.rowcount == 1
-
-        return await self._store.call(promote)
+        )
 
     async def abort(
         self,
