@@ -1,0 +1,214 @@
+"""Benchmark: command -> plan card. A signed `/deploy production all` reaches the bot's HTTP
+endpoint; the clock stops when the local Slack has the plan card in the channel.
+
+The bot runs in this process on the real clock, against moto (ECS, ECR, in-process), the local
+Slack (`sandbox.slack.LocalSlack`) and a local health server for the source environment
+(production promotes from staging, whose health is checked; each image's tag is looked up in
+ECR). Each sample starts a fresh bot and store, sends `--dry-run` once (so the bot's AWS
+clients exist, as they do in a bot that has served a command), then times the real command.
+
+    .venv/bin/python scripts/bench/plan_card.py [--services 8 200] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+REPO = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
+SECRET = "bench-signing-secret"
+CHANNEL = "CDEPLOYS"
+
+
+async def _health_server() -> tuple[web.AppRunner, str]:
+    async def ok(request: web.Request) -> web.Response:
+        return web.json_response({"status": "healthy"})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", ok)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+def _estate(count: int) -> list[str]:
+    """`count` services in staging (v1.3.0) and production (v1.2.0), v1.3.0 pushed to ECR."""
+    import boto3
+
+    ecs = boto3.client("ecs", region_name=REGION)
+    ecr = boto3.client("ecr", region_name=REGION)
+    names = [f"svc-{i:03d}" for i in range(count)]
+    for env in ("staging", "production"):
+        ecs.create_cluster(clusterName=f"shop-{env}")
+    for name in names:
+        ecr.create_repository(repositoryName=name)
+        manifest = (
+            '{"schemaVersion": 2, "mediaType": '
+            '"application/vnd.docker.distribution.manifest.v2+json", '
+            f'"config": {{"digest": "sha256:{"0" * 64}"}}, '
+            f'"layers": [{{"digest": "sha256:{name.encode().hex():0<64}", "size": 1}}]}}'
+        )
+        ecr.put_image(repositoryName=name, imageManifest=manifest, imageTag="v1.3.0")
+        for env, version in (("staging", "v1.3.0"), ("production", "v1.2.0")):
+            td = ecs.register_task_definition(
+                family=f"{env}-{name}",
+                containerDefinitions=[
+                    {"name": name, "image": f"{REPO}/{name}:{version}", "memory": 256}
+                ],
+            )["taskDefinition"]["taskDefinitionArn"]
+            ecs.create_service(
+                cluster=f"shop-{env}", serviceName=name, taskDefinition=td, desiredCount=1
+            )
+    return names
+
+
+def _config(names: list[str], health_base: str) -> Any:
+    from pipeline.kernel.config import Config
+
+    return Config.model_validate(
+        {
+            "environments": {
+                "staging": {"cluster": "shop-staging", "region": REGION, "ecr_check": False},
+                "production": {
+                    "cluster": "shop-production",
+                    "region": REGION,
+                    "promote_from": "staging",
+                    "required_approvals": 1,
+                    "approvers": ["UAPPROVER1"],
+                },
+            },
+            "services": {
+                n: {
+                    "image": f"{REPO}/{n}",
+                    "health_url": {"staging": f"{health_base}/{n}"},
+                }
+                for n in names
+            },
+        }
+    )
+
+
+async def _first(queue: asyncio.Queue[Any], kind: str, channel: str) -> None:
+    while True:
+        change = await queue.get()
+        if change.kind.value == kind and change.channel == channel:
+            return
+
+
+async def _settle() -> None:
+    """Wait for the work Bolt does after the ack (saving the card's ts, the audit row)."""
+    for _ in range(1000):
+        pending = [
+            t
+            for t in asyncio.all_tasks()
+            if not t.done()
+            and "run_ack_function_asynchronously" in getattr(t.get_coro(), "__qualname__", "")
+        ]
+        if not pending:
+            return
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def one_sample(names: list[str], workdir: Path) -> float:
+    """Seconds from sending `/deploy production all` to the card in the local Slack."""
+    from bot.server import EVENTS_PATH, build_web_app
+    from bot.settings import Settings
+    from pipeline.aws import BotoEcs
+    from pipeline.kernel.clock import SystemClock
+    from sandbox.slack import AppDelivery, LocalSlack
+
+    health, base = await _health_server()
+    slack = LocalSlack()
+    await slack.start()
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        SLACK_BOT_TOKEN="xoxb-bench",
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=slack.api_url,
+        CHATOPS_DB=str(workdir / f"bench-{time.monotonic_ns()}.db"),
+    )
+    app = build_web_app(
+        settings, _config(names, base), clock=SystemClock(), ecs=BotoEcs(), start_scheduler=False
+    )
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    delivery = AppDelivery(
+        slack,
+        request_url=f"http://127.0.0.1:{port}{EVENTS_PATH}",
+        signing_secret=SECRET,
+        team_id="T1",
+    )
+    try:
+        with slack.workspace.feed.subscription() as queue:
+            await delivery.command(
+                "/deploy", "production all --dry-run", user="UREQUESTER", channel=CHANNEL
+            )
+            await asyncio.wait_for(_first(queue, "ephemeral", CHANNEL), 120)
+            started = time.perf_counter()
+            await delivery.command("/deploy", "production all", user="UREQUESTER", channel=CHANNEL)
+            await asyncio.wait_for(_first(queue, "message_posted", CHANNEL), 120)
+            elapsed = time.perf_counter() - started
+            await _settle()
+    finally:
+        await delivery.close()
+        await runner.cleanup()
+        await slack.close()
+        await health.cleanup()
+    return elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--services", type=int, nargs="+", default=[8, 200])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--code", type=Path, default=ROOT, help="the checkout to measure (default: this one)"
+    )
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(args.code.resolve()))
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": REGION,
+        }
+    )
+    for key in [k for k in os.environ if k.startswith("AWS_ENDPOINT_URL")]:
+        del os.environ[key]
+    from moto import mock_aws
+
+    print(f"# plan card: {os.cpu_count()} cores, Python {platform.python_version()}")
+    print("| services | samples (ms) | median (ms) |")
+    print("|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for count in args.services:
+            with mock_aws():
+                names = _estate(count)
+                samples = [asyncio.run(one_sample(names, Path(tmp))) for _ in range(args.runs)]
+            shown = ", ".join(f"{s * 1000:.0f}" for s in samples)
+            print(f"| {count} | {shown} | {statistics.median(samples) * 1000:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
