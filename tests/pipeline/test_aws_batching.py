@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
+import boto3
 import pytest
 
 from pipeline.aws import BotoEcs
+from pipeline.aws.gates import BotoRegistry
 from pipeline.kernel.errors import NotFound
 from tests.fakes.aws_proxy import EcsProxy
 from tests.fakes.ecs_world import REGION, REPO, EcsWorld
+from tests.fakes.gates_world import ACCOUNT, push_images
 
 CLUSTER = "skillancer-production"
 
@@ -84,3 +87,54 @@ async def test_a_revisions_images_are_read_from_ecs_once(
 
     assert images == [f"{REPO}/{estate[0]}:v1.2.0"] * 3
     assert ecs_proxy.calls.count("DescribeTaskDefinition") == 1
+
+
+async def test_a_missing_tag_among_others_is_named_and_the_others_are_found(
+    aws: None,
+) -> None:
+    ecr = boto3.client("ecr", region_name=REGION)
+    push_images(ecr, "skillancer/api", "v1.2.0", "v1.3.0")
+    registry = BotoRegistry()
+    calls: list[str] = []
+    # Counted on the registry's own client, as botocore announces each call it sends.
+    registry_client = registry._clients.get("ecr", REGION)
+    registry_client.meta.events.register(
+        "before-call.ecr.DescribeImages", lambda **_: calls.append("DescribeImages")
+    )
+    image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/skillancer/api"
+
+    found = await asyncio.gather(
+        registry.digest(region=REGION, image=f"{image}:v1.2.0"),
+        registry.digest(region=REGION, image=f"{image}:v1.3.0"),
+        registry.digest(region=REGION, image=f"{image}:v9.9.9"),
+        return_exceptions=True,
+    )
+
+    assert all(isinstance(d, str) and d.startswith("sha256:") for d in found[:2])
+    assert found[0] != found[1]
+    assert isinstance(found[2], NotFound)
+    assert "`skillancer/api:v9.9.9`" in found[2].user_message
+    assert calls[0] == "DescribeImages"
+    # ECR refuses a call naming a missing tag as a whole; each tag is then asked alone.
+    assert calls == ["DescribeImages"] * 4
+
+
+async def test_tags_of_one_repository_found_together_take_one_describe_images_call(
+    aws: None,
+) -> None:
+    ecr = boto3.client("ecr", region_name=REGION)
+    push_images(ecr, "skillancer/api", "v1.2.0", "v1.3.0")
+    registry = BotoRegistry()
+    calls: list[str] = []
+    registry._clients.get("ecr", REGION).meta.events.register(
+        "before-call.ecr.DescribeImages", lambda **_: calls.append("DescribeImages")
+    )
+    image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/skillancer/api"
+
+    found = await asyncio.gather(
+        registry.digest(region=REGION, image=f"{image}:v1.2.0"),
+        registry.digest(region=REGION, image=f"{image}:v1.3.0"),
+    )
+
+    assert len(set(found)) == 2
+    assert calls == ["DescribeImages"]
