@@ -5,7 +5,6 @@ Endpoints and credentials follow boto3's own chain (AWS_ENDPOINT_URL works, so m
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -16,6 +15,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.aws.batching import LRU, Coalescer
+from pipeline.aws.calls import AWS_CONNECTIONS, off_loop
 from pipeline.kernel.errors import NotFound, UpstreamError
 from pipeline.kernel.ports import ServiceStatus
 
@@ -134,7 +134,10 @@ DESCRIBE_SERVICES_MAX = 10
 IMAGES_REMEMBERED = 2048
 
 _BOTO_CONFIG = BotoConfig(
-    connect_timeout=10, read_timeout=30, retries={"max_attempts": 5, "mode": "standard"}
+    connect_timeout=10,
+    read_timeout=30,
+    retries={"max_attempts": 5, "mode": "standard"},
+    max_pool_connections=AWS_CONNECTIONS,
 )
 
 
@@ -172,7 +175,7 @@ class BotoEcs:
         for a refusal ("service `x` in cluster `y` (us-east-1)").
         """
         try:
-            return await asyncio.to_thread(fn)
+            return await off_loop(fn)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("ServiceNotFoundException", "ClusterNotFoundException"):

@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -177,10 +181,43 @@ async def one_sample(names: list[str], workdir: Path) -> float:
     return elapsed
 
 
+@contextlib.contextmanager
+def _moto(where: str) -> Iterator[None]:
+    """moto in this process (its CPU shared with the bot's), or a moto server in a child
+    process (as AWS would be: elsewhere), reached through AWS_ENDPOINT_URL."""
+    if where == "inline":
+        from moto import mock_aws
+
+        with mock_aws():
+            yield
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(  # noqa: S603 - our own interpreter and moto's server module
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):
+            with socket.socket() as conn:
+                if conn.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+        yield
+    finally:
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+        server.terminate()
+        server.wait()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--services", type=int, nargs="+", default=[8, 200])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--moto", choices=["process", "inline"], default="process")
     parser.add_argument(
         "--code", type=Path, default=ROOT, help="the checkout to measure (default: this one)"
     )
@@ -195,14 +232,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     for key in [k for k in os.environ if k.startswith("AWS_ENDPOINT_URL")]:
         del os.environ[key]
-    from moto import mock_aws
-
-    print(f"# plan card: {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"# plan card: {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"moto {args.moto}, {time.strftime('%Y-%m-%d')}"
+    )
     print("| services | samples (ms) | median (ms) |")
     print("|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for count in args.services:
-            with mock_aws():
+            with _moto(args.moto):
                 names = _estate(count)
                 samples = [asyncio.run(one_sample(names, Path(tmp))) for _ in range(args.runs)]
             shown = ", ".join(f"{s * 1000:.0f}" for s in samples)
