@@ -14,42 +14,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from standins import CHANNEL, REGION, SECRET, dummy_aws_environment, health_server, moto
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
-REGION = "us-east-1"
 ACCOUNT = "123456789012"
 REPO = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
-SECRET = "bench-signing-secret"
-CHANNEL = "CDEPLOYS"
-
-
-async def _health_server() -> tuple[web.AppRunner, str]:
-    async def ok(request: web.Request) -> web.Response:
-        return web.json_response({"status": "healthy"})
-
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", ok)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}"
 
 
 def _estate(count: int) -> list[str]:
@@ -138,7 +118,7 @@ async def one_sample(names: list[str], workdir: Path) -> float:
     from pipeline.kernel.clock import SystemClock
     from sandbox.slack import AppDelivery, LocalSlack
 
-    health, base = await _health_server()
+    health, base = await health_server({"status": "healthy"})
     slack = LocalSlack()
     await slack.start()
     settings = Settings(
@@ -181,38 +161,6 @@ async def one_sample(names: list[str], workdir: Path) -> float:
     return elapsed
 
 
-@contextlib.contextmanager
-def _moto(where: str) -> Iterator[None]:
-    """moto in this process (its CPU shared with the bot's), or a moto server in a child
-    process (as AWS would be: elsewhere), reached through AWS_ENDPOINT_URL."""
-    if where == "inline":
-        from moto import mock_aws
-
-        with mock_aws():
-            yield
-        return
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(  # noqa: S603 - our own interpreter and moto's server module
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(200):
-            with socket.socket() as conn:
-                if conn.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
-        os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
-        yield
-    finally:
-        os.environ.pop("AWS_ENDPOINT_URL", None)
-        server.terminate()
-        server.wait()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--services", type=int, nargs="+", default=[8, 200])
@@ -223,15 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(args.code.resolve()))
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": REGION,
-        }
-    )
-    for key in [k for k in os.environ if k.startswith("AWS_ENDPOINT_URL")]:
-        del os.environ[key]
+    dummy_aws_environment()
     print(
         f"# plan card: {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"moto {args.moto}, {time.strftime('%Y-%m-%d')}"
@@ -240,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for count in args.services:
-            with _moto(args.moto):
+            with moto(args.moto):
                 names = _estate(count)
                 samples = [asyncio.run(one_sample(names, Path(tmp))) for _ in range(args.runs)]
             shown = ", ".join(f"{s * 1000:.0f}" for s in samples)
