@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from standins import CHANNEL, REGION, SECRET, dummy_aws_environment, health_server, moto
+from standins import CHANNEL, REGION, SECRET, cpu_s, dummy_aws_environment, health_process, moto
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -110,15 +110,17 @@ async def _settle() -> None:
         await asyncio.gather(*pending, return_exceptions=True)
 
 
-async def one_sample(names: list[str], workdir: Path) -> float:
-    """Seconds from sending `/deploy production all` to the card in the local Slack."""
+async def one_sample(
+    names: list[str], workdir: Path, *, base: str, moto_pid: int | None
+) -> tuple[float, float | None]:
+    """Seconds from sending `/deploy production all` to the card in the local Slack, and the
+    CPU seconds the moto server spent meanwhile (None when moto runs in this process)."""
     from bot.server import EVENTS_PATH, build_web_app
     from bot.settings import Settings
     from pipeline.aws import BotoEcs
     from pipeline.kernel.clock import SystemClock
     from sandbox.slack import AppDelivery, LocalSlack
 
-    health, base = await health_server({"status": "healthy"})
     slack = LocalSlack()
     await slack.start()
     settings = Settings(
@@ -148,17 +150,20 @@ async def one_sample(names: list[str], workdir: Path) -> float:
                 "/deploy", "production all --dry-run", user="UREQUESTER", channel=CHANNEL
             )
             await asyncio.wait_for(_first(queue, "ephemeral", CHANNEL), 120)
+            moto_before = cpu_s(moto_pid) if moto_pid is not None else None
             started = time.perf_counter()
             await delivery.command("/deploy", "production all", user="UREQUESTER", channel=CHANNEL)
             await asyncio.wait_for(_first(queue, "message_posted", CHANNEL), 120)
             elapsed = time.perf_counter() - started
+            moto_cpu = (
+                cpu_s(moto_pid) - moto_before if moto_pid and moto_before is not None else None
+            )
             await _settle()
     finally:
         await delivery.close()
         await runner.cleanup()
         await slack.close()
-        await health.cleanup()
-    return elapsed
+    return elapsed, moto_cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,15 +181,21 @@ def main(argv: list[str] | None = None) -> int:
         f"# plan card: {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"moto {args.moto}, {time.strftime('%Y-%m-%d')}"
     )
-    print("| services | samples (ms) | median (ms) |")
-    print("|---|---|---|")
+    print("| services | samples (ms) | median (ms) | moto server's CPU meanwhile (ms) |")
+    print("|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for count in args.services:
-            with moto(args.moto):
+            with moto(args.moto) as pid, health_process({"status": "healthy"}) as base:
                 names = _estate(count)
-                samples = [asyncio.run(one_sample(names, Path(tmp))) for _ in range(args.runs)]
-            shown = ", ".join(f"{s * 1000:.0f}" for s in samples)
-            print(f"| {count} | {shown} | {statistics.median(samples) * 1000:.0f} |")
+                samples = [
+                    asyncio.run(one_sample(names, Path(tmp), base=base, moto_pid=pid))
+                    for _ in range(args.runs)
+                ]
+            times = [t for t, _ in samples]
+            shown = ", ".join(f"{t * 1000:.0f}" for t in times)
+            moto_cpu = [c for _, c in samples if c is not None]
+            spent = f"{statistics.median(moto_cpu) * 1000:.0f}" if moto_cpu else "(in process)"
+            print(f"| {count} | {shown} | {statistics.median(times) * 1000:.0f} | {spent} |")
     return 0
 
 

@@ -3,13 +3,16 @@ server, and a bot on the local Slack (built from the checkout being measured).""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -49,14 +52,14 @@ def wait_for_port(port: int, *, timeout_s: float = 30.0) -> None:
 
 
 @contextlib.contextmanager
-def moto(where: str) -> Iterator[None]:
+def moto(where: str) -> Iterator[int | None]:
     """moto in this process (its CPU shared with the bot's), or a moto server in a child
-    process (as AWS would be: elsewhere), reached through AWS_ENDPOINT_URL."""
+    process (as AWS would be: elsewhere), reached through AWS_ENDPOINT_URL; the server's pid."""
     if where == "inline":
         from moto import mock_aws
 
         with mock_aws():
-            yield
+            yield None
         return
     port = free_port()
     server = subprocess.Popen(  # noqa: S603 - our own interpreter and moto's server module
@@ -69,14 +72,43 @@ def moto(where: str) -> Iterator[None]:
     try:
         wait_for_port(port)
         os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
-        yield
+        yield server.pid
     finally:
         os.environ.pop("AWS_ENDPOINT_URL", None)
         server.terminate()
         server.wait()
 
 
-async def health_server(answer: dict[str, Any]) -> tuple[web.AppRunner, str]:
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user and system) process `pid` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def health_process(answer: dict[str, Any]) -> Iterator[str]:
+    """`health_server` in a child process (as a fleet's endpoints are: elsewhere); its URL."""
+    port = free_port()
+    server = subprocess.Popen(  # noqa: S603 - our own interpreter and this module
+        [sys.executable, __file__, "--health", str(port), json.dumps(answer)],
+    )
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait()
+
+
+async def _serve_health(port: int, answer: dict[str, Any]) -> None:
+    runner, _ = await health_server(answer, port=port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+async def health_server(answer: dict[str, Any], *, port: int = 0) -> tuple[web.AppRunner, str]:
     """A server answering `answer` (HTTP 200) on every path; its runner and base URL."""
 
     async def ok(request: web.Request) -> web.Response:
@@ -86,7 +118,12 @@ async def health_server(answer: dict[str, Any]) -> tuple[web.AppRunner, str]:
     app.router.add_get("/{tail:.*}", ok)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     return runner, f"http://127.0.0.1:{port}"
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--health"]:
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_health(int(sys.argv[2]), json.loads(sys.argv[3])))
