@@ -204,14 +204,16 @@ class BotoEcs:
             found: dict[str, ServiceStatus | Exception] = {}
             for svc in out.get("services", []):
                 if svc.get("status") != "INACTIVE":
+                    # Asked for by name or by ARN: answer under both.
                     found[str(svc["serviceName"])] = _status(svc)
+                    found[str(svc.get("serviceArn", svc["serviceName"]))] = _status(svc)
             return found
 
-        shown = services[0] if len(services) == 1 else f"{services[0]}` and others like `"
+        shown = _services_named(services)
         found = await self._call(
-            f"describe service `{shown}` in cluster `{cluster}`",
+            f"describe {shown} in cluster `{cluster}`",
             describe,
-            resource=f"service `{shown}` in cluster `{cluster}` ({region})",
+            resource=f"{shown} in cluster `{cluster}` ({region})",
             missing=(
                 f"ECS has no cluster `{cluster}` ({region}). Check `cluster` for this "
                 "environment in the config."
@@ -371,6 +373,15 @@ def _own_revision(client: Any, *, family: str, after: int, deployment_id: str) -
         if _tagged(out.get("tags"), deployment_id):
             return arn
     return None
+
+
+def _services_named(services: Sequence[str]) -> str:
+    """ "service `a`", or "services `a`, `b` and `c`" (at most three named, then how many more)."""
+    if len(services) == 1:
+        return f"service `{services[0]}`"
+    named = ", ".join(f"`{s}`" for s in services[:3])
+    more = f" and {len(services) - 3} more" if len(services) > 3 else ""
+    return f"services {named}{more}"
 
 
 def _status(svc: dict[str, Any]) -> ServiceStatus:
