@@ -76,18 +76,29 @@ class Preflight:
         now: datetime,
         break_glass: str | None,
         skip_staging: str | None,
+        source_health: Sequence[Check] | None = None,
     ) -> list[Check]:
-        """Every check's result, blocking failures included (raises nothing of its own)."""
+        """Every check's result, blocking failures included (raises nothing of its own).
+
+        `source_health`: the result of `source_health()` when the caller ran it already
+        (alongside reading the fleet); otherwise it is run here."""
         checks = [*await self.access(env, user_id=user_id, now=now, break_glass=break_glass)]
         async with asyncio.TaskGroup() as tg:
             images = [tg.create_task(self._image(env, p)) for p in planned]
             health = (
-                [tg.create_task(self._source(env, p)) for p in planned]
-                if env.promote_from is not None and skip_staging is None
-                else []
+                tg.create_task(
+                    self.source_health(env, [p.service for p in planned], skip_staging=skip_staging)
+                )
+                if source_health is None
+                else None
             )
         checks += [t.result() for t in images]
-        checks += [t.result() for t in health]
+        wanted = {p.service for p in planned}
+        checks += [
+            c
+            for c in (health.result() if health is not None else source_health or [])
+            if c.service in wanted
+        ]
         if skip_staging is not None and env.promote_from is not None:
             checks.append(
                 Check(
@@ -98,6 +109,18 @@ class Preflight:
                 )
             )
         return checks
+
+    async def source_health(
+        self, env: Environment, services: Sequence[str], *, skip_staging: str | None
+    ) -> list[Check]:
+        """When `env` is promoted to, the health of each service in its source environment
+        (nothing for a hotfix, which skips it). Touches only the health endpoints, so it can run
+        while the fleet is read."""
+        if env.promote_from is None or skip_staging is not None:
+            return []
+        async with asyncio.TaskGroup() as tg:
+            health = [tg.create_task(self._source(env, s)) for s in services]
+        return [t.result() for t in health]
 
     async def access(
         self, env: Environment, *, user_id: str, now: datetime, break_glass: str | None
@@ -159,17 +182,17 @@ class Preflight:
             digest=digest,
         )
 
-    async def _source(self, env: Environment, planned: Planned) -> Check:
+    async def _source(self, env: Environment, service: str) -> Check:
         assert env.promote_from is not None
         source = self._config.environment(env.promote_from)
-        svc = self._config.service(planned.service)
+        svc = self._config.service(service)
         base = svc.health_url.get(source.name)
         if base is None:
             return Check(
                 "source health",
                 True,
                 line("`{source}` has no health URL: not checked", source=source.name),
-                planned.service,
+                service,
             )
         results = await self._health.probe(
             base_url=base, paths=svc.health_paths or source.health.paths, settings=source.health
@@ -184,7 +207,7 @@ class Preflight:
                     source=source.name,
                     detail=", ".join(f"`{r.path}` {r.detail}" for r in bad),
                 ),
-                planned.service,
+                service,
             )
         return Check(
             "source health",
@@ -196,7 +219,7 @@ class Preflight:
                 answers=", ".join(f"`{r.path}` {r.detail}" for r in results),
                 timeout=format_duration(source.health.timeout_s),
             ),
-            planned.service,
+            service,
         )
 
 

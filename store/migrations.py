@@ -285,6 +285,24 @@ def _m011_messages_that_name_people(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m013_indexes_for_history(db: sqlite_utils.Database) -> None:
+    # Issue 17: `/deploy history` reads the newest runs (of an environment, or of all) in index
+    # order and stops after a page, where it sorted the whole table; the source environment's
+    # setbacks (on the plan card's path) and a war room's rollbacks search instead of scanning.
+    # (environment, created_at, id) replaces (environment, created_at): same prefix, and the id
+    # that breaks ties in the history's order.
+    _run_script(
+        db,
+        """
+        DROP INDEX deployments_env_created;
+        CREATE INDEX deployments_env_created ON deployments(environment, created_at, id);
+        CREATE INDEX deployments_created ON deployments(created_at, id);
+        CREATE INDEX deployments_env_finished ON deployments(environment, finished_at);
+        CREATE INDEX deployments_kind_channel ON deployments(kind, channel_id, created_at)
+        """,
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -307,6 +325,8 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (9, "who aborted a canary", _m009_aborted_canary_stages),
     (10, "what of a promotion went wrong lately in its source", _m010_source_setbacks),
     (11, "errors and event details that name people", _m011_messages_that_name_people),
+    # 12 is kept for the request journal's change (issue 17, point 1), merged separately.
+    (13, "indexes for history, setbacks and war-room rollbacks", _m013_indexes_for_history),
 ]
 
 

@@ -71,10 +71,21 @@ class DeployPlanner:
         other = await self._deployments.running_for(env.name, request.services)
         if other is not None:
             raise DeployConflict(env.name, request.services, other)
-        async with asyncio.TaskGroup() as tg:
-            for name in request.services:
-                tg.create_task(self._fleet.check_canary(env, self._config.service(name)))
-        targets, images = await self._targets(env, request)
+        # The source's health needs nothing the fleet says: it is probed while ECS is read.
+        try:
+            async with asyncio.TaskGroup() as tg:
+                source_health = tg.create_task(
+                    self._preflight.source_health(
+                        env, request.services, skip_staging=request.skip_staging
+                    )
+                )
+                fleet = tg.create_task(self._read_fleet(env, request))
+        except ExceptionGroup as group:
+            refusal = _first_chatops_error(group)
+            if refusal is None:
+                raise
+            raise refusal from refusal.__cause__
+        targets, images = fleet.result()
         if all(t.status is TargetStatus.SKIPPED for t in targets):
             raise ChatOpsError(
                 "Nothing to deploy: every service is already on its target version in "
@@ -91,6 +102,7 @@ class DeployPlanner:
             now=now,
             break_glass=request.break_glass,
             skip_staging=request.skip_staging,
+            source_health=source_health.result(),
         )
         setbacks = await recent_setbacks(self._deployments, env, active, now=now)
         checks += setback_checks(env, setbacks, hotfix=request.skip_staging is not None)
@@ -122,6 +134,15 @@ class DeployPlanner:
         )
         await self._deployments.create(run)
         return run
+
+    async def _read_fleet(
+        self, env: Environment, request: DeployRequest
+    ) -> tuple[list[Target], dict[str, str]]:
+        """Check each canary's setup, then read what each service runs and is to run."""
+        async with asyncio.TaskGroup() as tg:
+            for name in request.services:
+                tg.create_task(self._fleet.check_canary(env, self._config.service(name)))
+        return await self._targets(env, request)
 
     async def _targets(
         self, env: Environment, request: DeployRequest

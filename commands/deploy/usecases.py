@@ -75,10 +75,9 @@ class DeployCommands:
             return Outcome(reply=record, ref=run.id)
         if isinstance(parsed, HistoryRequest):
             runs = await self.history(parsed.environment)
-            reverters: dict[str, Deployment] = {}
-            for run in runs:
-                if run.reverted_by is not None:
-                    reverters[run.reverted_by] = await self._runs.get(run.reverted_by)
+            reverters = await self._deployments.get_many(
+                run.reverted_by for run in runs if run.reverted_by is not None
+            )
             return Outcome(reply=History(tuple(runs), parsed.environment, reverters))
         request = parsed
         # The id is chosen before the ack, so a request cut short by a crash can be told

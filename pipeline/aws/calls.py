@@ -5,8 +5,11 @@ loop, botocore's standard retries (throttling included), and AWS errors turned i
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import boto3
@@ -17,10 +20,34 @@ from pipeline.kernel.errors import NotFound, UpstreamError
 
 T = TypeVar("T")
 
+# A boto3 client keeps at most this many HTTP connections (botocore's own default); the AWS
+# worker threads are as many, so a plan of 200 services sends 10 calls at a time, where
+# asyncio's default executor (min(32, cores + 4) threads: 6 on 2 cores) sent 6.
+AWS_CONNECTIONS = 10
 # Timeouts so a worker thread gives up too; standard retries back off on throttling.
 BOTO_CONFIG = BotoConfig(
-    connect_timeout=10, read_timeout=30, retries={"max_attempts": 6, "mode": "standard"}
+    connect_timeout=10,
+    read_timeout=30,
+    retries={"max_attempts": 6, "mode": "standard"},
+    max_pool_connections=AWS_CONNECTIONS,
 )
+_workers: ThreadPoolExecutor | None = None
+_workers_lock = threading.Lock()
+
+
+async def off_loop(fn: Callable[[], T]) -> T:
+    """Run the blocking boto3 call `fn` on an AWS worker thread, with this task's context.
+
+    Cancelling the caller does not stop the call: it runs to its end in its thread."""
+    # One pool per process, made on first use (not on import), shared by every adapter.
+    global _workers
+    with _workers_lock:
+        if _workers is None:
+            _workers = ThreadPoolExecutor(AWS_CONNECTIONS, thread_name_prefix="aws")
+    call = functools.partial(contextvars.copy_context().run, fn)
+    return await asyncio.get_running_loop().run_in_executor(_workers, call)
+
+
 _DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
 
 
@@ -53,7 +80,7 @@ async def call_aws(
     sentence) and UpstreamError naming the action, the resource and the IAM permission for
     any other refusal, or saying AWS could not be reached."""
     try:
-        return await asyncio.to_thread(fn)
+        return await off_loop(fn)
     except ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if missing and code in missing:

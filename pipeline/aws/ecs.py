@@ -5,16 +5,17 @@ Endpoints and credentials follow boto3's own chain (AWS_ENDPOINT_URL works, so m
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipeline.aws.batching import LRU, Coalescer
+from pipeline.aws.calls import AWS_CONNECTIONS, off_loop
 from pipeline.kernel.errors import NotFound, UpstreamError
 from pipeline.kernel.ports import ServiceStatus
 
@@ -127,8 +128,16 @@ def _tagged(tags: list[dict[str, str]] | None, deployment_id: str) -> bool:
     )
 
 
+# DescribeServices answers for at most 10 services per call (ECS API reference).
+DESCRIBE_SERVICES_MAX = 10
+# Task definition revisions whose container images are remembered (a few kB at most).
+IMAGES_REMEMBERED = 2048
+
 _BOTO_CONFIG = BotoConfig(
-    connect_timeout=10, read_timeout=30, retries={"max_attempts": 5, "mode": "standard"}
+    connect_timeout=10,
+    read_timeout=30,
+    retries={"max_attempts": 5, "mode": "standard"},
+    max_pool_connections=AWS_CONNECTIONS,
 )
 
 
@@ -138,6 +147,10 @@ class BotoEcs:
     def __init__(self) -> None:
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._services: Coalescer[tuple[str, str], str, ServiceStatus] = Coalescer(
+            self._describe_batch, batch_size=DESCRIBE_SERVICES_MAX
+        )
+        self._images: LRU[tuple[str, str], dict[str, str]] = LRU(IMAGES_REMEMBERED)
 
     def _client(self, region: str) -> Any:
         with self._lock:
@@ -162,7 +175,7 @@ class BotoEcs:
         for a refusal ("service `x` in cluster `y` (us-east-1)").
         """
         try:
-            return await asyncio.to_thread(fn)
+            return await off_loop(fn)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("ServiceNotFoundException", "ClusterNotFoundException"):
@@ -177,59 +190,74 @@ class BotoEcs:
             raise UpstreamError(f"Could not reach ECS to {what}.") from exc
 
     async def describe(self, *, region: str, cluster: str, service: str) -> ServiceStatus:
-        def describe() -> ServiceStatus:
-            out = self._client(region).describe_services(cluster=cluster, services=[service])
-            found = [s for s in out.get("services", []) if s.get("status") != "INACTIVE"]
-            if not found:
-                raise ClientError(
-                    {"Error": {"Code": "ServiceNotFoundException", "Message": ""}},
-                    "DescribeServices",
-                )
-            svc = found[0]
-            deployments = svc.get("deployments", [])
-            primary: dict[str, Any] = next(
-                (d for d in deployments if d.get("status") == "PRIMARY"), {}
-            )
-            failed = primary.get("rolloutState") == "FAILED"
-            return ServiceStatus(
-                task_definition=svc["taskDefinition"],
-                desired=int(svc.get("desiredCount", 0)),
-                running=int(svc.get("runningCount", 0)),
-                deployments=len(deployments),
-                rollout_failed=failed,
-                failure_reason=primary.get("rolloutStateReason") if failed else None,
-            )
+        """What ECS says of `service`. Concurrent calls for one cluster are merged into
+        DescribeServices calls of up to 10 services each."""
+        return await self._services.get((region, cluster), service)
 
-        return await self._call(
-            f"describe service `{service}` in cluster `{cluster}`",
+    async def _describe_batch(
+        self, where: tuple[str, str], services: Sequence[str]
+    ) -> dict[str, ServiceStatus | Exception]:
+        region, cluster = where
+
+        def describe() -> dict[str, ServiceStatus | Exception]:
+            out = self._client(region).describe_services(cluster=cluster, services=list(services))
+            found: dict[str, ServiceStatus | Exception] = {}
+            for svc in out.get("services", []):
+                if svc.get("status") != "INACTIVE":
+                    # Asked for by name or by ARN: answer under both.
+                    found[str(svc["serviceName"])] = _status(svc)
+                    found[str(svc.get("serviceArn", svc["serviceName"]))] = _status(svc)
+            return found
+
+        shown = _services_named(services)
+        found = await self._call(
+            f"describe {shown} in cluster `{cluster}`",
             describe,
-            resource=f"service `{service}` in cluster `{cluster}` ({region})",
+            resource=f"{shown} in cluster `{cluster}` ({region})",
             missing=(
-                f"ECS has no active service `{service}` in cluster `{cluster}` ({region}). "
-                "Check `ecs_service` for this service and `cluster` for this environment "
-                "in the config."
+                f"ECS has no cluster `{cluster}` ({region}). Check `cluster` for this "
+                "environment in the config."
             ),
         )
+        for name in services:
+            found.setdefault(
+                name,
+                NotFound(
+                    f"ECS has no active service `{name}` in cluster `{cluster}` ({region}). "
+                    "Check `ecs_service` for this service and `cluster` for this environment "
+                    "in the config."
+                ),
+            )
+        return found
 
     async def image_of(self, *, region: str, task_definition: str, container: str) -> str:
-        def image() -> str:
-            td = self._client(region).describe_task_definition(taskDefinition=task_definition)
-            for c in td["taskDefinition"]["containerDefinitions"]:
-                if c["name"] == container:
-                    return str(c["image"])
-            raise MissingContainer(container)
-
-        try:
-            return await self._call(
-                f"read task definition `{_short(task_definition)}`",
-                image,
-                resource=f"task definition `{_short(task_definition)}` ({region})",
-            )
-        except MissingContainer:
+        """The image of `container` in `task_definition`. A revision never changes, so each
+        one's images are read from ECS once and then remembered."""
+        images = self._images.get((region, task_definition))
+        if images is None:
+            images = await self._container_images(region, task_definition)
+            if _revision(task_definition) > 0:
+                self._images[(region, task_definition)] = images
+        if container not in images:
             raise NotFound(
                 f"Task definition `{_short(task_definition)}` has no container `{container}`. "
                 "Check `container` for this service in the config."
-            ) from None
+            )
+        return images[container]
+
+    async def _container_images(self, region: str, task_definition: str) -> dict[str, str]:
+        def images() -> dict[str, str]:
+            td = self._client(region).describe_task_definition(taskDefinition=task_definition)
+            return {
+                str(c["name"]): str(c["image"])
+                for c in td["taskDefinition"]["containerDefinitions"]
+            }
+
+        return await self._call(
+            f"read task definition `{_short(task_definition)}`",
+            images,
+            resource=f"task definition `{_short(task_definition)}` ({region})",
+        )
 
     async def register_with_image(
         self,
@@ -345,6 +373,29 @@ def _own_revision(client: Any, *, family: str, after: int, deployment_id: str) -
         if _tagged(out.get("tags"), deployment_id):
             return arn
     return None
+
+
+def _services_named(services: Sequence[str]) -> str:
+    """ "service `a`", or "services `a`, `b` and `c`" (at most three named, then how many more)."""
+    if len(services) == 1:
+        return f"service `{services[0]}`"
+    named = ", ".join(f"`{s}`" for s in services[:3])
+    more = f" and {len(services) - 3} more" if len(services) > 3 else ""
+    return f"services {named}{more}"
+
+
+def _status(svc: dict[str, Any]) -> ServiceStatus:
+    deployments = svc.get("deployments", [])
+    primary: dict[str, Any] = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
+    failed = primary.get("rolloutState") == "FAILED"
+    return ServiceStatus(
+        task_definition=svc["taskDefinition"],
+        desired=int(svc.get("desiredCount", 0)),
+        running=int(svc.get("runningCount", 0)),
+        deployments=len(deployments),
+        rollout_failed=failed,
+        failure_reason=primary.get("rolloutStateReason") if failed else None,
+    )
 
 
 def _short(arn: str) -> str:

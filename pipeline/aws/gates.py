@@ -8,6 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from pipeline.aws.batching import Coalescer
 from pipeline.aws.calls import AwsClients, call_aws
 from pipeline.kernel.errors import NotFound, UpstreamError
 from pipeline.kernel.infra import DbInstance, Snapshot, TaskRun
@@ -24,32 +25,76 @@ def ecr_repository(image: str) -> tuple[str, str, str] | None:
     return host.split(".", 1)[0], repository, tag
 
 
+# DescribeImages takes at most 100 image ids per call (ECR API reference).
+DESCRIBE_IMAGES_MAX = 100
+
+
 class BotoRegistry:
     def __init__(self, clients: AwsClients | None = None) -> None:
         self._clients = clients or AwsClients()
+        self._tags: Coalescer[tuple[str, str, str], str, str] = Coalescer(
+            self._digests, batch_size=DESCRIBE_IMAGES_MAX
+        )
 
     async def digest(self, *, region: str, image: str) -> str:
+        """The digest of an ECR image's tag. Concurrent calls for one repository are merged
+        into DescribeImages calls of up to 100 tags."""
         parsed = ecr_repository(image)
         if parsed is None:
             raise NotFound(f"`{image}` is not in ECR, so its tag cannot be checked.")
         registry, repository, tag = parsed
+        return await self._tags.get((region, registry, repository), tag)
 
-        def read() -> str:
+    async def _digests(
+        self, where: tuple[str, str, str], tags: Sequence[str]
+    ) -> dict[str, str | Exception]:
+        region, registry, repository = where
+
+        def describe(ids: Sequence[str]) -> dict[str, str | Exception]:
             out = self._clients.get("ecr", region).describe_images(
-                registryId=registry, repositoryName=repository, imageIds=[{"imageTag": tag}]
+                registryId=registry,
+                repositoryName=repository,
+                imageIds=[{"imageTag": tag} for tag in ids],
             )
-            return str(out["imageDetails"][0]["imageDigest"])
+            return {
+                str(tag): str(detail["imageDigest"])
+                for detail in out.get("imageDetails", [])
+                for tag in detail.get("imageTags", [])
+            }
 
-        return await call_aws(
+        def read() -> dict[str, str | Exception]:
+            try:
+                return describe(tags)
+            except ClientError as exc:
+                if _code(exc) != "ImageNotFoundException" or len(tags) == 1:
+                    raise
+            # One missing tag fails the whole call: ask for each tag alone to tell which.
+            found: dict[str, str | Exception] = {}
+            for tag in tags:
+                try:
+                    found.update(describe([tag]))
+                except ClientError as exc:
+                    if _code(exc) != "ImageNotFoundException":
+                        raise
+            return found
+
+        found = await call_aws(
             read,
             doing="look the image up in ECR",
             permission="ecr:DescribeImages",
-            resource=f"{repository}:{tag}",
+            resource=f"{repository}:{','.join(tags)}",
             missing={
-                "ImageNotFoundException": f"ECR has no image `{repository}:{tag}`.",
+                "ImageNotFoundException": f"ECR has no image `{repository}:{tags[0]}`.",
                 "RepositoryNotFoundException": f"ECR has no repository `{repository}`.",
             },
         )
+        for tag in tags:
+            found.setdefault(tag, NotFound(f"ECR has no image `{repository}:{tag}`."))
+        return found
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def _snapshot(data: dict[str, Any]) -> Snapshot:

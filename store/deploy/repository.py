@@ -61,9 +61,21 @@ class Deployments:
     async def get(self, deployment_id: str) -> Deployment | None:
         return await self._store.call(lambda db: load_deployment(db, deployment_id))
 
+    async def get_many(self, deployment_ids: Iterable[str]) -> dict[str, Deployment]:
+        """The recorded runs among `deployment_ids`, by id, read in one trip to the store."""
+        wanted = list(dict.fromkeys(deployment_ids))
+
+        def query(db: sqlite_utils.Database) -> dict[str, Deployment]:
+            return {i: d for i in wanted if (d := load_deployment(db, i)) is not None}
+
+        return await self._store.call(query) if wanted else {}
+
     async def list_recent(
         self, *, environment: str | None = None, limit: int = 10
     ) -> list[Deployment]:
+        """The newest `limit` runs (of `environment`, when given), newest first. Reads them
+        from the newest end of an index and stops there (migration 13)."""
+
         def query(db: sqlite_utils.Database) -> list[Deployment]:
             where, args = ("WHERE environment = ?", [environment]) if environment else ("", [])
             ids = db.execute(
