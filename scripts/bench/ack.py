@@ -232,8 +232,7 @@ async def bench(args: argparse.Namespace) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             servers = [_start_floor(slack.api_url)]
             servers += [
-                _start_bot(label, Path(tree).resolve(), slack.api_url, Path(tmp))
-                for label, tree in args.bots
+                _start_bot(label, tree, slack.api_url, Path(tmp)) for label, tree in args.bots
             ]
             try:
                 for server in servers:
@@ -313,7 +312,8 @@ def main() -> None:
     parser.add_argument("--n1", type=int, default=300, help="requests at concurrency 1")
     parser.add_argument("--repeat", type=int, default=3, help="rounds; medians are printed")
     args = parser.parse_args()
-    args.bots = [tuple(b.split("=", 1)) for b in args.bot] or [("bot", str(ROOT))]
+    pairs = [b.split("=", 1) for b in args.bot] or [["bot", str(ROOT)]]
+    args.bots = [(label, Path(tree).resolve()) for label, tree in pairs]
     asyncio.run(bench(args))
 
 
