@@ -63,10 +63,6 @@ class Store:
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if self._path != ":memory:":
             db.execute("PRAGMA journal_mode = WAL")
-            # In WAL mode NORMAL syncs at checkpoints, not at each commit: a commit survives the
-            # process being killed, and only a power loss or an OS crash may forget the last
-            # commits (docs/architecture.md, "Storage": what that may forget).
-            db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA foreign_keys = ON")
         apply_migrations(db)
         self._db = db
