@@ -26,20 +26,24 @@ class AuditLog:
         self._store = store
 
     async def record(self, entry: AuditEntry) -> None:
-        await self._store.call(lambda db: self.insert(db, entry))
+        """Write `entry`, group-committed with the other writes of the moment."""
+        await self._store.write(lambda db: self.insert(db, entry))
 
     @staticmethod
     def insert(db: sqlite_utils.Database, entry: AuditEntry) -> None:
         """Write `entry` on the store thread, inside the caller's transaction if there is one."""
-        db.table("audit_log").insert(
-            {
-                "at": entry.at.isoformat(),
-                "actor": entry.actor,
-                "action": entry.action,
-                "outcome": entry.outcome,
-                "channel_id": entry.channel_id,
-                "detail": entry.detail,
-            }
+        # Plain SQL: sqlite-utils' Table.insert looks the table and its columns up each time.
+        db.execute(
+            "INSERT INTO audit_log (at, actor, action, outcome, channel_id, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                entry.at.isoformat(),
+                entry.actor,
+                entry.action,
+                entry.outcome,
+                entry.channel_id,
+                entry.detail,
+            ],
         )
 
     async def recent(self, *, limit: int = 50) -> list[AuditEntry]:

@@ -2,13 +2,16 @@
 
 sqlite-utils connections are thread-bound, so every read and write is a small sync function
 submitted to a single-worker executor; that also serialises writes. Public methods are async.
+`write` group-commits: the writes queued while the thread was busy share one transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import sqlite3
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,7 +23,13 @@ from store.migrations import apply_migrations
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
 BUSY_TIMEOUT_MS = 5000
+
+Write = tuple[
+    Callable[[sqlite_utils.Database], Any], "asyncio.Future[Any] | None", contextvars.Context
+]
 
 
 class StoreError(Exception):
@@ -35,6 +44,11 @@ class Store:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatops-store")
         self._db: sqlite_utils.Database | None = None
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # Writes waiting for the store thread; a flush job is queued whenever this is not empty.
+        self._pending: list[Write] = []
+        self._pending_lock = threading.Lock()
+        self._flush_queued = False
 
     @classmethod
     async def open(cls, path: Path | str) -> Store:
@@ -74,6 +88,65 @@ class Store:
 
         return await self._submit(run)
 
+    async def write(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        """Run `fn(db)` on the store thread inside a transaction shared with the other writes
+        queued meanwhile (group commit); returns once that transaction is committed. `fn`
+        runs in a savepoint, so its failure (StoreError) undoes only its own changes."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue(fn, future)
+        return await future
+
+    def write_soon(self, fn: Callable[[sqlite_utils.Database], object]) -> None:
+        """Queue `fn(db)` like `write` without waiting for it; a failure is logged. It still runs
+        before any store call made after this one, so whatever a later call writes is never
+        kept without it."""
+        self._queue(fn, None)
+
+    def _queue(
+        self, fn: Callable[[sqlite_utils.Database], Any], future: asyncio.Future[Any] | None
+    ) -> None:
+        if self._closed:
+            raise StoreError("the database is closed")
+        self._loop = asyncio.get_running_loop()
+        with self._pending_lock:
+            self._pending.append((fn, future, contextvars.copy_context()))
+            queue_flush = not self._flush_queued
+            self._flush_queued = True
+        if queue_flush:
+            self._executor.submit(self._flush)
+
+    def _flush(self) -> None:
+        """On the store thread: every queued write, in one transaction."""
+        with self._pending_lock:
+            batch, self._pending = self._pending, []
+            self._flush_queued = False
+        results: list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]] = []
+        try:
+            if self._db is None:
+                raise RuntimeError("The store is closed; open it with Store.open().")
+            with self._db.atomic():
+                for fn, future, ctx in batch:
+                    results.append((future, *self._one_write(self._db, fn, ctx)))
+        except (sqlite3.Error, RuntimeError) as exc:
+            failed = StoreError(str(exc)) if isinstance(exc, sqlite3.Error) else exc
+            results = [(future, None, failed) for _, future, _ in batch]
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(_settle, results)
+
+    @staticmethod
+    def _one_write(
+        db: sqlite_utils.Database,
+        fn: Callable[[sqlite_utils.Database], Any],
+        ctx: contextvars.Context,
+    ) -> tuple[Any, BaseException | None]:
+        try:
+            with db.atomic():
+                return ctx.run(fn, db), None
+        except sqlite3.Error as exc:
+            return None, StoreError(str(exc))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller who queued the write
+            return None, exc
+
     async def ping(self) -> bool:
         """True when the database answers a query."""
         try:
@@ -94,3 +167,17 @@ class Store:
 
         await self._submit(shut)
         self._executor.shutdown(wait=True)
+
+
+def _settle(results: list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]]) -> None:
+    """On the loop: hand each write of a committed (or failed) batch its answer."""
+    for future, value, error in results:
+        if future is None:
+            if error is not None:
+                log.error("a queued database write failed", exc_info=error)
+        elif future.cancelled():
+            continue
+        elif error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)

@@ -8,6 +8,7 @@ found at start-up (its audit row written, its sender told).
 
 from __future__ import annotations
 
+import heapq
 from datetime import datetime
 
 import sqlite_utils
@@ -18,33 +19,69 @@ from store.values import FrozenModel
 
 
 class SeenRequests:
-    """Request keys with an expiry. Every method runs on the store thread."""
+    """Request keys with an expiry, answered from memory and kept in `seen_requests`.
+
+    The keys of the table are read once, at the first question; after that each key is
+    checked in memory and written to the table without waiting (`Store.write_soon`). The store
+    thread runs writes in order, so the key is committed before, or with, anything the request
+    itself writes: a crash can forget a key only together with all the request changed in the
+    store. One instance per store: two would not see each other's keys.
+    """
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._expiry: dict[str, str] | None = None
+        self._by_expiry: list[tuple[str, str]] = []
 
     async def first_sight(self, key: str, *, expires_at: datetime, now: datetime) -> bool:
         """Remember `key` until `expires_at`; False when it was already remembered.
 
-        Keys whose expiry has passed by `now` are forgotten first, in the same transaction.
+        Keys whose expiry has passed by `now` are forgotten first (in memory at once, in the
+        table with the key's write).
         """
+        if self._expiry is None:
+            loaded = await self._store.call(_load_seen)
+            if self._expiry is None:  # not loaded by a request that was waiting too
+                self._expiry = loaded
+                self._by_expiry = [(at, k) for k, at in loaded.items()]
+                heapq.heapify(self._by_expiry)
+        cutoff, until = now.isoformat(), expires_at.isoformat()
+        forgot = self._forget_before(cutoff)
+        if key in self._expiry:
+            return False
+        self._expiry[key] = until
+        heapq.heappush(self._by_expiry, (until, key))
 
-        def remember(db: sqlite_utils.Database) -> bool:
-            with db.atomic():
-                db.execute("DELETE FROM seen_requests WHERE expires_at < ?", [now.isoformat()])
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO seen_requests (key, expires_at) VALUES (?, ?)",
-                    [key, expires_at.isoformat()],
-                )
-                return cur.rowcount == 1
+        def remember(db: sqlite_utils.Database) -> None:
+            if forgot:
+                db.execute("DELETE FROM seen_requests WHERE expires_at < ?", [cutoff])
+            db.execute(
+                "INSERT OR IGNORE INTO seen_requests (key, expires_at) VALUES (?, ?)",
+                [key, until],
+            )
 
-        return await self._store.call(remember)
+        self._store.write_soon(remember)
+        return True
+
+    def _forget_before(self, cutoff: str) -> bool:
+        if self._expiry is None:
+            raise RuntimeError("The seen keys are not loaded yet; call first_sight().")
+        forgot = False
+        while self._by_expiry and self._by_expiry[0][0] < cutoff:
+            _, key = heapq.heappop(self._by_expiry)
+            self._expiry.pop(key, None)
+            forgot = True
+        return forgot
 
     async def count(self) -> int:
         """How many keys are remembered (for tests and operators)."""
         return await self._store.call(
             lambda db: int(db.execute("SELECT COUNT(*) FROM seen_requests").fetchone()[0])
         )
+
+
+def _load_seen(db: sqlite_utils.Database) -> dict[str, str]:
+    return dict(db.execute("SELECT key, expires_at FROM seen_requests").fetchall())
 
 
 class OpenRequest(FrozenModel):
@@ -73,7 +110,8 @@ class OpenRequests:
         channel_id: str | None,
         ref: str | None,
     ) -> int:
-        """Record a request about to be acknowledged; returns its journal id."""
+        """Record a request about to be acknowledged (committed on return, group-committed with
+        the writes of the moment, such as its replay key); returns its journal id."""
 
         def insert(db: sqlite_utils.Database) -> int:
             cur = db.execute(
@@ -83,18 +121,17 @@ class OpenRequests:
             )
             return int(cur.lastrowid or 0)
 
-        return await self._store.call(insert)
+        return await self._store.write(insert)
 
     async def finish(self, journal_id: int, entry: AuditEntry) -> None:
         """The request ended: write its audit row and close it, in one transaction, so a crash
         leaves it either open or audited, never both or neither."""
 
         def finish(db: sqlite_utils.Database) -> None:
-            with db.atomic():
-                AuditLog.insert(db, entry)
-                db.execute("DELETE FROM open_requests WHERE id = ?", [journal_id])
+            AuditLog.insert(db, entry)
+            db.execute("DELETE FROM open_requests WHERE id = ?", [journal_id])
 
-        await self._store.call(finish)
+        await self._store.write(finish)
 
     async def left_open(self) -> list[OpenRequest]:
         """Every request still open, oldest first: at start-up, those a crash cut short."""
