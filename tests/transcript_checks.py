@@ -12,7 +12,8 @@ from typing import Any, Final
 from sandbox.slack import Change, ChangeKind, LocalSlack
 
 # Lines that cannot both be true of one run: when a card shows one of the left, none of the
-# right may be on it at the same time.
+# right may be on it at the same time. A rollback inside its window needs no approval, so its
+# card must not say it awaits one.
 CONTRADICTIONS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     (
         "deployment successful",
@@ -23,6 +24,7 @@ CONTRADICTIONS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("Rollback complete", ("Rollback FAILED", "rollback failed")),
     ("RESOLVED", ("Investigating", "incident_post_update", "incident_resolve")),
     ("approvals 0/", ("deployment successful", "FAILED", "Rollback available")),
+    ("no approval needed", ("awaiting approval", "Awaiting approval")),
 )
 # Ended cards keep no buttons that start or decide anything.
 ENDED: Final = ("FAILED", "Rejected by", "Expired", "Cancelled by", "RESOLVED")

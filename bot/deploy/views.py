@@ -84,9 +84,16 @@ def target_line(t: Target, *, rollback: bool = False) -> str:
     return f"{icon} `{t.service}` {current} → *{t.target_version}*{digest_of(t)}"
 
 
+def _state_words(run: Deployment) -> str:
+    """The state in words; a request that needs no approval is starting, not awaiting one."""
+    if run.state is DeploymentState.AWAITING_APPROVAL and not run.required_approvals:
+        return "starting"
+    return run.state.words
+
+
 def summary_text(run: Deployment) -> str:
     """One line for notifications and history."""
-    state = run.state.words
+    state = _state_words(run)
     if run.is_rollback:
         changes = ", ".join(
             f"`{t.service}` {t.current_version or '?'} → {t.target_version}"
@@ -162,6 +169,8 @@ def manual_steps(run: Deployment, config: Config) -> str:
 
 
 def _state_line(run: Deployment) -> str:
+    if run.state is DeploymentState.AWAITING_APPROVAL and not run.required_approvals:
+        return "*Starting:* no approval needed"
     if run.state is DeploymentState.AWAITING_APPROVAL:
         due = f", expires {when(run.approval_due_at)}" if run.approval_due_at else ""
         return f"*Awaiting approval:* {len(run.approved_by)}/{run.required_approvals}{due}"
