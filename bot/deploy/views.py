@@ -403,11 +403,15 @@ def _buttons(run: Deployment, *, confirm_buttons: bool) -> dict[str, Any]:
 
 
 def event_text(event: StageEvent) -> str:
-    """One thread message for one stage event."""
+    """One thread message for one stage event, in words: a failure whose reason already names
+    its service is said by the reason alone ("`auth-svc` failed its health check ...")."""
     who = f"`{event.service}` " if event.service else ""
-    detail = f": {kept(event.detail, event.detail_line, default='')}" if event.detail else ""
+    said = kept(event.detail, event.detail_line, default="") if event.detail else ""
     icon = {"failed": "❌", "passed": "✅", "done": "✅", "interrupted": "⏸️"}.get(event.status, "•")
-    return f"{icon} {who}{event.stage} {event.status}{detail}"
+    if event.status == "failed" and who and said.startswith(who + "failed "):
+        return f"{icon} {said}"
+    stage = event.stage.replace("_", " ")
+    return f"{icon} {who}{stage} {event.status}" + (f": {said}" if said else "")
 
 
 def history_text(history: History) -> str:
