@@ -18,6 +18,7 @@ from pipeline.kernel.config import Config
 from store.deploy.models import DeploymentState, RunKind
 from tests.conftest import config_dict
 from tests.driver import BotDriver, plan_cards, run_id_of
+from tests.fakes.clock import FakeClock
 from tests.fakes.ecs_world import EcsWorld
 from tests.fakes.health import FakeHealth
 from tests.fakes.slack_api import FakeSlack
@@ -27,6 +28,7 @@ ONCALL = "UONCALL"
 REQUESTER = "UDEV"
 OUTSIDER = "UOUTSIDER"
 THREAD_BUDGET = 15
+WINDOW_AND_A_MINUTE_S = 61 * 60.0
 NAMES = ["Alice Archer", "Bob Brennan", "Carol Chen", "Casey Commander", "Dana Diaz"]
 
 
@@ -99,7 +101,7 @@ async def test_the_checks_catch_a_card_that_contradicts_itself() -> None:
 
     found = contradictions(bad)
 
-    assert "'deployment successful' with 'Rolled back by'" in found
+    assert "'deployment successful' with 'rolled back'" in found
     assert "'Rollback available' with 'rollback window closed'" in found
 
 
@@ -121,6 +123,7 @@ async def test_the_checks_catch_a_raw_id_a_bare_name_and_raw_json(
 async def test_the_readme_tour_says_everything_truly_and_names_everyone(
     bot: BotDriver,
     slack: FakeSlack,
+    clock: FakeClock,
     world: EcsWorld,
     health: FakeHealth,
     recorder: Recorder,
@@ -146,8 +149,14 @@ async def test_the_readme_tour_says_everything_truly_and_names_everyone(
         if e["action_id"] == ROLLBACK_CONFIRM_ACTION
     ]
     await bot.click(ROLLBACK_CONFIRM_ACTION, confirm, user=ONCALL)
+    clock.advance(WINDOW_AND_A_MINUTE_S)
+    await bot.runtime.timers.run_due()
+    await bot.settle()
 
     assert (await bot.runtime.runs.get(deploy_id)).state is DeploymentState.SUCCEEDED
+    card = [v for v in recorder.cards() if deploy_id in v.all_text][-1]
+    assert "partly rolled back" in card.text
+    assert "rollback window closed" in card.all_text
     (staging,) = await bot.runtime.deploy.history("staging")
     assert staging.state is DeploymentState.ROLLED_BACK
     assert loud_about(recorder, staging.id)

@@ -12,16 +12,16 @@ from typing import Any, Final
 from sandbox.slack import Change, ChangeKind, LocalSlack
 
 # Lines that cannot both be true of one run: when a card shows one of the left, none of the
-# right may be on it at the same time. A rollback inside its window needs no approval, so its
-# card must not say it awaits one.
+# right may be on it at the same time (compared without case). A rollback inside its window
+# needs no approval, so its card must not say it awaits one.
 CONTRADICTIONS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     (
         "deployment successful",
-        ("FAILED", "Rolled back by", "Automatic rollback", "Rejected by", "Cancelled by"),
+        ("FAILED", "rolled back", "Automatic rollback", "Rejected by", "Cancelled by"),
     ),
     ("Rollback available", ("rollback window closed", "FAILED", "Rejected by", "Expired")),
     ("Automatic rollback completed", ("ROLLBACK FAILED", "deployment successful")),
-    ("Rollback complete", ("Rollback FAILED", "rollback failed")),
+    ("Rollback complete", ("rollback failed",)),
     ("RESOLVED", ("Investigating", "incident_post_update", "incident_resolve")),
     ("approvals 0/", ("deployment successful", "FAILED", "Rollback available")),
     ("no approval needed", ("awaiting approval", "Awaiting approval")),
@@ -126,12 +126,13 @@ class Recorder:
 def contradictions(version: Version) -> list[str]:
     """The pairs of lines on this version of a card that cannot both be true."""
     text = version.all_text
+    lower = text.lower()
     found = [
         f"{left!r} with {right!r}"
         for left, rights in CONTRADICTIONS
-        if left in text
+        if left.lower() in lower
         for right in rights
-        if right in text
+        if right.lower() in lower
     ]
     if any(word in version.text for word in ENDED):
         found += [f"ended card with live {b!r}" for b in LIVE_BUTTONS if f'"{b}' in text]
