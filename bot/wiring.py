@@ -25,6 +25,7 @@ from commands.gates.usecases import GateCommands
 from commands.health.usecases import HealthCommands
 from commands.incident.reminders import Reminders
 from commands.incident.usecases import IncidentCommands
+from commands.rollback.approvers import WarRoomApprovers
 from commands.rollback.buttons import RollbackButtons
 from commands.rollback.usecases import RollbackCommands
 from commands.rollback.window import RollbackWindows
@@ -306,6 +307,12 @@ def wire_rollback(core: Core) -> RollbackFeature:
         runner=core.runner,
         access=core.access,
         clock=core.clock,
+        approvers=WarRoomApprovers(
+            config=core.config,
+            incidents=core.incidents,
+            chat=SlackIncidentChat(core.slack, core.config),
+            access=core.access,
+        ),
     )
     buttons = RollbackButtons(
         config=core.config,

@@ -91,9 +91,16 @@ def target_line(t: Target, *, rollback: bool = False) -> str:
     return f"{icon} `{t.service}` {current} → *{t.target_version}*{digest_of(t)}"
 
 
+def _state_words(run: Deployment) -> str:
+    """The state in words; a request that needs no approval is starting, not awaiting one."""
+    if run.state is DeploymentState.AWAITING_APPROVAL and not run.required_approvals:
+        return "starting"
+    return run.state.words
+
+
 def summary_text(run: Deployment) -> str:
     """One line for notifications and history."""
-    state = run.state.words
+    state = _state_words(run)
     if run.is_rollback:
         changes = ", ".join(
             f"`{t.service}` {t.current_version or '?'} → {t.target_version}"
@@ -161,6 +168,8 @@ def manual_steps(run: Deployment, config: Config) -> str:
 
 
 def _state_line(run: Deployment) -> str:
+    if run.state is DeploymentState.AWAITING_APPROVAL and not run.required_approvals:
+        return "*Starting:* no approval needed"
     if run.state is DeploymentState.AWAITING_APPROVAL:
         due = f", expires {when(run.approval_due_at)}" if run.approval_due_at else ""
         return f"*Awaiting approval:* {len(run.approved_by)}/{run.required_approvals}{due}"
@@ -364,11 +373,15 @@ def _buttons(run: Deployment, *, confirm_buttons: bool) -> dict[str, Any]:
 
 
 def event_text(event: StageEvent) -> str:
-    """One thread message for one stage event."""
+    """One thread message for one stage event, in words: a failure whose reason already names
+    its service is said by the reason alone ("`auth-svc` failed its health check ...")."""
     who = f"`{event.service}` " if event.service else ""
-    detail = f": {kept(event.detail, event.detail_line, default='')}" if event.detail else ""
+    said = kept(event.detail, event.detail_line, default="") if event.detail else ""
     icon = {"failed": "❌", "passed": "✅", "done": "✅", "interrupted": "⏸️"}.get(event.status, "•")
-    return f"{icon} {who}{event.stage} {event.status}{detail}"
+    if event.status == "failed" and who and said.startswith(who + "failed "):
+        return f"{icon} {said}"
+    stage = event.stage.replace("_", " ")
+    return f"{icon} {who}{stage} {event.status}" + (f": {said}" if said else "")
 
 
 def history_text(history: History) -> str:

@@ -15,6 +15,7 @@ import asyncio
 from commands.access import Access
 from commands.exchange import Answer, Click, Invocation, Later, Outcome
 from commands.parsing import Help
+from commands.rollback.approvers import WarRoomApprovers
 from commands.rollback.history import (
     last_change,
     last_deploy_services,
@@ -68,6 +69,7 @@ class RollbackCommands:
         runner: Runner,
         access: Access,
         clock: Clock,
+        approvers: WarRoomApprovers | None = None,
     ) -> None:
         self._config = config
         self._deployments = deployments
@@ -76,6 +78,7 @@ class RollbackCommands:
         self._runner = runner
         self._access = access
         self._clock = clock
+        self._approvers = approvers
 
     # -- /rollback -------------------------------------------------------------------------
 
@@ -296,10 +299,16 @@ class RollbackCommands:
         )
         await self._deployments.create(run)
         if not ask or (run.required_approvals and not migrated):
-            return await self._runs.publish(run)
+            return await self._publish(run)
         self._runs.arm_timer(run)
         prompt = RollbackPrompt(run, asked_despite_yes=confirmed)
         return Outcome(reply=prompt, audit="asked to confirm", ref=run.id)
+
+    async def _publish(self, run: Deployment) -> Outcome:
+        """Post the run's card, once the approvers it mentions can read it there."""
+        if self._approvers is not None:
+            await self._approvers.bring(run)
+        return await self._runs.publish(run)
 
     # -- the confirmation question -----------------------------------------------------------
 
@@ -337,7 +346,7 @@ class RollbackCommands:
                     detail_line=knowing.dumps(),
                 )
             )
-        outcome = await self._runs.publish(run)
+        outcome = await self._publish(run)
         if outcome.error is not None:
             return outcome
         if run.required_approvals:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pipeline.kernel.text import Line, Slot
+from pipeline.kernel.text import Line, Slot, counted
 
 
 def options(known: Iterable[str]) -> str:
@@ -140,10 +140,10 @@ class HealthCheckFailed(StageFailed):
     def __init__(self, service: str, url: str, detail: str, attempts: int) -> None:
         super().__init__(
             "health_check",
-            "`{service}` failed its health check `{url}` after {attempts} attempts ({detail}).",
+            "`{service}` failed its health check `{url}` after {attempts} ({detail}).",
             service=service,
             url=url,
-            attempts=attempts,
+            attempts=counted(attempts, "attempt"),
             detail=detail,
         )
         self.service = service
