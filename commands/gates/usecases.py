@@ -25,7 +25,7 @@ from commands.runs.records import new_deployment_id, new_request
 from pipeline.kernel.config import Config, format_duration
 from pipeline.kernel.errors import Forbidden, UsageError
 from pipeline.kernel.ports import Clock, Timers
-from pipeline.kernel.text import Person, line
+from pipeline.kernel.text import People, Person, line
 from pipeline.preflight import lock_line
 from pipeline.runner import Runner
 from pipeline.steps import error_fields
@@ -104,7 +104,17 @@ class GateCommands:
     # -- locks ---------------------------------------------------------------------------
 
     async def lock(self, request: LockRequest, *, user_id: str) -> Outcome:
-        """Take the environment's lock. Refused (naming the holder) when someone holds it."""
+        """Take the environment's lock. Refused (naming the holder) when someone holds it, and
+        (naming who can) when the user may neither deploy, approve nor roll back there."""
+        env = self._config.environment(request.environment)
+        allowed = env.may_lock_ids()
+        if allowed and not await self._access.is_member(user_id, allowed):
+            raise Forbidden(
+                "Only those who may deploy, approve or roll back in `{env}` can lock it: {who}. "
+                "Nothing was changed.",
+                env=env.name,
+                who=People.of(allowed),
+            )
         now = self._clock.now()
         until = now + timedelta(seconds=request.duration_s) if request.duration_s else None
         held = await self._locks.take(

@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 
 from bot.deploy.views import APPROVE_ACTION
+from pipeline.kernel.config import Config
 from store.deploy.models import DeploymentState
-from tests.conftest import SERVICES
+from tests.conftest import SERVICES, config_dict
 from tests.driver import BotDriver, plan_cards, raw_user_ids, run_id_of, thread
 from tests.fakes.clock import FakeClock
 from tests.fakes.ecs_world import EcsWorld
+from tests.fakes.health import FakeHealth
 from tests.fakes.slack_api import FakeSlack
 
 HOUR = 3600.0
@@ -339,3 +341,36 @@ class TestUnlocking:
             (HOLDER, "/deploy unlock production", "unlocked"),
             (HOLDER, "/deploy lock production release train for 2h", "locked"),
         ]
+
+
+class TestWhoMayLock:
+    """Where only some people may ask for deploys, only they, the approvers and the
+    rollbackers may lock: a lock stops everyone else's deploys."""
+
+    @pytest.fixture
+    def config(self, health: FakeHealth) -> Config:
+        data = config_dict(health)
+        data["environments"]["production"]["deployers"] = [HOLDER]
+        return Config.model_validate(data)
+
+    async def test_someone_who_may_not_deploy_there_is_refused_and_told_who_can(
+        self, bot: BotDriver, slack: FakeSlack
+    ) -> None:
+        reply = await bot.command("lock production mine for 1h", user=SOMEONE)
+
+        text = ack_text(reply)
+        assert text.startswith("Only those who may deploy, approve or roll back in `production`")
+        assert "<@UDEV>" in text
+        assert "<@UAPPROVER1>" in text
+        assert "Nothing was changed." in text
+        assert "🔓 Not locked" in await status(bot)
+        assert not [c for c in slack.of("chat.postMessage") if "locked" in str(c.get("text"))]
+
+    async def test_a_deployer_and_an_approver_may_lock(self, bot: BotDriver) -> None:
+        await lock(bot)
+        assert "release train" in await status(bot)
+
+        await bot.command("unlock production", user=HOLDER)
+        await bot.command("lock production review for 1h", user="UAPPROVER1")
+
+        assert "review" in await status(bot)

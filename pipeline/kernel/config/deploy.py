@@ -99,6 +99,13 @@ class Environment(SettingsModel):
         ids = [*self.approvers, *(i for i in self.deployers if i not in self.approvers)]
         return ids or None
 
+    def may_lock_ids(self) -> list[str] | None:
+        """Who may lock: those who may ask for a deploy here, approvers and rollbackers; None
+        (anyone) when anyone may ask for a deploy (no `deployers` listed)."""
+        if not self.deployers:
+            return None
+        return list(dict.fromkeys([*self.deployers, *self.approvers, *(self.rollbackers or [])]))
+
     @model_validator(mode="after")
     def _check(self) -> Environment:
         if self.required_approvals and not self.approvers:
