@@ -139,10 +139,11 @@ def suspect_lines(suspects: Sequence[Deployment], *, environment: str, window_s:
     for run in suspects:
         when = _hhmm(run.finished_at or run.updated_at)
         for t in run.active_targets:
+            # A service some rollback took back says so, whatever its deploy's state says.
+            state = "rolled back" if t.reverted_by is not None else run.state.words
             lines.append(
                 f"• `{t.service}` {t.current_version or 'unknown'} → {t.target_version} by "
-                f"{mention(run.requested_by)} at {when} "
-                f"({run.state.words}, `{run.id}`)"
+                f"{mention(run.requested_by)} at {when} ({state}, `{run.id}`)"
             )
     return title + "\n" + join_lines(lines, MAX_SECTION_TEXT - len(title) - 1, noun="more")
 

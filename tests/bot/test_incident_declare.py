@@ -156,6 +156,22 @@ async def test_recent_deploys_to_the_incident_environment_are_listed_as_suspects
         assert other not in blocks
 
 
+async def test_a_suspect_service_a_rollback_took_back_is_said_rolled_back(
+    bot: BotDriver, slack: FakeSlack, clock: FakeClock
+) -> None:
+    run = _finished("recent", "production", clock, minutes_ago=30)
+    api = run.targets[0].model_copy(update={"service": "api-gateway"})
+    repo = Deployments(bot.runtime.store)
+    await repo.create(run.model_copy(update={"targets": (*run.targets, api)}))
+    await repo.mark_reverted("recent", services=["auth-svc"], by="rb-1", at=clock.now())
+
+    await declare(bot)
+
+    blocks = str(posts_in(slack, war_room(slack))[0]["blocks"])
+    assert "`auth-svc` v1.2.0 → v1.3.0 by <@UDEV> at 08:30 UTC (rolled back, `recent`)" in blocks
+    assert "`api-gateway` v1.2.0 → v1.3.0 by <@UDEV> at 08:30 UTC (succeeded, `recent`)" in blocks
+
+
 async def test_two_suspect_deploys_that_can_be_rolled_back_each_get_a_button_slack_takes(
     bot: BotDriver, slack: FakeSlack, clock: FakeClock
 ) -> None:
