@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import botocore.loaders
+import botocore.session
 import pytest
 import yaml
 from moto import mock_aws
@@ -56,6 +58,23 @@ def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "2")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_botocore_loader() -> Iterator[None]:
+    """Every boto3 session in the test process shares one botocore data loader, so the service
+    models (ECS's alone is a large JSON file) are parsed once per worker, not once per client.
+    The bot makes a session per client, and moto resets boto3's default one: without this a
+    test with a bot spends most of its setup re-reading the same JSON."""
+    shared = botocore.loaders.create_loader()
+    register = botocore.session.Session._register_data_loader
+
+    def register_shared(session: botocore.session.Session) -> None:
+        session._components.lazy_register_component("data_loader", lambda: shared)
+
+    botocore.session.Session._register_data_loader = register_shared  # type: ignore[method-assign]
+    yield
+    botocore.session.Session._register_data_loader = register  # type: ignore[method-assign]
 
 
 @pytest.fixture

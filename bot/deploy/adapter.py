@@ -266,7 +266,9 @@ class SlackNotifier:
             except ChatOpsError as exc:
                 if not transient(exc):
                     log.warning("could not update the card of %s: %s", run.id, exc.user_message)
-                    return
+                    # Not worth retrying this drawing; a newer one asked for meanwhile (the
+                    # run moved on while Slack answered) is still tried, or it would be lost.
+                    continue
                 failures += 1
                 if failures > RETRY_ATTEMPTS:
                     log.warning(

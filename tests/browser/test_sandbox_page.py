@@ -63,7 +63,7 @@ async def page(sandbox: Sandbox) -> AsyncIterator[Any]:
     reason = _why_no_browser()
     if reason is not None:
         pytest.skip(reason)
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as playwright:
@@ -72,6 +72,9 @@ async def page(sandbox: Sandbox) -> AsyncIterator[Any]:
         )
         tab = await browser.new_page(viewport={"width": 1440, "height": 900})
         tab.set_default_timeout(WAIT_MS)
+        # Assertions have their own default (5 s), too short for a real rollback on a busy
+        # machine: they wait as long as actions do.
+        expect.set_options(timeout=WAIT_MS)
         errors: list[str] = []
         tab.on("pageerror", lambda error: errors.append(str(error)))
         await tab.goto(sandbox.url)
