@@ -7,7 +7,9 @@ and then loses the answer (HTTP 500, or no answer until the server closes).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -33,7 +35,7 @@ class Faults:
 
     def __init__(self) -> None:
         self.errors: dict[str, list[str]] = {}
-        self._http: dict[str, list[int]] = {}
+        self._http: dict[str, list[tuple[int, str | None]]] = {}
         self._rate: dict[str, list[int]] = {}
         self._delays: dict[str, float] = {}
         self._lost: dict[str, list[LostAnswer]] = {}
@@ -43,9 +45,12 @@ class Faults:
         """The next call to `method` answers `{"ok": false, "error": error}` and does nothing."""
         self.errors.setdefault(method, []).append(error)
 
-    def http_error_next(self, method: str, status: int = 500, *, times: int = 1) -> None:
-        """The next `times` calls answer HTTP `status` with a plain-text body and do nothing."""
-        self._http.setdefault(method, []).extend([status] * times)
+    def http_error_next(
+        self, method: str, status: int = 500, *, times: int = 1, ts: str | None = None
+    ) -> None:
+        """The next `times` calls answer HTTP `status` with a plain-text body and do nothing;
+        with `ts`, only calls about that message (a card, not its thread's replies)."""
+        self._http.setdefault(method, []).extend([(status, ts)] * times)
 
     def rate_limit_next(self, method: str, retry_after: int = 1, *, times: int = 1) -> None:
         """The next `times` calls answer HTTP 429, `Retry-After: retry_after`, `ratelimited`."""
@@ -78,13 +83,15 @@ class Faults:
     def delay_for(self, method: str) -> float:
         return self._delays.get(method, 0.0)
 
-    def injected(self, method: str) -> Injected | None:
-        """Use up the first queued fault for `method`, if any."""
+    def injected(self, method: str, args: Mapping[str, Any]) -> Injected | None:
+        """Use up the first queued fault for `method` (and its message), if any."""
         if self.errors.get(method):
             error = self.errors[method].pop(0)
             return Injected(web.json_response({"ok": False, "error": error}), error)
-        if self._http.get(method):
-            status = self._http[method].pop(0)
+        queued = self._http.get(method, [])
+        hit = next((i for i, (_, ts) in enumerate(queued) if ts in (None, args.get("ts"))), None)
+        if hit is not None:
+            status, _ = queued.pop(hit)
             return Injected(web.Response(status=status, text="Slack is unwell"), f"http_{status}")
         if self._rate.get(method):
             retry_after = self._rate[method].pop(0)

@@ -125,8 +125,10 @@ class LocalSlack:
         """The next call to `method` answers ok=false with `error`."""
         self.faults.fail_next(method, error)
 
-    def http_error_next(self, method: str, status: int = 500, *, times: int = 1) -> None:
-        self.faults.http_error_next(method, status, times=times)
+    def http_error_next(
+        self, method: str, status: int = 500, *, times: int = 1, ts: str | None = None
+    ) -> None:
+        self.faults.http_error_next(method, status, times=times, ts=ts)
 
     def rate_limit_next(self, method: str, retry_after: int = 1, *, times: int = 1) -> None:
         self.faults.rate_limit_next(method, retry_after, times=times)
@@ -251,7 +253,7 @@ class LocalSlack:
         if self._closing.is_set():
             call.status, call.error = 503, "closing"
             return web.Response(status=503, text="closing")
-        injected = self.faults.injected(method)
+        injected = self.faults.injected(method, call.args)
         if injected is None:
             return None
         call.status, call.error = injected.response.status, injected.label
