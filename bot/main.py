@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import re
 import signal
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.logs import configure_logging
 from bot.server import RUNTIME, build_web_app
 from bot.settings import (
     Settings,
@@ -33,32 +33,6 @@ log = logging.getLogger("chatops")
 
 EXIT_BAD_CONFIG = 2
 CHECK_TIMEOUT_S = 10  # each Slack call of check-config
-
-_SECRET = re.compile(r"xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+")
-
-
-class RedactSecrets(logging.Filter):
-    """No token ever reaches a log line, whoever logs it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if _SECRET.search(message):
-            record.msg = _SECRET.sub("[redacted]", message)
-            record.args = None
-        return True
-
-
-def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler()
-    handler.addFilter(RedactSecrets())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
-    quiet = logging.NOTSET if level.upper() == "DEBUG" else logging.WARNING
-    # Bolt logs the whole body of a request with a bad signature at INFO: attacker-chosen text,
-    # and a real request's response_url. APScheduler says "Running job …" and "executed
-    # successfully" at INFO for every sweep and timer. Below DEBUG their warnings still show.
-    logging.getLogger("slack_bolt").setLevel(quiet)
-    logging.getLogger("apscheduler").setLevel(quiet)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,7 +195,7 @@ def serve() -> int:
     except ConfigError as exc:
         _fail([f"CHATOPS_CONFIG ({exc.path}): {p}" for p in exc.problems])
         return EXIT_BAD_CONFIG
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, fmt=settings.log_format, secrets=settings.secret_values())
     asyncio.run(run_server(settings, config))
     return 0
 

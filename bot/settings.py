@@ -10,6 +10,8 @@ from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.logs import LogFormat
+
 SLACK_API_URL_DEFAULT = "https://slack.com/api/"
 
 
@@ -74,6 +76,13 @@ class Settings(BaseSettings):
     log_level: str = Field(
         "INFO", validation_alias="CHATOPS_LOG_LEVEL", description="Python logging level."
     )
+    log_format: LogFormat = Field(
+        LogFormat.TEXT,
+        validation_alias="CHATOPS_LOG_FORMAT",
+        description="`text` (one readable line per event) or `json` (one JSON object per line: "
+        "time, level, logger, message, ref, deployment_id, incident_id, exception). Both "
+        "redact Slack tokens and the secrets above.",
+    )
 
     @field_validator("slack_api_url")
     @classmethod
@@ -82,6 +91,11 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value if value.endswith("/") else value + "/"
+
+    def secret_values(self) -> list[str]:
+        """The secrets' values, for the log's redaction; nothing else should unwrap them here."""
+        secrets = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token)
+        return [s.get_secret_value() for s in secrets if s is not None]
 
     @property
     def socket_mode(self) -> bool:

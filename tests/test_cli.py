@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.main import EXIT_BAD_CONFIG, configure_logging, main
+from bot.logs import configure_logging
+from bot.main import EXIT_BAD_CONFIG, main
 from tests.fakes.slack_api import FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent
