@@ -1,4 +1,5 @@
-"""The `chatops-bot` command: `serve` runs the bot, `check-config` validates a config file."""
+"""The `chatops-bot` command: `serve` runs the bot, `check-config` validates a config file,
+`backup` copies the database."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from bot.settings import (
     Settings,
     SettingsError,
     config_path_from_env,
+    db_path_from_env,
     load_settings,
     slack_from_env,
 )
@@ -28,10 +30,12 @@ from pipeline.kernel.clock import SystemClock
 from pipeline.kernel.config import Config, ConfigError, format_duration, load_config
 from pipeline.kernel.errors import ChatOpsError, UnknownGroup
 from pipeline.kernel.text import counted
+from store.backup import BackupError, back_up
 
 log = logging.getLogger("chatops")
 
 EXIT_BAD_CONFIG = 2
+EXIT_BACKUP_FAILED = 1
 CHECK_TIMEOUT_S = 10  # each Slack call of check-config
 
 
@@ -43,9 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument(
         "path", nargs="?", type=Path, help="default: $CHATOPS_CONFIG or chatops.toml"
     )
+    backup = sub.add_parser(
+        "backup", help="copy the database to PATH while the bot runs (see docs/operations.md)"
+    )
+    backup.add_argument("path", type=Path, help="the new file; must not exist")
     args = parser.parse_args(argv)
     if args.command == "check-config":
         return check_config(args.path)
+    if args.command == "backup":
+        return back_up_database(args.path)
     return serve()
 
 
@@ -65,6 +75,22 @@ def check_config(path: Path | None) -> int:
         print(line)
     for line in warnings:
         print(f"warning: {line}", file=sys.stderr)
+    return 0
+
+
+def back_up_database(target: Path) -> int:
+    source = db_path_from_env()
+    try:
+        copy = asyncio.run(back_up(source, target))
+    except BackupError as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return EXIT_BACKUP_FAILED
+    print(
+        f"{source} -> {copy.path}: {copy.size_bytes} bytes, schema version "
+        f"{copy.schema_version}, {counted(copy.deployments, 'deployment')}, "
+        f"{counted(copy.incidents, 'incident')}, {counted(copy.audit_rows, 'audit row')}; "
+        "integrity check ok"
+    )
     return 0
 
 

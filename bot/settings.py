@@ -73,6 +73,19 @@ class Settings(BaseSettings):
         description="How often a safety sweep looks for due work a timer missed; each "
         "reminder and approval expiry has its own timer and fires on time.",
     )
+    audit_retention_days: float = Field(
+        90.0,
+        gt=0,
+        validation_alias="CHATOPS_AUDIT_RETENTION_DAYS",
+        description="Audit rows older than this many days are deleted by the prune job.",
+    )
+    prune_interval_s: float = Field(
+        3600.0,
+        gt=0,
+        validation_alias="CHATOPS_PRUNE_INTERVAL_S",
+        description="How often old audit rows, and replay keys past Slack's five-minute "
+        "window, are deleted (also once at start-up).",
+    )
     log_level: str = Field(
         "INFO", validation_alias="CHATOPS_LOG_LEVEL", description="Python logging level."
     )
@@ -158,6 +171,16 @@ def slack_from_env(
         return None
     url = _read(ENV_NAMES["slack_api_url"], source, env_file) or SLACK_API_URL_DEFAULT
     return SecretStr(token), url if url.endswith("/") else url + "/"
+
+
+def db_path_from_env(
+    environ: Mapping[str, str] | None = None, *, env_file: str | None = ".env"
+) -> Path:
+    """`CHATOPS_DB` (from `environ`, then `env_file`): `backup` needs no Slack settings."""
+    source = dict(os.environ if environ is None else environ)
+    value = _read(ENV_NAMES["db_path"], source, env_file)
+    default: Path = Settings.model_fields["db_path"].default
+    return Path(value) if value else default
 
 
 def config_path_from_env(
