@@ -1,10 +1,11 @@
 """The `chatops-bot` command: `serve` runs the bot, `check-config` validates a config file,
-`backup` copies the database."""
+`backup` copies the database, `iam-policy` prints the IAM policy a config needs."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -26,6 +27,7 @@ from bot.settings import (
 from bot.slack import SlackGateway
 from bot.socket_mode import OnceSocketModeHandler
 from pipeline.aws import BotoEcs
+from pipeline.aws.iam import iam_policy
 from pipeline.kernel.clock import SystemClock
 from pipeline.kernel.config import Config, ConfigError, format_duration, load_config
 from pipeline.kernel.errors import ChatOpsError, UnknownGroup
@@ -51,7 +53,18 @@ def main(argv: list[str] | None = None) -> int:
         "backup", help="copy the database to PATH while the bot runs (see docs/operations.md)"
     )
     backup.add_argument("path", type=Path, help="the new file; must not exist")
+    policy = sub.add_parser(
+        "iam-policy", help="print the least-privilege IAM policy the config needs (JSON)"
+    )
+    policy.add_argument(
+        "--config", type=Path, help="default: $CHATOPS_CONFIG or chatops.toml", dest="path"
+    )
+    policy.add_argument(
+        "--account", default="*", help="AWS account id for the ARNs (default: any, `*`)"
+    )
     args = parser.parse_args(argv)
+    if args.command == "iam-policy":
+        return print_iam_policy(args.path, account=args.account)
     if args.command == "check-config":
         return check_config(args.path)
     if args.command == "backup":
@@ -65,9 +78,7 @@ def check_config(path: Path | None) -> int:
     try:
         config = load_config(path)
     except ConfigError as exc:
-        print(f"{exc.path}: invalid config", file=sys.stderr)
-        for line in exc.problems:
-            print(f"  {line}", file=sys.stderr)
+        _fail_config(exc)
         return EXIT_BAD_CONFIG
     print(describe(config, path))
     notes, warnings = check_user_groups(config)
@@ -75,6 +86,17 @@ def check_config(path: Path | None) -> int:
         print(line)
     for line in warnings:
         print(f"warning: {line}", file=sys.stderr)
+    return 0
+
+
+def print_iam_policy(path: Path | None, *, account: str) -> int:
+    path = path or config_path_from_env()
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        _fail_config(exc)
+        return EXIT_BAD_CONFIG
+    print(json.dumps(iam_policy(config, account=account), indent=2))
     return 0
 
 
@@ -92,6 +114,12 @@ def back_up_database(target: Path) -> int:
         "integrity check ok"
     )
     return 0
+
+
+def _fail_config(exc: ConfigError) -> None:
+    print(f"{exc.path}: invalid config", file=sys.stderr)
+    for line in exc.problems:
+        print(f"  {line}", file=sys.stderr)
 
 
 def check_user_groups(config: Config) -> tuple[list[str], list[str]]:

@@ -17,9 +17,15 @@ from pipeline.kernel.errors import NotFound, UpstreamError
 
 T = TypeVar("T")
 
+# In every request's User-Agent, so CloudTrail (and a test) can tell the bot's calls apart.
+USER_AGENT = "chatops-bot"
+
 # Timeouts so a worker thread gives up too; standard retries back off on throttling.
 BOTO_CONFIG = BotoConfig(
-    connect_timeout=10, read_timeout=30, retries={"max_attempts": 6, "mode": "standard"}
+    connect_timeout=10,
+    read_timeout=30,
+    retries={"max_attempts": 6, "mode": "standard"},
+    user_agent_extra=USER_AGENT,
 )
 _DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
 

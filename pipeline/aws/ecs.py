@@ -15,6 +15,7 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipeline.aws.calls import USER_AGENT
 from pipeline.kernel.errors import NotFound, UpstreamError
 from pipeline.kernel.ports import ServiceStatus
 
@@ -128,7 +129,10 @@ def _tagged(tags: list[dict[str, str]] | None, deployment_id: str) -> bool:
 
 
 _BOTO_CONFIG = BotoConfig(
-    connect_timeout=10, read_timeout=30, retries={"max_attempts": 5, "mode": "standard"}
+    connect_timeout=10,
+    read_timeout=30,
+    retries={"max_attempts": 5, "mode": "standard"},
+    user_agent_extra=USER_AGENT,
 )
 
 
