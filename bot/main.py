@@ -1,5 +1,6 @@
 """The `chatops-bot` command: `serve` runs the bot, `check-config` validates a config file,
-`backup` copies the database, `iam-policy` prints the IAM policy a config needs."""
+`backup` copies the database, `iam-policy` prints the IAM policy a config needs and `doctor`
+checks the setup against Slack and AWS."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pathlib import Path
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import doctor
+from bot.doctor import AwsReaders
 from bot.logs import configure_logging
 from bot.server import RUNTIME, build_web_app
 from bot.settings import (
@@ -27,7 +30,11 @@ from bot.settings import (
 from bot.slack import SlackGateway
 from bot.socket_mode import OnceSocketModeHandler
 from pipeline.aws import BotoEcs
+from pipeline.aws.calls import AwsClients
+from pipeline.aws.elbv2 import BotoLoadBalancer
+from pipeline.aws.gates import BotoSnapshots
 from pipeline.aws.iam import iam_policy
+from pipeline.aws.identity import BotoIdentity
 from pipeline.kernel.clock import SystemClock
 from pipeline.kernel.config import Config, ConfigError, format_duration, load_config
 from pipeline.kernel.errors import ChatOpsError, UnknownGroup
@@ -38,6 +45,7 @@ log = logging.getLogger("chatops")
 
 EXIT_BAD_CONFIG = 2
 EXIT_BACKUP_FAILED = 1
+EXIT_DOCTOR_FOUND = 1
 CHECK_TIMEOUT_S = 10  # each Slack call of check-config
 
 
@@ -62,7 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     policy.add_argument(
         "--account", default="*", help="AWS account id for the ARNs (default: any, `*`)"
     )
+    doctor = sub.add_parser(
+        "doctor", help="check the config against what the Slack and AWS credentials give"
+    )
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
+    doctor.add_argument("--no-aws", action="store_true", help="skip the AWS checks")
     args = parser.parse_args(argv)
+    if args.command == "doctor":
+        return run_doctor(as_json=args.json, check_aws=not args.no_aws)
     if args.command == "iam-policy":
         return print_iam_policy(args.path, account=args.account)
     if args.command == "check-config":
@@ -87,6 +102,34 @@ def check_config(path: Path | None) -> int:
     for line in warnings:
         print(f"warning: {line}", file=sys.stderr)
     return 0
+
+
+def run_doctor(*, as_json: bool, check_aws: bool) -> int:
+    """Run every check; exit 1 when one fails."""
+    slack = slack_from_env()
+    client = None
+    if slack is not None:
+        token, url = slack
+        client = AsyncWebClient(
+            token=token.get_secret_value(), base_url=url, timeout=CHECK_TIMEOUT_S
+        )
+    clients = AwsClients()
+    aws = AwsReaders(
+        ecs=BotoEcs(),
+        load_balancer=BotoLoadBalancer(clients),
+        snapshots=BotoSnapshots(clients),
+        identity=BotoIdentity(clients),
+    )
+    findings = asyncio.run(
+        doctor.diagnose(
+            config_path=config_path_from_env(),
+            db_path=db_path_from_env(),
+            slack=client,
+            aws=aws if check_aws else None,
+        )
+    )
+    print(doctor.as_json(findings) if as_json else doctor.as_text(findings))
+    return EXIT_DOCTOR_FOUND if doctor.failed(findings) else 0
 
 
 def print_iam_policy(path: Path | None, *, account: str) -> int:

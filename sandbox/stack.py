@@ -48,6 +48,7 @@ BOT_SCOPES: Final = (
     "channels:history",
     "groups:history",
     "channels:read",
+    "users:read",
 )
 SHUTDOWN_GRACE_S: Final = 2.0
 CONFIG_HEADER: Final = """\
