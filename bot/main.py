@@ -26,6 +26,7 @@ from bot.settings import (
     db_path_from_env,
     load_settings,
     slack_from_env,
+    use_env_file,
 )
 from bot.slack import SlackGateway
 from bot.socket_mode import OnceSocketModeHandler
@@ -75,8 +76,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
     doctor.add_argument("--no-aws", action="store_true", help="skip the AWS checks")
+    doctor.add_argument(
+        "--env-file",
+        type=Path,
+        help="read the settings from this file first (the sandbox writes .sandbox/doctor.env)",
+    )
     args = parser.parse_args(argv)
     if args.command == "doctor":
+        if args.env_file is not None:
+            try:
+                use_env_file(args.env_file)
+            except SettingsError as exc:
+                _fail(exc.lines)
+                return EXIT_BAD_CONFIG
         return run_doctor(as_json=args.json, check_aws=not args.no_aws)
     if args.command == "iam-policy":
         return print_iam_policy(args.path, account=args.account)

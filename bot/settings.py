@@ -194,3 +194,12 @@ def config_path_from_env(
     value = _read(ENV_NAMES["config_path"], source, env_file)
     default: Path = Settings.model_fields["config_path"].default
     return Path(value) if value else default
+
+
+def use_env_file(path: Path) -> None:
+    """Put the variables of `path` (a `.env`-style file) into this process's environment, over
+    what is there: `chatops-bot doctor --env-file` checks another setup, such as the sandbox's,
+    and boto3 reads its endpoint and credentials from the environment."""
+    if not path.is_file():
+        raise SettingsError([f"--env-file: {path} does not exist"])
+    os.environ.update({k: v for k, v in dotenv_values(path).items() if v is not None})

@@ -12,6 +12,7 @@ from bot.doctor.report import Finding, fail, not_checked, ok
 from bot.slack import SlackGateway, slack_error
 from pipeline.kernel.config import Config
 from pipeline.kernel.errors import ChatOpsError, UnknownGroup
+from pipeline.kernel.text import counted
 
 AREA = "slack"
 # Slack lists the token's scopes in this header of every Web API answer.
@@ -115,7 +116,7 @@ async def _group(slack: SlackGateway, group: str, keys: list[str]) -> Finding:
         )
     except ChatOpsError as exc:
         return not_checked(AREA, f"user group {group}: {exc.user_message}")
-    return ok(AREA, f"user group {group} exists ({len(members)} members).")
+    return ok(AREA, f"user group {group} exists ({counted(len(members), 'member')}).")
 
 
 def named_users(config: Config) -> dict[str, list[str]]:
