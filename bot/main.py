@@ -1,11 +1,13 @@
-"""The `chatops-bot` command: `serve` runs the bot, `check-config` validates a config file."""
+"""The `chatops-bot` command: `serve` runs the bot, `check-config` validates a config file,
+`backup` copies the database, `iam-policy` prints the IAM policy a config needs and `doctor`
+checks the setup against Slack and AWS."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
-import re
 import signal
 import sys
 from pathlib import Path
@@ -13,52 +15,39 @@ from pathlib import Path
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import doctor
+from bot.doctor import AwsReaders
+from bot.logs import configure_logging
 from bot.server import RUNTIME, build_web_app
 from bot.settings import (
     Settings,
     SettingsError,
     config_path_from_env,
+    db_path_from_env,
     load_settings,
     slack_from_env,
+    use_env_file,
 )
 from bot.slack import SlackGateway
 from bot.socket_mode import OnceSocketModeHandler
 from pipeline.aws import BotoEcs
+from pipeline.aws.calls import AwsClients
+from pipeline.aws.elbv2 import BotoLoadBalancer
+from pipeline.aws.gates import BotoSnapshots
+from pipeline.aws.iam import iam_policy
+from pipeline.aws.identity import BotoIdentity
 from pipeline.kernel.clock import SystemClock
 from pipeline.kernel.config import Config, ConfigError, format_duration, load_config
 from pipeline.kernel.errors import ChatOpsError, UnknownGroup
 from pipeline.kernel.text import counted
+from store.backup import BackupError, back_up
 
 log = logging.getLogger("chatops")
 
 EXIT_BAD_CONFIG = 2
+EXIT_BACKUP_FAILED = 1
+EXIT_DOCTOR_FOUND = 1
 CHECK_TIMEOUT_S = 10  # each Slack call of check-config
-
-_SECRET = re.compile(r"xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+")
-
-
-class RedactSecrets(logging.Filter):
-    """No token ever reaches a log line, whoever logs it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if _SECRET.search(message):
-            record.msg = _SECRET.sub("[redacted]", message)
-            record.args = None
-        return True
-
-
-def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler()
-    handler.addFilter(RedactSecrets())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
-    quiet = logging.NOTSET if level.upper() == "DEBUG" else logging.WARNING
-    # Bolt logs the whole body of a request with a bad signature at INFO: attacker-chosen text,
-    # and a real request's response_url. APScheduler says "Running job …" and "executed
-    # successfully" at INFO for every sweep and timer. Below DEBUG their warnings still show.
-    logging.getLogger("slack_bolt").setLevel(quiet)
-    logging.getLogger("apscheduler").setLevel(quiet)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,9 +58,44 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument(
         "path", nargs="?", type=Path, help="default: $CHATOPS_CONFIG or chatops.toml"
     )
+    backup = sub.add_parser(
+        "backup", help="copy the database to PATH while the bot runs (see docs/operations.md)"
+    )
+    backup.add_argument("path", type=Path, help="the new file; must not exist")
+    policy = sub.add_parser(
+        "iam-policy", help="print the least-privilege IAM policy the config needs (JSON)"
+    )
+    policy.add_argument(
+        "--config", type=Path, help="default: $CHATOPS_CONFIG or chatops.toml", dest="path"
+    )
+    policy.add_argument(
+        "--account", default="*", help="AWS account id for the ARNs (default: any, `*`)"
+    )
+    doctor = sub.add_parser(
+        "doctor", help="check the config against what the Slack and AWS credentials give"
+    )
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
+    doctor.add_argument("--no-aws", action="store_true", help="skip the AWS checks")
+    doctor.add_argument(
+        "--env-file",
+        type=Path,
+        help="read the settings from this file first (the sandbox writes .sandbox/doctor.env)",
+    )
     args = parser.parse_args(argv)
+    if args.command == "doctor":
+        if args.env_file is not None:
+            try:
+                use_env_file(args.env_file)
+            except SettingsError as exc:
+                _fail(exc.lines)
+                return EXIT_BAD_CONFIG
+        return run_doctor(as_json=args.json, check_aws=not args.no_aws)
+    if args.command == "iam-policy":
+        return print_iam_policy(args.path, account=args.account)
     if args.command == "check-config":
         return check_config(args.path)
+    if args.command == "backup":
+        return back_up_database(args.path)
     return serve()
 
 
@@ -81,9 +105,7 @@ def check_config(path: Path | None) -> int:
     try:
         config = load_config(path)
     except ConfigError as exc:
-        print(f"{exc.path}: invalid config", file=sys.stderr)
-        for line in exc.problems:
-            print(f"  {line}", file=sys.stderr)
+        _fail_config(exc)
         return EXIT_BAD_CONFIG
     print(describe(config, path))
     notes, warnings = check_user_groups(config)
@@ -92,6 +114,67 @@ def check_config(path: Path | None) -> int:
     for line in warnings:
         print(f"warning: {line}", file=sys.stderr)
     return 0
+
+
+def run_doctor(*, as_json: bool, check_aws: bool) -> int:
+    """Run every check; exit 1 when one fails."""
+    slack = slack_from_env()
+    client = None
+    if slack is not None:
+        token, url = slack
+        client = AsyncWebClient(
+            token=token.get_secret_value(), base_url=url, timeout=CHECK_TIMEOUT_S
+        )
+    clients = AwsClients()
+    aws = AwsReaders(
+        ecs=BotoEcs(),
+        load_balancer=BotoLoadBalancer(clients),
+        snapshots=BotoSnapshots(clients),
+        identity=BotoIdentity(clients),
+    )
+    findings = asyncio.run(
+        doctor.diagnose(
+            config_path=config_path_from_env(),
+            db_path=db_path_from_env(),
+            slack=client,
+            aws=aws if check_aws else None,
+        )
+    )
+    print(doctor.as_json(findings) if as_json else doctor.as_text(findings))
+    return EXIT_DOCTOR_FOUND if doctor.failed(findings) else 0
+
+
+def print_iam_policy(path: Path | None, *, account: str) -> int:
+    path = path or config_path_from_env()
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        _fail_config(exc)
+        return EXIT_BAD_CONFIG
+    print(json.dumps(iam_policy(config, account=account), indent=2))
+    return 0
+
+
+def back_up_database(target: Path) -> int:
+    source = db_path_from_env()
+    try:
+        copy = asyncio.run(back_up(source, target))
+    except BackupError as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return EXIT_BACKUP_FAILED
+    print(
+        f"{source} -> {copy.path}: {copy.size_bytes} bytes, schema version "
+        f"{copy.schema_version}, {counted(copy.deployments, 'deployment')}, "
+        f"{counted(copy.incidents, 'incident')}, {counted(copy.audit_rows, 'audit row')}; "
+        "integrity check ok"
+    )
+    return 0
+
+
+def _fail_config(exc: ConfigError) -> None:
+    print(f"{exc.path}: invalid config", file=sys.stderr)
+    for line in exc.problems:
+        print(f"  {line}", file=sys.stderr)
 
 
 def check_user_groups(config: Config) -> tuple[list[str], list[str]]:
@@ -221,7 +304,7 @@ def serve() -> int:
     except ConfigError as exc:
         _fail([f"CHATOPS_CONFIG ({exc.path}): {p}" for p in exc.problems])
         return EXIT_BAD_CONFIG
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, fmt=settings.log_format, secrets=settings.secret_values())
     asyncio.run(run_server(settings, config))
     return 0
 

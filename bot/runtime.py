@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -50,11 +51,14 @@ from pipeline.runner import Runner
 from pipeline.tasks import OwnedTasks
 from store.audit import AuditLog
 from store.db import Store
+from store.prune import Pruner
 from store.requests import OpenRequests, SeenRequests
 
 log = logging.getLogger(__name__)
 
 SWEEP_TIMEOUT_S = 60.0
+PRUNE_TIMEOUT_S = 60.0
+SECONDS_PER_DAY = 86400.0
 
 
 @dataclass
@@ -110,6 +114,25 @@ class Runtime:
                     await work()
             except Exception:
                 log.exception("sweep of %s failed", name)
+
+    async def prune(self) -> None:
+        """Delete audit rows past their retention and replay keys past Slack's window."""
+        pruner = Pruner(
+            self.store, audit_retention_s=self.settings.audit_retention_days * SECONDS_PER_DAY
+        )
+        try:
+            async with asyncio.timeout(PRUNE_TIMEOUT_S):
+                pruned = await pruner.prune(self.clock.now())
+        except Exception:
+            log.exception("pruning old audit rows and replay keys failed; retrying later")
+            return
+        if pruned.audit_rows or pruned.replay_keys:
+            log.info(
+                "pruned %d audit rows older than %g days and %d expired replay keys",
+                pruned.audit_rows,
+                self.settings.audit_retention_days,
+                pruned.replay_keys,
+            )
 
 
 def build_slack_client(settings: Settings) -> AsyncWebClient:
@@ -242,7 +265,8 @@ async def start(runtime: Runtime, core: Core) -> None:
 
 
 def schedule(runtime: Runtime) -> AsyncIOScheduler:
-    """Start the scheduler: the timers, and the sweep every `sweep_interval_s`."""
+    """Start the scheduler: the timers, the sweep every `sweep_interval_s`, and pruning every
+    `prune_interval_s` (first at start-up)."""
     scheduler = AsyncIOScheduler(timezone="UTC")
     runtime.timers.attach(scheduler)
     scheduler.add_job(
@@ -252,6 +276,15 @@ def schedule(runtime: Runtime) -> AsyncIOScheduler:
         id="sweep",
         max_instances=1,
         coalesce=True,
+    )
+    scheduler.add_job(
+        runtime.prune,
+        "interval",
+        seconds=runtime.settings.prune_interval_s,
+        id="prune",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
     )
     scheduler.start()
     return scheduler

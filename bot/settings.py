@@ -10,6 +10,8 @@ from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.logs import LogFormat
+
 SLACK_API_URL_DEFAULT = "https://slack.com/api/"
 
 
@@ -71,8 +73,28 @@ class Settings(BaseSettings):
         description="How often a safety sweep looks for due work a timer missed; each "
         "reminder and approval expiry has its own timer and fires on time.",
     )
+    audit_retention_days: float = Field(
+        90.0,
+        gt=0,
+        validation_alias="CHATOPS_AUDIT_RETENTION_DAYS",
+        description="Audit rows older than this many days are deleted by the prune job.",
+    )
+    prune_interval_s: float = Field(
+        3600.0,
+        gt=0,
+        validation_alias="CHATOPS_PRUNE_INTERVAL_S",
+        description="How often old audit rows, and replay keys past Slack's five-minute "
+        "window, are deleted (also once at start-up).",
+    )
     log_level: str = Field(
         "INFO", validation_alias="CHATOPS_LOG_LEVEL", description="Python logging level."
+    )
+    log_format: LogFormat = Field(
+        LogFormat.TEXT,
+        validation_alias="CHATOPS_LOG_FORMAT",
+        description="`text` (one readable line per event) or `json` (one JSON object per line: "
+        "time, level, logger, message, ref, deployment_id, incident_id, exception). Both "
+        "redact Slack tokens and the secrets above.",
     )
 
     @field_validator("slack_api_url")
@@ -82,6 +104,11 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value if value.endswith("/") else value + "/"
+
+    def secret_values(self) -> list[str]:
+        """The secrets' values, for the log's redaction; nothing else should unwrap them here."""
+        secrets = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token)
+        return [s.get_secret_value() for s in secrets if s is not None]
 
     @property
     def socket_mode(self) -> bool:
@@ -146,6 +173,16 @@ def slack_from_env(
     return SecretStr(token), url if url.endswith("/") else url + "/"
 
 
+def db_path_from_env(
+    environ: Mapping[str, str] | None = None, *, env_file: str | None = ".env"
+) -> Path:
+    """`CHATOPS_DB` (from `environ`, then `env_file`): `backup` needs no Slack settings."""
+    source = dict(os.environ if environ is None else environ)
+    value = _read(ENV_NAMES["db_path"], source, env_file)
+    default: Path = Settings.model_fields["db_path"].default
+    return Path(value) if value else default
+
+
 def config_path_from_env(
     environ: Mapping[str, str] | None = None, *, env_file: str | None = ".env"
 ) -> Path:
@@ -157,3 +194,12 @@ def config_path_from_env(
     value = _read(ENV_NAMES["config_path"], source, env_file)
     default: Path = Settings.model_fields["config_path"].default
     return Path(value) if value else default
+
+
+def use_env_file(path: Path) -> None:
+    """Put the variables of `path` (a `.env`-style file) into this process's environment, over
+    what is there: `chatops-bot doctor --env-file` checks another setup, such as the sandbox's,
+    and boto3 reads its endpoint and credentials from the environment."""
+    if not path.is_file():
+        raise SettingsError([f"--env-file: {path} does not exist"])
+    os.environ.update({k: v for k, v in dotenv_values(path).items() if v is not None})

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.main import configure_logging
+from bot.logs import configure_logging
 from bot.main import main as bot_main
 from sandbox.config import EXAMPLE, ExampleMissing
 from sandbox.environment import real_credentials

@@ -81,3 +81,29 @@ def isolated(endpoint: str, *, region: str, nowhere: Path) -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+DOCTOR_ENV: Final = "doctor.env"
+
+
+def write_doctor_env(
+    directory: Path,
+    *,
+    endpoint: str,
+    region: str,
+    slack_api_url: str,
+    config_path: Path,
+    db_path: Path,
+) -> Path:
+    """`directory/doctor.env`: what `chatops-bot doctor --env-file` needs to check the running
+    sandbox (its Slack, its moto, its config and database). The local Slack takes any token."""
+    values = {
+        **_sandbox_values(endpoint, region=region, nowhere=directory / "no-aws"),
+        "SLACK_BOT_TOKEN": "xoxb-sandbox-doctor",
+        "SLACK_API_URL": slack_api_url,
+        "CHATOPS_CONFIG": str(config_path),
+        "CHATOPS_DB": str(db_path),
+    }
+    path = directory / DOCTOR_ENV
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()), encoding="utf-8")
+    return path

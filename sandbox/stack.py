@@ -28,7 +28,7 @@ from pipeline.kernel.clock import SystemClock
 from pipeline.kernel.config import Config, load_config
 from sandbox.aws import Estate, LocalAws
 from sandbox.config import CANARIES, EXAMPLE, read_example, sandbox_config, to_toml
-from sandbox.environment import isolated
+from sandbox.environment import isolated, write_doctor_env
 from sandbox.people import DEPLOYS, GROUPS, PEOPLE, REQUESTER, ROOMS, group_members, users
 from sandbox.services import DemoServices
 from sandbox.slack import AppDelivery, LocalSlack
@@ -48,6 +48,7 @@ BOT_SCOPES: Final = (
     "channels:history",
     "groups:history",
     "channels:read",
+    "users:read",
 )
 SHUTDOWN_GRACE_S: Final = 2.0
 CONFIG_HEADER: Final = """\
@@ -153,6 +154,15 @@ async def open_sandbox(options: Options | None = None) -> AsyncIterator[Sandbox]
             options=options,
         )
 
+        doctor_env = write_doctor_env(
+            directory,
+            endpoint=aws.endpoint,
+            region=region,
+            slack_api_url=slack.api_url,
+            config_path=config_path,
+            db_path=db_path,
+        )
+        stack.callback(doctor_env.unlink, missing_ok=True)
         delivery = AppDelivery(
             slack, request_url=bot_url + EVENTS_PATH, signing_secret=signing_secret
         )

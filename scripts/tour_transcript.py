@@ -929,7 +929,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--log-level", default="WARNING", help="the bot's (default: WARNING)")
     args = parser.parse_args(argv)
 
-    from bot.main import configure_logging
+    from bot.logs import configure_logging
     from sandbox.environment import real_credentials
 
     found = real_credentials()

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.main import EXIT_BAD_CONFIG, configure_logging, main
+from bot.logs import configure_logging
+from bot.main import EXIT_BAD_CONFIG, main
 from tests.fakes.slack_api import FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -347,7 +348,7 @@ def test_no_subcommand_prints_usage_and_exits_2(capsys: pytest.CaptureFixture[st
         main([])
 
     assert caught.value.code == 2
-    assert "{serve,check-config}" in capsys.readouterr().err
+    assert "{serve,check-config,backup,iam-policy,doctor}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

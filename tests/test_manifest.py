@@ -36,6 +36,8 @@ SCOPES_OF_METHOD: dict[str, tuple[str, ...]] = {
     "conversations_members": ("channels:read",),
     "views_open": (),
     "auth_test": (),
+    "conversations_info": ("channels:read",),
+    "users_info": ("users:read",),
 }
 # Not a Web API method: the slash commands themselves.
 SCOPES_WITHOUT_A_METHOD = {"commands"}

@@ -156,7 +156,13 @@ class SlackIncidentChat:
             try:
                 await redraw()
             except ChatOpsError as exc:
-                log.warning("incident %s, %s: %s", incident.id, place, exc.user_message)
+                log.warning(
+                    "incident %s, %s: %s",
+                    incident.id,
+                    place,
+                    exc.user_message,
+                    extra={"incident_id": incident.id},
+                )
 
     async def in_room(self, channel_id: str, user_id: str) -> bool:
         return await self._slack.is_in_channel(
@@ -192,7 +198,12 @@ class SlackIncidentChat:
                     text=text,
                 )
             except ChatOpsError as exc:
-                log.warning("incident %s: %s", incident.id, exc.user_message)
+                log.warning(
+                    "incident %s: %s",
+                    incident.id,
+                    exc.user_message,
+                    extra={"incident_id": incident.id},
+                )
 
     async def post_update(self, incident: Incident) -> None:
         await self._both(incident, update_text(incident), "update")

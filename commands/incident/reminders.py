@@ -76,7 +76,11 @@ class Reminders:
             try:
                 sent += await self.remind(incident.id)
             except Exception:
-                log.exception("reminder for incident %s failed; retrying later", incident.id)
+                log.exception(
+                    "reminder for incident %s failed; retrying later",
+                    incident.id,
+                    extra={"incident_id": incident.id},
+                )
         return sent
 
     async def remind(self, incident_id: str) -> bool:

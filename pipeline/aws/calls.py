@@ -24,12 +24,16 @@ T = TypeVar("T")
 # worker threads are as many, so a plan of 200 services sends 10 calls at a time, where
 # asyncio's default executor (min(32, cores + 4) threads: 6 on 2 cores) sent 6.
 AWS_CONNECTIONS = 10
+# In every request's User-Agent, so CloudTrail (and a test) can tell the bot's calls apart.
+USER_AGENT = "chatops-bot"
+
 # Timeouts so a worker thread gives up too; standard retries back off on throttling.
 BOTO_CONFIG = BotoConfig(
     connect_timeout=10,
     read_timeout=30,
     retries={"max_attempts": 6, "mode": "standard"},
     max_pool_connections=AWS_CONNECTIONS,
+    user_agent_extra=USER_AGENT,
 )
 _workers: ThreadPoolExecutor | None = None
 _workers_lock = threading.Lock()

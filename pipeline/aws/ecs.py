@@ -15,7 +15,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.aws.batching import LRU, Coalescer
-from pipeline.aws.calls import AWS_CONNECTIONS, off_loop
+from pipeline.aws.calls import AWS_CONNECTIONS, USER_AGENT, off_loop
 from pipeline.kernel.errors import NotFound, UpstreamError
 from pipeline.kernel.ports import ServiceStatus
 
@@ -138,6 +138,7 @@ _BOTO_CONFIG = BotoConfig(
     read_timeout=30,
     retries={"max_attempts": 5, "mode": "standard"},
     max_pool_connections=AWS_CONNECTIONS,
+    user_agent_extra=USER_AGENT,
 )
 
 

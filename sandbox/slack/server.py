@@ -21,6 +21,7 @@ from sandbox.slack.errors import SlackError
 from sandbox.slack.faults import Faults
 from sandbox.slack.feed import Change
 from sandbox.slack.models import Json, User
+from sandbox.slack.scopes import METHOD_SCOPES
 from sandbox.slack.webapi import LongText, ResponseTarget, WebApi
 from sandbox.slack.workspace import SEED_USERS, ChannelNames, Workspace
 
@@ -215,14 +216,22 @@ class LocalSlack:
         faulted = await self._before(method, call)
         if faulted is not None:
             return faulted
+        # Real Slack names the token's scopes on every answer; `chatops-bot doctor` reads them.
+        scopes = {"x-oauth-scopes": ",".join(sorted(self._granted()))}
         try:
             if not _token(request, args):
                 raise SlackError("not_authed")
             answer = self.api.call(method, args)
         except SlackError as exc:
             call.error = exc.code
-            return web.json_response(exc.answer())
-        return await self._after(method, call) or web.json_response(answer)
+            return web.json_response(exc.answer(), headers=scopes)
+        return await self._after(method, call) or web.json_response(answer, headers=scopes)
+
+    def _granted(self) -> frozenset[str]:
+        """The bot's scopes; when it has them all, every scope a method here needs."""
+        if self.api.scopes is not None:
+            return self.api.scopes
+        return frozenset(scope for needs in METHOD_SCOPES.values() for scope in needs)
 
     async def _respond(self, request: web.Request) -> web.StreamResponse:
         """A `response_url` post: "ok", or HTTP 400 with Slack's error code as plain text."""
