@@ -73,17 +73,19 @@ def explain(exc: BaseException) -> Said:
         return Said(render(exc.line), f"refused: {exc.user_message}")
     ref = new_ref()
     if isinstance(exc, ChatOpsError):
-        log.warning("%s (ref %s)", exc.user_message, ref, exc_info=exc.__cause__)
+        log.warning(
+            "%s (ref %s)", exc.user_message, ref, exc_info=exc.__cause__, extra={"ref": ref}
+        )
         return Said(f"{render(exc.line)} (ref `{ref}`)", f"failed: {exc.user_message} (ref {ref})")
     if isinstance(exc, StoreError):
-        log.error("database error (ref %s)", ref, exc_info=exc)
+        log.error("database error (ref %s)", ref, exc_info=exc, extra={"ref": ref})
         return Said(
             f"The bot's database did not answer, so I could not finish this (ref `{ref}`). "
             "Try again in a minute; if it keeps failing, the bot's operators can find the "
             "reference in its log.",
             f"failed: database error (ref {ref})",
         )
-    log.error("unhandled error (ref %s)", ref, exc_info=exc)
+    log.error("unhandled error (ref %s)", ref, exc_info=exc, extra={"ref": ref})
     return Said(
         f"Something went wrong on our side (ref `{ref}`). Check the result before trying again.",
         f"failed: internal error (ref {ref})",
