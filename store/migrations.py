@@ -285,6 +285,41 @@ def _m011_messages_that_name_people(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m014_watches(db: sqlite_utils.Database) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE watches (
+            id TEXT PRIMARY KEY,
+            deployment_id TEXT NOT NULL REFERENCES deployments(id),
+            service TEXT NOT NULL,
+            environment TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ends_at TEXT NOT NULL,
+            next_check_at TEXT NOT NULL,
+            state TEXT NOT NULL,
+            alerted TEXT NOT NULL DEFAULT '',
+            missing_said TEXT NOT NULL DEFAULT '',
+            figures TEXT,
+            failure TEXT,
+            outcome TEXT,
+            UNIQUE (deployment_id, service)
+        );
+        CREATE INDEX watches_state ON watches(state);
+        CREATE TABLE watch_alerts (
+            watch_id TEXT NOT NULL REFERENCES watches(id),
+            seq INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            signals TEXT NOT NULL,
+            figures TEXT NOT NULL,
+            posted_at TEXT,
+            PRIMARY KEY (watch_id, seq)
+        )
+        """,
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -307,6 +342,8 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (9, "who aborted a canary", _m009_aborted_canary_stages),
     (10, "what of a promotion went wrong lately in its source", _m010_source_setbacks),
     (11, "errors and event details that name people", _m011_messages_that_name_people),
+    # 12, 13 and 15 are taken by work on other branches.
+    (14, "post-deploy watches and their alerts", _m014_watches),
 ]
 
 

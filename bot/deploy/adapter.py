@@ -26,6 +26,7 @@ from bot.deploy.views import (
 from bot.mrkdwn import mention, pack_lines, render
 from bot.rollback.views import rollback_notice
 from bot.slack import SlackGateway, answer_lost, retry_after_s, transient
+from bot.watch.views import watch_lines
 from pipeline.kernel.config import Config
 from pipeline.kernel.errors import ChatOpsError, OutcomeUnknown, UpstreamError
 from pipeline.kernel.ports import Clock
@@ -34,6 +35,7 @@ from pipeline.tasks import OwnedTasks
 from store.deploy.cards import CardViews
 from store.deploy.models import Deployment, DeploymentState, StageEvent, TargetStatus
 from store.deploy.repository import Deployments
+from store.watch import Watches
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +72,10 @@ class SlackNotifier:
         cards: CardViews,
         clock: Clock,
         tasks: OwnedTasks,
+        watches: Watches | None = None,
     ) -> None:
         self._slack = slack
+        self._watches = watches
         self._config = config
         self._deployments = deployments
         self._cards = cards
@@ -94,6 +98,7 @@ class SlackNotifier:
             canary_stages=len(env.canary.stages),
             now=self._clock.now(),
             approvers=env.approvers,
+            watch=watch_lines(await self._watches.of_run(run.id)) if self._watches else (),
         )
 
     async def post_card(self, run: Deployment) -> str:
