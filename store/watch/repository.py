@@ -96,7 +96,8 @@ class Watches:
     async def of_run(self, deployment_id: str) -> list[Watch]:
         def run(db: sqlite_utils.Database) -> list[Watch]:
             rows = db.execute(
-                f"SELECT {_COLUMNS} FROM watches WHERE deployment_id = ? ORDER BY service",
+                f"SELECT {_COLUMNS} FROM watches WHERE deployment_id = ? "  # noqa: S608 - constant
+                "ORDER BY service",
                 [deployment_id],
             ).fetchall()
             return [_watch(r) for r in rows]
@@ -106,7 +107,8 @@ class Watches:
     async def watching(self) -> list[Watch]:
         def run(db: sqlite_utils.Database) -> list[Watch]:
             rows = db.execute(
-                f"SELECT {_COLUMNS} FROM watches WHERE state = 'watching' ORDER BY id"
+                f"SELECT {_COLUMNS} FROM watches "  # noqa: S608 - _COLUMNS is a constant
+                "WHERE state = 'watching' ORDER BY id"
             ).fetchall()
             return [_watch(r) for r in rows]
 
@@ -208,7 +210,8 @@ class Watches:
 
 
 def _get(db: sqlite_utils.Database, watch_id: str) -> Watch | None:
-    row = db.execute(f"SELECT {_COLUMNS} FROM watches WHERE id = ?", [watch_id]).fetchone()
+    sql = f"SELECT {_COLUMNS} FROM watches WHERE id = ?"  # noqa: S608 - _COLUMNS is a constant
+    row = db.execute(sql, [watch_id]).fetchone()
     return _watch(row) if row is not None else None
 
 

@@ -250,4 +250,5 @@ async def test_open_incident_declares_a_p2_naming_the_service_and_the_figures(
     [opened] = await bot.runtime.incident.list_open()
     assert opened.severity == "p2"
     assert opened.summary == json.loads(incident["value"])["summary"]
-    assert "api-gateway" in opened.summary and "5xx 20.0%" in opened.summary
+    assert "api-gateway" in opened.summary
+    assert "5xx 20.0%" in opened.summary
