@@ -182,7 +182,7 @@ def compose(settings: Settings, core: Core, client: AsyncWebClient) -> Runtime:
     gates = wire_gates(core)
     incident = wire_incident(core)
     rollback = wire_rollback(core)
-    watch = wire_watch(core)
+    watch = wire_watch(core, rollback)
     audit = AuditLog(core.store)
     dispatcher = Dispatcher(
         slack=core.slack,

@@ -360,7 +360,7 @@ def wire_health(core: Core) -> HealthCommands:
     return HealthCommands(config=core.config, fleet=core.fleet, health=core.health_checker())
 
 
-def wire_watch(core: Core) -> PostDeployWatch:
+def wire_watch(core: Core, rollback: RollbackFeature) -> PostDeployWatch:
     """The watch after each successful deploy or rollback (docs/watch.md): started by the
     engine when a run succeeds, checked on its timers."""
     watch = PostDeployWatch(
@@ -371,6 +371,7 @@ def wire_watch(core: Core) -> PostDeployWatch:
         chat=SlackWatchChat(core.slack, core.config, core.notifier),
         timers=core.timers,
         clock=core.clock,
+        roll_back=rollback.buttons.automatic,
     )
 
     async def begin(run: Deployment) -> None:

@@ -98,7 +98,16 @@ class SlackNotifier:
             canary_stages=len(env.canary.stages),
             now=self._clock.now(),
             approvers=env.approvers,
-            watch=watch_lines(await self._watches.of_run(run.id)) if self._watches else (),
+            watch=await self._watch_lines(run),
+        )
+
+    async def _watch_lines(self, run: Deployment) -> list[str]:
+        if self._watches is None:
+            return []
+        watched = self._config.environment(run.environment).watch.target_groups
+        watches = await self._watches.of_run(run.id)
+        return watch_lines(
+            watches, ecs_only={w.service for w in watches if w.service not in watched}
         )
 
     async def post_card(self, run: Deployment) -> str:

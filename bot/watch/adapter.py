@@ -18,11 +18,15 @@ class SlackWatchChat:
         self._config = config
         self._notifier = notifier
 
-    async def alert(self, run: Deployment, watch: Watch, alert: WatchAlert) -> None:
+    async def alert(
+        self, run: Deployment, watch: Watch, alert: WatchAlert, *, rollback_id: str | None
+    ) -> None:
         if run.channel_id is None:
             return
         env = self._config.environment(run.environment)
-        text, blocks = alert_message(run, watch, alert, approvers=env.approvers)
+        text, blocks = alert_message(
+            run, watch, alert, approvers=env.approvers, rollback_id=rollback_id
+        )
         # One message in the thread, also shown in the channel (`reply_broadcast`): the
         # thread keeps the story, the channel gets the ping.
         await self._slack.post(

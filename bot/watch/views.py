@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from bot.blocks import Blocks, actions, button, context, section
 from bot.deploy.views import WINDOW_ROLLBACK_ACTION
@@ -24,7 +24,12 @@ def incident_value(watch: Watch, alert: WatchAlert) -> str:
 
 
 def alert_message(
-    run: Deployment, watch: Watch, alert: WatchAlert, *, approvers: Sequence[str]
+    run: Deployment,
+    watch: Watch,
+    alert: WatchAlert,
+    *,
+    approvers: Sequence[str],
+    rollback_id: str | None = None,
 ) -> tuple[str, Blocks]:
     """An alert of the watch: who must look, what breached with its figures, and what to do."""
     people = mentions([run.requested_by, *(a for a in run.approved_by if a != run.requested_by)])
@@ -35,10 +40,11 @@ def alert_message(
             f"`{run.id}` ({alert.figures}). The watch cannot judge it; check its metrics."
         )
         return text, [section(text)]
-    if alert.kind is AlertKind.ROLLED_BACK:
+    if alert.kind is AlertKind.ROLLED_BACK and rollback_id is not None:
         text = (
             f"🚨 {people}: {where} breached after deployment `{run.id}`: {alert.figures}. "
-            "It is inside its rollback window, so the bot is rolling it back."
+            f"Inside the rollback window, the watch rolls it back at once (rollback "
+            f"`{rollback_id}`)."
         )
         return text, [section(text)]
     text = f"🚨 {people}: {where} breached after deployment `{run.id}`: {alert.figures}."
@@ -70,12 +76,15 @@ def alert_message(
     return text, blocks
 
 
-def watch_lines(watches: Sequence[Watch]) -> list[str]:
-    """What the card says of its run's watches: one line per service."""
+def watch_lines(watches: Sequence[Watch], *, ecs_only: Collection[str] = ()) -> list[str]:
+    """What the card says of its run's watches: one line per service (`ecs_only`: services
+    with no target group, watched on CPU and memory alone)."""
     lines = []
     for w in watches:
         if w.state is WatchState.WATCHING:
             line = f"👀 `{w.service}` watching until {hhmm(w.ends_at)}"
+            if w.service in ecs_only:
+                line += " (no target group: CPU and memory only)"
             if w.figures:
                 line += f": {w.figures}"
             if w.failure:

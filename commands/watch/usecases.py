@@ -11,11 +11,12 @@ is posted: a crash loses no alert, and a check repeated after one records none t
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from pipeline.kernel.config import Config
 from pipeline.kernel.config.watch import Thresholds, WatchSettings
-from pipeline.kernel.errors import UpstreamError
+from pipeline.kernel.errors import ChatOpsError, UpstreamError
 from pipeline.kernel.ports import Clock, Timers, WatchChat
 from pipeline.kernel.traffic import ServiceMetrics
 from pipeline.watch import Judgement, judge
@@ -24,6 +25,10 @@ from store.deploy.repository import Deployments
 from store.watch import AlertKind, Watch, WatchAlert, Watches, WatchState
 
 log = logging.getLogger(__name__)
+
+# Start a rollback of a deploy inside its window, for the reason given; the rollback's id, or
+# None when it cannot start at once (window closed, taken back already, migrations to undo).
+RollBack = Callable[[Deployment, str], Awaitable[str | None]]
 
 # Minutes read before the longest duration, so a breach straddling two checks is seen whole.
 _MARGIN_S = 120.0
@@ -47,7 +52,9 @@ class PostDeployWatch:
         chat: WatchChat,
         timers: Timers,
         clock: Clock,
+        roll_back: RollBack | None = None,
     ) -> None:
+        self._roll_back = roll_back
         self._config = config
         self._deployments = deployments
         self._watches = watches
@@ -116,6 +123,13 @@ class PostDeployWatch:
             await self._chat.show(run)
             return
         alert, alerted, missing_said = _decide(watch, judgement, now)
+        if (
+            alert is not None
+            and alert.kind is AlertKind.BREACH
+            and settings.rollback
+            and run.window_open(now)
+        ):
+            alert = alert.model_copy(update={"kind": AlertKind.ROLLED_BACK})
         if await self._record(
             watch,
             now,
@@ -204,8 +218,18 @@ class PostDeployWatch:
             run = await self._deployments.get(watch.deployment_id) if watch else None
             if watch is None or run is None:
                 continue
+            rollback_id = None
+            if alert.kind is AlertKind.ROLLED_BACK and self._roll_back is not None:
+                # Idempotent: a deploy taken back already (a restart after the rollback began)
+                # starts nothing and the alert offers its buttons instead.
+                reason = f"the watch saw {watch.service} breach: {alert.figures}"
+                try:
+                    rollback_id = await self._roll_back(run, reason)
+                except ChatOpsError:
+                    log.warning("the watch could not roll back %s", run.id, exc_info=True)
+                run = await self._deployments.get(run.id) or run
             try:
-                await self._chat.alert(run, watch, alert)
+                await self._chat.alert(run, watch, alert, rollback_id=rollback_id)
             except UpstreamError:
                 log.warning("watch alert %s/%s not posted; kept", alert.watch_id, alert.seq)
                 continue

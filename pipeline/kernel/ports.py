@@ -213,9 +213,12 @@ class WatchChat(Protocol):
     and is posted again later); `show` must not raise.
     """
 
-    async def alert(self, run: Deployment, watch: Watch, alert: WatchAlert) -> None:
+    async def alert(
+        self, run: Deployment, watch: Watch, alert: WatchAlert, *, rollback_id: str | None
+    ) -> None:
         """Post `alert` in the run's thread and to its channel, mentioning the requester and
-        the approvers, with the figures and (for a breach) Roll back and Open incident."""
+        the approvers, with the figures and Roll back and Open incident, or the rollback the
+        watch started (`rollback_id`)."""
         ...
 
     async def show(self, run: Deployment) -> None:

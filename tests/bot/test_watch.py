@@ -12,6 +12,8 @@ import pytest
 
 from bot.deploy.views import APPROVE_ACTION, WINDOW_ROLLBACK_ACTION
 from bot.watch.views import WATCH_INCIDENT_ACTION
+from bot.settings import Settings
+from pipeline.aws import BotoEcs
 from pipeline.kernel.config import Config
 from store.deploy.models import DeploymentState, RunKind
 from tests.conftest import config_dict
@@ -252,3 +254,54 @@ async def test_open_incident_declares_a_p2_naming_the_service_and_the_figures(
     assert opened.summary == json.loads(incident["value"])["summary"]
     assert "api-gateway" in opened.summary
     assert "5xx 20.0%" in opened.summary
+
+
+async def test_with_rollback_on_a_breach_inside_the_window_rolls_back_at_once(
+    settings: Settings,
+    config: Config,
+    clock: FakeClock,
+    world: EcsWorld,
+    slack: FakeSlack,
+) -> None:
+    watch = config.environments["production"].watch.model_copy(update={"rollback": True})
+    production = config.environments["production"].model_copy(update={"watch": watch})
+    config_with_rollback = config.model_copy(
+        update={"environments": {**config.environments, "production": production}}
+    )
+    bot = BotDriver(
+        settings=settings, config=config_with_rollback, clock=clock, ecs=BotoEcs(), slack=slack
+    )
+    await bot.start()
+    try:
+        run_id = await deploy_production(bot, slack)
+
+        await minutes_pass(bot, clock, 6, **{**HEALTHY, "errors": 300})
+
+        [alert] = alerts(slack)
+        deploy = await bot.runtime.runs.get(run_id)
+        assert deploy.reverted_by is not None
+        assert f"rolls it back at once (rollback `{deploy.reverted_by}`)" in alert["text"]
+        assert "5xx 30.0%" in alert["text"]
+        assert buttons(alert) == []
+        assert world.version("production", "api-gateway") == "v1.2.0"
+        rollback = await bot.runtime.runs.get(deploy.reverted_by)
+        assert "5xx 30.0%" in (rollback.reason or "")
+        assert "watch ended: rolled back" in await card_of(bot, slack, run_id)
+    finally:
+        await bot.stop()
+
+
+async def test_a_service_without_a_target_group_is_watched_on_cpu_and_memory_and_says_so(
+    bot: BotDriver, slack: FakeSlack, clock: FakeClock
+) -> None:
+    await bot.command("production auth-svc", user="UDEV")
+    run_id = run_id_of(plan_cards(slack)[-1])
+    await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER1")
+    await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER2")
+
+    await minutes_pass(bot, clock, 2)
+
+    card = await card_of(bot, slack, run_id)
+    assert "👀 `auth-svc` watching until" in card
+    assert "(no target group: CPU and memory only)" in card
+    assert "5xx" not in card
