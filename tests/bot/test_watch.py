@@ -11,8 +11,8 @@ import boto3
 import pytest
 
 from bot.deploy.views import APPROVE_ACTION, WINDOW_ROLLBACK_ACTION
-from bot.watch.views import WATCH_INCIDENT_ACTION
 from bot.settings import Settings
+from bot.watch.views import WATCH_INCIDENT_ACTION
 from pipeline.aws import BotoEcs
 from pipeline.kernel.config import Config
 from store.deploy.models import DeploymentState, RunKind
