@@ -109,6 +109,7 @@ class Runtime:
             ("reminders", self.reminders.send_due_reminders),
             ("rollback windows", self.rollback_windows.close_due_windows),
             ("watches", self.watch.check_due),
+            ("watches missed", self.watch.begin_missed),
             ("cards", self.notifier.converge),
         ):
             try:
@@ -242,6 +243,7 @@ async def start(runtime: Runtime, core: Core) -> None:
     await runtime.rollback_windows.arm_timers()
     await runtime.gates.arm_timers()
     await runtime.watch.arm_timers()
+    await runtime.watch.begin_missed()
 
     async def has_deployment(deployment_id: str) -> bool:
         return await core.deployments.get(deployment_id) is not None

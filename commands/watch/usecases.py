@@ -95,6 +95,23 @@ class PostDeployWatch:
         await self._chat.show(run)
         return stored
 
+    async def begin_missed(self) -> int:
+        """Start the watches of runs that succeeded within their period and have none (the
+        bot stopped between a run's success and its watch). At start-up and in the sweep."""
+        now = self._clock.now()
+        started = 0
+        for env in self._config.environments.values():
+            period = env.watch.period_in(env.name)
+            if period <= 0:
+                continue
+            for run in await self._deployments.succeeded(environment=env.name, limit=50):
+                finished = run.finished_at
+                if finished is None or (now - finished).total_seconds() >= period:
+                    continue
+                if not await self._watches.of_run(run.id):
+                    started += bool(await self.begin(run))
+        return started
+
     async def check(self, watch_id: str) -> None:
         """The timer came due: read, judge, record (alert included), then post and re-arm."""
         watch = await self._watches.get(watch_id)

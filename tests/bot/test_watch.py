@@ -305,3 +305,30 @@ async def test_a_service_without_a_target_group_is_watched_on_cpu_and_memory_and
     assert "👀 `auth-svc` watching until" in card
     assert "(no target group: CPU and memory only)" in card
     assert "5xx" not in card
+
+
+async def test_a_run_that_succeeded_unwatched_is_watched_after_a_restart(
+    settings: Settings, config: Config, clock: FakeClock, world: EcsWorld, slack: FakeSlack
+) -> None:
+    """As when the bot dies between a run's success and the start of its watch."""
+    production = config.environments["production"]
+    off = production.model_copy(
+        update={"watch": production.watch.model_copy(update={"period_s": 0.0})}
+    )
+    unwatched = config.model_copy(
+        update={"environments": {**config.environments, "production": off}}
+    )
+    first = BotDriver(settings=settings, config=unwatched, clock=clock, ecs=BotoEcs(), slack=slack)
+    await first.start()
+    run_id = await deploy_production(first, slack)
+    await first.stop()
+
+    bot = BotDriver(settings=settings, config=config, clock=clock, ecs=BotoEcs(), slack=slack)
+    await bot.start()
+    try:
+        await minutes_pass(bot, clock, 6, **{**HEALTHY, "errors": 200})
+
+        assert len(alerts(slack)) == 1
+        assert "👀 `api-gateway` watching until" in await card_of(bot, slack, run_id)
+    finally:
+        await bot.stop()
