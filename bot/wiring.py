@@ -36,6 +36,7 @@ from pipeline.aws.elbv2 import BotoLoadBalancer
 from pipeline.aws.gates import BotoRecordStore, BotoRegistry, BotoSnapshots, BotoTasks
 from pipeline.deploy import DeployEngine
 from pipeline.fleet import Fleet
+from pipeline.freezes import Freezes
 from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config
 from pipeline.kernel.infra import RecordStore, Registry, Snapshots, Tasks
@@ -135,11 +136,13 @@ def wire_core(
     )
     timers = Timers(clock)
     locks = Locks(store)
+    incidents = Incidents(store)
     preflight = Preflight(
         config=config,
         locks=locks,
         registry=outside.gates.registry,
         health=HealthChecker(outside.session, clock),
+        freezes=Freezes(config=config, incidents=incidents, rooms=SlackIncidentChat(slack, config)),
     )
     fleet = Fleet(ecs=outside.ecs, load_balancer=outside.load_balancer)
     stages = RolloutStages(store)
@@ -168,7 +171,7 @@ def wire_core(
         access=Access(slack),
         deployments=deployments,
         stages=stages,
-        incidents=Incidents(store),
+        incidents=incidents,
         locks=locks,
         preflight=preflight,
         fleet=fleet,

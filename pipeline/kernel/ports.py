@@ -224,3 +224,11 @@ class WatchChat(Protocol):
     async def show(self, run: Deployment) -> None:
         """Redraw the run's card so it shows its watches as stored."""
         ...
+
+
+class WarRooms(Protocol):
+    """Says something in an incident's war room (`bot/incident/adapter.py` on Slack)."""
+
+    async def tell_room(self, incident: Incident, message: Line) -> None:
+        """Post `message` in the war room. Raises UpstreamError when Slack refuses."""
+        ...
