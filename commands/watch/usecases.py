@@ -10,6 +10,7 @@ is posted: a crash loses no alert, and a check repeated after one records none t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -55,6 +56,9 @@ class PostDeployWatch:
         roll_back: RollBack | None = None,
     ) -> None:
         self._roll_back = roll_back
+        # Checks of several watches may run at once (their timers fire together); one poster
+        # at a time keeps an unposted alert from being taken by two of them.
+        self._posting = asyncio.Lock()
         self._config = config
         self._deployments = deployments
         self._watches = watches
@@ -229,6 +233,10 @@ class PostDeployWatch:
     async def post_unposted(self) -> int:
         """Post every alert recorded and not yet posted (after a check, at start-up, in the
         sweep). Returns how many were posted; a refused one stays for the next time."""
+        async with self._posting:
+            return await self._post_unposted()
+
+    async def _post_unposted(self) -> int:
         posted = 0
         for alert in await self._watches.unposted():
             watch = await self._watches.get(alert.watch_id)
