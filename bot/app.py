@@ -25,6 +25,7 @@ from bot.incident.views import (
 )
 from bot.rollback.views import ROLLBACK_CANCEL_ACTION, ROLLBACK_CONFIRM_ACTION
 from bot.settings import Settings
+from bot.watch.views import WATCH_INCIDENT_ACTION
 from commands.canary.usecases import CanaryCommands
 from commands.deploy.usecases import DeployCommands
 from commands.gates.usecases import GateCommands
@@ -81,6 +82,7 @@ def build_app(
     dispatcher.command(app, "/incident", incident.on_command)
     dispatcher.action(app, POST_UPDATE_ACTION, "post update", incident.on_post_update)
     dispatcher.action(app, RESOLVE_ACTION, "resolve", incident.on_resolve)
+    dispatcher.action(app, WATCH_INCIDENT_ACTION, "open incident", incident.on_watch_button)
     dispatcher.view(app, UPDATE_VIEW, "post update", incident.on_update_submitted)
     dispatcher.view(app, RESOLVE_VIEW, "resolve", incident.on_resolve_submitted)
 

@@ -36,6 +36,7 @@ from bot.wiring import (
     wire_health,
     wire_incident,
     wire_rollback,
+    wire_watch,
 )
 from commands.deploy.usecases import DeployCommands
 from commands.gates.usecases import GateCommands
@@ -44,6 +45,7 @@ from commands.incident.usecases import IncidentCommands
 from commands.rollback.usecases import RollbackCommands
 from commands.rollback.window import RollbackWindows
 from commands.runs.lifecycle import Runs
+from commands.watch import PostDeployWatch
 from pipeline.kernel.config import Config
 from pipeline.kernel.ports import Clock, Ecs
 from pipeline.kernel.traffic import LoadBalancer, Metrics
@@ -84,6 +86,7 @@ class Runtime:
     notifier: SlackNotifier
     background: OwnedTasks
     dispatcher: Dispatcher
+    watch: PostDeployWatch
 
     async def fire(self, key: str) -> None:
         """A timer came due: do what its key names."""
@@ -96,6 +99,8 @@ class Runtime:
             await self.rollback_windows.close_window(subject)
         elif kind == "lock":
             await self.gates.expire_lock(subject)
+        elif kind == "watch":
+            await self.watch.check(subject)
         else:
             log.error("no handler for timer %s", key)
 
@@ -107,6 +112,8 @@ class Runtime:
             ("approvals", self.runs.expire_due),
             ("reminders", self.reminders.send_due_reminders),
             ("rollback windows", self.rollback_windows.close_due_windows),
+            ("watches", self.watch.check_due),
+            ("watches missed", self.watch.begin_missed),
             ("cards", self.notifier.converge),
         ):
             try:
@@ -199,6 +206,7 @@ def compose(settings: Settings, core: Core, client: AsyncWebClient) -> Runtime:
     gates = wire_gates(core)
     incident = wire_incident(core)
     rollback = wire_rollback(core)
+    watch = wire_watch(core, rollback)
     audit = AuditLog(core.store)
     dispatcher = Dispatcher(
         slack=core.slack,
@@ -244,6 +252,7 @@ def compose(settings: Settings, core: Core, client: AsyncWebClient) -> Runtime:
         notifier=core.notifier,
         background=core.background,
         dispatcher=dispatcher,
+        watch=watch,
     )
 
 
@@ -256,6 +265,8 @@ async def start(runtime: Runtime, core: Core) -> None:
     await runtime.reminders.arm_timers()
     await runtime.rollback_windows.arm_timers()
     await runtime.gates.arm_timers()
+    await runtime.watch.arm_timers()
+    await runtime.watch.begin_missed()
 
     async def has_deployment(deployment_id: str) -> bool:
         return await core.deployments.get(deployment_id) is not None

@@ -7,7 +7,7 @@ adds one function here and one line in `open_runtime`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -17,6 +17,7 @@ from bot.incident.adapter import SlackIncidentChat
 from bot.settings import Settings
 from bot.slack import SlackGateway
 from bot.timers import Timers
+from bot.watch.adapter import SlackWatchChat
 from commands.access import Access
 from commands.canary.usecases import CanaryCommands
 from commands.deploy.planning import DeployPlanner
@@ -30,25 +31,29 @@ from commands.rollback.buttons import RollbackButtons
 from commands.rollback.usecases import RollbackCommands
 from commands.rollback.window import RollbackWindows
 from commands.runs.lifecycle import Runs
-from pipeline.aws.cloudwatch import BotoMetrics
+from commands.watch import PostDeployWatch
+from pipeline.aws.cloudwatch import BotoMetrics, BotoServiceMetrics
 from pipeline.aws.elbv2 import BotoLoadBalancer
 from pipeline.aws.gates import BotoRecordStore, BotoRegistry, BotoSnapshots, BotoTasks
 from pipeline.deploy import DeployEngine
 from pipeline.fleet import Fleet
+from pipeline.freezes import Freezes
 from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config
 from pipeline.kernel.infra import RecordStore, Registry, Snapshots, Tasks
 from pipeline.kernel.ports import Clock, Ecs
-from pipeline.kernel.traffic import LoadBalancer, Metrics
+from pipeline.kernel.traffic import LoadBalancer, Metrics, ServiceMetrics
 from pipeline.preflight import Preflight
 from pipeline.runner import Runner
 from pipeline.tasks import OwnedTasks
 from store.db import Store
 from store.deploy.cards import CardViews
 from store.deploy.locks import Locks
+from store.deploy.models import Deployment
 from store.deploy.repository import Deployments
 from store.deploy.stages import RolloutStages
 from store.incident.repository import Incidents
+from store.watch import Watches
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class Outside:
     metrics: Metrics
     gates: GateAdapters
     session: aiohttp.ClientSession
+    service_metrics: ServiceMetrics = field(default_factory=BotoServiceMetrics)
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,8 @@ class Core:
     runs: Runs
     session: aiohttp.ClientSession
     background: OwnedTasks
+    watches: Watches
+    service_metrics: ServiceMetrics
 
     def health_checker(self) -> HealthChecker:
         return HealthChecker(self.session, self.clock)
@@ -117,16 +125,25 @@ def wire_core(
     deployments = Deployments(store)
     slack = SlackGateway(client)
     cards = CardViews(store)
+    watches = Watches(store)
     notifier = SlackNotifier(
-        slack, config, deployments=deployments, cards=cards, clock=clock, tasks=background
+        slack,
+        config,
+        deployments=deployments,
+        cards=cards,
+        clock=clock,
+        tasks=background,
+        watches=watches,
     )
     timers = Timers(clock)
     locks = Locks(store)
+    incidents = Incidents(store)
     preflight = Preflight(
         config=config,
         locks=locks,
         registry=outside.gates.registry,
         health=HealthChecker(outside.session, clock),
+        freezes=Freezes(config=config, incidents=incidents, rooms=SlackIncidentChat(slack, config)),
     )
     fleet = Fleet(ecs=outside.ecs, load_balancer=outside.load_balancer)
     stages = RolloutStages(store)
@@ -155,7 +172,7 @@ def wire_core(
         access=Access(slack),
         deployments=deployments,
         stages=stages,
-        incidents=Incidents(store),
+        incidents=incidents,
         locks=locks,
         preflight=preflight,
         fleet=fleet,
@@ -164,6 +181,8 @@ def wire_core(
         runs=runs,
         session=outside.session,
         background=background,
+        watches=watches,
+        service_metrics=outside.service_metrics,
     )
 
 
@@ -349,3 +368,24 @@ def wire_canary(core: Core) -> CanaryCommands:
 def wire_health(core: Core) -> HealthCommands:
     """`/health`."""
     return HealthCommands(config=core.config, fleet=core.fleet, health=core.health_checker())
+
+
+def wire_watch(core: Core, rollback: RollbackFeature) -> PostDeployWatch:
+    """The watch after each successful deploy or rollback (docs/watch.md): started by the
+    engine when a run succeeds, checked on its timers."""
+    watch = PostDeployWatch(
+        config=core.config,
+        deployments=core.deployments,
+        watches=core.watches,
+        metrics=core.service_metrics,
+        chat=SlackWatchChat(core.slack, core.config, core.notifier),
+        timers=core.timers,
+        clock=core.clock,
+        roll_back=rollback.buttons.automatic,
+    )
+
+    async def begin(run: Deployment) -> None:
+        await watch.begin(run)
+
+    core.engine.after_success(begin)
+    return watch

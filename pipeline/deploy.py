@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from pipeline.canary.rollout import CanaryStrategy
@@ -40,6 +41,8 @@ from store.deploy.repository import Deployments
 from store.deploy.stages import RolloutStages
 
 log = logging.getLogger(__name__)
+
+AfterSuccess = Callable[[Deployment], Awaitable[None]]
 
 __all__ = ["DeployEngine", "window_timer"]
 
@@ -87,6 +90,13 @@ class DeployEngine:
             self._steps, preflight=preflight, snapshots=snapshots, tasks=tasks, records=records
         )
         self._rollback = Rollback(self._steps, rolling=self._rolling, canary=self._canary)
+        self._after_success: list[AfterSuccess] = []
+
+    def after_success(self, listener: AfterSuccess) -> None:
+        """Call `listener` with each run that succeeds (after its card says so). A listener's
+        failure is logged and stops nothing; a restart does not call it again (the listener's
+        own sweep catches up)."""
+        self._after_success.append(listener)
 
     async def retire_old_colours(self, deployment_id: str) -> list[str]:
         """After a canary deploy's rollback window: scale its old colours to 0 (once)."""
@@ -321,6 +331,11 @@ class DeployEngine:
         if done.kind is RunKind.ROLLBACK:
             await self._mark_reverted(done, now)
         await self._steps.notify_run(done)
+        for listener in self._after_success:
+            try:
+                await listener(done)
+            except Exception:
+                log.exception("after-success listener failed", extra={"run_id": done.id})
 
     async def _mark_reverted(self, rollback: Deployment, now: datetime) -> None:
         """Each deploy a rollback took back says so (card redrawn); its window closes once

@@ -13,11 +13,13 @@ Touches AWS and health endpoints (reads only).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from pipeline.aws.gates import ecr_repository
+from pipeline.freezes import Freezes
 from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config, Environment, format_duration
 from pipeline.kernel.errors import ChatOpsError
@@ -25,6 +27,8 @@ from pipeline.kernel.infra import Registry
 from pipeline.kernel.text import Line, Person, line
 from pipeline.steps import repository_of
 from store.deploy.locks import Lock, Locks
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,9 @@ class Preflight:
         locks: Locks,
         registry: Registry,
         health: HealthChecker,
+        freezes: Freezes | None = None,
     ) -> None:
+        self._freezes = freezes
         self._config = config
         self._locks = locks
         self._registry = registry
@@ -77,12 +83,22 @@ class Preflight:
         break_glass: str | None,
         skip_staging: str | None,
         source_health: Sequence[Check] | None = None,
+        tell_war_rooms: bool = False,
     ) -> list[Check]:
         """Every check's result, blocking failures included (raises nothing of its own).
 
         `source_health`: the result of `source_health()` when the caller ran it already
-        (alongside reading the fleet); otherwise it is run here."""
+        (alongside reading the fleet); otherwise it is run here. With `tell_war_rooms`, each war
+        room whose incident freezes a service of the plan is told of the refusal (or the
+        break-glass)."""
         checks = [*await self.access(env, user_id=user_id, now=now, break_glass=break_glass)]
+        checks += await self._incident_checks(
+            env,
+            [p.service for p in planned],
+            user_id=user_id,
+            break_glass=break_glass,
+            tell=tell_war_rooms,
+        )
         async with asyncio.TaskGroup() as tg:
             images = [tg.create_task(self._image(env, p)) for p in planned]
             health = (
@@ -159,6 +175,41 @@ class Preflight:
                 checks.append(Check("window", False, line("{d}.", d=detail)))
         elif schedule.windows:
             checks.append(Check("window", True, Line.literal("inside a deploy window")))
+        return checks
+
+    async def _incident_checks(
+        self,
+        env: Environment,
+        services: Sequence[str],
+        *,
+        user_id: str,
+        break_glass: str | None,
+        tell: bool,
+    ) -> list[Check]:
+        if self._freezes is None:
+            return []
+        checks = []
+        for freeze in await self._freezes.of(env.name, services):
+            incident = freeze.incident
+            detail = line(
+                "{services} frozen by {sev} `{id}` ({summary}); war room #{room}",
+                services=", ".join(freeze.services),
+                sev=incident.severity.upper(),
+                id=incident.id,
+                summary=incident.summary,
+                room=incident.channel_name,
+            )
+            if break_glass:
+                checks.append(Check("incident", True, detail.then("(break-glass)")))
+            else:
+                checks.append(Check("incident", False, detail))
+            if tell:
+                try:
+                    await self._freezes.tell(
+                        freeze, user_id=user_id, environment=env.name, break_glass=break_glass
+                    )
+                except ChatOpsError as exc:
+                    log.warning("war room %s not told: %s", incident.channel_id, exc.user_message)
         return checks
 
     async def _image(self, env: Environment, planned: Planned) -> Check:

@@ -285,7 +285,7 @@ def _m011_messages_that_name_people(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m013_indexes_for_history(db: sqlite_utils.Database) -> None:
+def _m012_indexes_for_history(db: sqlite_utils.Database) -> None:
     # Issue 17: `/deploy history` reads the newest runs (of an environment, or of all) in index
     # order and stops after a page, where it sorted the whole table; the source environment's
     # setbacks (on the plan card's path) and a war room's rollbacks search instead of scanning.
@@ -299,6 +299,41 @@ def _m013_indexes_for_history(db: sqlite_utils.Database) -> None:
         CREATE INDEX deployments_created ON deployments(created_at, id);
         CREATE INDEX deployments_env_finished ON deployments(environment, finished_at);
         CREATE INDEX deployments_kind_channel ON deployments(kind, channel_id, created_at)
+        """,
+    )
+
+
+def _m013_watches(db: sqlite_utils.Database) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE watches (
+            id TEXT PRIMARY KEY,
+            deployment_id TEXT NOT NULL REFERENCES deployments(id),
+            service TEXT NOT NULL,
+            environment TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ends_at TEXT NOT NULL,
+            next_check_at TEXT NOT NULL,
+            state TEXT NOT NULL,
+            alerted TEXT NOT NULL DEFAULT '',
+            missing_said TEXT NOT NULL DEFAULT '',
+            figures TEXT,
+            failure TEXT,
+            outcome TEXT,
+            UNIQUE (deployment_id, service)
+        );
+        CREATE INDEX watches_state ON watches(state);
+        CREATE TABLE watch_alerts (
+            watch_id TEXT NOT NULL REFERENCES watches(id),
+            seq INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            signals TEXT NOT NULL,
+            figures TEXT NOT NULL,
+            posted_at TEXT,
+            PRIMARY KEY (watch_id, seq)
+        )
         """,
     )
 
@@ -325,8 +360,8 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (9, "who aborted a canary", _m009_aborted_canary_stages),
     (10, "what of a promotion went wrong lately in its source", _m010_source_setbacks),
     (11, "errors and event details that name people", _m011_messages_that_name_people),
-    # 12 is kept for the request journal's change (issue 17, point 1), merged separately.
-    (13, "indexes for history, setbacks and war-room rollbacks", _m013_indexes_for_history),
+    (12, "indexes for history, setbacks and war-room rollbacks", _m012_indexes_for_history),
+    (13, "post-deploy watches and their alerts", _m013_watches),
 ]
 
 

@@ -425,3 +425,32 @@ class TestSchedules:
         problems = _problems(raw, tmp_path)
 
         assert any(p.startswith(f"{key}: ") and expected in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {"environments__staging__watch__thresholds__max_5xx_ratio": 1.5},
+            "environments.staging.watch.thresholds.max_5xx_ratio:",
+        ),
+        (
+            {"environments__staging__watch__thresholds__max_cpu_percent": 0},
+            "environments.staging.watch.thresholds.max_cpu_percent:",
+        ),
+        (
+            {"environments__staging__watch__every": "10s"},
+            "watch.every must be between 1m and 1h",
+        ),
+        (
+            {"environments__staging__watch__services__nope__max_5xx_ratio": 0.1},
+            "watch.services: 'nope' is not a service",
+        ),
+    ],
+)
+def test_check_config_refuses_out_of_range_watch_settings(
+    changes: dict[str, Any], expected: str, tmp_path: Path
+) -> None:
+    problems = _problems(_with(**changes), tmp_path)
+
+    assert any(expected in p for p in problems), problems

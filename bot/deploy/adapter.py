@@ -26,6 +26,7 @@ from bot.deploy.views import (
 from bot.mrkdwn import mention, pack_lines, render
 from bot.rollback.views import rollback_notice
 from bot.slack import SlackGateway, answer_lost, retry_after_s, transient
+from bot.watch.views import watch_lines
 from pipeline.kernel.config import Config
 from pipeline.kernel.errors import ChatOpsError, OutcomeUnknown, UpstreamError
 from pipeline.kernel.ports import Clock
@@ -34,6 +35,7 @@ from pipeline.tasks import OwnedTasks
 from store.deploy.cards import CardViews
 from store.deploy.models import Deployment, DeploymentState, StageEvent, TargetStatus
 from store.deploy.repository import Deployments
+from store.watch import Watches
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +72,10 @@ class SlackNotifier:
         cards: CardViews,
         clock: Clock,
         tasks: OwnedTasks,
+        watches: Watches | None = None,
     ) -> None:
         self._slack = slack
+        self._watches = watches
         self._config = config
         self._deployments = deployments
         self._cards = cards
@@ -94,6 +98,16 @@ class SlackNotifier:
             canary_stages=len(env.canary.stages),
             now=self._clock.now(),
             approvers=env.approvers,
+            watch=await self._watch_lines(run),
+        )
+
+    async def _watch_lines(self, run: Deployment) -> list[str]:
+        if self._watches is None:
+            return []
+        watched = self._config.environment(run.environment).watch.target_groups
+        watches = await self._watches.of_run(run.id)
+        return watch_lines(
+            watches, ecs_only={w.service for w in watches if w.service not in watched}
         )
 
     async def post_card(self, run: Deployment) -> str:

@@ -57,8 +57,8 @@ WINDOW_ROLLBACK_ACTION = "deploy_rollback"
 # entries out of the list.
 HISTORY_REASON = 120
 # Blocks a card needs besides its service lines: header, context, banners, reason, state, figures,
-# outcome, window, retired, approvers, buttons, with room to spare.
-_CARD_FIXED_BLOCKS = 17
+# outcome, window, watch, retired, approvers, buttons, with room to spare.
+_CARD_FIXED_BLOCKS = 18
 
 _TARGET_ICON = {
     TargetStatus.PENDING: "⏳",
@@ -262,10 +262,11 @@ def deploy_card(
     canary_stages: int = 0,
     now: datetime | None = None,
     approvers: Sequence[str] = (),
+    watch: Sequence[str] = (),
 ) -> tuple[str, Blocks]:
     """The card of a deploy or a rollback: fallback text and blocks. Approve/Reject while
     approval is pending; Roll back while a successful deploy's window is open; during the wait
-    after approval, the time left as of `now`."""
+    after approval, the time left as of `now`; the post-deploy watch's `watch` lines."""
     if run.is_rollback:
         title = f"↩️ Rollback in {run.environment}"
         about = f"Rollback `{run.id}`" + (f" of deployment `{run.reverts}`" if run.reverts else "")
@@ -309,6 +310,8 @@ def deploy_card(
     window = window_line(run)
     if window:
         blocks.append(section(window))
+    if watch:
+        blocks.append(section("\n".join(watch)))
     retired = retired_line(run)
     if retired:
         blocks.append(context(retired))

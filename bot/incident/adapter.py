@@ -27,11 +27,13 @@ from bot.incident.views import (
     topic,
     update_text,
 )
+from bot.mrkdwn import render
 from bot.slack import SlackGateway, slack_error, slack_failure
 from commands.incident.parse import CHANNEL_NAME_MAX
 from pipeline.kernel.config import Config
 from pipeline.kernel.errors import ChatOpsError, UpstreamError
 from pipeline.kernel.ports import NotInvited, Reminder
+from pipeline.kernel.text import Line
 from store.deploy.models import Deployment
 from store.incident.models import Incident, IncidentEvent
 
@@ -204,6 +206,11 @@ class SlackIncidentChat:
                     exc.user_message,
                     extra={"incident_id": incident.id},
                 )
+
+    async def tell_room(self, incident: Incident, message: Line) -> None:
+        await self._slack.post(
+            "tell the war room", channel=incident.channel_id, text=render(message)
+        )
 
     async def post_update(self, incident: Incident) -> None:
         await self._both(incident, update_text(incident), "update")

@@ -103,6 +103,7 @@ class DeployPlanner:
             break_glass=request.break_glass,
             skip_staging=request.skip_staging,
             source_health=source_health.result(),
+            tell_war_rooms=not request.dry_run,
         )
         setbacks = await recent_setbacks(self._deployments, env, active, now=now)
         checks += setback_checks(env, setbacks, hotfix=request.skip_staging is not None)

@@ -7,6 +7,7 @@ moves the incident's reminder (`reminders.py`).
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -48,6 +49,9 @@ from store.incident.models import EventKind, Incident, IncidentEvent, IncidentId
 from store.incident.repository import Incidents
 
 log = logging.getLogger(__name__)
+
+# A breach the watch saw is degraded service, not yet an outage: the runbook's P2.
+WATCH_SEVERITY = "p2"
 
 F = TypeVar("F")
 """A parsed form."""
@@ -189,6 +193,21 @@ class IncidentCommands:
         incident = await self.open_by_id(click.value)
         await self.authorize(incident, click.user_id, doing="post an update on")
         return Outcome(form=UpdateFormView(incident), audit="form opened", ref=incident.id)
+
+    async def on_watch_button(self, click: Click) -> Outcome:
+        """**Open incident** on a post-deploy watch's alert: declares a P2 about the service,
+        its summary the alert's figures (the war room and its announcement as for `/incident`)."""
+        try:
+            data = json.loads(click.value)
+            summary = str(data["summary"])
+        except (ValueError, KeyError, TypeError):
+            raise NotFound("That button carries no alert; no incident was declared.") from None
+        declared = await self.declare(
+            Declare(severity=WATCH_SEVERITY, summary=summary),
+            user_id=click.user_id,
+            channel_id=click.channel_id or "",
+        )
+        return Outcome(reply=declared, ref=declared.incident.id)
 
     async def on_resolve(self, click: Click) -> Outcome:
         incident = await self.open_by_id(click.value)

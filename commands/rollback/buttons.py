@@ -126,6 +126,30 @@ class RollbackButtons:
             )
         return outcome
 
+    async def automatic(self, deploy: Deployment, reason: str) -> str | None:
+        """A rollback the post-deploy watch starts inside the deploy's window, on behalf of
+        the deploy's requester. Returns its id, or None when it cannot start at once (window
+        closed, taken back already, or migrations to undo, which a person must confirm)."""
+        env = self._config.environment(deploy.environment)
+        if not deploy.window_open(self._clock.now()):
+            return None
+        targets = await self._undo_targets(env, deploy)
+        history = await self._deployments.succeeded(environment=env.name)
+        migrated = migrations_undone(history, targets)
+        if migrated:
+            return None
+        outcome = await self._rollback.begin(
+            env,
+            targets,
+            user_id=deploy.requested_by,
+            channel_id=deploy.channel_id or "",
+            reason=reason,
+            version=None,
+            confirmed=True,
+            needs_approvals=False,
+        )
+        return outcome.ref if outcome.error is None else None
+
     async def _undo_targets(self, env: Environment, deploy: Deployment) -> list[Target]:
         """Every service of `deploy` not yet taken back: from what runs now to what it replaced."""
         wanted = list(deploy.not_taken_back)

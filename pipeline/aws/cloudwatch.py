@@ -6,11 +6,11 @@ no data points when there were no 5xx, so requests with no 5xx series mean zero 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pipeline.aws.calls import AwsClients, call_aws
 from pipeline.kernel.config.canary import target_group_dimension
-from pipeline.kernel.traffic import MetricSums
+from pipeline.kernel.traffic import MetricSums, Minute
 
 NAMESPACE = "AWS/ApplicationELB"
 PERIOD_S = 60
@@ -87,4 +87,98 @@ class BotoMetrics:
             doing="read the target group's metrics",
             permission="cloudwatch:GetMetricData",
             resource=target_group,
+        )
+
+
+ECS_NAMESPACE = "AWS/ECS"
+# GetMetricData takes at most 500 queries and returns at most 100,800 points per call; a watch
+# asks for six series of at most a few hundred minutes, so one page is the usual answer.
+_SERIES = (
+    ("requests", NAMESPACE, "RequestCount", "Sum"),
+    ("errors", NAMESPACE, "HTTPCode_Target_5XX_Count", "Sum"),
+    ("avg", NAMESPACE, "TargetResponseTime", "Average"),
+    ("p99", NAMESPACE, "TargetResponseTime", "p99"),
+    ("cpu", ECS_NAMESPACE, "CPUUtilization", "Average"),
+    ("memory", ECS_NAMESPACE, "MemoryUtilization", "Average"),
+)
+_FIELDS = {
+    "requests": "requests",
+    "errors": "errors_5xx",
+    "avg": "avg_response_s",
+    "p99": "p99_response_s",
+    "cpu": "cpu_percent",
+    "memory": "memory_percent",
+}
+
+
+class BotoServiceMetrics:
+    """A watched service's minutes from CloudWatch's raw series (no metric math, no alarms)."""
+
+    def __init__(self, clients: AwsClients | None = None) -> None:
+        self._clients = clients or AwsClients()
+
+    async def minutes(
+        self,
+        *,
+        region: str,
+        cluster: str,
+        service: str,
+        load_balancer: str | None,
+        target_group: str | None,
+        start: datetime,
+        end: datetime,
+        p99: bool = False,
+    ) -> list[Minute]:
+        if (end - start).total_seconds() < PERIOD_S:
+            return []
+        dims = {
+            NAMESPACE: [
+                {"Name": "TargetGroup", "Value": target_group_dimension(target_group or "")},
+                {"Name": "LoadBalancer", "Value": load_balancer or ""},
+            ],
+            ECS_NAMESPACE: [
+                {"Name": "ClusterName", "Value": cluster},
+                {"Name": "ServiceName", "Value": service},
+            ],
+        }
+        queries = [
+            {
+                "Id": qid,
+                "MetricStat": {
+                    "Metric": {"Namespace": ns, "MetricName": name, "Dimensions": dims[ns]},
+                    "Period": PERIOD_S,
+                    "Stat": stat,
+                },
+            }
+            for qid, ns, name, stat in _SERIES
+            if (ns == ECS_NAMESPACE or target_group is not None) and (p99 or qid != "p99")
+        ]
+
+        def read() -> list[Minute]:
+            by_minute: dict[datetime, dict[str, float]] = {}
+            token = None
+            while True:
+                kwargs: dict[str, object] = {
+                    "MetricDataQueries": queries,
+                    "StartTime": start,
+                    "EndTime": end,
+                }
+                if token:
+                    kwargs["NextToken"] = token
+                out = self._clients.get("cloudwatch", region).get_metric_data(**kwargs)
+                for result in out["MetricDataResults"]:
+                    field = _FIELDS[result["Id"]]
+                    for at, value in zip(result["Timestamps"], result["Values"], strict=True):
+                        minute = at.astimezone(UTC).replace(second=0, microsecond=0)
+                        by_minute.setdefault(minute, {})[field] = float(value)
+                token = out.get("NextToken")
+                if not token:
+                    break
+            return [Minute(at=at, **fields) for at, fields in sorted(by_minute.items())]
+
+        return await call_aws(
+            read,
+            doing="read the service's CloudWatch metrics",
+            permission="cloudwatch:GetMetricData",
+            resource=service,
         )

@@ -15,6 +15,7 @@ from typing import Protocol
 from pipeline.kernel.text import Line
 from store.deploy.models import Deployment, StageEvent
 from store.incident.models import Incident, IncidentEvent
+from store.watch.models import Watch, WatchAlert
 
 
 class Clock(Protocol):
@@ -202,4 +203,32 @@ class Ecs(Protocol):
         desired: int | None = None,
     ) -> None:
         """Move `service` to `task_definition` and/or `desired` tasks (None: unchanged)."""
+        ...
+
+
+class WatchChat(Protocol):
+    """Shows people what the post-deploy watch sees (`bot/watch/adapter.py` on Slack).
+
+    `alert` raises UpstreamError when Slack refuses (the alert stays recorded and unposted,
+    and is posted again later); `show` must not raise.
+    """
+
+    async def alert(
+        self, run: Deployment, watch: Watch, alert: WatchAlert, *, rollback_id: str | None
+    ) -> None:
+        """Post `alert` in the run's thread and to its channel, mentioning the requester and
+        the approvers, with the figures and Roll back and Open incident, or the rollback the
+        watch started (`rollback_id`)."""
+        ...
+
+    async def show(self, run: Deployment) -> None:
+        """Redraw the run's card so it shows its watches as stored."""
+        ...
+
+
+class WarRooms(Protocol):
+    """Says something in an incident's war room (`bot/incident/adapter.py` on Slack)."""
+
+    async def tell_room(self, incident: Incident, message: Line) -> None:
+        """Post `message` in the war room. Raises UpstreamError when Slack refuses."""
         ...

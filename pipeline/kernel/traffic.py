@@ -67,3 +67,42 @@ class Metrics(Protocol):
         start: datetime,
         end: datetime,
     ) -> MetricSums: ...
+
+
+@dataclass(frozen=True)
+class Minute:
+    """One minute of a watched service, as CloudWatch has it; None: no data point that minute.
+
+    `requests` and `errors_5xx` are sums; `avg_response_s` the Average and `p99_response_s`
+    the p99 of `TargetResponseTime`; `cpu_percent` and `memory_percent` the ECS service's
+    Average `CPUUtilization` and `MemoryUtilization`.
+    """
+
+    at: datetime
+    requests: float | None = None
+    errors_5xx: float | None = None
+    avg_response_s: float | None = None
+    p99_response_s: float | None = None
+    cpu_percent: float | None = None
+    memory_percent: float | None = None
+
+
+class ServiceMetrics(Protocol):
+    """CloudWatch series of one service, minute by minute. Raises UpstreamError (naming the
+    IAM action when refused, or throttled after retries)."""
+
+    async def minutes(
+        self,
+        *,
+        region: str,
+        cluster: str,
+        service: str,
+        load_balancer: str | None,
+        target_group: str | None,
+        start: datetime,
+        end: datetime,
+        p99: bool = False,
+    ) -> list[Minute]:
+        """Minutes in [start, end), oldest first; target-group fields None without one, and
+        `p99_response_s` None unless `p99` is asked for."""
+        ...

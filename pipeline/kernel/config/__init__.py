@@ -125,6 +125,13 @@ class Config(SettingsModel):
                     raise ValueError(
                         f"services.{svc.name}.health_url.{env_name}: no such environment"
                     )
+        for env in self.environments.values():
+            for table in ("services", "target_groups"):
+                for name in getattr(env.watch, table):
+                    if name not in self.services:
+                        raise ValueError(
+                            f"environments.{env.name}.watch.{table}: {name!r} is not a service"
+                        )
         inc_env = self.incidents.environment
         if inc_env is not None and inc_env not in self.environments:
             raise ValueError(

@@ -7,6 +7,7 @@ from pydantic import Field, model_validator
 from pipeline.kernel.config.canary import CanarySettings, CanaryTarget, SmokeCheck
 from pipeline.kernel.config.durations import Duration, SettingsModel, SlackIds
 from pipeline.kernel.config.gates import Database, Migration, Network, Records, Schedule
+from pipeline.kernel.config.watch import WatchSettings
 
 DEFAULT_HEALTH_PATHS = ("/health", "/ready", "/api/v1/status")
 
@@ -84,6 +85,10 @@ class Environment(SettingsModel):
     records: Records | None = Field(None, description="Where deployment records are kept (S3).")
     ecr_check: bool = Field(
         True, description="Before a plan card, check each image tag exists in ECR."
+    )
+    watch: WatchSettings = Field(
+        default_factory=lambda: WatchSettings.model_validate({}),
+        description="The watch after a successful deploy or rollback (docs/watch.md).",
     )
     refuse_failed_in_source: bool = Field(
         False,

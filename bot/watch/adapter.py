@@ -1,0 +1,42 @@
+"""`WatchChat` on Slack: the watch's alerts, and its lines on the run's card (a redraw)."""
+
+from __future__ import annotations
+
+from bot.deploy.adapter import SlackNotifier
+from bot.slack import SlackGateway
+from bot.watch.views import alert_message
+from pipeline.kernel.config import Config
+from store.deploy.models import Deployment
+from store.watch import Watch, WatchAlert
+
+
+class SlackWatchChat:
+    """Posts each alert once in the run's thread, broadcast to its channel."""
+
+    def __init__(self, slack: SlackGateway, config: Config, notifier: SlackNotifier) -> None:
+        self._slack = slack
+        self._config = config
+        self._notifier = notifier
+
+    async def alert(
+        self, run: Deployment, watch: Watch, alert: WatchAlert, *, rollback_id: str | None
+    ) -> None:
+        if run.channel_id is None:
+            return
+        env = self._config.environment(run.environment)
+        text, blocks = alert_message(
+            run, watch, alert, approvers=env.approvers, rollback_id=rollback_id
+        )
+        # One message in the thread, also shown in the channel (`reply_broadcast`): the
+        # thread keeps the story, the channel gets the ping.
+        await self._slack.post(
+            "post the watch's alert",
+            channel=run.channel_id,
+            thread_ts=run.message_ts,
+            text=text,
+            blocks=blocks,
+            broadcast=run.message_ts is not None,
+        )
+
+    async def show(self, run: Deployment) -> None:
+        await self._notifier.redraw(run)

@@ -1,0 +1,319 @@
+"""The post-deploy watch: each service a successful run changed is read from CloudWatch on a
+timer (`watch:<id>`) until its period ends, judged against its thresholds, and alerted on once
+per breach.
+
+Restart safety: a watch is rows in the store; each check is a compare-and-set that records its
+alert in the same transaction, and the alert is posted afterwards and marked posted. At
+start-up (and in the sweep) the timers are armed again and any alert recorded but not posted
+is posted: a crash loses no alert, and a check repeated after one records none twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from pipeline.kernel.config import Config
+from pipeline.kernel.config.watch import Thresholds, WatchSettings
+from pipeline.kernel.errors import ChatOpsError, UpstreamError
+from pipeline.kernel.ports import Clock, Timers, WatchChat
+from pipeline.kernel.traffic import ServiceMetrics
+from pipeline.watch import Judgement, judge
+from store.deploy.models import Deployment, DeploymentState
+from store.deploy.repository import Deployments
+from store.watch import AlertKind, Watch, WatchAlert, Watches, WatchState
+
+log = logging.getLogger(__name__)
+
+# Start a rollback of a deploy inside its window, for the reason given; the rollback's id, or
+# None when it cannot start at once (window closed, taken back already, migrations to undo).
+RollBack = Callable[[Deployment, str], Awaitable[str | None]]
+
+# Minutes read before the longest duration, so a breach straddling two checks is seen whole.
+_MARGIN_S = 120.0
+
+
+def watch_timer(watch_id: str) -> str:
+    """The timer of a watch's next check."""
+    return f"watch:{watch_id}"
+
+
+class PostDeployWatch:
+    """Starts, checks and ends the watches of successful runs. Touches CloudWatch and Slack."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        deployments: Deployments,
+        watches: Watches,
+        metrics: ServiceMetrics,
+        chat: WatchChat,
+        timers: Timers,
+        clock: Clock,
+        roll_back: RollBack | None = None,
+    ) -> None:
+        self._roll_back = roll_back
+        # Checks of several watches may run at once (their timers fire together); one poster
+        # at a time keeps an unposted alert from being taken by two of them.
+        self._posting = asyncio.Lock()
+        self._config = config
+        self._deployments = deployments
+        self._watches = watches
+        self._metrics = metrics
+        self._chat = chat
+        self._timers = timers
+        self._clock = clock
+
+    def _settings(self, environment: str) -> WatchSettings:
+        return self._config.environment(environment).watch
+
+    async def begin(self, run: Deployment) -> list[Watch]:
+        """Watch each service `run` changed, when its environment watches (none otherwise).
+        Idempotent: a run already watched keeps its watches."""
+        settings = self._settings(run.environment)
+        period = settings.period_in(run.environment)
+        if run.state is not DeploymentState.SUCCEEDED or period <= 0:
+            return []
+        start = run.finished_at or self._clock.now()
+        first = start + timedelta(seconds=settings.dense_every_s)
+        fresh = [
+            Watch(
+                id=f"{run.id}:{t.service}",
+                deployment_id=run.id,
+                service=t.service,
+                environment=run.environment,
+                started_at=start,
+                ends_at=start + timedelta(seconds=period),
+                next_check_at=first,
+                state=WatchState.WATCHING,
+            )
+            for t in run.active_targets
+        ]
+        stored = await self._watches.start(fresh)
+        for w in stored:
+            if w.state is WatchState.WATCHING:
+                self._timers.arm(watch_timer(w.id), w.next_check_at)
+        await self._chat.show(run)
+        return stored
+
+    async def begin_missed(self) -> int:
+        """Start the watches of runs that succeeded within their period and have none (the
+        bot stopped between a run's success and its watch). At start-up and in the sweep."""
+        now = self._clock.now()
+        started = 0
+        for env in self._config.environments.values():
+            period = env.watch.period_in(env.name)
+            if period <= 0:
+                continue
+            for run in await self._deployments.succeeded(environment=env.name, limit=50):
+                finished = run.finished_at
+                if finished is None or (now - finished).total_seconds() >= period:
+                    continue
+                if not await self._watches.of_run(run.id):
+                    started += bool(await self.begin(run))
+        return started
+
+    async def check(self, watch_id: str) -> None:
+        """The timer came due: read, judge, record (alert included), then post and re-arm."""
+        watch = await self._watches.get(watch_id)
+        if watch is None or watch.state is not WatchState.WATCHING:
+            return
+        now = self._clock.now()
+        if now < watch.next_check_at:
+            self._timers.arm(watch_timer(watch.id), watch.next_check_at)
+            return
+        run = await self._deployments.get(watch.deployment_id)
+        if run is None:
+            await self._watches.end(watch.id, outcome="its run is gone")
+            return
+        if now >= watch.ends_at or _taken_back(run, watch.service):
+            await self._end(run, watch)
+            return
+        settings = self._settings(watch.environment)
+        thresholds = settings.thresholds_for(watch.service)
+        try:
+            judgement = await self._read(run, watch, settings, thresholds, now)
+        except UpstreamError as exc:
+            # The watch is kept and read again at the next interval; the card names the cause.
+            await self._record(
+                watch, now, settings, failure=exc.user_message, figures=watch.figures
+            )
+            await self._chat.show(run)
+            return
+        alert, alerted, missing_said = _decide(watch, judgement, now)
+        if (
+            alert is not None
+            and alert.kind is AlertKind.BREACH
+            and settings.rollback
+            and run.window_open(now)
+        ):
+            alert = alert.model_copy(update={"kind": AlertKind.ROLLED_BACK})
+        if await self._record(
+            watch,
+            now,
+            settings,
+            figures=judgement.figures(),
+            alerted=alerted,
+            missing_said=missing_said,
+            alert=alert,
+        ):
+            await self.post_unposted()
+            await self._chat.show(run)
+
+    async def _read(
+        self,
+        run: Deployment,
+        watch: Watch,
+        settings: WatchSettings,
+        thresholds: Thresholds,
+        now: datetime,
+    ) -> Judgement:
+        env = self._config.environment(watch.environment)
+        service = self._config.service(watch.service)
+        target = settings.target_groups.get(watch.service)
+        longest = max(thresholds.error_for_s, thresholds.response_for_s)
+        longest = max(longest, thresholds.utilisation_for_s) + _MARGIN_S
+        start = max(watch.started_at, now - timedelta(seconds=longest))
+        minutes = await self._metrics.minutes(
+            region=env.region,
+            cluster=env.cluster,
+            service=service.ecs_service,
+            load_balancer=target.load_balancer if target else None,
+            target_group=target.target_group if target else None,
+            start=start,
+            end=now,
+            p99=thresholds.max_p99_response_s is not None,
+        )
+        return judge(
+            minutes, thresholds, now=now, since=watch.started_at, target_group=target is not None
+        )
+
+    async def _record(
+        self,
+        watch: Watch,
+        now: datetime,
+        settings: WatchSettings,
+        *,
+        figures: str | None,
+        failure: str | None = None,
+        alerted: frozenset[str] | None = None,
+        missing_said: frozenset[str] | None = None,
+        alert: WatchAlert | None = None,
+    ) -> bool:
+        dense = now < watch.started_at + timedelta(seconds=settings.dense_for_s)
+        every = settings.dense_every_s if dense else settings.every_s
+        next_at = min(now + timedelta(seconds=every), watch.ends_at)
+        done = await self._watches.checked(
+            watch,
+            next_check_at=next_at,
+            alerted=watch.alerted if alerted is None else alerted,
+            missing_said=watch.missing_said if missing_said is None else missing_said,
+            figures=figures,
+            failure=failure,
+            alert=alert,
+        )
+        if done:
+            self._timers.arm(watch_timer(watch.id), next_at)
+        return done
+
+    async def _end(self, run: Deployment, watch: Watch) -> None:
+        if _taken_back(run, watch.service):
+            outcome = "rolled back"
+        elif watch.alerts:
+            outcome = f"{watch.alerts} alert{'s' if watch.alerts > 1 else ''}"
+        else:
+            outcome = "no breach"
+        if await self._watches.end(watch.id, outcome=outcome):
+            self._timers.disarm(watch_timer(watch.id))
+            await self._chat.show(run)
+
+    async def post_unposted(self) -> int:
+        """Post every alert recorded and not yet posted (after a check, at start-up, in the
+        sweep). Returns how many were posted; a refused one stays for the next time."""
+        async with self._posting:
+            return await self._post_unposted()
+
+    async def _post_unposted(self) -> int:
+        posted = 0
+        for alert in await self._watches.unposted():
+            watch = await self._watches.get(alert.watch_id)
+            run = await self._deployments.get(watch.deployment_id) if watch else None
+            if watch is None or run is None:
+                continue
+            rollback_id = None
+            if alert.kind is AlertKind.ROLLED_BACK and self._roll_back is not None:
+                # Idempotent: a deploy taken back already (a restart after the rollback began)
+                # starts nothing and the alert offers its buttons instead.
+                reason = f"the watch saw {watch.service} breach: {alert.figures}"
+                try:
+                    rollback_id = await self._roll_back(run, reason)
+                except ChatOpsError:
+                    log.warning("the watch could not roll back %s", run.id, exc_info=True)
+                run = await self._deployments.get(run.id) or run
+            try:
+                await self._chat.alert(run, watch, alert, rollback_id=rollback_id)
+            except UpstreamError:
+                log.warning("watch alert %s/%s not posted; kept", alert.watch_id, alert.seq)
+                continue
+            posted += await self._watches.posted(alert, at=self._clock.now())
+        return posted
+
+    async def arm_timers(self) -> int:
+        """Arm the next check of every watch still on (start-up). Returns how many."""
+        watching = await self._watches.watching()
+        for w in watching:
+            self._timers.arm(watch_timer(w.id), w.next_check_at)
+        return len(watching)
+
+    async def check_due(self) -> int:
+        """The safety sweep: check every watch whose check is due, post what is unposted."""
+        now = self._clock.now()
+        due = [w for w in await self._watches.watching() if w.next_check_at <= now]
+        for w in due:
+            await self.check(w.id)
+        await self.post_unposted()
+        return len(due)
+
+
+def _taken_back(run: Deployment, service: str) -> bool:
+    return any(t.service == service and t.reverted_by is not None for t in run.active_targets)
+
+
+def _decide(
+    watch: Watch, judgement: Judgement, now: datetime
+) -> tuple[WatchAlert | None, frozenset[str], frozenset[str]]:
+    """The alert this check raises (if any), and the watch's new `alerted` and `missing_said`.
+
+    A signal stays alerted until it is judged again with data below its threshold; missing
+    data is said once per signal for the whole watch.
+    """
+    breaching = {r.signal.value for r in judgement.breaching}
+    missing = {r.signal.value for r in judgement.missing}
+    recovered = {r.signal.value for r in judgement.readings if not r.breaching and not r.missing}
+    new = breaching - watch.alerted
+    alerted = frozenset((watch.alerted - recovered) | breaching)
+    unsaid = missing - watch.missing_said
+    if new:
+        alert = WatchAlert(
+            watch_id=watch.id,
+            seq=0,
+            at=now,
+            kind=AlertKind.BREACH,
+            signals=tuple(sorted(new)),
+            figures="; ".join(r.figure() for r in judgement.breaching),
+        )
+        return alert, alerted, watch.missing_said
+    if unsaid:
+        alert = WatchAlert(
+            watch_id=watch.id,
+            seq=0,
+            at=now,
+            kind=AlertKind.NO_DATA,
+            signals=tuple(sorted(unsaid)),
+            figures="; ".join(r.figure() for r in judgement.missing),
+        )
+        return alert, alerted, frozenset(watch.missing_said | unsaid)
+    return None, alerted, watch.missing_said

@@ -1,0 +1,232 @@
+"""Watches and their alerts in SQLite. An alert is recorded in the same transaction as the
+change of the watch it comes from (a compare-and-set on the watch's `alerted` set), so a
+restart re-posts an alert that was recorded and not posted, and never records one twice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from store.db import Store
+from store.watch.models import AlertKind, Watch, WatchAlert, WatchState
+
+_COLUMNS = (
+    "id, deployment_id, service, environment, started_at, ends_at, next_check_at, state, "
+    "alerted, missing_said, figures, failure, outcome, "
+    "(SELECT count(*) FROM watch_alerts a WHERE a.watch_id = watches.id AND a.kind != 'no_data')"
+)
+
+
+def _names(text: str) -> frozenset[str]:
+    return frozenset(n for n in text.split(",") if n)
+
+
+def _text(names: Iterable[str]) -> str:
+    return ",".join(sorted(names))
+
+
+def _watch(row: tuple[Any, ...]) -> Watch:
+    return Watch(
+        id=row[0],
+        deployment_id=row[1],
+        service=row[2],
+        environment=row[3],
+        started_at=datetime.fromisoformat(row[4]),
+        ends_at=datetime.fromisoformat(row[5]),
+        next_check_at=datetime.fromisoformat(row[6]),
+        state=WatchState(row[7]),
+        alerted=_names(row[8]),
+        missing_said=_names(row[9]),
+        figures=row[10],
+        failure=row[11],
+        outcome=row[12],
+        alerts=row[13],
+    )
+
+
+def _alert(row: tuple[Any, ...]) -> WatchAlert:
+    return WatchAlert(
+        watch_id=row[0],
+        seq=row[1],
+        at=datetime.fromisoformat(row[2]),
+        kind=AlertKind(row[3]),
+        signals=tuple(n for n in row[4].split(",") if n),
+        figures=row[5],
+        posted_at=datetime.fromisoformat(row[6]) if row[6] else None,
+    )
+
+
+class Watches:
+    """The repository of watches. Every method runs on the store's thread."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def start(self, watches: list[Watch]) -> list[Watch]:
+        """Record new watches; a (run, service) already watched is kept as it is. Returns the
+        watches of those pairs as stored."""
+
+        def run(db: sqlite_utils.Database) -> list[Watch]:
+            with db.atomic():
+                for w in watches:
+                    db.execute(
+                        "INSERT OR IGNORE INTO watches (id, deployment_id, service, environment, "
+                        "started_at, ends_at, next_check_at, state) VALUES (?,?,?,?,?,?,?,?)",
+                        [
+                            w.id,
+                            w.deployment_id,
+                            w.service,
+                            w.environment,
+                            w.started_at.isoformat(),
+                            w.ends_at.isoformat(),
+                            w.next_check_at.isoformat(),
+                            w.state.value,
+                        ],
+                    )
+            return [x for w in watches if (x := _get(db, w.id)) is not None]
+
+        return await self._store.call(run)
+
+    async def get(self, watch_id: str) -> Watch | None:
+        return await self._store.call(lambda db: _get(db, watch_id))
+
+    async def of_run(self, deployment_id: str) -> list[Watch]:
+        def run(db: sqlite_utils.Database) -> list[Watch]:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM watches WHERE deployment_id = ? "  # noqa: S608 - constant
+                "ORDER BY service",
+                [deployment_id],
+            ).fetchall()
+            return [_watch(r) for r in rows]
+
+        return await self._store.call(run)
+
+    async def watching(self) -> list[Watch]:
+        def run(db: sqlite_utils.Database) -> list[Watch]:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM watches "  # noqa: S608 - _COLUMNS is a constant
+                "WHERE state = 'watching' ORDER BY id"
+            ).fetchall()
+            return [_watch(r) for r in rows]
+
+        return await self._store.call(run)
+
+    async def checked(
+        self,
+        watch: Watch,
+        *,
+        next_check_at: datetime,
+        alerted: frozenset[str],
+        missing_said: frozenset[str],
+        figures: str | None,
+        failure: str | None,
+        alert: WatchAlert | None = None,
+    ) -> bool:
+        """A check's result, compared-and-set against the watch as it was read (`alerted`,
+        `missing_said`, `next_check_at`): False, with nothing written, when another check got
+        there first. `alert` is recorded with it, unposted."""
+
+        def run(db: sqlite_utils.Database) -> bool:
+            with db.atomic():
+                changed = db.execute(
+                    "UPDATE watches SET next_check_at = ?, alerted = ?, missing_said = ?, "
+                    "figures = ?, failure = ? WHERE id = ? AND state = 'watching' "
+                    "AND next_check_at = ? AND alerted = ? AND missing_said = ?",
+                    [
+                        next_check_at.isoformat(),
+                        _text(alerted),
+                        _text(missing_said),
+                        figures,
+                        failure,
+                        watch.id,
+                        watch.next_check_at.isoformat(),
+                        _text(watch.alerted),
+                        _text(watch.missing_said),
+                    ],
+                ).rowcount
+                if changed != 1:
+                    return False
+                if alert is not None:
+                    _insert_alert(db, alert)
+                return True
+
+        return await self._store.call(run)
+
+    async def end(self, watch_id: str, *, outcome: str) -> bool:
+        """End a watch once (compare-and-set); False when it had ended already."""
+
+        def run(db: sqlite_utils.Database) -> bool:
+            return (
+                db.execute(
+                    "UPDATE watches SET state = 'ended', outcome = ? "
+                    "WHERE id = ? AND state = 'watching'",
+                    [outcome, watch_id],
+                ).rowcount
+                == 1
+            )
+
+        return await self._store.call(run)
+
+    async def unposted(self) -> list[WatchAlert]:
+        """Alerts recorded and not yet taken by Slack (a crash or a refusal in between)."""
+
+        def run(db: sqlite_utils.Database) -> list[WatchAlert]:
+            rows = db.execute(
+                "SELECT watch_id, seq, at, kind, signals, figures, posted_at FROM watch_alerts "
+                "WHERE posted_at IS NULL ORDER BY at, watch_id, seq"
+            ).fetchall()
+            return [_alert(r) for r in rows]
+
+        return await self._store.call(run)
+
+    async def posted(self, alert: WatchAlert, *, at: datetime) -> bool:
+        """Mark an alert posted, once."""
+
+        def run(db: sqlite_utils.Database) -> bool:
+            return (
+                db.execute(
+                    "UPDATE watch_alerts SET posted_at = ? WHERE watch_id = ? AND seq = ? "
+                    "AND posted_at IS NULL",
+                    [at.isoformat(), alert.watch_id, alert.seq],
+                ).rowcount
+                == 1
+            )
+
+        return await self._store.call(run)
+
+    async def alerts(self, watch_id: str) -> list[WatchAlert]:
+        def run(db: sqlite_utils.Database) -> list[WatchAlert]:
+            rows = db.execute(
+                "SELECT watch_id, seq, at, kind, signals, figures, posted_at FROM watch_alerts "
+                "WHERE watch_id = ? ORDER BY seq",
+                [watch_id],
+            ).fetchall()
+            return [_alert(r) for r in rows]
+
+        return await self._store.call(run)
+
+
+def _get(db: sqlite_utils.Database, watch_id: str) -> Watch | None:
+    sql = f"SELECT {_COLUMNS} FROM watches WHERE id = ?"  # noqa: S608 - _COLUMNS is a constant
+    row = db.execute(sql, [watch_id]).fetchone()
+    return _watch(row) if row is not None else None
+
+
+def _insert_alert(db: sqlite_utils.Database, alert: WatchAlert) -> None:
+    seq = db.execute(
+        "SELECT coalesce(max(seq), 0) + 1 FROM watch_alerts WHERE watch_id = ?", [alert.watch_id]
+    ).fetchone()[0]
+    db.execute(
+        "INSERT INTO watch_alerts (watch_id, seq, at, kind, signals, figures) VALUES (?,?,?,?,?,?)",
+        [
+            alert.watch_id,
+            seq,
+            alert.at.isoformat(),
+            alert.kind.value,
+            ",".join(alert.signals),
+            alert.figures,
+        ],
+    )
