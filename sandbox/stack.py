@@ -26,8 +26,8 @@ from bot.settings import Settings
 from pipeline.aws import BotoEcs
 from pipeline.kernel.clock import SystemClock
 from pipeline.kernel.config import Config, load_config
-from sandbox.aws import Estate, LocalAws
-from sandbox.config import CANARIES, EXAMPLE, read_example, sandbox_config, to_toml
+from sandbox.aws import CanaryArns, Estate, LocalAws
+from sandbox.config import CANARIES, EXAMPLE, Json, read_example, sandbox_config, to_toml
 from sandbox.environment import isolated, write_doctor_env
 from sandbox.people import DEPLOYS, GROUPS, PEOPLE, REQUESTER, ROOMS, group_members, users
 from sandbox.services import DemoServices
@@ -118,18 +118,7 @@ async def open_sandbox(options: Options | None = None) -> AsyncIterator[Sandbox]
         await services.start()
         stack.push_async_callback(services.close)
 
-        raw = sandbox_config(example, health_base=services.base)
-        estate = Estate.from_config(raw, canaries=CANARIES)
-
-        aws = LocalAws(HOST)
-        await asyncio.to_thread(aws.start)
-        stack.push_async_callback(asyncio.to_thread, aws.close)
-        region = estate.clusters[0].region
-        stack.enter_context(isolated(aws.endpoint, region=region, nowhere=directory / "no-aws"))
-        canaries = await asyncio.to_thread(aws.seed, estate)
-        services.attach(aws, estate, canaries)
-        await services.start_traffic()
-        stack.push_async_callback(services.stop_traffic)  # before moto stops
+        aws, estate, region, canaries = await _start_aws(stack, services, example, directory)
 
         # The canaries' listener and target group ARNs are moto's: the config is written once
         # they exist.
@@ -191,6 +180,25 @@ async def open_sandbox(options: Options | None = None) -> AsyncIterator[Sandbox]
             config_path=config_path,
             db_path=db_path,
         )
+
+
+async def _start_aws(
+    stack: AsyncExitStack, services: DemoServices, example: Json, directory: Path
+) -> tuple[LocalAws, Estate, str, list[CanaryArns]]:
+    """Start the local AWS with the demo estate in it, point this process at it, and start
+    the demo services' traffic (stopped before moto stops)."""
+    raw = sandbox_config(example, health_base=services.base)
+    estate = Estate.from_config(raw, canaries=CANARIES)
+    aws = LocalAws(HOST)
+    await asyncio.to_thread(aws.start)
+    stack.push_async_callback(asyncio.to_thread, aws.close)
+    region = estate.clusters[0].region
+    stack.enter_context(isolated(aws.endpoint, region=region, nowhere=directory / "no-aws"))
+    canaries = await asyncio.to_thread(aws.seed, estate)
+    services.attach(aws, estate, canaries)
+    await services.start_traffic()
+    stack.push_async_callback(services.stop_traffic)
+    return aws, estate, region, canaries
 
 
 async def _start_bot(

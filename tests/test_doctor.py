@@ -22,6 +22,7 @@ from pipeline.aws.gates import BotoSnapshots
 from pipeline.aws.identity import BotoIdentity
 from sandbox.slack.workspace import BOT_USER
 from store.db import Store
+from store.migrations import MIGRATIONS
 from tests.conftest import config_dict, manifest_bot_scopes
 from tests.fakes.canary_world import CanaryWorld
 from tests.fakes.ecs_world import EcsWorld
@@ -181,14 +182,15 @@ async def test_a_database_behind_the_code_is_a_fault(
     db: Path,
 ) -> None:
     slack.workspace.join(INCIDENTS, BOT_USER)
+    latest = max(version for version, _, _ in MIGRATIONS)
     with sqlite3.connect(db) as conn:
-        conn.execute("DELETE FROM schema_migrations WHERE version = 11")
+        conn.execute("DELETE FROM schema_migrations WHERE version = ?", [latest])
     conn.close()
 
     findings = await _diagnose(slack, _config(health, estate[0], tmp_path), db)
 
     [problem] = _failures(findings)
-    assert problem.startswith(f"{db} is at schema version 10; this code has 11.")
+    assert problem.startswith(f"{db} is at schema version {latest - 1}; this code has {latest}.")
 
 
 def test_the_json_form_has_each_check_and_the_overall_verdict() -> None:

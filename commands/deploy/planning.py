@@ -62,30 +62,8 @@ class DeployPlanner:
         ChatOpsError when there is nothing to deploy or a check fails. Records nothing then.
         """
         env = self._config.environment(request.environment)
-        if env.deployers and not await self._access.is_member(user_id, env.deployers):
-            raise Forbidden(
-                "Only the deployers of `{env}` can request deploys there: {who}. Ask one of them.",
-                env=env.name,
-                who=People.of(env.deployers),
-            )
-        other = await self._deployments.running_for(env.name, request.services)
-        if other is not None:
-            raise DeployConflict(env.name, request.services, other)
-        # The source's health needs nothing the fleet says: it is probed while ECS is read.
-        try:
-            async with asyncio.TaskGroup() as tg:
-                source_health = tg.create_task(
-                    self._preflight.source_health(
-                        env, request.services, skip_staging=request.skip_staging
-                    )
-                )
-                fleet = tg.create_task(self._read_fleet(env, request))
-        except ExceptionGroup as group:
-            refusal = _first_chatops_error(group)
-            if refusal is None:
-                raise
-            raise refusal from refusal.__cause__
-        targets, images = fleet.result()
+        await self._refuse_outsiders_and_overlaps(env, request, user_id=user_id)
+        targets, images, source_health = await self._read(env, request)
         if all(t.status is TargetStatus.SKIPPED for t in targets):
             raise ChatOpsError(
                 "Nothing to deploy: every service is already on its target version in "
@@ -102,7 +80,7 @@ class DeployPlanner:
             now=now,
             break_glass=request.break_glass,
             skip_staging=request.skip_staging,
-            source_health=source_health.result(),
+            source_health=source_health,
             tell_war_rooms=not request.dry_run,
         )
         setbacks = await recent_setbacks(self._deployments, env, active, now=now)
@@ -135,6 +113,42 @@ class DeployPlanner:
         )
         await self._deployments.create(run)
         return run
+
+    async def _refuse_outsiders_and_overlaps(
+        self, env: Environment, request: DeployRequest, *, user_id: str
+    ) -> None:
+        """Raise Forbidden when the user may not ask for deploys here, DeployConflict when a
+        run already holds one of the services."""
+        if env.deployers and not await self._access.is_member(user_id, env.deployers):
+            raise Forbidden(
+                "Only the deployers of `{env}` can request deploys there: {who}. Ask one of them.",
+                env=env.name,
+                who=People.of(env.deployers),
+            )
+        other = await self._deployments.running_for(env.name, request.services)
+        if other is not None:
+            raise DeployConflict(env.name, request.services, other)
+
+    async def _read(
+        self, env: Environment, request: DeployRequest
+    ) -> tuple[list[Target], dict[str, str], list[Check]]:
+        """The targets and images the fleet gives, and the source's health, probed while ECS
+        is read (it needs nothing the fleet says). The first refusal of either is raised."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                source_health = tg.create_task(
+                    self._preflight.source_health(
+                        env, request.services, skip_staging=request.skip_staging
+                    )
+                )
+                fleet = tg.create_task(self._read_fleet(env, request))
+        except ExceptionGroup as group:
+            refusal = _first_chatops_error(group)
+            if refusal is None:
+                raise
+            raise refusal from refusal.__cause__
+        targets, images = fleet.result()
+        return targets, images, source_health.result()
 
     async def _read_fleet(
         self, env: Environment, request: DeployRequest

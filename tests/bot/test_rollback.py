@@ -282,7 +282,8 @@ class TestTheWindow:
             assert "successful" not in shown
             assert "Rollback available" not in shown
             assert "window" not in shown
-        update = slack.of("chat.update")[-1]
+        deploy = await bot.runtime.runs.get(deploy_id)
+        update = [u for u in slack.of("chat.update") if u["ts"] == deploy.message_ts][-1]
         assert update["text"] == "↩️ Production deployment rolled back"
 
     async def test_a_window_under_a_minute_is_said_in_seconds(
