@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from pipeline.kernel.config import Config
@@ -20,7 +20,7 @@ from pipeline.kernel.config.watch import Thresholds, WatchSettings
 from pipeline.kernel.errors import ChatOpsError, UpstreamError
 from pipeline.kernel.ports import Clock, Timers, WatchChat
 from pipeline.kernel.traffic import ServiceMetrics
-from pipeline.watch import Judgement, judge
+from pipeline.watch import Judgement, Reading, judge
 from store.deploy.models import Deployment, DeploymentState
 from store.deploy.repository import Deployments
 from store.watch import AlertKind, Watch, WatchAlert, Watches, WatchState
@@ -297,23 +297,23 @@ def _decide(
     alerted = frozenset((watch.alerted - recovered) | breaching)
     unsaid = missing - watch.missing_said
     if new:
-        alert = WatchAlert(
-            watch_id=watch.id,
-            seq=0,
-            at=now,
-            kind=AlertKind.BREACH,
-            signals=tuple(sorted(new)),
-            figures="; ".join(r.figure() for r in judgement.breaching),
-        )
-        return alert, alerted, watch.missing_said
+        breach = _alert(watch, now, AlertKind.BREACH, new, judgement.breaching)
+        return breach, alerted, watch.missing_said
     if unsaid:
-        alert = WatchAlert(
-            watch_id=watch.id,
-            seq=0,
-            at=now,
-            kind=AlertKind.NO_DATA,
-            signals=tuple(sorted(unsaid)),
-            figures="; ".join(r.figure() for r in judgement.missing),
-        )
-        return alert, alerted, frozenset(watch.missing_said | unsaid)
+        no_data = _alert(watch, now, AlertKind.NO_DATA, unsaid, judgement.missing)
+        return no_data, alerted, frozenset(watch.missing_said | unsaid)
     return None, alerted, watch.missing_said
+
+
+def _alert(
+    watch: Watch, now: datetime, kind: AlertKind, signals: set[str], readings: Sequence[Reading]
+) -> WatchAlert:
+    """An alert of `kind` about `signals`, with the figures of `readings`."""
+    return WatchAlert(
+        watch_id=watch.id,
+        seq=0,
+        at=now,
+        kind=kind,
+        signals=tuple(sorted(signals)),
+        figures="; ".join(r.figure() for r in readings),
+    )

@@ -11,11 +11,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import boto3
-from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.aws.batching import LRU, Coalescer
-from pipeline.aws.calls import AWS_CONNECTIONS, USER_AGENT, off_loop
+from pipeline.aws.calls import BOTO_CONFIG, off_loop
 from pipeline.kernel.errors import NotFound, UpstreamError
 from pipeline.kernel.ports import ServiceStatus
 
@@ -133,14 +132,6 @@ DESCRIBE_SERVICES_MAX = 10
 # Task definition revisions whose container images are remembered (a few kB at most).
 IMAGES_REMEMBERED = 2048
 
-_BOTO_CONFIG = BotoConfig(
-    connect_timeout=10,
-    read_timeout=30,
-    retries={"max_attempts": 5, "mode": "standard"},
-    max_pool_connections=AWS_CONNECTIONS,
-    user_agent_extra=USER_AGENT,
-)
-
 
 class BotoEcs:
     """The `Ecs` port on boto3. One client per region, created once and then shared by threads."""
@@ -158,7 +149,7 @@ class BotoEcs:
             if region not in self._clients:
                 # boto3.client() is not thread-safe; a client is once created.
                 self._clients[region] = boto3.session.Session().client(
-                    "ecs", region_name=region, config=_BOTO_CONFIG
+                    "ecs", region_name=region, config=BOTO_CONFIG
                 )
             return self._clients[region]
 

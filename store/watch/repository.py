@@ -11,6 +11,7 @@ from typing import Any
 import sqlite_utils
 
 from store.db import Store
+from store.sql import changes_one
 from store.watch.models import AlertKind, Watch, WatchAlert, WatchState
 
 _COLUMNS = (
@@ -158,17 +159,13 @@ class Watches:
     async def end(self, watch_id: str, *, outcome: str) -> bool:
         """End a watch once (compare-and-set); False when it had ended already."""
 
-        def run(db: sqlite_utils.Database) -> bool:
-            return (
-                db.execute(
-                    "UPDATE watches SET state = 'ended', outcome = ? "
-                    "WHERE id = ? AND state = 'watching'",
-                    [outcome, watch_id],
-                ).rowcount
-                == 1
+        return await self._store.call(
+            changes_one(
+                "UPDATE watches SET state = 'ended', outcome = ? "
+                "WHERE id = ? AND state = 'watching'",
+                [outcome, watch_id],
             )
-
-        return await self._store.call(run)
+        )
 
     async def unposted(self) -> list[WatchAlert]:
         """Alerts recorded and not yet taken by Slack (a crash or a refusal in between)."""
@@ -185,17 +182,13 @@ class Watches:
     async def posted(self, alert: WatchAlert, *, at: datetime) -> bool:
         """Mark an alert posted, once."""
 
-        def run(db: sqlite_utils.Database) -> bool:
-            return (
-                db.execute(
-                    "UPDATE watch_alerts SET posted_at = ? WHERE watch_id = ? AND seq = ? "
-                    "AND posted_at IS NULL",
-                    [at.isoformat(), alert.watch_id, alert.seq],
-                ).rowcount
-                == 1
+        return await self._store.call(
+            changes_one(
+                "UPDATE watch_alerts SET posted_at = ? WHERE watch_id = ? AND seq = ? "
+                "AND posted_at IS NULL",
+                [at.isoformat(), alert.watch_id, alert.seq],
             )
-
-        return await self._store.call(run)
+        )
 
     async def alerts(self, watch_id: str) -> list[WatchAlert]:
         def run(db: sqlite_utils.Database) -> list[WatchAlert]:
