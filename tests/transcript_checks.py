@@ -22,7 +22,8 @@ CONTRADICTIONS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("Rollback available", ("rollback window closed", "FAILED", "Rejected by", "Expired")),
     ("Automatic rollback completed", ("ROLLBACK FAILED", "deployment successful")),
     ("Rollback complete", ("rollback failed",)),
-    ("RESOLVED", ("Investigating", "incident_post_update", "incident_resolve")),
+    # The status line, not a post-mortem's timeline ("investigating → identified").
+    ("RESOLVED", ("Status: Investigating", "incident_post_update", "incident_resolve")),
     ("approvals 0/", ("deployment successful", "FAILED", "Rollback available")),
     ("no approval needed", ("awaiting approval", "Awaiting approval")),
 )
@@ -30,7 +31,8 @@ CONTRADICTIONS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
 ENDED: Final = ("FAILED", "Rejected by", "Expired", "Cancelled by", "RESOLVED")
 LIVE_BUTTONS: Final = ("deploy_approve", "deploy_reject", "canary_promote", "canary_abort")
 _MENTION: Final = re.compile(r"<@[UW][A-Z0-9]+>|<!subteam\^S[A-Z0-9]+(?:\|[^>]*)?>")
-_RAW_ID: Final = re.compile(r"\b[UWS][A-Z0-9]{4,}\b")
+# Slack ids carry a digit; a capitalised word ("UPDATE", "STATUS") is no id.
+_RAW_ID: Final = re.compile(r"\b[UWS](?=[A-Z0-9]*\d)[A-Z0-9]{4,}\b")
 _JSON: Final = re.compile(r"\{\s*\"[A-Za-z_]+\"\s*:")
 # "by Name" where Name is not a mention: an action said without naming its person as one.
 _BY_WITHOUT_MENTION: Final = re.compile(r"\b(?:by|By)\s+(?!<@|<!subteam)([A-Z][a-z]+)\b")
