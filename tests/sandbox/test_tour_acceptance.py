@@ -9,6 +9,7 @@ It runs in real time (the sandbox's short bakes), about 12 s."""
 from __future__ import annotations
 
 import importlib.util
+import logging
 import sys
 import tempfile
 from pathlib import Path
@@ -42,6 +43,7 @@ def tour_script() -> ModuleType:
 async def test_the_readme_tour_tells_the_truth_names_people_and_stays_short(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO)
     tt = tour_script()
     with tempfile.TemporaryDirectory(prefix="tour-acceptance-") as directory:
         options = Options(directory=Path(directory), port=0, canary_bakes=tt.BAKES)
@@ -56,6 +58,7 @@ async def test_the_readme_tour_tells_the_truth_names_people_and_stays_short(
             recorder.pump()
 
     assert problems(recorder, names=NAMES) == []
+    assert caplog.records, "the bot logged through the root logger"
     assert [r.getMessage() for r in caplog.records if r.exc_info is not None] == []
     cards = {v.ts for v in recorder.cards()}
     assert cards, "the tour posted cards"
