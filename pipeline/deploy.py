@@ -23,7 +23,7 @@ from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config, Environment
 from pipeline.kernel.errors import ChatOpsError, StageFailed
 from pipeline.kernel.infra import RecordStore, Snapshots, Tasks
-from pipeline.kernel.ports import Clock, Ecs, Notifier, Timers
+from pipeline.kernel.ports import Clock, Ecs, Notifier, TimerKind, Timers
 from pipeline.kernel.text import counted
 from pipeline.kernel.traffic import LoadBalancer, Metrics
 from pipeline.preflight import Preflight
@@ -374,9 +374,8 @@ def _interrupted(run: Deployment) -> str:
     return f"the bot stopped{where}. The run resumes when the bot starts again."
 
 
-def window_timer(deployment_id: str) -> str:
-    """The timer that closes a deploy's rollback window."""
-    return f"window:{deployment_id}"
+# The timer that closes a deploy's rollback window.
+window_timer = TimerKind.WINDOW.key
 
 
 def _first(group: BaseExceptionGroup[ChatOpsError]) -> ChatOpsError:

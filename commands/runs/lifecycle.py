@@ -19,7 +19,7 @@ from datetime import timedelta
 from commands.exchange import Click, Outcome
 from commands.runs.cards import CardPoster, Shown
 from pipeline.kernel.errors import ChatOpsError, DeployConflict, NotFound, UpstreamError
-from pipeline.kernel.ports import Clock, Notifier, Timers
+from pipeline.kernel.ports import Clock, Notifier, TimerKind, Timers
 from pipeline.kernel.text import Line, line
 from pipeline.runner import Runner
 from pipeline.steps import error_fields
@@ -33,8 +33,7 @@ log = logging.getLogger(__name__)
 UNAPPROVED_START_WINDOW = timedelta(minutes=15)
 
 
-def approval_timer(deployment_id: str) -> str:
-    return f"approval:{deployment_id}"
+approval_timer = TimerKind.APPROVAL.key
 
 
 class Runs:
