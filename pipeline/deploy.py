@@ -30,6 +30,7 @@ from pipeline.preflight import Preflight
 from pipeline.rollback import Rollback
 from pipeline.rolling import RollingStrategy
 from pipeline.steps import Steps, error_fields
+from pipeline.tasks import first_done
 from store.deploy.models import (
     Deployment,
     DeploymentState,
@@ -276,14 +277,7 @@ class DeployEngine:
                 await group(current, members)
 
         # The rollout races the stop signal; the losing task is cancelled and awaited here.
-        rollout = asyncio.create_task(every_service())
-        stopped = asyncio.create_task(stop.wait())
-        try:
-            await asyncio.wait({rollout, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (rollout, stopped):
-                task.cancel()
-            results = await asyncio.gather(rollout, stopped, return_exceptions=True)
+        results = await first_done(every_service(), stop.wait())
         if stop.is_set():
             return  # whoever stopped it moved the run to ROLLING_BACK and told people
         error = results[0]

@@ -28,6 +28,7 @@ from pipeline.kernel.errors import ChatOpsError, StageFailed
 from pipeline.kernel.text import Person, counted, line
 from pipeline.kernel.traffic import LoadBalancer, Metrics
 from pipeline.steps import Steps, rev
+from pipeline.tasks import first_done
 from store.deploy.models import (
     Deployment,
     RolloutStage,
@@ -310,14 +311,7 @@ class CanaryStrategy:
         """Sleep on the clock, woken early by a button; the seconds that passed."""
         clock = self._steps.clock
         before = clock.now()
-        sleeping = asyncio.ensure_future(clock.sleep(seconds))
-        woken = asyncio.ensure_future(wake.wait())
-        try:
-            await asyncio.wait({sleeping, woken}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sleeping, woken):
-                task.cancel()
-            await asyncio.gather(sleeping, woken, return_exceptions=True)
+        await first_done(clock.sleep(seconds), wake.wait())
         if wake.is_set():
             wake.clear()
         return (clock.now() - before).total_seconds()
