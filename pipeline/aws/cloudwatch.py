@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pipeline.aws.calls import AwsClients, call_aws
+from pipeline.aws.calls import AwsAdapter, call_aws
 from pipeline.kernel.config.canary import target_group_dimension
 from pipeline.kernel.traffic import MetricSums, Minute
 
@@ -16,11 +16,8 @@ NAMESPACE = "AWS/ApplicationELB"
 PERIOD_S = 60
 
 
-class BotoMetrics:
+class BotoMetrics(AwsAdapter):
     """CloudWatch through boto3, off the event loop."""
-
-    def __init__(self, clients: AwsClients | None = None) -> None:
-        self._clients = clients or AwsClients()
 
     async def sums(
         self,
@@ -111,11 +108,8 @@ _FIELDS = {
 }
 
 
-class BotoServiceMetrics:
+class BotoServiceMetrics(AwsAdapter):
     """A watched service's minutes from CloudWatch's raw series (no metric math, no alarms)."""
-
-    def __init__(self, clients: AwsClients | None = None) -> None:
-        self._clients = clients or AwsClients()
 
     async def minutes(
         self,
