@@ -16,7 +16,7 @@ from typing import Any
 from pipeline.fleet import Fleet, RunningVersion
 from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config, Environment, Service, format_duration
-from pipeline.kernel.errors import StageFailed
+from pipeline.kernel.errors import ChatOpsError, StageFailed
 from pipeline.kernel.ports import Clock, Ecs, Notifier, ServiceStatus
 from pipeline.kernel.text import Line
 from store.deploy.models import Deployment, DeploymentState, StageEvent, Target, TargetStatus
@@ -266,6 +266,18 @@ class Steps:
         )
         await self.deployments.record_event(event)
         await quietly(lambda: self.notifier.stage_changed(run, event), "stage_changed", run)
+
+    async def target_failed(
+        self, run: Deployment, service: str, exc: ChatOpsError, *, stage: str
+    ) -> None:
+        """Mark the target of `service` failed and record why, under the stage the error names
+        (`stage` when it names none)."""
+        await self.deployments.update_target(
+            run.id, service, status=TargetStatus.FAILED, detail=exc.user_message
+        )
+        await self.event(
+            run, getattr(exc, "stage", stage), "failed", service=service, detail=exc.user_message
+        )
 
     async def redraw(self, run: Deployment) -> None:
         await quietly(lambda: self.notifier.redraw(run), "redraw", run)

@@ -144,16 +144,7 @@ class CanaryStrategy:
                 run, "health", "passed", service=svc.name, detail=f"{colour}: {summary}"
             )
         except ChatOpsError as exc:
-            await store.update_target(
-                run.id, svc.name, status=TargetStatus.FAILED, detail=exc.user_message
-            )
-            await steps.event(
-                run,
-                getattr(exc, "stage", "canary"),
-                "failed",
-                service=svc.name,
-                detail=exc.user_message,
-            )
+            await steps.target_failed(run, svc.name, exc, stage="canary")
             raise
 
     async def _wait_targets(
