@@ -153,12 +153,9 @@ class Preflight:
         freeze = schedule.freeze_at(now)
         if freeze is not None:
             detail = f"frozen {freeze.start} to {freeze.end}: {freeze.reason}"
-            if break_glass:
-                checks.append(
-                    Check("freeze", True, line("break-glass through a freeze ({d})", d=detail))
-                )
-            else:
-                checks.append(Check("freeze", False, line("{d}.", d=detail)))
+            checks.append(
+                _closed("freeze", detail, break_glass, passed="break-glass through a freeze ({d})")
+            )
         if not schedule.open_at(now):
             nxt = schedule.next_open(now)
             when = (
@@ -167,12 +164,11 @@ class Preflight:
                 else "no window opens in the next 60 days"
             )
             detail = f"outside the deploy windows ({', '.join(schedule.windows)}); {when}"
-            if break_glass:
-                checks.append(
-                    Check("window", True, line("break-glass outside the windows ({d})", d=detail))
+            checks.append(
+                _closed(
+                    "window", detail, break_glass, passed="break-glass outside the windows ({d})"
                 )
-            else:
-                checks.append(Check("window", False, line("{d}.", d=detail)))
+            )
         elif schedule.windows:
             checks.append(Check("window", True, Line.literal("inside a deploy window")))
         return checks
@@ -284,6 +280,14 @@ def lock_line(lock: Lock) -> Line:
         until=until,
         reason=lock.reason or "no reason given",
     )
+
+
+def _closed(name: str, detail: str, break_glass: str | None, *, passed: str) -> Check:
+    """A check of a schedule that is closed now (a freeze, outside the windows): it fails,
+    unless break-glass passes through it (`passed` then says how)."""
+    if break_glass:
+        return Check(name, True, line(passed, d=detail))
+    return Check(name, False, line("{d}.", d=detail))
 
 
 def blocking_failures(checks: Sequence[Check]) -> list[Check]:
