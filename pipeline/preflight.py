@@ -246,28 +246,20 @@ class Preflight:
         )
         bad = [r for r in results if not r.healthy]
         if bad:
-            return Check(
-                "source health",
-                False,
-                line(
-                    "`{source}` is not healthy: {detail}",
-                    source=source.name,
-                    detail=", ".join(f"`{r.path}` {r.detail}" for r in bad),
-                ),
-                service,
+            said = line(
+                "`{source}` is not healthy: {detail}",
+                source=source.name,
+                detail=", ".join(f"`{r.path}` {r.detail}" for r in bad),
             )
-        return Check(
-            "source health",
-            True,
+        else:
             # Only the endpoints' answers were checked, not which version the source runs.
-            line(
+            said = line(
                 "`{source}` answered {answers} (each within {timeout})",
                 source=source.name,
                 answers=", ".join(f"`{r.path}` {r.detail}" for r in results),
                 timeout=format_duration(source.health.timeout_s),
-            ),
-            service,
-        )
+            )
+        return Check("source health", not bad, said, service)
 
 
 def lock_line(lock: Lock) -> Line:
