@@ -40,6 +40,28 @@ def error_fields(reason: str | Line) -> dict[str, Any]:
     return {"error": reason, "error_line": None}
 
 
+def stage_event(
+    run: Deployment,
+    stage: str,
+    status: str,
+    detail: str | Line | None = None,
+    *,
+    at: datetime,
+    service: str | None = None,
+) -> StageEvent:
+    """An event of `run`'s timeline; a detail that names people is kept as such, so the
+    thread can mention them."""
+    return StageEvent(
+        deployment_id=run.id,
+        at=at,
+        stage=stage,
+        status=status,
+        service=service,
+        detail=detail.plain() if isinstance(detail, Line) else detail,
+        detail_line=detail.dumps() if isinstance(detail, Line) else None,
+    )
+
+
 def repository_of(image: str) -> str:
     head, _, name = image.rpartition("/")
     name = name.split("@", 1)[0].split(":", 1)[0]
@@ -114,13 +136,7 @@ class Steps:
         image = f"{repository_of(svc.image or running)}:{target.target_version}"
         await self._await_registration_in_flight(run, env, svc, based_on=previous)
         await self.deployments.record_event(
-            StageEvent(
-                deployment_id=run.id,
-                at=self.clock.now(),
-                stage="register",
-                status="started",
-                service=svc.name,
-            )
+            stage_event(run, "register", "started", at=self.clock.now(), service=svc.name)
         )
         new_td = await self.register(run, env, svc, based_on=previous, image=image)
         await self.deployments.update_target(
@@ -255,15 +271,7 @@ class Steps:
         detail: str | Line | None = None,
     ) -> None:
         """Record a stage event, then tell the card's thread."""
-        event = StageEvent(
-            deployment_id=run.id,
-            at=self.clock.now(),
-            stage=stage,
-            status=status,
-            service=service,
-            detail=detail.plain() if isinstance(detail, Line) else detail,
-            detail_line=detail.dumps() if isinstance(detail, Line) else None,
-        )
+        event = stage_event(run, stage, status, detail, at=self.clock.now(), service=service)
         await self.deployments.record_event(event)
         await quietly(lambda: self.notifier.stage_changed(run, event), "stage_changed", run)
 

@@ -22,8 +22,8 @@ from pipeline.kernel.errors import ChatOpsError, DeployConflict, NotFound, Upstr
 from pipeline.kernel.ports import Clock, Notifier, TimerKind, Timers
 from pipeline.kernel.text import Line, line
 from pipeline.runner import Runner
-from pipeline.steps import error_fields
-from store.deploy.models import Deployment, DeploymentState, StageEvent
+from pipeline.steps import error_fields, stage_event
+from store.deploy.models import Deployment, DeploymentState
 from store.deploy.repository import Deployments
 
 log = logging.getLogger(__name__)
@@ -74,14 +74,7 @@ class Runs:
     async def said(self, run: Deployment, stage: str, status: str, detail: Line) -> None:
         """Record what a person did to a run (the detail names them) and say it in the card's
         thread. A thread Slack refuses is logged: the store holds the truth."""
-        event = StageEvent(
-            deployment_id=run.id,
-            at=self._clock.now(),
-            stage=stage,
-            status=status,
-            detail=detail.plain(),
-            detail_line=detail.dumps(),
-        )
+        event = stage_event(run, stage, status, detail, at=self._clock.now())
         await self._deployments.record_event(event)
         try:
             await self._notifier.stage_changed(run, event)
