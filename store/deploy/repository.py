@@ -24,7 +24,7 @@ from store.deploy.models import (
     TargetStatus,
 )
 from store.deploy.rows import columns, deployment_row, load_deployment, target_row
-from store.sql import changes_one
+from store.sql import all_rows, changes_one
 
 _IN_FLIGHT = tuple(s.value for s in DeploymentState if s.in_flight)
 
@@ -166,27 +166,11 @@ class Deployments:
         )
 
     async def events(self, deployment_id: str) -> list[StageEvent]:
-        def query(db: sqlite_utils.Database) -> list[StageEvent]:
-            rows = db.execute(
-                "SELECT deployment_id, at, stage, service, status, detail, detail_line "
-                "FROM deployment_events "
-                "WHERE deployment_id = ? ORDER BY id",
-                [deployment_id],
-            ).fetchall()
-            return [
-                StageEvent(
-                    deployment_id=DeploymentId(r[0]),
-                    at=datetime.fromisoformat(r[1]),
-                    stage=r[2],
-                    service=r[3],
-                    status=r[4],
-                    detail=r[5],
-                    detail_line=r[6],
-                )
-                for r in rows
-            ]
-
-        return await self._store.call(query)
+        sql = (
+            "SELECT deployment_id, at, stage, service, status, detail, detail_line "
+            "FROM deployment_events WHERE deployment_id = ? ORDER BY id"
+        )
+        return await self._store.call(all_rows(sql, [deployment_id], _stage_event))
 
     async def record_decision(
         self, deployment_id: str, *, user_id: str, decision: Decision, at: datetime
@@ -380,3 +364,15 @@ def _holder(
         [environment, *_IN_FLIGHT, *services, TargetStatus.SKIPPED.value, exclude or ""],
     ).fetchone()
     return DeploymentId(row[0]) if row else None
+
+
+def _stage_event(r: tuple[Any, ...]) -> StageEvent:
+    return StageEvent(
+        deployment_id=DeploymentId(r[0]),
+        at=datetime.fromisoformat(r[1]),
+        stage=r[2],
+        service=r[3],
+        status=r[4],
+        detail=r[5],
+        detail_line=r[6],
+    )

@@ -11,9 +11,10 @@ from typing import Any
 import sqlite_utils
 
 from store.db import Store
-from store.sql import changes_one
+from store.sql import all_rows, changes_one
 from store.watch.models import AlertKind, Watch, WatchAlert, WatchState
 
+_ALERT_COLUMNS = "watch_id, seq, at, kind, signals, figures, posted_at"
 _COLUMNS = (
     "id, deployment_id, service, environment, started_at, ends_at, next_check_at, state, "
     "alerted, missing_said, figures, failure, outcome, "
@@ -169,15 +170,11 @@ class Watches:
 
     async def unposted(self) -> list[WatchAlert]:
         """Alerts recorded and not yet taken by Slack (a crash or a refusal in between)."""
-
-        def run(db: sqlite_utils.Database) -> list[WatchAlert]:
-            rows = db.execute(
-                "SELECT watch_id, seq, at, kind, signals, figures, posted_at FROM watch_alerts "
-                "WHERE posted_at IS NULL ORDER BY at, watch_id, seq"
-            ).fetchall()
-            return [_alert(r) for r in rows]
-
-        return await self._store.call(run)
+        sql = (
+            f"SELECT {_ALERT_COLUMNS} FROM watch_alerts "  # noqa: S608 - a constant
+            "WHERE posted_at IS NULL ORDER BY at, watch_id, seq"
+        )
+        return await self._store.call(all_rows(sql, [], _alert))
 
     async def posted(self, alert: WatchAlert, *, at: datetime) -> bool:
         """Mark an alert posted, once."""
@@ -191,15 +188,11 @@ class Watches:
         )
 
     async def alerts(self, watch_id: str) -> list[WatchAlert]:
-        def run(db: sqlite_utils.Database) -> list[WatchAlert]:
-            rows = db.execute(
-                "SELECT watch_id, seq, at, kind, signals, figures, posted_at FROM watch_alerts "
-                "WHERE watch_id = ? ORDER BY seq",
-                [watch_id],
-            ).fetchall()
-            return [_alert(r) for r in rows]
-
-        return await self._store.call(run)
+        sql = (
+            f"SELECT {_ALERT_COLUMNS} FROM watch_alerts "  # noqa: S608 - a constant
+            "WHERE watch_id = ? ORDER BY seq"
+        )
+        return await self._store.call(all_rows(sql, [watch_id], _alert))
 
 
 def _get(db: sqlite_utils.Database, watch_id: str) -> Watch | None:
