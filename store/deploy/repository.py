@@ -6,7 +6,7 @@ How a run lies in its tables is `store.deploy.rows`; its canary stages change th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -76,41 +76,25 @@ class Deployments:
         """The newest `limit` runs (of `environment`, when given), newest first. Reads them
         from the newest end of an index and stops there (migration 13)."""
 
-        def query(db: sqlite_utils.Database) -> list[Deployment]:
-            where, args = ("WHERE environment = ?", [environment]) if environment else ("", [])
-            ids = db.execute(
-                f"SELECT id FROM deployments {where} ORDER BY created_at DESC, id DESC LIMIT ?",  # noqa: S608
-                [*args, limit],
-            ).fetchall()
-            return [d for (i,) in ids if (d := load_deployment(db, i)) is not None]
-
-        return await self._store.call(query)
+        where, args = ("WHERE environment = ?", [environment]) if environment else ("", [])
+        sql = f"SELECT id FROM deployments {where} ORDER BY created_at DESC, id DESC LIMIT ?"  # noqa: S608
+        return await self._store.call(_runs(sql, [*args, limit]))
 
     async def in_states(self, states: Iterable[DeploymentState]) -> list[Deployment]:
         wanted = [s.value for s in states]
 
-        def query(db: sqlite_utils.Database) -> list[Deployment]:
-            marks = ",".join("?" * len(wanted))
-            ids = db.execute(
-                f"SELECT id FROM deployments WHERE state IN ({marks}) ORDER BY created_at",  # noqa: S608
-                wanted,
-            ).fetchall()
-            return [d for (i,) in ids if (d := load_deployment(db, i)) is not None]
-
-        return await self._store.call(query)
+        marks = ",".join("?" * len(wanted))
+        sql = f"SELECT id FROM deployments WHERE state IN ({marks}) ORDER BY created_at"  # noqa: S608
+        return await self._store.call(_runs(sql, wanted))
 
     async def finished_since(self, *, environment: str, since: datetime) -> list[Deployment]:
         """Runs in `environment` that finished at or after `since`, newest first."""
 
-        def query(db: sqlite_utils.Database) -> list[Deployment]:
-            ids = db.execute(
-                "SELECT id FROM deployments WHERE environment = ? AND finished_at >= ? "
-                "ORDER BY finished_at DESC",
-                [environment, since.isoformat()],
-            ).fetchall()
-            return [d for (i,) in ids if (d := load_deployment(db, i)) is not None]
-
-        return await self._store.call(query)
+        sql = (
+            "SELECT id FROM deployments WHERE environment = ? AND finished_at >= ? "
+            "ORDER BY finished_at DESC"
+        )
+        return await self._store.call(_runs(sql, [environment, since.isoformat()]))
 
     async def transition(
         self,
@@ -255,46 +239,36 @@ class Deployments:
     ) -> list[Deployment]:
         """Succeeded runs in `environment` (of `kind`, if given), newest first."""
 
-        def query(db: sqlite_utils.Database) -> list[Deployment]:
-            where = "environment = ? AND state = ?"
-            args: list[Any] = [environment, DeploymentState.SUCCEEDED.value]
-            if kind is not None:
-                where += " AND kind = ?"
-                args.append(kind.value)
-            ids = db.execute(
-                f"SELECT id FROM deployments WHERE {where} "  # noqa: S608
-                "ORDER BY finished_at DESC, created_at DESC, id DESC LIMIT ?",
-                [*args, limit],
-            ).fetchall()
-            return [d for (i,) in ids if (d := load_deployment(db, i)) is not None]
-
-        return await self._store.call(query)
+        where = "environment = ? AND state = ?"
+        args: list[Any] = [environment, DeploymentState.SUCCEEDED.value]
+        if kind is not None:
+            where += " AND kind = ?"
+            args.append(kind.value)
+        sql = (
+            f"SELECT id FROM deployments WHERE {where} "  # noqa: S608
+            "ORDER BY finished_at DESC, created_at DESC, id DESC LIMIT ?"
+        )
+        return await self._store.call(_runs(sql, [*args, limit]))
 
     async def rollbacks_in(self, channel_id: str, *, since: datetime) -> list[Deployment]:
         """Rollback runs asked for in `channel_id` (a war room) since `since`, oldest first."""
 
-        def query(db: sqlite_utils.Database) -> list[Deployment]:
-            ids = db.execute(
-                "SELECT id FROM deployments WHERE kind = ? AND channel_id = ? AND created_at >= ? "
-                "ORDER BY created_at",
-                [RunKind.ROLLBACK.value, channel_id, since.isoformat()],
-            ).fetchall()
-            return [d for (i,) in ids if (d := load_deployment(db, i)) is not None]
-
-        return await self._store.call(query)
+        sql = (
+            "SELECT id FROM deployments WHERE kind = ? AND channel_id = ? AND created_at >= ? "
+            "ORDER BY created_at"
+        )
+        return await self._store.call(
+            _runs(sql, [RunKind.ROLLBACK.value, channel_id, since.isoformat()])
+        )
 
     async def open_windows(self) -> list[Deployment]:
         """Succeeded deploys whose rollback window has not closed, oldest deadline first."""
 
-        def query(db: sqlite_utils.Database) -> list[Deployment]:
-            ids = db.execute(
-                "SELECT id FROM deployments WHERE state = ? AND rollback_deadline IS NOT NULL "
-                "AND window_closed_at IS NULL ORDER BY rollback_deadline",
-                [DeploymentState.SUCCEEDED.value],
-            ).fetchall()
-            return [d for (i,) in ids if (d := load_deployment(db, i)) is not None]
-
-        return await self._store.call(query)
+        sql = (
+            "SELECT id FROM deployments WHERE state = ? AND rollback_deadline IS NOT NULL "
+            "AND window_closed_at IS NULL ORDER BY rollback_deadline"
+        )
+        return await self._store.call(_runs(sql, [DeploymentState.SUCCEEDED.value]))
 
     async def close_window(self, deployment_id: str, *, at: datetime) -> bool:
         """Close a deploy's rollback window (once). False when it was closed already."""
@@ -364,6 +338,16 @@ def _holder(
         [environment, *_IN_FLIGHT, *services, TargetStatus.SKIPPED.value, exclude or ""],
     ).fetchone()
     return DeploymentId(row[0]) if row else None
+
+
+def _runs(sql: str, params: Sequence[Any]) -> Callable[[sqlite_utils.Database], list[Deployment]]:
+    """A read of whole runs: those whose ids `sql` selects, in its order."""
+
+    def run(db: sqlite_utils.Database) -> list[Deployment]:
+        ids = db.execute(sql, list(params)).fetchall()
+        return [d for (i,) in ids if (d := load_deployment(db, i)) is not None]
+
+    return run
 
 
 def _stage_event(r: tuple[Any, ...]) -> StageEvent:
