@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlite_utils
 
-from store.db import Store
+from store.db import Repository
 from store.sql import all_rows
 from store.values import FrozenModel
 
@@ -23,10 +23,7 @@ class AuditEntry(FrozenModel):
     detail: str | None = None
 
 
-class AuditLog:
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
+class AuditLog(Repository):
     async def record(self, entry: AuditEntry) -> None:
         """Write `entry`, group-committed with the other writes of the moment."""
         await self._store.write(lambda db: self.insert(db, entry))

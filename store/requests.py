@@ -15,12 +15,12 @@ from typing import Any
 import sqlite_utils
 
 from store.audit import AuditEntry, AuditLog
-from store.db import Store
+from store.db import Repository, Store
 from store.sql import all_rows
 from store.values import FrozenModel
 
 
-class SeenRequests:
+class SeenRequests(Repository):
     """Request keys with an expiry, answered from memory and kept in `seen_requests`.
 
     The keys of the table are read once, at the first question; after that each key is
@@ -31,7 +31,7 @@ class SeenRequests:
     """
 
     def __init__(self, store: Store) -> None:
-        self._store = store
+        super().__init__(store)
         self._expiry: dict[str, str] | None = None
         self._by_expiry: list[tuple[str, str]] = []
 
@@ -97,11 +97,8 @@ class OpenRequest(FrozenModel):
     ref: str | None
 
 
-class OpenRequests:
+class OpenRequests(Repository):
     """The journal of requests in progress. Every method runs on the store thread."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
 
     async def open(
         self,

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
-from store.db import Store
+from store.db import Repository
 from store.deploy.models import (
     Decision,
     Deployment,
@@ -42,11 +42,8 @@ class DecisionResult:
     deployment: Deployment
 
 
-class Deployments:
+class Deployments(Repository):
     """Repository of deployments. Every method runs on the store thread."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
 
     async def create(self, run: Deployment) -> None:
         def insert(db: sqlite_utils.Database) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
-from store.db import Store
+from store.db import Repository
 from store.incident.models import (
     EventKind,
     Incident,
@@ -51,11 +51,8 @@ class Claim(Enum):
     BUSY = "busy"
 
 
-class Incidents:
+class Incidents(Repository):
     """Repository of incidents. Every method runs on the store thread."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
 
     async def create(self, incident: Incident) -> None:
         """Record a declared incident, its commander and reporter, and the `opened` event."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlite_utils
 
-from store.db import Store
+from store.db import Repository
 from store.sql import all_rows, changes_one
 from store.watch.models import AlertKind, Watch, WatchAlert, WatchState
 
@@ -61,11 +61,8 @@ def _alert(row: tuple[Any, ...]) -> WatchAlert:
     )
 
 
-class Watches:
+class Watches(Repository):
     """The repository of watches. Every method runs on the store's thread."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
 
     async def start(self, watches: list[Watch]) -> list[Watch]:
         """Record new watches; a (run, service) already watched is kept as it is. Returns the
