@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -280,22 +280,19 @@ def schedule(runtime: Runtime) -> AsyncIOScheduler:
     `prune_interval_s` (first at start-up)."""
     scheduler = AsyncIOScheduler(timezone="UTC")
     runtime.timers.attach(scheduler)
-    scheduler.add_job(
-        runtime.sweep,
-        "interval",
-        seconds=runtime.settings.sweep_interval_s,
-        id="sweep",
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.add_job(
-        runtime.prune,
-        "interval",
-        seconds=runtime.settings.prune_interval_s,
-        id="prune",
-        max_instances=1,
-        coalesce=True,
-        next_run_time=datetime.now(UTC),
+
+    def every(
+        name: str, seconds: float, job: Callable[[], Awaitable[None]], **first: datetime
+    ) -> None:
+        """Run `job` every `seconds`, never two at once, runs missed meanwhile folded into one;
+        the first one interval from now, or at `next_run_time`."""
+        scheduler.add_job(
+            job, "interval", seconds=seconds, id=name, max_instances=1, coalesce=True, **first
+        )
+
+    every("sweep", runtime.settings.sweep_interval_s, runtime.sweep)
+    every(
+        "prune", runtime.settings.prune_interval_s, runtime.prune, next_run_time=datetime.now(UTC)
     )
     scheduler.start()
     return scheduler

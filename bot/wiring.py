@@ -378,7 +378,7 @@ def wire_watch(core: Core, rollback: RollbackFeature) -> PostDeployWatch:
         deployments=core.deployments,
         watches=core.watches,
         metrics=core.service_metrics,
-        chat=SlackWatchChat(core.slack, core.config, core.notifier),
+        chat=SlackWatchChat(core.config, core.notifier),
         timers=core.timers,
         clock=core.clock,
         roll_back=rollback.buttons.automatic,

@@ -23,13 +23,14 @@ from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config, Environment
 from pipeline.kernel.errors import ChatOpsError, StageFailed
 from pipeline.kernel.infra import RecordStore, Snapshots, Tasks
-from pipeline.kernel.ports import Clock, Ecs, Notifier, Timers
+from pipeline.kernel.ports import Clock, Ecs, Notifier, TimerKind, Timers
 from pipeline.kernel.text import counted
 from pipeline.kernel.traffic import LoadBalancer, Metrics
 from pipeline.preflight import Preflight
 from pipeline.rollback import Rollback
 from pipeline.rolling import RollingStrategy
 from pipeline.steps import Steps, error_fields
+from pipeline.tasks import first_done
 from store.deploy.models import (
     Deployment,
     DeploymentState,
@@ -276,14 +277,7 @@ class DeployEngine:
                 await group(current, members)
 
         # The rollout races the stop signal; the losing task is cancelled and awaited here.
-        rollout = asyncio.create_task(every_service())
-        stopped = asyncio.create_task(stop.wait())
-        try:
-            await asyncio.wait({rollout, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (rollout, stopped):
-                task.cancel()
-            results = await asyncio.gather(rollout, stopped, return_exceptions=True)
+        results = await first_done(every_service(), stop.wait())
         if stop.is_set():
             return  # whoever stopped it moved the run to ROLLING_BACK and told people
         error = results[0]
@@ -374,9 +368,8 @@ def _interrupted(run: Deployment) -> str:
     return f"the bot stopped{where}. The run resumes when the bot starts again."
 
 
-def window_timer(deployment_id: str) -> str:
-    """The timer that closes a deploy's rollback window."""
-    return f"window:{deployment_id}"
+# The timer that closes a deploy's rollback window.
+window_timer = TimerKind.WINDOW.key
 
 
 def _first(group: BaseExceptionGroup[ChatOpsError]) -> ChatOpsError:

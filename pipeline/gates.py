@@ -21,6 +21,7 @@ from pipeline.kernel.text import counted
 from pipeline.preflight import Planned, Preflight, blocking_failures
 from pipeline.records import deployment_record, failure_report, rollback_instructions
 from pipeline.steps import Steps, rev
+from pipeline.tasks import first_done
 from store.deploy.models import Deployment, DeploymentState, MigrationRun, Target
 
 log = logging.getLogger(__name__)
@@ -64,14 +65,7 @@ class RunGates:
             if left <= 0:
                 return True
             await self._steps.redraw(await self._steps.require(run.id))
-            sleeping = asyncio.ensure_future(clock.sleep(min(left, WAIT_REDRAW_S)))
-            stopped = asyncio.ensure_future(stop.wait())
-            try:
-                await asyncio.wait({sleeping, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in (sleeping, stopped):
-                    task.cancel()
-                await asyncio.gather(sleeping, stopped, return_exceptions=True)
+            await first_done(clock.sleep(min(left, WAIT_REDRAW_S)), stop.wait())
         return False
 
     # -- before the rollout --------------------------------------------------------------

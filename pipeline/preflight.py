@@ -153,12 +153,9 @@ class Preflight:
         freeze = schedule.freeze_at(now)
         if freeze is not None:
             detail = f"frozen {freeze.start} to {freeze.end}: {freeze.reason}"
-            if break_glass:
-                checks.append(
-                    Check("freeze", True, line("break-glass through a freeze ({d})", d=detail))
-                )
-            else:
-                checks.append(Check("freeze", False, line("{d}.", d=detail)))
+            checks.append(
+                _closed("freeze", detail, break_glass, passed="break-glass through a freeze ({d})")
+            )
         if not schedule.open_at(now):
             nxt = schedule.next_open(now)
             when = (
@@ -167,12 +164,11 @@ class Preflight:
                 else "no window opens in the next 60 days"
             )
             detail = f"outside the deploy windows ({', '.join(schedule.windows)}); {when}"
-            if break_glass:
-                checks.append(
-                    Check("window", True, line("break-glass outside the windows ({d})", d=detail))
+            checks.append(
+                _closed(
+                    "window", detail, break_glass, passed="break-glass outside the windows ({d})"
                 )
-            else:
-                checks.append(Check("window", False, line("{d}.", d=detail)))
+            )
         elif schedule.windows:
             checks.append(Check("window", True, Line.literal("inside a deploy window")))
         return checks
@@ -250,28 +246,20 @@ class Preflight:
         )
         bad = [r for r in results if not r.healthy]
         if bad:
-            return Check(
-                "source health",
-                False,
-                line(
-                    "`{source}` is not healthy: {detail}",
-                    source=source.name,
-                    detail=", ".join(f"`{r.path}` {r.detail}" for r in bad),
-                ),
-                service,
+            said = line(
+                "`{source}` is not healthy: {detail}",
+                source=source.name,
+                detail=", ".join(f"`{r.path}` {r.detail}" for r in bad),
             )
-        return Check(
-            "source health",
-            True,
+        else:
             # Only the endpoints' answers were checked, not which version the source runs.
-            line(
+            said = line(
                 "`{source}` answered {answers} (each within {timeout})",
                 source=source.name,
                 answers=", ".join(f"`{r.path}` {r.detail}" for r in results),
                 timeout=format_duration(source.health.timeout_s),
-            ),
-            service,
-        )
+            )
+        return Check("source health", not bad, said, service)
 
 
 def lock_line(lock: Lock) -> Line:
@@ -284,6 +272,14 @@ def lock_line(lock: Lock) -> Line:
         until=until,
         reason=lock.reason or "no reason given",
     )
+
+
+def _closed(name: str, detail: str, break_glass: str | None, *, passed: str) -> Check:
+    """A check of a schedule that is closed now (a freeze, outside the windows): it fails,
+    unless break-glass passes through it (`passed` then says how)."""
+    if break_glass:
+        return Check(name, True, line(passed, d=detail))
+    return Check(name, False, line("{d}.", d=detail))
 
 
 def blocking_failures(checks: Sequence[Check]) -> list[Check]:

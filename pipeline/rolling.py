@@ -53,16 +53,7 @@ class RollingStrategy:
             await store.update_target(run.id, svc.name, status=TargetStatus.HEALTHY, detail=summary)
             await steps.event(run, "health", "passed", service=svc.name, detail=summary)
         except ChatOpsError as exc:
-            await store.update_target(
-                run.id, svc.name, status=TargetStatus.FAILED, detail=exc.user_message
-            )
-            await steps.event(
-                run,
-                getattr(exc, "stage", "rollout"),
-                "failed",
-                service=svc.name,
-                detail=exc.user_message,
-            )
+            await steps.target_failed(run, svc.name, exc, stage="rollout")
             raise
 
     async def needs_rollback(self, env: Environment, t: Target) -> bool:

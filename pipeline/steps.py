@@ -16,7 +16,7 @@ from typing import Any
 from pipeline.fleet import Fleet, RunningVersion
 from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config, Environment, Service, format_duration
-from pipeline.kernel.errors import StageFailed
+from pipeline.kernel.errors import ChatOpsError, StageFailed
 from pipeline.kernel.ports import Clock, Ecs, Notifier, ServiceStatus
 from pipeline.kernel.text import Line
 from store.deploy.models import Deployment, DeploymentState, StageEvent, Target, TargetStatus
@@ -38,6 +38,28 @@ def error_fields(reason: str | Line) -> dict[str, Any]:
     if isinstance(reason, Line):
         return {"error": reason.plain(), "error_line": reason.dumps()}
     return {"error": reason, "error_line": None}
+
+
+def stage_event(
+    run: Deployment,
+    stage: str,
+    status: str,
+    detail: str | Line | None = None,
+    *,
+    at: datetime,
+    service: str | None = None,
+) -> StageEvent:
+    """An event of `run`'s timeline; a detail that names people is kept as such, so the
+    thread can mention them."""
+    return StageEvent(
+        deployment_id=run.id,
+        at=at,
+        stage=stage,
+        status=status,
+        service=service,
+        detail=detail.plain() if isinstance(detail, Line) else detail,
+        detail_line=detail.dumps() if isinstance(detail, Line) else None,
+    )
 
 
 def repository_of(image: str) -> str:
@@ -114,13 +136,7 @@ class Steps:
         image = f"{repository_of(svc.image or running)}:{target.target_version}"
         await self._await_registration_in_flight(run, env, svc, based_on=previous)
         await self.deployments.record_event(
-            StageEvent(
-                deployment_id=run.id,
-                at=self.clock.now(),
-                stage="register",
-                status="started",
-                service=svc.name,
-            )
+            stage_event(run, "register", "started", at=self.clock.now(), service=svc.name)
         )
         new_td = await self.register(run, env, svc, based_on=previous, image=image)
         await self.deployments.update_target(
@@ -255,17 +271,21 @@ class Steps:
         detail: str | Line | None = None,
     ) -> None:
         """Record a stage event, then tell the card's thread."""
-        event = StageEvent(
-            deployment_id=run.id,
-            at=self.clock.now(),
-            stage=stage,
-            status=status,
-            service=service,
-            detail=detail.plain() if isinstance(detail, Line) else detail,
-            detail_line=detail.dumps() if isinstance(detail, Line) else None,
-        )
+        event = stage_event(run, stage, status, detail, at=self.clock.now(), service=service)
         await self.deployments.record_event(event)
         await quietly(lambda: self.notifier.stage_changed(run, event), "stage_changed", run)
+
+    async def target_failed(
+        self, run: Deployment, service: str, exc: ChatOpsError, *, stage: str
+    ) -> None:
+        """Mark the target of `service` failed and record why, under the stage the error names
+        (`stage` when it names none)."""
+        await self.deployments.update_target(
+            run.id, service, status=TargetStatus.FAILED, detail=exc.user_message
+        )
+        await self.event(
+            run, getattr(exc, "stage", stage), "failed", service=service, detail=exc.user_message
+        )
 
     async def redraw(self, run: Deployment) -> None:
         await quietly(lambda: self.notifier.redraw(run), "redraw", run)

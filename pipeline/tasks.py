@@ -2,17 +2,31 @@
 
 Every task it starts is kept by key until it ends, so none is dropped or garbage-collected, at
 most one runs per key, and `close` cancels what is left and waits for it. Deploy runs have
-their own owner, `pipeline.runner.Runner`.
+their own owner, `pipeline.runner.Runner`. `first_done` races work within one operation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+
+async def first_done(*work: Awaitable[Any]) -> list[Any]:
+    """Run `work` side by side until one ends, then cancel the others and wait for them (also
+    when cancelled itself). Each one's result or exception, in order; the losers' is usually a
+    CancelledError."""
+    tasks = [asyncio.ensure_future(w) for w in work]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    return results
 
 
 class OwnedTasks:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlite_utils
 
-from store.db import Store
+from store.db import Repository
+from store.sql import all_rows
 from store.values import FrozenModel
 
 
@@ -21,10 +23,7 @@ class AuditEntry(FrozenModel):
     detail: str | None = None
 
 
-class AuditLog:
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
+class AuditLog(Repository):
     async def record(self, entry: AuditEntry) -> None:
         """Write `entry`, group-committed with the other writes of the moment."""
         await self._store.write(lambda db: self.insert(db, entry))
@@ -47,22 +46,19 @@ class AuditLog:
         )
 
     async def recent(self, *, limit: int = 50) -> list[AuditEntry]:
-        def query(db: sqlite_utils.Database) -> list[AuditEntry]:
-            rows = db.execute(
-                "SELECT at, actor, action, outcome, channel_id, detail FROM audit_log "
-                "ORDER BY id DESC LIMIT ?",
-                [limit],
-            ).fetchall()
-            return [
-                AuditEntry(
-                    at=datetime.fromisoformat(r[0]),
-                    actor=r[1],
-                    action=r[2],
-                    outcome=r[3],
-                    channel_id=r[4],
-                    detail=r[5],
-                )
-                for r in rows
-            ]
+        sql = (
+            "SELECT at, actor, action, outcome, channel_id, detail FROM audit_log "
+            "ORDER BY id DESC LIMIT ?"
+        )
+        return await self._store.call(all_rows(sql, [limit], _entry))
 
-        return await self._store.call(query)
+
+def _entry(r: tuple[Any, ...]) -> AuditEntry:
+    return AuditEntry(
+        at=datetime.fromisoformat(r[0]),
+        actor=r[1],
+        action=r[2],
+        outcome=r[3],
+        channel_id=r[4],
+        detail=r[5],
+    )

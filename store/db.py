@@ -169,6 +169,13 @@ class Store:
         self._executor.shutdown(wait=True)
 
 
+class Repository:
+    """What every repository starts from: the store whose thread runs its reads and writes."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+
 def _settle(results: list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]]) -> None:
     """On the loop: hand each write of a committed (or failed) batch its answer."""
     for future, value, error in results:

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import heapq
 from datetime import datetime
+from typing import Any
 
 import sqlite_utils
 
 from store.audit import AuditEntry, AuditLog
-from store.db import Store
+from store.db import Repository, Store
+from store.sql import all_rows
 from store.values import FrozenModel
 
 
-class SeenRequests:
+class SeenRequests(Repository):
     """Request keys with an expiry, answered from memory and kept in `seen_requests`.
 
     The keys of the table are read once, at the first question; after that each key is
@@ -29,7 +31,7 @@ class SeenRequests:
     """
 
     def __init__(self, store: Store) -> None:
-        self._store = store
+        super().__init__(store)
         self._expiry: dict[str, str] | None = None
         self._by_expiry: list[tuple[str, str]] = []
 
@@ -95,11 +97,8 @@ class OpenRequest(FrozenModel):
     ref: str | None
 
 
-class OpenRequests:
+class OpenRequests(Repository):
     """The journal of requests in progress. Every method runs on the store thread."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
 
     async def open(
         self,
@@ -136,21 +135,18 @@ class OpenRequests:
     async def left_open(self) -> list[OpenRequest]:
         """Every request still open, oldest first: at start-up, those a crash cut short."""
 
-        def query(db: sqlite_utils.Database) -> list[OpenRequest]:
-            rows = db.execute(
-                "SELECT id, received_at, actor, action, channel_id, ref FROM open_requests "
-                "ORDER BY id"
-            ).fetchall()
-            return [
-                OpenRequest(
-                    id=r[0],
-                    received_at=datetime.fromisoformat(r[1]),
-                    actor=r[2],
-                    action=r[3],
-                    channel_id=r[4],
-                    ref=r[5],
-                )
-                for r in rows
-            ]
+        sql = (
+            "SELECT id, received_at, actor, action, channel_id, ref FROM open_requests ORDER BY id"
+        )
+        return await self._store.call(all_rows(sql, [], _open_request))
 
-        return await self._store.call(query)
+
+def _open_request(r: tuple[Any, ...]) -> OpenRequest:
+    return OpenRequest(
+        id=r[0],
+        received_at=datetime.fromisoformat(r[1]),
+        actor=r[2],
+        action=r[3],
+        channel_id=r[4],
+        ref=r[5],
+    )

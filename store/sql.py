@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlite_utils
+
+T = TypeVar("T")
 
 
 def changes_one(sql: str, params: Sequence[Any]) -> Callable[[sqlite_utils.Database], bool]:
@@ -14,5 +16,16 @@ def changes_one(sql: str, params: Sequence[Any]) -> Callable[[sqlite_utils.Datab
 
     def run(db: sqlite_utils.Database) -> bool:
         return db.execute(sql, list(params)).rowcount == 1
+
+    return run
+
+
+def all_rows(
+    sql: str, params: Sequence[Any], make: Callable[[Any], T]
+) -> Callable[[sqlite_utils.Database], list[T]]:
+    """A read: each row the statement returns, in its order, made into a value by `make`."""
+
+    def run(db: sqlite_utils.Database) -> list[T]:
+        return [make(row) for row in db.execute(sql, list(params)).fetchall()]
 
     return run

@@ -163,7 +163,7 @@ class SlackNotifier:
                     return  # the run failed as the service did: said already
                 self._failed[run.id] = event.detail
             await self._say_progress(run)
-            await self._thread(run, event_text(event))
+            await self.in_thread(run, event_text(event))
         elif progress.add(event):
             # The card shows each service's step; it moves with the progress replies.
             await self.redraw(run)
@@ -173,7 +173,7 @@ class SlackNotifier:
         progress = self._progress.get(run.id)
         lines = progress.take() if progress is not None else []
         for part in pack_lines(lines, MAX_MESSAGE_TEXT):
-            await self._thread(run, "\n".join(part))
+            await self.in_thread(run, "\n".join(part))
 
     async def break_glass(self, run: Deployment) -> None:
         if run.channel_id is None or run.break_glass is None:
@@ -205,7 +205,7 @@ class SlackNotifier:
                 text=rollback_notice(run, run.active_targets),
             )
         if run.state in (DeploymentState.ROLLED_BACK, DeploymentState.ROLLBACK_FAILED) and back:
-            await self._thread(run, rollback_notice(run, back))
+            await self.in_thread(run, rollback_notice(run, back))
         text = finished_text(run) if run.state.finished else ""
         if not text:
             return
@@ -215,22 +215,32 @@ class SlackNotifier:
             steps = manual_steps(run, self._config)
             lines = [f"<!channel> {requester} {text}", *steps.splitlines()]
             for i, part in enumerate(pack_lines(lines, MAX_MESSAGE_TEXT)):
-                await self._thread(run, "\n".join(part), broadcast=i == 0)
+                await self.in_thread(run, "\n".join(part), broadcast=i == 0)
         elif run.state in _LOUD:
-            await self._thread(run, f"{requester} {text}", broadcast=True)
+            await self.in_thread(run, f"{requester} {text}", broadcast=True)
         elif run.state is DeploymentState.EXPIRED:
-            await self._thread(run, f"{requester} {text}")
+            await self.in_thread(run, f"{requester} {text}")
         else:
-            await self._thread(run, text)
+            await self.in_thread(run, text)
 
-    async def _thread(self, run: Deployment, text: str, *, broadcast: bool = False) -> None:
+    async def in_thread(
+        self,
+        run: Deployment,
+        text: str,
+        *,
+        blocks: Blocks | None = None,
+        broadcast: bool = False,
+        doing: str = "post in the card's thread",
+    ) -> None:
+        """Post in the thread of `run`'s card (`broadcast`: also shown in the channel); in the
+        channel itself when the run has no card."""
         assert run.channel_id is not None
-        assert run.message_ts is not None
         await self._slack.post(
-            "post in the card's thread",
+            doing,
             channel=run.channel_id,
             thread_ts=run.message_ts,
             text=text,
+            blocks=blocks,
             broadcast=broadcast,
         )
 

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from bot.blocks import MAX_SECTION_TEXT
+from bot.deploy.views import TARGET_LOOK
 from bot.gates.views import gate_lines, is_restore
 from bot.mrkdwn import clip, escape, hhmm, mention, mentions, when
 from bot.rollback.views import reason_words
@@ -23,19 +24,6 @@ _WHY = 300
 _DETAIL = 150
 # Figures in the record are kept to this many decimals (0.049999999999999996 -> 0.05).
 _DECIMALS = 6
-
-_OUTCOME = {
-    TargetStatus.PENDING: "⏳ not started",
-    TargetStatus.SKIPPED: "⏭️ skipped: already on it",
-    TargetStatus.REGISTERED: "📝 revision registered",
-    TargetStatus.UPDATING: "🔄 updating",
-    TargetStatus.STABLE: "🩺 checking health",
-    TargetStatus.HEALTHY: "✅ healthy",
-    TargetStatus.FAILED: "❌ failed",
-    TargetStatus.ROLLING_BACK: "↩️ rolling back",
-    TargetStatus.ROLLED_BACK: "↩️ rolled back",
-    TargetStatus.ROLLBACK_FAILED: "🚨 rollback failed",
-}
 
 
 def record_text(record: Record) -> str:
@@ -93,7 +81,7 @@ def _times(run: Deployment) -> str | None:
 
 def _service_line(t: Target) -> str:
     line = f"• `{t.service}` {t.current_version or 'unknown'} → {t.target_version}: "
-    line += _OUTCOME[t.status]
+    line += " ".join(TARGET_LOOK[t.status])
     if t.status in (TargetStatus.FAILED, TargetStatus.ROLLBACK_FAILED) and t.detail:
         line += f" ({clip(escape(t.detail), _DETAIL)})"
     return line

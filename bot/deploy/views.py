@@ -60,17 +60,19 @@ HISTORY_REASON = 120
 # outcome, window, watch, retired, approvers, buttons, with room to spare.
 _CARD_FIXED_BLOCKS = 18
 
-_TARGET_ICON = {
-    TargetStatus.PENDING: "⏳",
-    TargetStatus.SKIPPED: "⏭️",
-    TargetStatus.REGISTERED: "📝",
-    TargetStatus.UPDATING: "🔄",
-    TargetStatus.STABLE: "🩺",
-    TargetStatus.HEALTHY: "✅",
-    TargetStatus.FAILED: "❌",
-    TargetStatus.ROLLING_BACK: "↩️",
-    TargetStatus.ROLLED_BACK: "↩️",
-    TargetStatus.ROLLBACK_FAILED: "🚨",
+# How a target's status shows: its icon on the card, and with the words after it in the
+# record (`/deploy status <deployment-id>`).
+TARGET_LOOK = {
+    TargetStatus.PENDING: ("⏳", "not started"),
+    TargetStatus.SKIPPED: ("⏭️", "skipped: already on it"),
+    TargetStatus.REGISTERED: ("📝", "revision registered"),
+    TargetStatus.UPDATING: ("🔄", "updating"),
+    TargetStatus.STABLE: ("🩺", "checking health"),
+    TargetStatus.HEALTHY: ("✅", "healthy"),
+    TargetStatus.FAILED: ("❌", "failed"),
+    TargetStatus.ROLLING_BACK: ("↩️", "rolling back"),
+    TargetStatus.ROLLED_BACK: ("↩️", "rolled back"),
+    TargetStatus.ROLLBACK_FAILED: ("🚨", "rollback failed"),
 }
 
 
@@ -81,7 +83,7 @@ def _title(run: Deployment) -> str:
 def target_line(t: Target, *, rollback: bool = False) -> str:
     if rollback and t.status in (TargetStatus.PENDING, TargetStatus.SKIPPED):
         return change_line(t)
-    icon = _TARGET_ICON[t.status]
+    icon, _ = TARGET_LOOK[t.status]
     current = t.current_version or "unknown"
     if t.status is TargetStatus.SKIPPED:
         return f"{icon} `{t.service}` already on {t.target_version}: skipped"

@@ -121,20 +121,7 @@ async def _group(slack: SlackGateway, group: str, keys: list[str]) -> Finding:
 
 def named_users(config: Config) -> dict[str, list[str]]:
     """Every user ID (U…/W…) the config names, with the keys that name it."""
-    lists: list[tuple[str, list[str]]] = []
-    for env in config.environments.values():
-        base = f"environments.{env.name}"
-        lists += [(f"{base}.approvers", env.approvers), (f"{base}.deployers", env.deployers)]
-        lists.append((f"{base}.rollbackers", env.rollbackers or []))
-    for key, sev in config.incidents.severities.items():
-        base = f"incidents.severities.{key}"
-        lists += [(f"{base}.responders", sev.responders), (f"{base}.escalate_to", sev.escalate_to)]
-    where: dict[str, list[str]] = {}
-    for key, ids in lists:
-        for ident in ids:
-            if ident.startswith(("U", "W")):
-                where.setdefault(ident, []).append(key)
-    return where
+    return config.named_ids("U", "W")
 
 
 async def _user(client: AsyncWebClient, user: str, keys: list[str]) -> Finding:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from bot.deploy.adapter import SlackNotifier
-from bot.slack import SlackGateway
 from bot.watch.views import alert_message
 from pipeline.kernel.config import Config
 from store.deploy.models import Deployment
@@ -13,8 +12,7 @@ from store.watch import Watch, WatchAlert
 class SlackWatchChat:
     """Posts each alert once in the run's thread, broadcast to its channel."""
 
-    def __init__(self, slack: SlackGateway, config: Config, notifier: SlackNotifier) -> None:
-        self._slack = slack
+    def __init__(self, config: Config, notifier: SlackNotifier) -> None:
         self._config = config
         self._notifier = notifier
 
@@ -29,13 +27,8 @@ class SlackWatchChat:
         )
         # One message in the thread, also shown in the channel (`reply_broadcast`): the
         # thread keeps the story, the channel gets the ping.
-        await self._slack.post(
-            "post the watch's alert",
-            channel=run.channel_id,
-            thread_ts=run.message_ts,
-            text=text,
-            blocks=blocks,
-            broadcast=run.message_ts is not None,
+        await self._notifier.in_thread(
+            run, text, blocks=blocks, broadcast=True, doing="post the watch's alert"
         )
 
     async def show(self, run: Deployment) -> None:

@@ -16,7 +16,8 @@ from pipeline.kernel.errors import Forbidden
 from pipeline.kernel.ports import Clock
 from pipeline.kernel.text import People, Person, line
 from pipeline.runner import Runner
-from store.deploy.models import Deployment, DeploymentState, RolloutStage, StageEvent, StageStatus
+from pipeline.steps import stage_event
+from store.deploy.models import Deployment, DeploymentState, RolloutStage, StageStatus
 from store.deploy.repository import Deployments
 from store.deploy.stages import RolloutStages
 
@@ -77,14 +78,7 @@ class CanaryCommands:
             await self._runs.said(run, "canary", what, by)
         else:
             await self._deployments.record_event(
-                StageEvent(
-                    deployment_id=run.id,
-                    at=self._clock.now(),
-                    stage="canary",
-                    status=what,
-                    detail=by.plain(),
-                    detail_line=by.dumps(),
-                )
+                stage_event(run, "canary", what, by, at=self._clock.now())
             )
         self._runner.wake(run.id)
         return Outcome(cards=(await self._runs.get(run.id),), audit=what, ref=run.id)

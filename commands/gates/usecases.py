@@ -24,7 +24,7 @@ from commands.runs.lifecycle import Runs
 from commands.runs.records import new_deployment_id, new_request
 from pipeline.kernel.config import Config, format_duration
 from pipeline.kernel.errors import Forbidden, UsageError
-from pipeline.kernel.ports import Clock, Timers
+from pipeline.kernel.ports import Clock, TimerKind, Timers
 from pipeline.kernel.text import People, Person, line
 from pipeline.preflight import lock_line
 from pipeline.runner import Runner
@@ -37,9 +37,7 @@ from store.deploy.models import (
 )
 from store.deploy.repository import Deployments
 
-
-def lock_timer(environment: str) -> str:
-    return f"lock:{environment}"
+lock_timer = TimerKind.LOCK.key
 
 
 class GateCommands:

@@ -13,7 +13,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from pipeline.kernel.config import Config
-from pipeline.kernel.ports import Clock, IncidentChat, Reminder, Timers
+from pipeline.kernel.ports import Clock, IncidentChat, Reminder, TimerKind, Timers
 from store.incident.models import EventKind, Incident, IncidentEvent
 from store.incident.repository import Claim, Incidents
 
@@ -23,8 +23,7 @@ log = logging.getLogger(__name__)
 RETRY_S = 30.0
 
 
-def reminder_timer(incident_id: str) -> str:
-    return f"reminder:{incident_id}"
+reminder_timer = TimerKind.REMINDER.key
 
 
 class Reminders:

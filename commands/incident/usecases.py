@@ -123,10 +123,6 @@ def _not_declared(exc: ChatOpsError, *, archived: str | None) -> UpstreamError:
     )
 
 
-def reminder_timer(incident_id: str) -> str:
-    return f"reminder:{incident_id}"
-
-
 class IncidentCommands:
     """What `/incident`, its buttons and forms do. Slack via the port; the reminders' timers
     through `Reminders`."""

@@ -40,12 +40,11 @@ from pipeline.kernel.errors import (
 from pipeline.kernel.ports import Clock
 from pipeline.kernel.text import Line, People, Person, counted, line
 from pipeline.runner import Runner
-from pipeline.steps import error_fields
+from pipeline.steps import error_fields, stage_event
 from store.deploy.models import (
     Deployment,
     DeploymentState,
     RunKind,
-    StageEvent,
     Target,
     TargetStatus,
     UndoneMigrations,
@@ -337,14 +336,7 @@ class RollbackCommands:
                 what=", ".join(f"deployment {m.deployment_id} migrated it" for m in migrated),
             )
             await self._deployments.record_event(
-                StageEvent(
-                    deployment_id=run.id,
-                    at=self._clock.now(),
-                    stage="confirm",
-                    status="done",
-                    detail=knowing.plain(),
-                    detail_line=knowing.dumps(),
-                )
+                stage_event(run, "confirm", "done", knowing, at=self._clock.now())
             )
         outcome = await self._publish(run)
         if outcome.error is not None:

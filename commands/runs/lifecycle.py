@@ -19,11 +19,11 @@ from datetime import timedelta
 from commands.exchange import Click, Outcome
 from commands.runs.cards import CardPoster, Shown
 from pipeline.kernel.errors import ChatOpsError, DeployConflict, NotFound, UpstreamError
-from pipeline.kernel.ports import Clock, Notifier, Timers
+from pipeline.kernel.ports import Clock, Notifier, TimerKind, Timers
 from pipeline.kernel.text import Line, line
 from pipeline.runner import Runner
-from pipeline.steps import error_fields
-from store.deploy.models import Deployment, DeploymentState, StageEvent
+from pipeline.steps import error_fields, stage_event
+from store.deploy.models import Deployment, DeploymentState
 from store.deploy.repository import Deployments
 
 log = logging.getLogger(__name__)
@@ -33,8 +33,7 @@ log = logging.getLogger(__name__)
 UNAPPROVED_START_WINDOW = timedelta(minutes=15)
 
 
-def approval_timer(deployment_id: str) -> str:
-    return f"approval:{deployment_id}"
+approval_timer = TimerKind.APPROVAL.key
 
 
 class Runs:
@@ -75,14 +74,7 @@ class Runs:
     async def said(self, run: Deployment, stage: str, status: str, detail: Line) -> None:
         """Record what a person did to a run (the detail names them) and say it in the card's
         thread. A thread Slack refuses is logged: the store holds the truth."""
-        event = StageEvent(
-            deployment_id=run.id,
-            at=self._clock.now(),
-            stage=stage,
-            status=status,
-            detail=detail.plain(),
-            detail_line=detail.dumps(),
-        )
+        event = stage_event(run, stage, status, detail, at=self._clock.now())
         await self._deployments.record_event(event)
         try:
             await self._notifier.stage_changed(run, event)

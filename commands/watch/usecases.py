@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pipeline.kernel.config import Config
 from pipeline.kernel.config.watch import Thresholds, WatchSettings
 from pipeline.kernel.errors import ChatOpsError, UpstreamError
-from pipeline.kernel.ports import Clock, Timers, WatchChat
+from pipeline.kernel.ports import Clock, TimerKind, Timers, WatchChat
 from pipeline.kernel.traffic import ServiceMetrics
 from pipeline.watch import Judgement, Reading, judge
 from store.deploy.models import Deployment, DeploymentState
@@ -35,9 +35,8 @@ RollBack = Callable[[Deployment, str], Awaitable[str | None]]
 _MARGIN_S = 120.0
 
 
-def watch_timer(watch_id: str) -> str:
-    """The timer of a watch's next check."""
-    return f"watch:{watch_id}"
+# The timer of a watch's next check.
+watch_timer = TimerKind.WATCH.key
 
 
 class PostDeployWatch:

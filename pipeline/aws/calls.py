@@ -72,6 +72,13 @@ class AwsClients:
             return self._clients[key]
 
 
+class AwsAdapter:
+    """What an adapter on boto3 starts from: the shared clients, or its own when given none."""
+
+    def __init__(self, clients: AwsClients | None = None) -> None:
+        self._clients = clients or AwsClients()
+
+
 async def call_aws(
     fn: Callable[[], T],
     *,

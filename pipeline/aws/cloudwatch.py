@@ -6,9 +6,11 @@ no data points when there were no 5xx, so requests with no 5xx series mean zero 
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from pipeline.aws.calls import AwsClients, call_aws
+from pipeline.aws.calls import AwsAdapter, call_aws
 from pipeline.kernel.config.canary import target_group_dimension
 from pipeline.kernel.traffic import MetricSums, Minute
 
@@ -16,11 +18,28 @@ NAMESPACE = "AWS/ApplicationELB"
 PERIOD_S = 60
 
 
-class BotoMetrics:
-    """CloudWatch through boto3, off the event loop."""
+def _series(
+    client: Any, queries: Sequence[Mapping[str, object]], start: datetime, end: datetime
+) -> Iterator[dict[str, Any]]:
+    """Each series GetMetricData returns for `queries`, page after page (on a worker thread)."""
+    token = None
+    while True:
+        kwargs: dict[str, object] = {
+            "MetricDataQueries": queries,
+            "StartTime": start,
+            "EndTime": end,
+        }
+        if token:
+            kwargs["NextToken"] = token
+        out = client.get_metric_data(**kwargs)
+        yield from out["MetricDataResults"]
+        token = out.get("NextToken")
+        if not token:
+            return
 
-    def __init__(self, clients: AwsClients | None = None) -> None:
-        self._clients = clients or AwsClients()
+
+class BotoMetrics(AwsAdapter):
+    """CloudWatch through boto3, off the event loop."""
 
     async def sums(
         self,
@@ -56,25 +75,14 @@ class BotoMetrics:
 
         def read() -> MetricSums:
             values: dict[str, list[float]] = {"requests": [], "errors": [], "latency": []}
-            token = None
-            while True:
-                kwargs: dict[str, object] = {
-                    "MetricDataQueries": [
-                        query("requests", "RequestCount", "Sum"),
-                        query("errors", "HTTPCode_Target_5XX_Count", "Sum"),
-                        query("latency", "TargetResponseTime", "Average"),
-                    ],
-                    "StartTime": start,
-                    "EndTime": end,
-                }
-                if token:
-                    kwargs["NextToken"] = token
-                out = self._clients.get("cloudwatch", region).get_metric_data(**kwargs)
-                for result in out["MetricDataResults"]:
-                    values[result["Id"]] += [float(v) for v in result["Values"]]
-                token = out.get("NextToken")
-                if not token:
-                    break
+            queries = [
+                query("requests", "RequestCount", "Sum"),
+                query("errors", "HTTPCode_Target_5XX_Count", "Sum"),
+                query("latency", "TargetResponseTime", "Average"),
+            ]
+            client = self._clients.get("cloudwatch", region)
+            for result in _series(client, queries, start, end):
+                values[result["Id"]] += [float(v) for v in result["Values"]]
             requests = sum(values["requests"]) if values["requests"] else None
             errors = sum(values["errors"]) if values["errors"] else None
             if requests is not None and errors is None:
@@ -111,11 +119,8 @@ _FIELDS = {
 }
 
 
-class BotoServiceMetrics:
+class BotoServiceMetrics(AwsAdapter):
     """A watched service's minutes from CloudWatch's raw series (no metric math, no alarms)."""
-
-    def __init__(self, clients: AwsClients | None = None) -> None:
-        self._clients = clients or AwsClients()
 
     async def minutes(
         self,
@@ -156,24 +161,12 @@ class BotoServiceMetrics:
 
         def read() -> list[Minute]:
             by_minute: dict[datetime, dict[str, float]] = {}
-            token = None
-            while True:
-                kwargs: dict[str, object] = {
-                    "MetricDataQueries": queries,
-                    "StartTime": start,
-                    "EndTime": end,
-                }
-                if token:
-                    kwargs["NextToken"] = token
-                out = self._clients.get("cloudwatch", region).get_metric_data(**kwargs)
-                for result in out["MetricDataResults"]:
-                    field = _FIELDS[result["Id"]]
-                    for at, value in zip(result["Timestamps"], result["Values"], strict=True):
-                        minute = at.astimezone(UTC).replace(second=0, microsecond=0)
-                        by_minute.setdefault(minute, {})[field] = float(value)
-                token = out.get("NextToken")
-                if not token:
-                    break
+            client = self._clients.get("cloudwatch", region)
+            for result in _series(client, queries, start, end):
+                field = _FIELDS[result["Id"]]
+                for at, value in zip(result["Timestamps"], result["Values"], strict=True):
+                    minute = at.astimezone(UTC).replace(second=0, microsecond=0)
+                    by_minute.setdefault(minute, {})[field] = float(value)
             return [Minute(at=at, **fields) for at, fields in sorted(by_minute.items())]
 
         return await call_aws(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pipeline.aws.calls import AwsClients, call_aws
+from pipeline.aws.calls import AwsAdapter, call_aws
 from pipeline.kernel.errors import NotFound
 from pipeline.kernel.traffic import TargetHealth
 
@@ -37,11 +37,8 @@ def _weights_of(action: dict[str, Any]) -> dict[str, int]:
     return {str(action["TargetGroupArn"]): 100} if action.get("TargetGroupArn") else {}
 
 
-class BotoLoadBalancer:
+class BotoLoadBalancer(AwsAdapter):
     """ELBv2 through boto3, off the event loop."""
-
-    def __init__(self, clients: AwsClients | None = None) -> None:
-        self._clients = clients or AwsClients()
 
     def _actions(self, region: str, listener: str | None, rule: str | None) -> list[Any]:
         client = self._clients.get("elbv2", region)

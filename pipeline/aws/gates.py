@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from pipeline.aws.batching import Coalescer
-from pipeline.aws.calls import AwsClients, call_aws
+from pipeline.aws.calls import AwsAdapter, AwsClients, call_aws
 from pipeline.kernel.errors import NotFound, UpstreamError
 from pipeline.kernel.infra import DbInstance, Snapshot, TaskRun
 
@@ -29,9 +29,9 @@ def ecr_repository(image: str) -> tuple[str, str, str] | None:
 DESCRIBE_IMAGES_MAX = 100
 
 
-class BotoRegistry:
+class BotoRegistry(AwsAdapter):
     def __init__(self, clients: AwsClients | None = None) -> None:
-        self._clients = clients or AwsClients()
+        super().__init__(clients)
         self._tags: Coalescer[tuple[str, str, str], str, str] = Coalescer(
             self._digests, batch_size=DESCRIBE_IMAGES_MAX
         )
@@ -120,10 +120,7 @@ _RDS_MISSING = {
 }
 
 
-class BotoSnapshots:
-    def __init__(self, clients: AwsClients | None = None) -> None:
-        self._clients = clients or AwsClients()
-
+class BotoSnapshots(AwsAdapter):
     async def create(self, *, region: str, instance: str, snapshot: str) -> Snapshot:
         def create() -> Snapshot:
             client = self._clients.get("rds", region)
@@ -207,10 +204,7 @@ class BotoSnapshots:
         )
 
 
-class BotoTasks:
-    def __init__(self, clients: AwsClients | None = None) -> None:
-        self._clients = clients or AwsClients()
-
+class BotoTasks(AwsAdapter):
     async def run(
         self,
         *,
@@ -303,10 +297,7 @@ def _log_url(client: Any, region: str, task: dict[str, Any], container: str) -> 
     return None
 
 
-class BotoRecordStore:
-    def __init__(self, clients: AwsClients | None = None) -> None:
-        self._clients = clients or AwsClients()
-
+class BotoRecordStore(AwsAdapter):
     async def put(self, *, region: str, bucket: str, key: str, body: bytes) -> bool:
         def put() -> bool:
             try:

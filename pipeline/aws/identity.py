@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pipeline.aws.calls import AwsClients, call_aws
+from pipeline.aws.calls import AwsAdapter, call_aws
 
 # IAM evaluates at most this many actions per SimulatePrincipalPolicy page; ask in chunks.
 SIMULATE_BATCH = 100
@@ -21,10 +21,7 @@ def role_of(arn: str) -> str:
     return f"arn:aws:iam::{account}:role/{rest.split('/', 1)[0]}"
 
 
-class BotoIdentity:
-    def __init__(self, clients: AwsClients | None = None) -> None:
-        self._clients = clients or AwsClients()
-
+class BotoIdentity(AwsAdapter):
     async def caller(self, *, region: str) -> str:
         """The ARN of the credentials' identity (sts:GetCallerIdentity, which needs no
         permission). Raises UpstreamError when AWS cannot be reached or refuses them."""

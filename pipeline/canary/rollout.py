@@ -28,6 +28,7 @@ from pipeline.kernel.errors import ChatOpsError, StageFailed
 from pipeline.kernel.text import Person, counted, line
 from pipeline.kernel.traffic import LoadBalancer, Metrics
 from pipeline.steps import Steps, rev
+from pipeline.tasks import first_done
 from store.deploy.models import (
     Deployment,
     RolloutStage,
@@ -143,16 +144,7 @@ class CanaryStrategy:
                 run, "health", "passed", service=svc.name, detail=f"{colour}: {summary}"
             )
         except ChatOpsError as exc:
-            await store.update_target(
-                run.id, svc.name, status=TargetStatus.FAILED, detail=exc.user_message
-            )
-            await steps.event(
-                run,
-                getattr(exc, "stage", "canary"),
-                "failed",
-                service=svc.name,
-                detail=exc.user_message,
-            )
+            await steps.target_failed(run, svc.name, exc, stage="canary")
             raise
 
     async def _wait_targets(
@@ -310,14 +302,7 @@ class CanaryStrategy:
         """Sleep on the clock, woken early by a button; the seconds that passed."""
         clock = self._steps.clock
         before = clock.now()
-        sleeping = asyncio.ensure_future(clock.sleep(seconds))
-        woken = asyncio.ensure_future(wake.wait())
-        try:
-            await asyncio.wait({sleeping, woken}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sleeping, woken):
-                task.cancel()
-            await asyncio.gather(sleeping, woken, return_exceptions=True)
+        await first_done(clock.sleep(seconds), wake.wait())
         if wake.is_set():
             wake.clear()
         return (clock.now() - before).total_seconds()

@@ -3,8 +3,9 @@
 ```
 ChatOpsError          .line: the sentence for the person (see text.py); .user_message: plain
 ├── UsageError        bad command input (commands/)
-│   ├── UnknownEnvironment
-│   ├── UnknownService
+│   ├── UnknownName   a name the config does not know
+│   │   ├── UnknownEnvironment
+│   │   └── UnknownService
 │   └── BadVersion
 ├── NotFound          unknown run or incident
 │   └── UnknownGroup  a user group Slack does not know
@@ -59,24 +60,22 @@ class UsageError(ChatOpsError):
     """The command text could not be understood."""
 
 
-class UnknownEnvironment(UsageError):
+class UnknownName(UsageError):
+    """A name the config does not know (`given`); its `sentence` lists the `known` ones."""
+
+    sentence: str
+
     def __init__(self, given: str, known: Iterable[str]) -> None:
-        super().__init__(
-            "No environment is called `{given}`. Try one of {known}.",
-            given=given,
-            known=options(known),
-        )
+        super().__init__(self.sentence, given=given, known=options(known))
         self.given = given
 
 
-class UnknownService(UsageError):
-    def __init__(self, given: str, known: Iterable[str]) -> None:
-        super().__init__(
-            "No service is called `{given}`. Try one of {known}, or `all`.",
-            given=given,
-            known=options(known),
-        )
-        self.given = given
+class UnknownEnvironment(UnknownName):
+    sentence = "No environment is called `{given}`. Try one of {known}."
+
+
+class UnknownService(UnknownName):
+    sentence = "No service is called `{given}`. Try one of {known}, or `all`."
 
 
 class BadVersion(UsageError):

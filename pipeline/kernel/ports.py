@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 from pipeline.kernel.text import Line
@@ -36,6 +37,21 @@ class Timers(Protocol):
     def arm(self, key: str, at: datetime) -> None: ...
 
     def disarm(self, key: str) -> None: ...
+
+
+class TimerKind(StrEnum):
+    """What a timer is for. Its key is `<kind>:<subject>` (`reminder:<incident id>`), and the
+    runtime reads the kind back to know what to wake."""
+
+    APPROVAL = "approval"
+    REMINDER = "reminder"
+    WINDOW = "window"
+    LOCK = "lock"
+    WATCH = "watch"
+
+    def key(self, subject: str) -> str:
+        """The key of this kind's timer for `subject` (a deployment, an incident, ...)."""
+        return f"{self.value}:{subject}"
 
 
 class Directory(Protocol):

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import sqlite_utils
 
-from store.db import Store
+from store.db import Repository
 from store.values import FrozenModel
 
 
@@ -21,11 +21,8 @@ class ShownCard(FrozenModel):
     shown_at: datetime
 
 
-class CardViews:
+class CardViews(Repository):
     """One row per deploy card. Every method runs on the store thread."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
 
     async def shown(self, deployment_id: str) -> ShownCard | None:
         def query(db: sqlite_utils.Database) -> ShownCard | None:

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import sqlite_utils
 
-from store.db import Store
+from store.db import Repository
 from store.sql import changes_one
 from store.values import FrozenModel
 
@@ -42,10 +42,7 @@ def _load(db: sqlite_utils.Database, environment: str) -> Lock | None:
     return Lock(environment=row[0], holder=row[1], reason=row[2], since=since, until=_dt(row[4]))
 
 
-class Locks:
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
+class Locks(Repository):
     async def get(self, environment: str) -> Lock | None:
         """The lock on `environment`, held or expired (None when there is none)."""
         return await self._store.call(lambda db: _load(db, environment))

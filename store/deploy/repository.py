@@ -6,14 +6,14 @@ How a run lies in its tables is `store.deploy.rows`; its canary stages change th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlite_utils
 
-from store.db import Store
+from store.db import Repository
 from store.deploy.models import (
     Decision,
     Deployment,
@@ -24,7 +24,7 @@ from store.deploy.models import (
     TargetStatus,
 )
 from store.deploy.rows import columns, deployment_row, load_deployment, target_row
-from store.sql import changes_one
+from store.sql import all_rows, changes_one
 
 _IN_FLIGHT = tuple(s.value for s in DeploymentState if s.in_flight)
 
@@ -42,11 +42,8 @@ class DecisionResult:
     deployment: Deployment
 
 
-class Deployments:
+class Deployments(Repository):
     """Repository of deployments. Every method runs on the store thread."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
 
     async def create(self, run: Deployment) -> None:
         def insert(db: sqlite_utils.Database) -> None:
@@ -76,41 +73,25 @@ class Deployments:
         """The newest `limit` runs (of `environment`, when given), newest first. Reads them
         from the newest end of an index and stops there (migration 13)."""
 
-        def query(db: sqlite_utils.Database) -> list[Deployment]:
-            where, args = ("WHERE environment = ?", [environment]) if environment else ("", [])
-            ids = db.execute(
-                f"SELECT id FROM deployments {where} ORDER BY created_at DESC, id DESC LIMIT ?",  # noqa: S608
-                [*args, limit],
-            ).fetchall()
-            return [d for (i,) in ids if (d := load_deployment(db, i)) is not None]
-
-        return await self._store.call(query)
+        where, args = ("WHERE environment = ?", [environment]) if environment else ("", [])
+        sql = f"SELECT id FROM deployments {where} ORDER BY created_at DESC, id DESC LIMIT ?"  # noqa: S608
+        return await self._store.call(_runs(sql, [*args, limit]))
 
     async def in_states(self, states: Iterable[DeploymentState]) -> list[Deployment]:
         wanted = [s.value for s in states]
 
-        def query(db: sqlite_utils.Database) -> list[Deployment]:
-            marks = ",".join("?" * len(wanted))
-            ids = db.execute(
-                f"SELECT id FROM deployments WHERE state IN ({marks}) ORDER BY created_at",  # noqa: S608
-                wanted,
-            ).fetchall()
-            return [d for (i,) in ids if (d := load_deployment(db, i)) is not None]
-
-        return await self._store.call(query)
+        marks = ",".join("?" * len(wanted))
+        sql = f"SELECT id FROM deployments WHERE state IN ({marks}) ORDER BY created_at"  # noqa: S608
+        return await self._store.call(_runs(sql, wanted))
 
     async def finished_since(self, *, environment: str, since: datetime) -> list[Deployment]:
         """Runs in `environment` that finished at or after `since`, newest first."""
 
-        def query(db: sqlite_utils.Database) -> list[Deployment]:
-            ids = db.execute(
-                "SELECT id FROM deployments WHERE environment = ? AND finished_at >= ? "
-                "ORDER BY finished_at DESC",
-                [environment, since.isoformat()],
-            ).fetchall()
-            return [d for (i,) in ids if (d := load_deployment(db, i)) is not None]
-
-        return await self._store.call(query)
+        sql = (
+            "SELECT id FROM deployments WHERE environment = ? AND finished_at >= ? "
+            "ORDER BY finished_at DESC"
+        )
+        return await self._store.call(_runs(sql, [environment, since.isoformat()]))
 
     async def transition(
         self,
@@ -166,27 +147,11 @@ class Deployments:
         )
 
     async def events(self, deployment_id: str) -> list[StageEvent]:
-        def query(db: sqlite_utils.Database) -> list[StageEvent]:
-            rows = db.execute(
-                "SELECT deployment_id, at, stage, service, status, detail, detail_line "
-                "FROM deployment_events "
-                "WHERE deployment_id = ? ORDER BY id",
-                [deployment_id],
-            ).fetchall()
-            return [
-                StageEvent(
-                    deployment_id=DeploymentId(r[0]),
-                    at=datetime.fromisoformat(r[1]),
-                    stage=r[2],
-                    service=r[3],
-                    status=r[4],
-                    detail=r[5],
-                    detail_line=r[6],
-                )
-                for r in rows
-            ]
-
-        return await self._store.call(query)
+        sql = (
+            "SELECT deployment_id, at, stage, service, status, detail, detail_line "
+            "FROM deployment_events WHERE deployment_id = ? ORDER BY id"
+        )
+        return await self._store.call(all_rows(sql, [deployment_id], _stage_event))
 
     async def record_decision(
         self, deployment_id: str, *, user_id: str, decision: Decision, at: datetime
@@ -271,46 +236,36 @@ class Deployments:
     ) -> list[Deployment]:
         """Succeeded runs in `environment` (of `kind`, if given), newest first."""
 
-        def query(db: sqlite_utils.Database) -> list[Deployment]:
-            where = "environment = ? AND state = ?"
-            args: list[Any] = [environment, DeploymentState.SUCCEEDED.value]
-            if kind is not None:
-                where += " AND kind = ?"
-                args.append(kind.value)
-            ids = db.execute(
-                f"SELECT id FROM deployments WHERE {where} "  # noqa: S608
-                "ORDER BY finished_at DESC, created_at DESC, id DESC LIMIT ?",
-                [*args, limit],
-            ).fetchall()
-            return [d for (i,) in ids if (d := load_deployment(db, i)) is not None]
-
-        return await self._store.call(query)
+        where = "environment = ? AND state = ?"
+        args: list[Any] = [environment, DeploymentState.SUCCEEDED.value]
+        if kind is not None:
+            where += " AND kind = ?"
+            args.append(kind.value)
+        sql = (
+            f"SELECT id FROM deployments WHERE {where} "  # noqa: S608
+            "ORDER BY finished_at DESC, created_at DESC, id DESC LIMIT ?"
+        )
+        return await self._store.call(_runs(sql, [*args, limit]))
 
     async def rollbacks_in(self, channel_id: str, *, since: datetime) -> list[Deployment]:
         """Rollback runs asked for in `channel_id` (a war room) since `since`, oldest first."""
 
-        def query(db: sqlite_utils.Database) -> list[Deployment]:
-            ids = db.execute(
-                "SELECT id FROM deployments WHERE kind = ? AND channel_id = ? AND created_at >= ? "
-                "ORDER BY created_at",
-                [RunKind.ROLLBACK.value, channel_id, since.isoformat()],
-            ).fetchall()
-            return [d for (i,) in ids if (d := load_deployment(db, i)) is not None]
-
-        return await self._store.call(query)
+        sql = (
+            "SELECT id FROM deployments WHERE kind = ? AND channel_id = ? AND created_at >= ? "
+            "ORDER BY created_at"
+        )
+        return await self._store.call(
+            _runs(sql, [RunKind.ROLLBACK.value, channel_id, since.isoformat()])
+        )
 
     async def open_windows(self) -> list[Deployment]:
         """Succeeded deploys whose rollback window has not closed, oldest deadline first."""
 
-        def query(db: sqlite_utils.Database) -> list[Deployment]:
-            ids = db.execute(
-                "SELECT id FROM deployments WHERE state = ? AND rollback_deadline IS NOT NULL "
-                "AND window_closed_at IS NULL ORDER BY rollback_deadline",
-                [DeploymentState.SUCCEEDED.value],
-            ).fetchall()
-            return [d for (i,) in ids if (d := load_deployment(db, i)) is not None]
-
-        return await self._store.call(query)
+        sql = (
+            "SELECT id FROM deployments WHERE state = ? AND rollback_deadline IS NOT NULL "
+            "AND window_closed_at IS NULL ORDER BY rollback_deadline"
+        )
+        return await self._store.call(_runs(sql, [DeploymentState.SUCCEEDED.value]))
 
     async def close_window(self, deployment_id: str, *, at: datetime) -> bool:
         """Close a deploy's rollback window (once). False when it was closed already."""
@@ -380,3 +335,25 @@ def _holder(
         [environment, *_IN_FLIGHT, *services, TargetStatus.SKIPPED.value, exclude or ""],
     ).fetchone()
     return DeploymentId(row[0]) if row else None
+
+
+def _runs(sql: str, params: Sequence[Any]) -> Callable[[sqlite_utils.Database], list[Deployment]]:
+    """A read of whole runs: those whose ids `sql` selects, in its order."""
+
+    def run(db: sqlite_utils.Database) -> list[Deployment]:
+        ids = db.execute(sql, list(params)).fetchall()
+        return [d for (i,) in ids if (d := load_deployment(db, i)) is not None]
+
+    return run
+
+
+def _stage_event(r: tuple[Any, ...]) -> StageEvent:
+    return StageEvent(
+        deployment_id=DeploymentId(r[0]),
+        at=datetime.fromisoformat(r[1]),
+        stage=r[2],
+        service=r[3],
+        status=r[4],
+        detail=r[5],
+        detail_line=r[6],
+    )

@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
-from store.db import Store
+from store.db import Repository
 from store.deploy.models import DeploymentState, ServiceFigures, StageStatus
 from store.deploy.rows import columns
 from store.sql import changes_one
@@ -28,11 +28,8 @@ _RUN_IS = (
 )
 
 
-class RolloutStages:
+class RolloutStages(Repository):
     """Repository of canary stages. Every method runs on the store thread."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
 
     async def start(
         self, deployment_id: str, *, position: int, weight: int, bake_s: float, at: datetime

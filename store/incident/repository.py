@@ -13,13 +13,14 @@ from typing import Any
 
 import sqlite_utils
 
-from store.db import Store
+from store.db import Repository
 from store.incident.models import (
     EventKind,
     Incident,
     IncidentEvent,
     IncidentStatus,
 )
+from store.sql import all_rows
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -50,11 +51,8 @@ class Claim(Enum):
     BUSY = "busy"
 
 
-class Incidents:
+class Incidents(Repository):
     """Repository of incidents. Every method runs on the store thread."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
 
     async def create(self, incident: Incident) -> None:
         """Record a declared incident, its commander and reporter, and the `opened` event."""
@@ -317,20 +315,10 @@ class Incidents:
     async def events(self, incident_id: str) -> list[IncidentEvent]:
         """The timeline, oldest first."""
 
-        def query(db: sqlite_utils.Database) -> list[IncidentEvent]:
-            rows = db.execute(
-                "SELECT at, kind, actor, detail FROM incident_events WHERE incident_id = ? "
-                "ORDER BY id",
-                [incident_id],
-            ).fetchall()
-            return [
-                IncidentEvent(
-                    at=datetime.fromisoformat(r[0]), kind=EventKind(r[1]), actor=r[2], detail=r[3]
-                )
-                for r in rows
-            ]
-
-        return await self._store.call(query)
+        sql = (
+            "SELECT at, kind, actor, detail FROM incident_events WHERE incident_id = ? ORDER BY id"
+        )
+        return await self._store.call(all_rows(sql, [incident_id], _event_of))
 
 
 def _value(v: Any) -> Any:
@@ -370,3 +358,9 @@ def _load(db: sqlite_utils.Database, where: str, args: Sequence[Any]) -> Inciden
     for key in ("opened_at", "last_update_at", "next_update_due_at", "resolved_at"):
         data[key] = _dt(data[key])
     return Incident.model_validate(data)
+
+
+def _event_of(r: tuple[Any, ...]) -> IncidentEvent:
+    return IncidentEvent(
+        at=datetime.fromisoformat(r[0]), kind=EventKind(r[1]), actor=r[2], detail=r[3]
+    )

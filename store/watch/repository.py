@@ -10,10 +10,11 @@ from typing import Any
 
 import sqlite_utils
 
-from store.db import Store
-from store.sql import changes_one
+from store.db import Repository
+from store.sql import all_rows, changes_one
 from store.watch.models import AlertKind, Watch, WatchAlert, WatchState
 
+_ALERT_COLUMNS = "watch_id, seq, at, kind, signals, figures, posted_at"
 _COLUMNS = (
     "id, deployment_id, service, environment, started_at, ends_at, next_check_at, state, "
     "alerted, missing_said, figures, failure, outcome, "
@@ -60,11 +61,8 @@ def _alert(row: tuple[Any, ...]) -> WatchAlert:
     )
 
 
-class Watches:
+class Watches(Repository):
     """The repository of watches. Every method runs on the store's thread."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
 
     async def start(self, watches: list[Watch]) -> list[Watch]:
         """Record new watches; a (run, service) already watched is kept as it is. Returns the
@@ -169,15 +167,11 @@ class Watches:
 
     async def unposted(self) -> list[WatchAlert]:
         """Alerts recorded and not yet taken by Slack (a crash or a refusal in between)."""
-
-        def run(db: sqlite_utils.Database) -> list[WatchAlert]:
-            rows = db.execute(
-                "SELECT watch_id, seq, at, kind, signals, figures, posted_at FROM watch_alerts "
-                "WHERE posted_at IS NULL ORDER BY at, watch_id, seq"
-            ).fetchall()
-            return [_alert(r) for r in rows]
-
-        return await self._store.call(run)
+        sql = (
+            f"SELECT {_ALERT_COLUMNS} FROM watch_alerts "  # noqa: S608 - a constant
+            "WHERE posted_at IS NULL ORDER BY at, watch_id, seq"
+        )
+        return await self._store.call(all_rows(sql, [], _alert))
 
     async def posted(self, alert: WatchAlert, *, at: datetime) -> bool:
         """Mark an alert posted, once."""
@@ -191,15 +185,11 @@ class Watches:
         )
 
     async def alerts(self, watch_id: str) -> list[WatchAlert]:
-        def run(db: sqlite_utils.Database) -> list[WatchAlert]:
-            rows = db.execute(
-                "SELECT watch_id, seq, at, kind, signals, figures, posted_at FROM watch_alerts "
-                "WHERE watch_id = ? ORDER BY seq",
-                [watch_id],
-            ).fetchall()
-            return [_alert(r) for r in rows]
-
-        return await self._store.call(run)
+        sql = (
+            f"SELECT {_ALERT_COLUMNS} FROM watch_alerts "  # noqa: S608 - a constant
+            "WHERE watch_id = ? ORDER BY seq"
+        )
+        return await self._store.call(all_rows(sql, [watch_id], _alert))
 
 
 def _get(db: sqlite_utils.Database, watch_id: str) -> Watch | None:

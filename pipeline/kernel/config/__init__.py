@@ -141,6 +141,11 @@ class Config(SettingsModel):
 
     def user_groups(self) -> dict[str, list[str]]:
         """Every user-group ID (S…) the config names, with the keys that name it."""
+        return self.named_ids("S")
+
+    def named_ids(self, *initials: str) -> dict[str, list[str]]:
+        """Every ID the config names in its lists of people that starts with one of `initials`
+        (`S`: a user group; `U`, `W`: a user), with the keys that name it."""
         where: dict[str, list[str]] = {}
         lists: list[tuple[str, list[str]]] = []
         for env in self.environments.values():
@@ -155,7 +160,7 @@ class Config(SettingsModel):
             ]
         for key, ids in lists:
             for ident in ids:
-                if ident.startswith("S"):
+                if ident.startswith(initials):
                     where.setdefault(ident, []).append(key)
         return where
 
