@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pipeline.kernel.errors import NotFound, UpstreamError
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 # A boto3 client keeps at most this many HTTP connections (botocore's own default); the AWS
 # worker threads are as many, so a plan of 200 services sends 10 calls at a time, where
@@ -70,7 +73,8 @@ class AwsCall:
 
 
 CallListener = Callable[[AwsCall], None]
-# The listeners of the whole process: boto3 clients are shared by every adapter of a process.
+# Process-wide, as the clients and their worker threads are: two runtimes open in one process
+# (as in some tests) each hear the other's calls too.
 _listeners: list[CallListener] = []
 _listeners_lock = threading.Lock()
 
@@ -78,7 +82,7 @@ _listeners_lock = threading.Lock()
 @contextmanager
 def listening(listener: CallListener) -> Iterator[None]:
     """While inside, `listener` hears every AWS call of this process, on the worker thread
-    that made it (it must be thread-safe and quick, and must not raise)."""
+    that made it: it must be thread-safe and quick; an exception it raises is logged."""
     with _listeners_lock:
         _listeners.append(listener)
     try:
@@ -107,7 +111,11 @@ def _heard(event_name: str, **kwargs: Any) -> None:
     with _listeners_lock:
         listeners = list(_listeners)
     for listener in listeners:
-        listener(call)
+        try:
+            listener(call)
+        except Exception:
+            # Counting a call must never fail it.
+            log.exception("a listener of AWS calls failed on %s.%s", service, method)
 
 
 def _new_client(service: str, region: str) -> Any:
