@@ -337,11 +337,14 @@ async def run_server(
                 settings.slack_app_token.get_secret_value(),
                 web_client=runtime.client,
                 seen=runtime.seen,
+                acked=runtime.meter.acked,
             )
             await handler.connect_async()  # type: ignore[no-untyped-call]
             log.info("connected to Slack in Socket Mode; /healthz on port %d", settings.port)
         else:
             log.info("serving /slack/events and /healthz on port %d", settings.port)
+        if not settings.metrics_apart:
+            log.info("serving /metrics on port %d", settings.port)
         await stop.wait()
         log.info("shutting down")
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.app import build_app
 from bot.deploy.adapter import SlackNotifier
 from bot.dispatch import Dispatcher
+from bot.metrics import Meter, MeteredWebClient
 from bot.settings import Settings
 from bot.signatures import RequestGuard
 from bot.timers import Timers
@@ -46,6 +47,7 @@ from commands.rollback.usecases import RollbackCommands
 from commands.rollback.window import RollbackWindows
 from commands.runs.lifecycle import Runs
 from commands.watch import PostDeployWatch
+from pipeline.aws.calls import listening
 from pipeline.kernel.config import Config
 from pipeline.kernel.ports import Clock, Ecs
 from pipeline.kernel.traffic import LoadBalancer, Metrics
@@ -87,6 +89,7 @@ class Runtime:
     background: OwnedTasks
     dispatcher: Dispatcher
     watch: PostDeployWatch
+    meter: Meter
 
     async def fire(self, key: str) -> None:
         """A timer came due: do what its key names."""
@@ -142,12 +145,13 @@ class Runtime:
             )
 
 
-def build_slack_client(settings: Settings) -> AsyncWebClient:
-    return AsyncWebClient(
+def build_slack_client(settings: Settings, meter: Meter) -> AsyncWebClient:
+    return MeteredWebClient(
+        meter=meter,
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
         # slack_sdk annotates an int, but hands it to aiohttp's ClientTimeout, which takes float.
-        timeout=settings.slack_timeout_s,  # type: ignore[arg-type]
+        timeout=settings.slack_timeout_s,
         retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)],
     )
 
@@ -167,11 +171,14 @@ async def open_runtime(
     """Build everything, re-attach unfinished runs, arm the timers, sweep once, yield."""
     store = await Store.open(settings.db_path)
     session = aiohttp.ClientSession()
-    client = build_slack_client(settings)
+    meter = Meter(config, store)
+    client = build_slack_client(settings, meter)
     scheduler: AsyncIOScheduler | None = None
     runner: Runner | None = None
     background = OwnedTasks()
+    hearing = ExitStack()
     try:
+        hearing.enter_context(listening(meter.aws_call))
         outside = on_aws(
             session, ecs=ecs, load_balancer=load_balancer, metrics=metrics, gates=gates
         )
@@ -183,6 +190,7 @@ async def open_runtime(
             client=client,
             outside=outside,
             background=background,
+            meter=meter,
         )
         runner = core.runner
         runtime = compose(settings, core, client)
@@ -197,6 +205,7 @@ async def open_runtime(
             await runner.close()
         await background.close()
         await session.close()
+        hearing.close()
         await store.close()
 
 
@@ -253,6 +262,7 @@ def compose(settings: Settings, core: Core, client: AsyncWebClient) -> Runtime:
         background=core.background,
         dispatcher=dispatcher,
         watch=watch,
+        meter=core.meter,
     )
 
 

@@ -1,4 +1,5 @@
-"""One aiohttp app on $PORT: POST /slack/events (HTTP mode) and GET /healthz.
+"""One aiohttp app on $PORT: POST /slack/events (HTTP mode), GET /healthz and GET /metrics
+(or /metrics on a port of its own: CHATOPS_METRICS_PORT).
 
 Every request to /slack/events passes `bot.signatures.RequestGuard` before Bolt sees it.
 """
@@ -6,7 +7,9 @@ Every request to /slack/events passes `bot.signatures.RequestGuard` before Bolt 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
@@ -23,6 +26,7 @@ log = logging.getLogger(__name__)
 RUNTIME = web.AppKey("runtime", Runtime)
 
 EVENTS_PATH = "/slack/events"
+METRICS_PATH = "/metrics"
 
 
 def build_web_app(
@@ -36,10 +40,16 @@ def build_web_app(
             settings, config, clock=clock, ecs=ecs, start_scheduler=start_scheduler
         ) as runtime:
             app[RUNTIME] = runtime
-            yield
+            if settings.metrics_port is not None and settings.metrics_apart:
+                async with metrics_server(runtime, host=settings.host, port=settings.metrics_port):
+                    yield
+            else:
+                yield
 
     web_app.cleanup_ctx.append(lifecycle)
     web_app.router.add_get("/healthz", healthz)
+    if not settings.metrics_apart:
+        web_app.router.add_get(METRICS_PATH, metrics)
     if not settings.socket_mode:
         web_app.router.add_post(EVENTS_PATH, slack_events)
     return web_app
@@ -48,6 +58,7 @@ def build_web_app(
 async def slack_events(request: web.Request) -> web.Response:
     """Check the request (signature, timestamp, form, replay), then hand it to Bolt."""
     runtime = request.app[RUNTIME]
+    arrived = time.perf_counter()
     verdict = (
         await runtime.guard.check(request)
         if runtime.guard is not None
@@ -68,7 +79,9 @@ async def slack_events(request: web.Request) -> web.Response:
         query=request.query_string,
         headers=request.headers,  # type: ignore[arg-type]
     )
-    return await to_aiohttp_response(await runtime.app.async_dispatch(bolt_request))
+    response = await to_aiohttp_response(await runtime.app.async_dispatch(bolt_request))
+    runtime.meter.acked(time.perf_counter() - arrived)
+    return response
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -81,3 +94,23 @@ async def healthz(request: web.Request) -> web.Response:
         "runs_in_progress": len(runtime.runner.active),
     }
     return web.json_response(body, status=200 if healthy else 503)
+
+
+async def metrics(request: web.Request) -> web.StreamResponse:
+    return await request.app[RUNTIME].meter.scrape(request)
+
+
+@asynccontextmanager
+async def metrics_server(runtime: Runtime, *, host: str, port: int) -> AsyncIterator[None]:
+    """A second server on `port` that answers `GET /metrics` alone."""
+    app = web.Application()
+    app[RUNTIME] = runtime
+    app.router.add_get(METRICS_PATH, metrics)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        log.info("serving /metrics on port %d", port)
+        yield
+    finally:
+        await runner.cleanup()

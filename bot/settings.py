@@ -55,6 +55,14 @@ class Settings(BaseSettings):
         Path("chatops.db"), validation_alias="CHATOPS_DB", description="The SQLite database file."
     )
     port: int = Field(3000, ge=1, le=65535, validation_alias="PORT", description="HTTP port.")
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        validation_alias="CHATOPS_METRICS_PORT",
+        description="Port of a second HTTP server, on the same address, that serves only "
+        "`GET /metrics`; unset (or `PORT`), `/metrics` is served on `PORT`.",
+    )
     host: str = Field(
         "0.0.0.0",  # noqa: S104 - the bot serves Slack's requests on every interface
         validation_alias="CHATOPS_HOST",
@@ -113,6 +121,11 @@ class Settings(BaseSettings):
     @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
+
+    @property
+    def metrics_apart(self) -> bool:
+        """`/metrics` has a port of its own."""
+        return self.metrics_port is not None and self.metrics_port != self.port
 
 
 ENV_NAMES = {

@@ -40,12 +40,16 @@ class OnceSocketModeHandler(AsyncSocketModeHandler):
         web_client: AsyncWebClient,
         seen: SeenRequests,
         wall_time: Callable[[], float] = time.time,
+        acked: Callable[[float], None] | None = None,
     ) -> None:
+        """`acked(seconds)` hears how long each envelope took to acknowledge (the metrics)."""
         super().__init__(app, app_token, web_client=web_client)
         self._seen = seen
         self._wall_time = wall_time
+        self._acked = acked
 
     async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        arrived = time.perf_counter()
         now = datetime.fromtimestamp(self._wall_time(), tz=UTC)
         first = await self._seen.first_sight(
             f"envelope:{req.envelope_id}",
@@ -56,4 +60,7 @@ class OnceSocketModeHandler(AsyncSocketModeHandler):
             log.warning("acknowledged envelope %s again without acting on it", req.envelope_id)
             await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
             return
+        # Bolt acknowledges before the listener's work goes on (process_before_response off).
         await super().handle(client, req)
+        if self._acked is not None:
+            self._acked(time.perf_counter() - arrived)

@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deploy.adapter import SlackNotifier
 from bot.incident.adapter import SlackIncidentChat
+from bot.metrics import Meter, TimedDeployments
 from bot.settings import Settings
 from bot.slack import SlackGateway
 from bot.timers import Timers
@@ -106,6 +107,7 @@ class Core:
     background: OwnedTasks
     watches: Watches
     service_metrics: ServiceMetrics
+    meter: Meter
 
     def health_checker(self) -> HealthChecker:
         return HealthChecker(self.session, self.clock)
@@ -120,9 +122,10 @@ def wire_core(
     client: AsyncWebClient,
     outside: Outside,
     background: OwnedTasks,
+    meter: Meter,
 ) -> Core:
     """The repositories, the Slack adapters, the engine, its runner and `Runs`."""
-    deployments = Deployments(store)
+    deployments = TimedDeployments(store, meter=meter)
     slack = SlackGateway(client)
     cards = CardViews(store)
     watches = Watches(store)
@@ -183,6 +186,7 @@ def wire_core(
         background=background,
         watches=watches,
         service_metrics=outside.service_metrics,
+        meter=meter,
     )
 
 
@@ -296,6 +300,7 @@ def wire_incident(core: Core) -> IncidentFeature:
         chat=chat,
         timers=core.timers,
         clock=core.clock,
+        on_fired=core.meter.reminder_fired,
     )
     commands = IncidentCommands(
         config=core.config,

@@ -150,6 +150,7 @@ def _announce(running: Sandbox) -> None:
         "machine only.",
         *tour(running.url),
         f"Config: {running.config_path}  Database: {running.db_path}",
+        f"Metrics: {running.bot_url}/metrics",
         "Ctrl-C stops everything.",
     ]
     print("\n".join(lines), flush=True)

@@ -54,6 +54,8 @@ def test_a_missing_bot_token_is_named() -> None:
         ("PORT", "0", "greater than or equal to 1"),
         ("PORT", "65536", "less than or equal to 65535"),
         ("PORT", "http", "valid integer"),
+        ("CHATOPS_METRICS_PORT", "0", "greater than or equal to 1"),
+        ("CHATOPS_METRICS_PORT", "metrics", "valid integer"),
         ("SLACK_API_URL", "slack.com/api", "must start with http:// or https://"),
         ("SLACK_API_URL", "ftp://slack.example/api/", "must start with http:// or https://"),
         ("CHATOPS_SHUTDOWN_GRACE_S", "-1", "greater than or equal to 0"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from pipeline.kernel.config import Config
@@ -37,8 +38,12 @@ class Reminders:
         chat: IncidentChat,
         timers: Timers,
         clock: Clock,
+        on_fired: Callable[[str, float], None] | None = None,
     ) -> None:
+        """`on_fired(severity, late_s)` hears of each reminder posted, and how long after its
+        due time (the bot's metrics)."""
         self._config = config
+        self._on_fired = on_fired
         self._incidents = incidents
         self._chat = chat
         self._timers = timers
@@ -134,4 +139,6 @@ class Reminders:
         )
         if after is not None:
             self.arm(after)
+        if not seen and self._on_fired is not None:
+            self._on_fired(incident.severity, (now - due).total_seconds())
         return not seen

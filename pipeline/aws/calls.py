@@ -1,5 +1,8 @@
 """How every AWS adapter calls boto3: one client per (service, region), calls off the event
 loop, botocore's standard retries (throttling included), and AWS errors turned into sentences.
+
+Every client tells the listeners of `listening` about each call it made and how it ended
+(botocore's `after-call` events), so the bot can count them without touching a call site.
 """
 
 from __future__ import annotations
@@ -7,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import boto3
@@ -19,6 +25,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pipeline.kernel.errors import NotFound, UpstreamError
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 # A boto3 client keeps at most this many HTTP connections (botocore's own default); the AWS
 # worker threads are as many, so a plan of 200 services sends 10 calls at a time, where
@@ -52,6 +60,73 @@ async def off_loop(fn: Callable[[], T]) -> T:
     return await asyncio.get_running_loop().run_in_executor(_workers, call)
 
 
+@dataclass(frozen=True)
+class AwsCall:
+    """One AWS API call, after botocore's retries: `error` is AWS's error code (or the
+    exception's name when no answer came), None when it succeeded."""
+
+    service: str
+    """botocore's service id, hyphenated: `ecs`, `elastic-load-balancing-v2`, `cloudwatch`."""
+    method: str
+    """The API operation: `DescribeServices`."""
+    error: str | None
+
+
+CallListener = Callable[[AwsCall], None]
+# Process-wide, as the clients and their worker threads are: two runtimes open in one process
+# (as in some tests) each hear the other's calls too.
+_listeners: list[CallListener] = []
+_listeners_lock = threading.Lock()
+
+
+@contextmanager
+def listening(listener: CallListener) -> Iterator[None]:
+    """While inside, `listener` hears every AWS call of this process, on the worker thread
+    that made it: it must be thread-safe and quick; an exception it raises is logged."""
+    with _listeners_lock:
+        _listeners.append(listener)
+    try:
+        yield
+    finally:
+        with _listeners_lock:
+            _listeners.remove(listener)
+
+
+def _heard(event_name: str, **kwargs: Any) -> None:
+    """botocore's `after-call` (an answer, maybe an error) or `after-call-error` (none came)."""
+    _, service, method = event_name.split(".", 2)
+    error: str | None = None
+    if "exception" in kwargs:
+        error = type(kwargs["exception"]).__name__
+    else:
+        status = kwargs["http_response"].status_code
+        if status >= 300:
+            parsed = kwargs.get("parsed") or {}
+            error = str(
+                kwargs["context"].get("error_code_override")
+                or parsed.get("Error", {}).get("Code")
+                or f"http_{status}"
+            )
+    call = AwsCall(service=service, method=method, error=error)
+    with _listeners_lock:
+        listeners = list(_listeners)
+    for listener in listeners:
+        try:
+            listener(call)
+        except Exception:
+            # Counting a call must never fail it.
+            log.exception("a listener of AWS calls failed on %s.%s", service, method)
+
+
+def _new_client(service: str, region: str) -> Any:
+    # boto3.client() is not thread-safe; a created client is.
+    session: Any = boto3.session.Session()
+    client = session.client(service, region_name=region, config=BOTO_CONFIG)
+    client.meta.events.register("after-call", _heard)
+    client.meta.events.register("after-call-error", _heard)
+    return client
+
+
 _DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
 
 
@@ -66,9 +141,7 @@ class AwsClients:
         with self._lock:
             key = (service, region)
             if key not in self._clients:
-                # boto3.client() is not thread-safe; a created client is.
-                session: Any = boto3.session.Session()
-                self._clients[key] = session.client(service, region_name=region, config=BOTO_CONFIG)
+                self._clients[key] = _new_client(service, region)
             return self._clients[key]
 
 

@@ -6,15 +6,13 @@ Endpoints and credentials follow boto3's own chain (AWS_ENDPOINT_URL works, so m
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeline.aws.batching import LRU, Coalescer
-from pipeline.aws.calls import BOTO_CONFIG, off_loop
+from pipeline.aws.calls import AwsClients, off_loop
 from pipeline.kernel.errors import NotFound, UpstreamError
 from pipeline.kernel.ports import ServiceStatus
 
@@ -137,21 +135,14 @@ class BotoEcs:
     """The `Ecs` port on boto3. One client per region, created once and then shared by threads."""
 
     def __init__(self) -> None:
-        self._clients: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._clients = AwsClients()
         self._services: Coalescer[tuple[str, str], str, ServiceStatus] = Coalescer(
             self._describe_batch, batch_size=DESCRIBE_SERVICES_MAX
         )
         self._images: LRU[tuple[str, str], dict[str, str]] = LRU(IMAGES_REMEMBERED)
 
     def _client(self, region: str) -> Any:
-        with self._lock:
-            if region not in self._clients:
-                # boto3.client() is not thread-safe; a client is once created.
-                self._clients[region] = boto3.session.Session().client(
-                    "ecs", region_name=region, config=BOTO_CONFIG
-                )
-            return self._clients[region]
+        return self._clients.get("ecs", region)
 
     async def _call(
         self,

@@ -10,6 +10,7 @@ from bot.main import run_server
 from bot.settings import Settings
 from pipeline.kernel.config import Config
 from tests.fakes.slack_api import FakeSlack
+from tests.scrapes import scrape_url, value
 
 
 def _free_port() -> int:
@@ -55,6 +56,7 @@ async def test_socket_mode_connects_and_answers_a_slash_command(
             if slack.socket_messages:
                 break
             await asyncio.sleep(0.02)
+        metrics = await scrape_url(f"http://127.0.0.1:{settings.port}/metrics")
     finally:
         stop.set()
         await asyncio.wait_for(server, timeout=10)
@@ -63,6 +65,7 @@ async def test_socket_mode_connects_and_answers_a_slash_command(
     ack = slack.socket_messages[0]
     assert ack["envelope_id"] == "env-1"
     assert "Usage" in ack["payload"]["text"]
+    assert value(metrics, "chatops_ack_seconds_count") == 1
 
 
 async def test_an_envelope_slack_sends_twice_is_acknowledged_twice_and_acted_on_once(

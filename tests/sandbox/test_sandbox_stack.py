@@ -24,6 +24,7 @@ from tests.sandbox.sandbox_client import (
     until,
     weights,
 )
+from tests.scrapes import scrape_url, value
 
 pytestmark = pytest.mark.slow
 
@@ -65,6 +66,11 @@ async def test_production_all_approved_by_two_people_runs_the_new_versions_in_ec
 
     assert [running_version(sandbox, "production", s) for s in SERVICES] == ["v1.3.0"] * 8
     assert "@Priya Patel" in await first.sees()
+    metrics = await scrape_url(sandbox.bot_url + "/metrics")
+    production = {"environment": "production", "kind": "deploy"}
+    assert value(metrics, "chatops_runs_total", **production, outcome="succeeded") == 1
+    assert value(metrics, "chatops_approvals_pending", environment="production") == 0
+    assert value(metrics, "chatops_aws_calls_total", service="ecs", method="UpdateService") >= 8
 
 
 async def test_a_production_deploy_takes_auth_svc_through_the_canary_stages_onto_green(
