@@ -338,6 +338,21 @@ def _m013_watches(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m014_indexes_for_delivery_figures(db: sqlite_utils.Database) -> None:
+    # Issue 18: `/deploy stats` looks up, for each version a promotion took, when that version
+    # of the service first succeeded in the source environment (by service and version, not a
+    # scan of every target), and the P1/P2 incidents opened while the period's deploys were
+    # watched (by opening time).
+    _run_script(
+        db,
+        """
+        CREATE INDEX deployment_targets_service_version
+            ON deployment_targets(service, target_version);
+        CREATE INDEX incidents_opened ON incidents(opened_at)
+        """,
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -362,6 +377,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (11, "errors and event details that name people", _m011_messages_that_name_people),
     (12, "indexes for history, setbacks and war-room rollbacks", _m012_indexes_for_history),
     (13, "post-deploy watches and their alerts", _m013_watches),
+    (14, "indexes for delivery figures", _m014_indexes_for_delivery_figures),
 ]
 
 
