@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.blocks import MAX_SECTION_TEXT
-from bot.mrkdwn import join_lines, when
+from bot.mrkdwn import ELLIPSIS, join_lines, when
 from commands.deploy.replies import DeliveryStats, Failure, FailureSign
 from pipeline.kernel.text import counted
 
@@ -36,8 +36,11 @@ def stats_text(stats: DeliveryStats) -> str:
         _restore(stats),
     ]
     if stats.failures:
-        lines.append("*Change failures*")
+        lines.append("*Change failures*, newest first")
         lines.append(join_lines([_failure(f) for f in stats.failures], MAX_SECTION_TEXT))
+    older = stats.failed - len(stats.failures)
+    if older > 0:
+        lines.append(f"{ELLIPSIS} and {older} older")
     return "\n".join(lines)
 
 
@@ -85,14 +88,14 @@ def _failure_rate(stats: DeliveryStats) -> str:
         return "• *Change failure rate*: no deploy ended"
     return (
         f"• *Change failure rate*: {stats.failure_rate:.0%} "
-        f"({len(stats.failures)} of {counted(stats.ended, 'deploy')} that ended)"
+        f"({stats.failed} of {counted(stats.ended, 'deploy')} that ended)"
     )
 
 
 def _restore(stats: DeliveryStats) -> str:
-    if not stats.failures:
+    if not stats.failed:
         return "• *Time to restore*: no change failure"
-    restored = f"{stats.restored} of {counted(len(stats.failures), 'failure')} restored"
+    restored = f"{stats.restored} of {counted(stats.failed, 'failure')} restored"
     if stats.restore_median_s is None:
         return f"• *Time to restore*: none restored yet ({restored})"
     return f"• *Time to restore*: median {span(stats.restore_median_s)} ({restored})"

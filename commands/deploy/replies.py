@@ -90,13 +90,14 @@ class DeliveryStats:
     """Versions promoted that had not (a hotfix that skipped staging, say)."""
     ended: int
     """Deploys that ended in the period (succeeded or failed): the failure rate's base."""
-    failures: tuple[Failure, ...]
+    failed: int
+    """Those of them that are change failures."""
+    restored: int
+    """Those change failures after which service was restored."""
     restore_median_s: float | None
+    failures: tuple[Failure, ...]
+    """The newest change failures (a handful), newest first."""
 
     @property
     def failure_rate(self) -> float | None:
-        return len(self.failures) / self.ended if self.ended else None
-
-    @property
-    def restored(self) -> int:
-        return sum(1 for f in self.failures if f.restored_at is not None)
+        return self.failed / self.ended if self.ended else None

@@ -24,11 +24,14 @@ so `30d` is the deploys that ended after day 10 09:00):
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from bot.deploy.stats import stats_text
+from commands.deploy.replies import DeliveryStats, Failure, FailureSign
+from commands.deploy.stats import LISTED
 from store.db import Store
 from store.deploy.models import (
     Deployment,
@@ -332,11 +335,11 @@ async def test_production_figures_over_30_days_are_the_hand_computed_ones(bot: B
         # P3 10m (09:20 -> 09:30), P2 15m (breach 10:20 -> rollback 10:35), P4 1h 30m
         # (12:00 -> 13:30); P6's rollback failed. Median 15m.
         "• *Time to restore*: median 15m (3 of 4 failures restored)",
-        "*Change failures*",
-        "• `p2` `market-svc`: rolled back, watch breach; restored in 15m",
-        "• `p3` `auth-svc`: failed; restored in 10m",
-        "• `p4` `auth-svc`: P1 `inc-checkout`; restored in 1h 30m",
+        "*Change failures*, newest first",
         "• `p6` `market-svc`: failed; not restored yet",
+        "• `p4` `auth-svc`: P1 `inc-checkout`; restored in 1h 30m",
+        "• `p3` `auth-svc`: failed; restored in 10m",
+        "• `p2` `market-svc`: rolled back, watch breach; restored in 15m",
     ]
     assert said.startswith("*Delivery figures for `production`* · last 30 days, to <!date^")
 
@@ -362,9 +365,9 @@ async def test_one_service_counts_only_the_deploys_that_changed_it(bot: BotDrive
         "• *Change failure rate*: 67% (2 of 3 deploys that ended)",
         # 10m and 1h 30m: median 50m.
         "• *Time to restore*: median 50m (2 of 2 failures restored)",
-        "*Change failures*",
-        "• `p3` `auth-svc`: failed; restored in 10m",
+        "*Change failures*, newest first",
         "• `p4` `auth-svc`: P1 `inc-checkout`; restored in 1h 30m",
+        "• `p3` `auth-svc`: failed; restored in 10m",
     ]
 
 
@@ -419,3 +422,45 @@ async def test_bad_stats_input_gets_an_ephemeral_error_naming_the_choices(
     assert "Delivery figures" not in said
     assert f"You typed `/deploy {text}`." in said
     assert len(slack.of("chat.postMessage")) == posted
+
+
+def test_a_long_list_of_failures_shows_the_newest_and_counts_the_older() -> None:
+    at = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    failures = tuple(
+        Failure(
+            deployment_id=f"p{i}",
+            services=("auth-svc",),
+            finished_at=at,
+            signs=(FailureSign.FAILED,),
+            incidents=(),
+            began_at=at,
+            restored_at=at + timedelta(minutes=i),
+        )
+        for i in range(1, LISTED + 1)
+    )
+    stats = DeliveryStats(
+        environment="production",
+        days=30,
+        service=None,
+        since=at - timedelta(days=30),
+        until=at,
+        deploys=20,
+        lead_median_s=60.0,
+        lead_p90_s=60.0,
+        source=None,
+        in_source_median_s=None,
+        in_source_versions=0,
+        never_in_source=0,
+        ended=32,
+        failed=LISTED + 2,
+        restored=LISTED + 2,
+        restore_median_s=300.0,
+        failures=failures,
+    )
+
+    said = stats_text(stats).splitlines()
+
+    assert said[-LISTED - 2] == "*Change failures*, newest first"
+    assert said[-2] == f"• `p{LISTED}` `auth-svc`: failed; restored in {LISTED}m"
+    assert said[-1] == "… and 2 older"
+    assert "(12 of 32 deploys that ended)" in said[4]

@@ -51,25 +51,53 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     await opened.close()
 
 
-async def test_the_records_of_a_period_are_read_through_indexes(store: Store) -> None:
+@pytest.mark.parametrize("service", [None, "api-gateway"])
+async def test_every_read_of_the_figures_searches_an_index(
+    store: Store, service: str | None
+) -> None:
     delivery = Delivery(store)
 
-    plans = await _plans(
-        store,
-        lambda: delivery.records(
+    async def read() -> None:
+        await delivery.records(
             "production",
             "staging",
             since=T0 - timedelta(days=30),
             until=T0 + timedelta(days=1),
+            service=service,
             severities=("p1", "p2"),
-        ),
-    )
+        )
+        await delivery.watching("production", [("api-gateway", T0)], longest_s=7 * 86400)
+        await delivery.services_of(["run-1"])
 
-    assert len(plans) == 2, "the changes, then the incidents"
+    plans = await _plans(store, read)
+
+    assert len(plans) == 7, "runs, promotions, rollbacks, breaches, incidents, watches, services"
     assert _table_scans_and_sorts(plans) == {}
-    steps = [step for plan in plans.values() for step in plan]
-    assert any("deployment_targets_service_version" in step for step in steps)
-    assert any("incidents_opened" in step for step in steps)
-    assert not any("SEARCH sd USING INDEX deployments_env" in step for step in steps), (
+    steps = " / ".join(step for plan in plans.values() for step in plan)
+    for index in (
+        "COVERING INDEX deployments_env_kind_state_finished",
+        "COVERING INDEX deployment_targets_service_version",
+        "deployment_targets_reverted_by",
+        "watch_alerts_kind_at",
+        "incidents_opened",
+        "watches_service_ends",
+    ):
+        assert index in steps
+    assert "SEARCH sd USING INDEX deployments_env" not in steps, (
         "the source's runs are found by version, not read one by one"
     )
+
+
+async def test_a_promoted_version_reads_its_first_success_in_the_source(store: Store) -> None:
+    """run-0 and run-2 took v1.3.0 of api-gateway to staging; run-1 and run-3 promoted it."""
+    delivery = Delivery(store)
+
+    found = await delivery.records(
+        "production", "staging", since=T0 - timedelta(days=1), until=T0 + timedelta(days=1)
+    )
+
+    assert [r.id for r in found.runs] == ["run-1", "run-3"]
+    assert {(p.deployment_id, p.first_in_source) for p in found.promoted} == {
+        ("run-1", T0),
+        ("run-3", T0),
+    }
