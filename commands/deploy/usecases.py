@@ -85,7 +85,14 @@ class DeployCommands:
             )
             return Outcome(reply=History(tuple(runs), parsed.environment, reverters))
         if isinstance(parsed, StatsRequest):
-            return Outcome(reply=await self._figures.figures(parsed))
+            stats = parsed
+
+            # Answered after the ack: a long period of a busy environment may take longer to
+            # read than Slack waits for one.
+            async def figures() -> Outcome:
+                return Outcome(reply=await self._figures.figures(stats))
+
+            return Later(figures)
         request = parsed
         # The id is chosen before the ack, so a request cut short by a crash can be told
         # apart from one that got as far as its record.

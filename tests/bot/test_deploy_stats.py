@@ -309,16 +309,31 @@ async def bot(make_bot: BotFactory, fake_ecs: FakeEcs, clock: FakeClock) -> BotD
     return driver
 
 
-def _said(reply: dict[str, Any]) -> str:
-    body = reply["body"]
+async def _stats(bot: BotDriver, text: str) -> str:
+    """What the person reads: the figures come after the ack, privately."""
+    answered = len(bot.slack.responses)
+
+    reply = await bot.command(text)
+
     assert reply["status"] == 200
-    assert isinstance(body, dict), body
+    assert reply["body"] == ""
+    assert len(bot.slack.responses) == answered + 1
+    said = bot.slack.responses[-1]
+    assert said["response_type"] == "ephemeral"
+    return str(said["text"])
+
+
+def _said(reply: dict[str, Any]) -> str:
+    """An error told in the ack, privately."""
+    body = reply["body"]
+    if isinstance(body, str):
+        return body
     assert body.get("response_type", "ephemeral") == "ephemeral"
     return str(body["text"])
 
 
 async def test_production_figures_over_30_days_are_the_hand_computed_ones(bot: BotDriver) -> None:
-    said = _said(await bot.command("stats production 30d"))
+    said = await _stats(bot, "stats production 30d")
 
     assert said.splitlines()[1:] == [
         # P1, P2, P4, P5 succeeded: 4 x 7 / 30 = 0.93 a week.
@@ -345,13 +360,13 @@ async def test_production_figures_over_30_days_are_the_hand_computed_ones(bot: B
 
 
 async def test_stats_alone_means_production_over_30_days(bot: BotDriver) -> None:
-    alone = _said(await bot.command("stats"))
+    alone = await _stats(bot, "stats")
 
-    assert alone == _said(await bot.command("stats production 30d"))
+    assert alone == await _stats(bot, "stats production 30d")
 
 
 async def test_one_service_counts_only_the_deploys_that_changed_it(bot: BotDriver) -> None:
-    said = _said(await bot.command("stats auth-svc"))
+    said = await _stats(bot, "stats auth-svc")
 
     assert "· `auth-svc` only ·" in said.splitlines()[0]
     assert said.splitlines()[1:] == [
@@ -374,7 +389,7 @@ async def test_one_service_counts_only_the_deploys_that_changed_it(bot: BotDrive
 async def test_a_week_with_one_failed_deploy_has_no_lead_time_and_nothing_restored(
     bot: BotDriver,
 ) -> None:
-    said = _said(await bot.command("stats 7d production"))
+    said = await _stats(bot, "stats 7d production")
 
     assert said.splitlines()[1:6] == [
         "• *Deployment frequency*: 0 deploys succeeded (0.0 a week)",
@@ -386,7 +401,7 @@ async def test_a_week_with_one_failed_deploy_has_no_lead_time_and_nothing_restor
 
 
 async def test_an_environment_promoted_from_nowhere_says_so(bot: BotDriver) -> None:
-    said = _said(await bot.command("stats staging 90d"))
+    said = await _stats(bot, "stats staging 90d")
 
     # 90 days reach back past S1 (10m), S2 (5m) and S3 (10m): 3 x 7 / 90 = 0.23 a week.
     assert said.splitlines()[1:] == [
@@ -413,15 +428,17 @@ async def test_bad_stats_input_gets_an_ephemeral_error_naming_the_choices(
     bot: BotDriver, slack: FakeSlack, text: str, names: list[str]
 ) -> None:
     posted = len(slack.of("chat.postMessage"))
+    answered = len(slack.responses)
 
     reply = await bot.command(text)
 
-    said = _said(reply) if isinstance(reply["body"], dict) else str(reply["body"])
+    said = _said(reply)
     for name in names:
         assert name in said
     assert "Delivery figures" not in said
     assert f"You typed `/deploy {text}`." in said
     assert len(slack.of("chat.postMessage")) == posted
+    assert len(slack.responses) == answered
 
 
 def test_a_long_list_of_failures_shows_the_newest_and_counts_the_older() -> None:
