@@ -55,13 +55,15 @@ FROM deployments d WHERE {_PERIOD.format(states=_ENDED)}
 """  # noqa: S608 - built from constants; every value is a parameter
 
 # CROSS JOIN keeps SQLite from reading the source's succeeded runs first: it finds the version's
-# targets by (service, target_version), then each one's run by its key.
+# targets by (service, target_version), then each one's run by its key (not the promotion's
+# own: it is in another environment than its source).
 _IN_SOURCE = f"""
 SELECT t.deployment_id, t.service,
     (SELECT min(sd.finished_at) FROM deployment_targets s
         CROSS JOIN deployments sd ON sd.id = s.deployment_id
         WHERE s.service = t.service AND s.target_version = t.target_version
-        AND s.status != 'skipped' AND sd.environment = :source AND sd.kind = 'deploy'
+        AND s.status != 'skipped' AND s.deployment_id != t.deployment_id
+        AND sd.environment = :source AND sd.kind = 'deploy'
         AND sd.state = 'succeeded')
 FROM deployments d JOIN deployment_targets t ON t.deployment_id = d.id
 WHERE {_PERIOD.format(states="'succeeded'")} AND t.status != 'skipped'

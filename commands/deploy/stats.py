@@ -8,6 +8,7 @@ Nothing here touches AWS or Slack.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import math
 import statistics
 from collections import defaultdict
@@ -126,7 +127,7 @@ def compute(
         if (run.state in _FAILED or run.id in evidence)
         and (f := _failure(run, evidence.get(run.id, _NONE), services)) is not None
     ]
-    failures.sort(key=lambda f: (f.finished_at, f.deployment_id), reverse=True)
+    newest = heapq.nlargest(LISTED, failures, key=lambda f: (f.finished_at, f.deployment_id))
     restore_s = [
         (f.restored_at - f.began_at).total_seconds() for f in failures if f.restored_at is not None
     ]
@@ -147,7 +148,7 @@ def compute(
         failed=len(failures),
         restored=len(restore_s),
         restore_median_s=median(restore_s),
-        failures=tuple(failures[:LISTED]),
+        failures=tuple(newest),
     )
 
 
