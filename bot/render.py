@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, assert_never
 
 from bot.blocks import Blocks, message_text
+from bot.deploy.stats import stats_text
 from bot.deploy.status import record_text
 from bot.deploy.views import history_text
 from bot.gates.views import dry_run_text, environment_text, health_text
@@ -16,7 +17,7 @@ from bot.incident.views import declared_text, list_text, resolve_modal, update_m
 from bot.mrkdwn import render
 from bot.rollback.views import rollback_prompt
 from bot.usage import usage_text
-from commands.deploy.replies import DryRun, History, Record
+from commands.deploy.replies import DeliveryStats, DryRun, History, Record
 from commands.gates.replies import EnvironmentView
 from commands.health.replies import HealthReport
 from commands.incident.replies import Declared, OpenIncidents, ResolveFormView, UpdateFormView
@@ -40,6 +41,8 @@ def reply_message(reply: Reply) -> tuple[str, Blocks | None]:
             text = record_text(reply)
         case History():
             text = history_text(reply)
+        case DeliveryStats():
+            text = stats_text(reply)
         case Declared():
             text = declared_text(reply)
         case OpenIncidents():

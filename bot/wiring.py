@@ -22,6 +22,7 @@ from bot.watch.adapter import SlackWatchChat
 from commands.access import Access
 from commands.canary.usecases import CanaryCommands
 from commands.deploy.planning import DeployPlanner
+from commands.deploy.stats import DeliveryFigures
 from commands.deploy.usecases import DeployCommands
 from commands.gates.usecases import GateCommands
 from commands.health.usecases import HealthCommands
@@ -48,6 +49,7 @@ from pipeline.preflight import Preflight
 from pipeline.runner import Runner
 from pipeline.tasks import OwnedTasks
 from store.db import Store
+from store.delivery import Delivery
 from store.deploy.cards import CardViews
 from store.deploy.locks import Locks
 from store.deploy.models import Deployment
@@ -250,7 +252,7 @@ def on_aws(
 
 
 def wire_deploy(core: Core) -> DeployCommands:
-    """`/deploy`: plans, approvals, status and history."""
+    """`/deploy`: plans, approvals, status, history and delivery figures."""
     planner = DeployPlanner(
         config=core.config,
         deployments=core.deployments,
@@ -268,6 +270,9 @@ def wire_deploy(core: Core) -> DeployCommands:
         access=core.access,
         notifier=core.notifier,
         clock=core.clock,
+        figures=DeliveryFigures(
+            config=core.config, delivery=Delivery(core.store), clock=core.clock
+        ),
     )
 
 

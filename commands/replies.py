@@ -7,7 +7,7 @@ return their own reply models), `commands/exchange.py` names it for the type che
 
 from __future__ import annotations
 
-from commands.deploy.replies import DryRun, History, Record
+from commands.deploy.replies import DeliveryStats, DryRun, History, Record
 from commands.gates.replies import EnvironmentView
 from commands.health.replies import HealthReport
 from commands.incident.replies import Declared, OpenIncidents, ResolveFormView, UpdateFormView
@@ -20,6 +20,7 @@ Reply = (
     | Usage
     | Record
     | History
+    | DeliveryStats
     | DryRun
     | EnvironmentView
     | HealthReport

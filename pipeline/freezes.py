@@ -31,9 +31,14 @@ class IncidentFreeze:
 def named_services(incident: Incident, config: Config) -> set[str]:
     """The services an incident names: the one it was declared for, and any other configured
     service its summary names as a word."""
-    named = {incident.service} if incident.service else set()
+    return services_named(incident.service, incident.summary, config)
+
+
+def services_named(service: str | None, summary: str, config: Config) -> set[str]:
+    """`service` (an incident's own) and every configured service `summary` names as a word."""
+    named = {service} if service else set()
     for name in config.services:
-        if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", incident.summary):
+        if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", summary):
             named.add(name)
     return named
 

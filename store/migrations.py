@@ -338,6 +338,28 @@ def _m013_watches(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m014_indexes_for_delivery_figures(db: sqlite_utils.Database) -> None:
+    # Issue 18: `/deploy stats` reads a period's deploys (and rollbacks) of an environment from
+    # one index that holds all it reads of them; looks up when a promoted version of a service
+    # first succeeded in the source environment by service and version; and finds the period's
+    # rollbacks' targets, watch breaches, incidents and the watches an incident fell in from
+    # their own keys and times, not by reading every deploy's.
+    _run_script(
+        db,
+        """
+        CREATE INDEX deployments_env_kind_state_finished
+            ON deployments(environment, kind, state, finished_at, created_at, id);
+        CREATE INDEX deployment_targets_service_version
+            ON deployment_targets(service, target_version, status, deployment_id);
+        CREATE INDEX deployment_targets_reverted_by
+            ON deployment_targets(reverted_by) WHERE reverted_by IS NOT NULL;
+        CREATE INDEX watch_alerts_kind_at ON watch_alerts(kind, at);
+        CREATE INDEX watches_service_ends ON watches(service, ends_at);
+        CREATE INDEX incidents_opened ON incidents(opened_at)
+        """,
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -362,6 +384,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (11, "errors and event details that name people", _m011_messages_that_name_people),
     (12, "indexes for history, setbacks and war-room rollbacks", _m012_indexes_for_history),
     (13, "post-deploy watches and their alerts", _m013_watches),
+    (14, "indexes for delivery figures", _m014_indexes_for_delivery_figures),
 ]
 
 

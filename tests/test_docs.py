@@ -28,6 +28,7 @@ DEPLOY_FORMS = {
     "status": "/deploy status <deployment-id> [--json]",
     "status of an environment": "/deploy status <environment>",
     "history": "/deploy history [environment]",
+    "stats": "/deploy stats [environment] [7d|30d|90d] [service]",
     "lock": "/deploy lock <environment> [reason] [for <duration>]",
     "unlock": "/deploy unlock <environment>",
     "restore": "/deploy restore-db <deployment-id>",

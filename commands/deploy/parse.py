@@ -41,7 +41,21 @@ class HistoryRequest:
     environment: str | None
 
 
-DeployCommand = Help | DeployRequest | StatusRequest | HistoryRequest
+@dataclass(frozen=True)
+class StatsRequest:
+    """`/deploy stats [environment] [7d|30d|90d] [service]`: delivery figures."""
+
+    environment: str
+    days: int
+    service: str | None = None
+
+
+DeployCommand = Help | DeployRequest | StatusRequest | HistoryRequest | StatsRequest
+
+# The periods `/deploy stats` reads back over, in days, by the word that asks for each.
+STATS_PERIODS = {"7d": 7, "30d": 30, "90d": 90}
+STATS_DEFAULT_PERIOD = "30d"
+_PERIOD_LIKE = re.compile(r"^\d+[a-z]*$")
 
 _REASON_FLAGS = ("--skip-staging", "--break-glass")
 
@@ -92,6 +106,13 @@ def usage(config: Config) -> Usage:
                 Line.literal("its lock, window, freeze and runs in progress"),
             ),
             Syntax("/deploy history [environment]", Line.literal("the last 10 deployments")),
+            Syntax(
+                "/deploy stats [environment] [7d|30d|90d] [service]",
+                Line.literal(
+                    "delivery figures: deploys, lead time, time in the source environment, "
+                    "change failure rate, time to restore (production and 30 days unless named)"
+                ),
+            ),
             Syntax(
                 "/deploy lock <environment> [reason] [for <duration>]",
                 Line.literal("only you may deploy there"),
@@ -151,7 +172,61 @@ def parse_deploy(text: str, config: Config) -> DeployCommand:
                 f"{options(config.environments)}."
             )
         return HistoryRequest(config.environment(words[1]).name if len(words) == 2 else None)
+    if head == "stats":
+        return _stats(words[1:], config)
     return _deploy(words, config)
+
+
+def _stats(words: list[str], config: Config) -> StatsRequest:
+    """The environment, period and service of `/deploy stats`, in any order, each at most
+    once; production (the incidents' environment) and 30 days unless named."""
+    found: dict[str, str] = {}
+    for word in words:
+        name = word.lower()
+        if name in config.environments:
+            kind = "environment"
+        elif name in STATS_PERIODS:
+            kind = "period"
+        elif name in config.services:
+            kind = "service"
+        elif _PERIOD_LIKE.match(name):
+            raise UsageError(
+                "`{word}` is not a period of `/deploy stats`; try one of {periods}.",
+                word=word,
+                periods=", ".join(f"`{p}`" for p in STATS_PERIODS),
+            )
+        else:
+            raise UsageError(
+                "`/deploy stats` takes an environment ({envs}), a period ({periods}) and a "
+                "service ({services}); `{word}` is none of them.",
+                envs=options(config.environments),
+                periods=", ".join(f"`{p}`" for p in STATS_PERIODS),
+                services=options(config.services),
+                word=word,
+            )
+        if kind in found:
+            raise UsageError(
+                "`/deploy stats` takes one {kind}; got `{first}` and `{second}`.",
+                kind=kind,
+                first=found[kind],
+                second=name,
+            )
+        found[kind] = name
+    environment = found.get("environment") or _production(config)
+    period = found.get("period", STATS_DEFAULT_PERIOD)
+    return StatsRequest(environment, STATS_PERIODS[period], found.get("service"))
+
+
+def _production(config: Config) -> str:
+    """The environment figures are about unless one is named: the incidents' environment, else
+    one called `production`."""
+    name = config.incidents.environment or "production"
+    if name not in config.environments:
+        raise UsageError(
+            "Say which environment: `/deploy stats <environment>`. Environments: {envs}.",
+            envs=options(config.environments),
+        )
+    return name
 
 
 def _deploy(words: list[str], config: Config) -> DeployRequest:

@@ -13,11 +13,13 @@ from commands.deploy.parse import (
     DeployCommand,
     DeployRequest,
     HistoryRequest,
+    StatsRequest,
     StatusRequest,
     usage,
 )
 from commands.deploy.planning import DeployPlanner
 from commands.deploy.replies import DryRun, History, Record
+from commands.deploy.stats import DeliveryFigures
 from commands.exchange import Answer, Click, Invocation, Later, Outcome
 from commands.parsing import Help
 from commands.runs.lifecycle import Runs
@@ -52,7 +54,9 @@ class DeployCommands:
         access: Access,
         notifier: Notifier,
         clock: Clock,
+        figures: DeliveryFigures,
     ) -> None:
+        self._figures = figures
         self._config = config
         self._deployments = deployments
         self._planner = planner
@@ -65,7 +69,8 @@ class DeployCommands:
     # -- /deploy ---------------------------------------------------------------------------
 
     async def answer(self, parsed: DeployCommand, inv: Invocation) -> Answer:
-        """Answer a parsed `/deploy` request about deploys: help, status, history, a deploy."""
+        """Answer a parsed `/deploy` request about deploys: help, status, history, delivery
+        figures, a deploy."""
         if isinstance(parsed, Help):
             return Outcome(reply=usage(self._config), audit="help")
         if isinstance(parsed, StatusRequest):
@@ -79,6 +84,15 @@ class DeployCommands:
                 run.reverted_by for run in runs if run.reverted_by is not None
             )
             return Outcome(reply=History(tuple(runs), parsed.environment, reverters))
+        if isinstance(parsed, StatsRequest):
+            stats = parsed
+
+            # Answered after the ack: a long period of a busy environment may take longer to
+            # read than Slack waits for one.
+            async def figures() -> Outcome:
+                return Outcome(reply=await self._figures.figures(stats))
+
+            return Later(figures)
         request = parsed
         # The id is chosen before the ack, so a request cut short by a crash can be told
         # apart from one that got as far as its record.
