@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -16,6 +17,7 @@ from bot.canary.views import (
 from bot.deploy.views import APPROVE_ACTION, REJECT_ACTION, WINDOW_ROLLBACK_ACTION
 from bot.dispatch import Dispatcher, explain
 from bot.gates.views import CANCEL_WAIT_ACTION
+from bot.home import HomeTabs
 from bot.incident.views import (
     POST_UPDATE_ACTION,
     RESOLVE_ACTION,
@@ -52,6 +54,7 @@ def build_app(
     canary: CanaryCommands,
     gates: GateCommands,
     health: HealthCommands,
+    home: HomeTabs,
 ) -> AsyncApp:
     router = DeployRouter(config=config, deploy=deploy, gates=gates)
     secret = settings.slack_signing_secret
@@ -68,6 +71,12 @@ def build_app(
     async def on_error(error: Exception) -> None:
         # Listeners catch their own errors (the dispatcher); this sees Bolt's, logged once.
         explain(error)
+
+    @app.event("app_home_opened")
+    async def on_home_opened(event: dict[str, Any]) -> None:
+        # Bolt acknowledges events itself. Opening a tab changes nothing: no audit row.
+        if event.get("tab") == "home" and event.get("user"):
+            await home.opened(str(event["user"]))
 
     dispatcher.command(app, "/deploy", router.on_command)
     dispatcher.action(app, CANCEL_WAIT_ACTION, "cancel the wait", gates.on_cancel_wait)

@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackClientError
 
 from bot.blocks import Blocks, message_text
 from bot.deploy.adapter import SlackNotifier
+from bot.home import HomeTabs
 from bot.mrkdwn import escape, render
 from bot.payloads import click as parse_click
 from bot.payloads import invocation, submission
@@ -103,7 +104,9 @@ class Dispatcher:
         audit: AuditLog,
         journal: OpenRequests,
         clock: Clock,
+        home: HomeTabs | None = None,
     ) -> None:
+        self._home = home
         self._slack = slack
         self._notifier = notifier
         self._audit = audit
@@ -179,6 +182,8 @@ class Dispatcher:
         handler: ClickHandler,
     ) -> None:
         press = parse_click(body)
+        # A click on the App Home has no channel or response_url: it is answered on the Home.
+        on_home = (body.get("container") or {}).get("type") == "view" and press.channel_id is None
         action = f"click {verb} {press.value}"
         journal_id = await self._open(press.user_id, action, press.channel_id, None)
         await ack()
@@ -195,8 +200,9 @@ class Dispatcher:
             press.user_id,
             action,
             press.channel_id,
-            respond=respond,
+            respond=None if on_home else respond,
             journal_id=journal_id,
+            on_home=on_home,
         )
 
     async def _form(self, ack: AsyncAck, form: Submission, verb: str, handler: FormHandler) -> None:
@@ -261,8 +267,10 @@ class Dispatcher:
         typed: str = "",
         tell_in: str | None = None,
         journal_id: int | None = None,
+        on_home: bool = False,
     ) -> None:
-        """Say what there is to say (if not said in the ack), redraw cards, audit once."""
+        """Say what there is to say (if not said in the ack), redraw cards, audit once; the
+        App Homes are redrawn too, since most requests change what they show."""
         audit = outcome.audit
         message: tuple[str, Blocks | None] | None = None
         if outcome.error is not None:
@@ -270,7 +278,9 @@ class Dispatcher:
             message, audit = (message_text(said.text + typed), None), said.audit
         elif outcome.reply is not None:
             message = reply_message(outcome.reply)
-        if message is not None and (respond is not None or tell_in is not None):
+        if message is not None and on_home and self._home is not None:
+            await self._home.tell(user_id, message[0])
+        elif message is not None and (respond is not None or tell_in is not None):
             await self._tell(
                 user_id,
                 message,
@@ -285,6 +295,8 @@ class Dispatcher:
             except Exception:
                 log.warning("could not redraw the card of %s", run.id, exc_info=True)
         await self._record(user_id, action, channel_id, audit, outcome.ref, journal_id=journal_id)
+        if self._home is not None:
+            self._home.changed()
 
     async def _announce(
         self, inv: Invocation, message: tuple[str, Blocks | None], *, respond: AsyncRespond

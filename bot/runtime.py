@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.app import build_app
 from bot.deploy.adapter import SlackNotifier
 from bot.dispatch import Dispatcher
+from bot.home import HomeTabs
 from bot.settings import Settings
 from bot.signatures import RequestGuard
 from bot.timers import Timers
@@ -34,6 +35,7 @@ from bot.wiring import (
     wire_deploy,
     wire_gates,
     wire_health,
+    wire_home,
     wire_incident,
     wire_rollback,
     wire_watch,
@@ -87,9 +89,16 @@ class Runtime:
     background: OwnedTasks
     dispatcher: Dispatcher
     watch: PostDeployWatch
+    home: HomeTabs
 
     async def fire(self, key: str) -> None:
-        """A timer came due: do what its key names."""
+        """A timer came due: do what its key names (the App Homes follow)."""
+        try:
+            await self._fire(key)
+        finally:
+            self.home.changed()
+
+    async def _fire(self, key: str) -> None:
         kind, _, subject = key.partition(":")
         if kind == "approval":
             await self.runs.expire(subject)
@@ -115,6 +124,7 @@ class Runtime:
             ("watches", self.watch.check_due),
             ("watches missed", self.watch.begin_missed),
             ("cards", self.notifier.converge),
+            ("app homes", self.home.refresh),
         ):
             try:
                 async with asyncio.timeout(SWEEP_TIMEOUT_S):
@@ -207,6 +217,7 @@ def compose(settings: Settings, core: Core, client: AsyncWebClient) -> Runtime:
     incident = wire_incident(core)
     rollback = wire_rollback(core)
     watch = wire_watch(core, rollback)
+    home = wire_home(core)
     audit = AuditLog(core.store)
     dispatcher = Dispatcher(
         slack=core.slack,
@@ -214,6 +225,7 @@ def compose(settings: Settings, core: Core, client: AsyncWebClient) -> Runtime:
         audit=audit,
         journal=OpenRequests(core.store),
         clock=core.clock,
+        home=home,
     )
     app = build_app(
         settings,
@@ -227,6 +239,7 @@ def compose(settings: Settings, core: Core, client: AsyncWebClient) -> Runtime:
         canary=wire_canary(core),
         gates=gates,
         health=wire_health(core),
+        home=home,
     )
     seen = SeenRequests(core.store)
     secret = settings.slack_signing_secret
@@ -253,6 +266,7 @@ def compose(settings: Settings, core: Core, client: AsyncWebClient) -> Runtime:
         background=core.background,
         dispatcher=dispatcher,
         watch=watch,
+        home=home,
     )
 
 
@@ -272,6 +286,7 @@ async def start(runtime: Runtime, core: Core) -> None:
         return await core.deployments.get(deployment_id) is not None
 
     await runtime.dispatcher.recover_interrupted(has_deployment)
+    await runtime.home.start()
     await runtime.sweep()
 
 

@@ -13,6 +13,7 @@ import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deploy.adapter import SlackNotifier
+from bot.home import HomeTabs
 from bot.incident.adapter import SlackIncidentChat
 from bot.settings import Settings
 from bot.slack import SlackGateway
@@ -24,6 +25,7 @@ from commands.deploy.planning import DeployPlanner
 from commands.deploy.usecases import DeployCommands
 from commands.gates.usecases import GateCommands
 from commands.health.usecases import HealthCommands
+from commands.home import HomeReader
 from commands.incident.reminders import Reminders
 from commands.incident.usecases import IncidentCommands
 from commands.rollback.approvers import WarRoomApprovers
@@ -52,6 +54,7 @@ from store.deploy.locks import Locks
 from store.deploy.models import Deployment
 from store.deploy.repository import Deployments
 from store.deploy.stages import RolloutStages
+from store.home import HomeViewers
 from store.incident.repository import Incidents
 from store.watch import Watches
 
@@ -389,3 +392,25 @@ def wire_watch(core: Core, rollback: RollbackFeature) -> PostDeployWatch:
 
     core.engine.after_success(begin)
     return watch
+
+
+def wire_home(core: Core) -> HomeTabs:
+    """The App Home tab: published to whoever opened it, again whenever a run changes (each
+    redraw of a card); the dispatcher and the timers tell it of the other changes."""
+    home = HomeTabs(
+        reader=HomeReader(
+            config=core.config,
+            deployments=core.deployments,
+            locks=core.locks,
+            incidents=core.incidents,
+            access=core.access,
+            clock=core.clock,
+        ),
+        viewers=HomeViewers(core.store),
+        slack=core.slack,
+        config=core.config,
+        clock=core.clock,
+        tasks=core.background,
+    )
+    core.notifier.on_change(home.changed)
+    return home

@@ -338,6 +338,20 @@ def _m013_watches(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m014_home_viewers(db: sqlite_utils.Database) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE home_viewers (
+            user_id TEXT PRIMARY KEY,
+            opened_at TEXT NOT NULL,
+            digest TEXT,
+            published_at TEXT
+        )
+        """,
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -362,6 +376,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (11, "errors and event details that name people", _m011_messages_that_name_people),
     (12, "indexes for history, setbacks and war-room rollbacks", _m012_indexes_for_history),
     (13, "post-deploy watches and their alerts", _m013_watches),
+    (14, "who opened the App Home, and what it last showed them", _m014_home_viewers),
 ]
 
 

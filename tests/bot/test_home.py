@@ -1,0 +1,178 @@
+"""The App Home through signed requests, the strict local Slack and moto: each viewer's Home
+is published when they open it and again when something changes, shows the approvals waiting
+for that viewer with the card's buttons, and a click on the Home tab acts as a click on the
+card does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.deploy.views import APPROVE_ACTION, REJECT_ACTION
+from tests.driver import BotDriver, plan_cards, run_id_of
+from tests.fakes.slack_api import FakeSlack
+
+APPROVER = "UAPPROVER1"
+OUTSIDER = "UDANA"
+REQUESTER = "UREQUESTER"
+
+
+def home(slack: FakeSlack, user: str) -> dict[str, Any]:
+    """The Home view Slack holds for `user` (what they see on the tab)."""
+    return slack.workspace.home_views[user].view
+
+
+def home_text(slack: FakeSlack, user: str) -> str:
+    return str(home(slack, user)["blocks"])
+
+
+def buttons(slack: FakeSlack, user: str) -> list[tuple[str, str]]:
+    """(action_id, value) of every button on `user`'s Home."""
+    return [
+        (e["action_id"], e["value"])
+        for b in home(slack, user)["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ]
+
+
+async def open_home(bot: BotDriver, *users: str) -> None:
+    for user in users:
+        ack = await bot.send.app_home_opened(user)
+        assert ack.status == 200
+    await bot.settle()
+
+
+async def click_on_home(bot: BotDriver, user: str, action_id: str, value: str) -> int:
+    ack = await bot.send.home_action(
+        {"action_id": action_id, "block_id": f"deploy:{value}", "value": value, "type": "button"},
+        user=user,
+    )
+    await bot.settle()
+    return ack.status
+
+
+async def request_production(bot: BotDriver, slack: FakeSlack) -> str:
+    await bot.command("production api-gateway", user=REQUESTER)
+    return run_id_of(plan_cards(slack)[-1])
+
+
+async def test_opening_the_home_tab_publishes_it_to_that_person(
+    bot: BotDriver, slack: FakeSlack
+) -> None:
+    await open_home(bot, OUTSIDER)
+
+    assert [c["user_id"] for c in slack.of("views.publish")] == [OUTSIDER]
+    assert home(slack, OUTSIDER)["type"] == "home"
+    assert "production" in home_text(slack, OUTSIDER)
+
+
+async def test_two_viewers_see_only_the_approvals_waiting_for_them(
+    bot: BotDriver, slack: FakeSlack
+) -> None:
+    await open_home(bot, APPROVER, OUTSIDER)
+
+    run_id = await request_production(bot, slack)
+
+    assert buttons(slack, APPROVER) == [(APPROVE_ACTION, run_id), (REJECT_ACTION, run_id)]
+    assert "Waiting for you (1)" in home_text(slack, APPROVER)
+    assert buttons(slack, OUTSIDER) == []
+    assert "Awaiting other approvers" in home_text(slack, OUTSIDER)
+    assert run_id in home_text(slack, OUTSIDER)
+
+
+async def test_approving_from_the_home_tab_counts_and_updates_the_card(
+    bot: BotDriver, slack: FakeSlack
+) -> None:
+    await open_home(bot, APPROVER)
+    run_id = await request_production(bot, slack)
+
+    status = await click_on_home(bot, APPROVER, APPROVE_ACTION, run_id)
+
+    assert status == 200
+    run = await bot.runtime.runs.get(run_id)
+    assert run.approved_by == (APPROVER,)
+    card = slack.workspace.message("CDEPLOYS", run.message_ts or "")
+    assert "approvals 1/2" in str(card.blocks)
+    assert buttons(slack, APPROVER) == []
+
+
+async def test_a_click_on_the_home_tab_by_someone_who_may_not_approve_names_who_can(
+    bot: BotDriver, slack: FakeSlack
+) -> None:
+    await open_home(bot, OUTSIDER)
+    run_id = await request_production(bot, slack)
+
+    await click_on_home(bot, OUTSIDER, APPROVE_ACTION, run_id)
+
+    assert (await bot.runtime.runs.get(run_id)).approved_by == ()
+    told = home_text(slack, OUTSIDER)
+    assert "Only approvers of `production` can approve or reject" in told
+    assert "<@UAPPROVER1>" in told
+    assert "<!subteam^S0LEADS>" in told
+
+
+async def test_a_burst_of_changes_makes_one_publish_per_viewer(
+    bot: BotDriver, slack: FakeSlack
+) -> None:
+    await open_home(bot, APPROVER, OUTSIDER)
+    await bot.command("lock production release train", user=APPROVER)
+    before = len(slack.of("views.publish"))
+
+    for _ in range(20):
+        bot.runtime.home.changed()
+    await bot.command("unlock production", user=APPROVER)
+
+    publishes = slack.of("views.publish")[before:]
+    assert sorted(c["user_id"] for c in publishes) == [APPROVER, OUTSIDER]
+    assert [c.error for c in slack.calls if c.method == "views.publish"] == [None] * len(
+        slack.of("views.publish")
+    )
+
+
+async def test_an_unchanged_home_is_not_published_again(bot: BotDriver, slack: FakeSlack) -> None:
+    await open_home(bot, OUTSIDER)
+
+    await open_home(bot, OUTSIDER)
+    await bot.runtime.sweep()
+    await bot.settle()
+
+    assert len(slack.of("views.publish")) == 1
+
+
+async def test_viewers_are_remembered_across_a_restart(bot: BotDriver, slack: FakeSlack) -> None:
+    await open_home(bot, OUTSIDER)
+
+    await bot.restart()
+    await bot.command("lock production release train", user=APPROVER)
+
+    assert "Locked by <@UAPPROVER1>" in home_text(slack, OUTSIDER)
+
+
+async def test_typed_text_on_the_home_tab_is_escaped(bot: BotDriver, slack: FakeSlack) -> None:
+    await open_home(bot, OUTSIDER)
+
+    await bot.command("lock production <!channel> & <https://evil.example|ok>", user=APPROVER)
+
+    text = home_text(slack, OUTSIDER)
+    assert "&lt;!channel&gt; &amp; &lt;https://evil.example|ok&gt;" in text
+    assert "<!channel>" not in text
+
+
+@pytest.mark.parametrize("requests", [30])
+async def test_many_waiting_requests_stay_inside_a_home_tabs_limits(
+    bot: BotDriver, slack: FakeSlack, requests: int
+) -> None:
+    await open_home(bot, APPROVER)
+
+    for _ in range(requests):
+        await bot.command("production api-gateway v1.3.0", user=REQUESTER)
+
+    view = home(slack, APPROVER)
+    assert len(view["blocks"]) <= 100
+    assert "Waiting for you (30)" in str(view["blocks"])
+    assert "… and 10 more" in str(view["blocks"])
+    assert [c.error for c in slack.calls if c.method == "views.publish"] == [None] * len(
+        slack.of("views.publish")
+    )
