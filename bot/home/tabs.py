@@ -4,11 +4,12 @@
 the store, so a restart keeps publishing to them. `changed` (anything happened: a request, a
 click, a timer, a stage of a run) marks every viewer's Home as behind; one owned task waits
 `DEBOUNCE_S` so that a burst of changes makes one publish, then draws each viewer's Home and
-publishes the ones that differ from what Slack last accepted (a digest in the store). Slack's
-limits are kept: at most one publish per viewer every `MIN_INTERVAL_S`, at most
-`MAX_PUBLISHES_PER_MINUTE` in all (views.publish is Tier 4, 100+ a minute), and a rate-limited
-answer waits its Retry-After. The sweep (`refresh`) catches what time alone changes (a deploy
-window opening). A click on the Home tab is answered on it (`tell`): it has no channel.
+publishes the ones that differ from what Slack last accepted (a digest in the store).
+Slack's limits are kept: per viewer at most one publish every `MIN_GAP_S` and
+`MAX_PER_VIEWER_PER_MINUTE` in any minute, at most `MAX_PUBLISHES_PER_MINUTE` in all
+(views.publish is Tier 4, 100+ a minute), and a rate-limited answer waits its Retry-After.
+The sweep (`refresh`) catches what time alone changes (a deploy window opening). A click on
+the Home tab is answered on it (`tell`): it has no channel.
 """
 
 from __future__ import annotations
@@ -36,10 +37,13 @@ log = logging.getLogger(__name__)
 # Changes closer together than this make one publish.
 DEBOUNCE_S = 1.0
 # Slack rate-limits views.publish per user too: each viewer's Home is published at most once
-# this often (10 a minute); changes meanwhile are drawn together when the time comes.
-MIN_INTERVAL_S = 6.0
+# every MIN_GAP_S and at most MAX_PER_VIEWER_PER_MINUTE times in any minute; the changes made
+# meanwhile are drawn together when the time comes.
+MIN_GAP_S = 2.0
+MAX_PER_VIEWER_PER_MINUTE = 10
 # Slack: views.publish is a Tier 4 method (100+ calls a minute per app and workspace).
 MAX_PUBLISHES_PER_MINUTE = 100
+_MINUTE = timedelta(minutes=1)
 # A publish refused for a moment (rate limit, Slack unwell) is tried again this long after.
 RETRY_S = 5.0
 RETRY_ATTEMPTS = 5
@@ -74,8 +78,9 @@ class HomeTabs:
         self._known: set[str] = set()
         self._behind: set[str] = set()
         self._notices: dict[str, str] = {}
-        self._last: dict[str, datetime] = {}
+        self._sent: dict[str, deque[datetime]] = {}
         self._recent: deque[datetime] = deque()
+        self._not_before: dict[str, datetime] = {}
         self._failures: dict[str, int] = {}
 
     async def start(self) -> int:
@@ -120,24 +125,29 @@ class HomeTabs:
             await self._clock.sleep(DEBOUNCE_S)
         while self._behind:
             now = self._clock.now()
-            ready = sorted(u for u in self._behind if self._ready_at(u) <= now)
+            ready = sorted(u for u in self._behind if self._ready_at(u, now) <= now)
             if not ready:
-                wait = min(self._ready_at(u) for u in self._behind) - now
+                wait = min(self._ready_at(u, now) for u in self._behind) - now
                 await self._clock.sleep(max(wait.total_seconds(), 0.01))
                 continue
             for user_id in ready:
                 self._behind.discard(user_id)
                 await self._publish(user_id)
 
-    def _ready_at(self, user_id: str) -> datetime:
-        """When `user_id`'s Home may be published next, by Slack's limits."""
-        at = self._last.get(user_id)
-        at = at + timedelta(seconds=MIN_INTERVAL_S) if at is not None else self._clock.now()
-        window = timedelta(minutes=1)
-        while self._recent and self._recent[0] <= self._clock.now() - window:
-            self._recent.popleft()
+    def _ready_at(self, user_id: str, now: datetime) -> datetime:
+        """When `user_id`'s Home may be published next, by Slack's limits (`now` at the
+        earliest)."""
+        at = max(now, self._not_before.get(user_id, now))
+        sent = self._sent.setdefault(user_id, deque())
+        for times in (sent, self._recent):
+            while times and times[0] <= now - _MINUTE:
+                times.popleft()
+        if sent:
+            at = max(at, sent[-1] + timedelta(seconds=MIN_GAP_S))
+        if len(sent) >= MAX_PER_VIEWER_PER_MINUTE:
+            at = max(at, sent[0] + _MINUTE)
         if len(self._recent) >= MAX_PUBLISHES_PER_MINUTE:
-            at = max(at, self._recent[0] + window)
+            at = max(at, self._recent[0] + _MINUTE)
         return at
 
     async def _publish(self, user_id: str) -> None:
@@ -152,7 +162,7 @@ class HomeTabs:
             if seen is not None and seen.digest == digest:
                 return
             now = self._clock.now()
-            self._last[user_id] = now
+            self._sent.setdefault(user_id, deque()).append(now)
             self._recent.append(now)
             await self._slack.call(
                 "show your App Home", self._slack.client.views_publish(user_id=user_id, view=view)
@@ -178,5 +188,5 @@ class HomeTabs:
             return
         self._failures[user_id] = failures
         wait = max(RETRY_S, retry_after_s(exc))
-        self._last[user_id] = self._clock.now() + timedelta(seconds=wait - MIN_INTERVAL_S)
+        self._not_before[user_id] = self._clock.now() + timedelta(seconds=wait)
         self._behind.add(user_id)

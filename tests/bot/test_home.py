@@ -5,6 +5,8 @@ card does."""
 
 from __future__ import annotations
 
+import itertools
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -176,3 +178,42 @@ async def test_many_waiting_requests_stay_inside_a_home_tabs_limits(
     assert [c.error for c in slack.calls if c.method == "views.publish"] == [None] * len(
         slack.of("views.publish")
     )
+
+
+async def test_a_viewers_home_is_published_within_slacks_per_user_rate(
+    bot: BotDriver, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Changes keep coming (a lock taken and given back 15 times): the viewer's Home follows,
+    but never more than 10 times a minute, nor twice within 2 seconds."""
+    published_at = []
+    publish = slack.workspace.publish_home
+
+    def record(user_id: str, view: dict[str, Any], *, hash_: str | None) -> Any:
+        published_at.append(bot.clock.now())
+        return publish(user_id, view, hash_=hash_)
+
+    monkeypatch.setattr(slack.workspace, "publish_home", record)
+    await open_home(bot, OUTSIDER)
+
+    for _ in range(15):
+        await bot.command("lock production release train", user=APPROVER)
+        await bot.command("unlock production", user=APPROVER)
+
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(published_at)]
+    per_minute = [
+        sum(1 for t in published_at if start <= t < start + timedelta(minutes=1))
+        for start in published_at
+    ]
+    assert len(published_at) > 10
+    assert min(gaps) >= 2
+    assert max(per_minute) <= 10
+    assert "Not locked" in home_text(slack, OUTSIDER)
+
+
+async def test_a_rate_limited_publish_is_tried_again(bot: BotDriver, slack: FakeSlack) -> None:
+    slack.fail_next("views.publish", "ratelimited")
+
+    await open_home(bot, OUTSIDER)
+
+    assert [c.error for c in slack.calls if c.method == "views.publish"] == ["ratelimited", None]
+    assert "production" in home_text(slack, OUTSIDER)
