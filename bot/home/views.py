@@ -25,12 +25,15 @@ from bot.deploy.views import approval_buttons, run_state, summary_text, target_l
 from bot.mrkdwn import escape, join_lines, mention, when
 from commands.home import Dashboard, EnvironmentHome, IncidentHome
 from pipeline.kernel.config import Config
+from pipeline.kernel.text import counted
 from store.deploy.models import Deployment
 
 # Slack: a Home tab holds at most 100 blocks (the same as a modal).
 MAX_HOME_BLOCKS = MAX_MODAL_BLOCKS
 # Requests shown with their buttons; past this, the Home says how many more wait in channels.
 MAX_WAITING_SHOWN = 20
+# A rollback window names its services up to this many, else counts them.
+MAX_SERVICES_NAMED = 3
 # What of a request's services the Home lists before "… and N more".
 MAX_REQUEST_TEXT = 1200
 HOME_CALLBACK = "chatops_home"
@@ -90,7 +93,9 @@ def _request(run: Deployment) -> str:
 
 def _environment(env: EnvironmentHome, config: Config, *, max_blocks: int) -> Blocks:
     canary_stages = len(config.environment(env.name).canary.stages)
+    yours = [f"`{r.id}`" for r in env.waiting_for_you]
     lines = [
+        *([f"👀 Waiting for your approval: {', '.join(yours)} (above)"] if yours else []),
         *_running(env.running, canary_stages),
         *_windows(env.windows),
         _lock(env),
@@ -111,7 +116,7 @@ def _running(runs: Sequence[Deployment], canary_stages: int) -> list[str]:
         state = run_state(run, canary_stages=canary_stages)
         lines.append(f"• {summary_text(run)} by {mention(run.requested_by)}{where}")
         if state:
-            lines.append(f"    {state}")
+            lines.append(f"      ↳ {state}")
     return lines
 
 
@@ -120,7 +125,12 @@ def _windows(runs: Sequence[Deployment]) -> list[str]:
     for run in runs:
         if run.rollback_deadline is None:
             continue
-        services = ", ".join(f"`{t.service}`" for t in run.not_taken_back)
+        left = run.not_taken_back
+        services = (
+            ", ".join(f"`{t.service}`" for t in left)
+            if len(left) <= MAX_SERVICES_NAMED
+            else counted(len(left), "service")
+        )
         lines.append(
             f"↩️ Rollback window of `{run.id}` ({services}) open until "
             f"{when(run.rollback_deadline)}: its card's *Roll back* needs no approval."

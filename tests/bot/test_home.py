@@ -6,12 +6,16 @@ card does."""
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from bot.deploy.views import APPROVE_ACTION, REJECT_ACTION
+from bot.home import home_view
+from commands.home import Dashboard, EnvironmentHome
+from pipeline.kernel.config import Config
+from pipeline.kernel.config.gates import Freeze
 from tests.driver import BotDriver, plan_cards, run_id_of
 from tests.fakes.slack_api import FakeSlack
 
@@ -217,3 +221,81 @@ async def test_a_rate_limited_publish_is_tried_again(bot: BotDriver, slack: Fake
 
     assert [c.error for c in slack.calls if c.method == "views.publish"] == ["ratelimited", None]
     assert "production" in home_text(slack, OUTSIDER)
+
+
+async def test_an_open_incident_shows_under_its_environment_with_its_war_room(
+    bot: BotDriver, slack: FakeSlack
+) -> None:
+    await open_home(bot, OUTSIDER)
+
+    await bot.command(
+        "p1 auth-svc <!here> login failing", command="/incident", user="UCMD", channel="CGENERAL"
+    )
+
+    [incident] = await bot.runtime.incident.list_open()
+    production = home_text(slack, OUTSIDER).split("'production'")[-1]
+    assert "*P1* auth-svc &lt;!here&gt; login failing" in production
+    assert f"war room <#{incident.channel_id}>" in production
+    assert "commander <@UCMD>" in production
+    assert "freezes deploys of `auth-svc`" in production
+
+
+async def test_a_deploy_that_succeeded_shows_its_rollback_window(
+    bot: BotDriver, slack: FakeSlack
+) -> None:
+    await open_home(bot, OUTSIDER)
+
+    await bot.command("staging api-gateway v1.4.0", user=REQUESTER)
+
+    [run] = await bot.runtime.deploy.history("staging")
+    assert run.rollback_deadline is not None
+    staging = home_text(slack, OUTSIDER).split("'production'")[0]
+    assert f"Rollback window of `{run.id}` (`api-gateway`) open until <!date^" in staging
+    assert "Nothing running." in staging
+
+
+def quiet_environment(name: str, **changes: Any) -> EnvironmentHome:
+    base: dict[str, Any] = {
+        "name": name,
+        "running": (),
+        "windows": (),
+        "lock": None,
+        "freeze": None,
+        "open_now": True,
+        "next_open": None,
+        "deploy_windows": (),
+        "timezone": "Europe/Berlin",
+        "incidents": (),
+        "waiting_for_you": (),
+        "awaiting_others": (),
+    }
+    return EnvironmentHome(**{**base, **changes})
+
+
+def drawn(config: Config, env: EnvironmentHome) -> str:
+    dashboard = Dashboard(
+        viewer=OUTSIDER, now=datetime(2026, 12, 24, tzinfo=UTC), environments=(env,)
+    )
+    return str(home_view(dashboard, config)["blocks"])
+
+
+def test_a_freeze_in_force_is_shown_with_its_reason_escaped(config: Config) -> None:
+    freeze = Freeze.model_validate(
+        {"from": "2026-12-23", "to": "2026-12-27", "reason": "<!here> & rest"}
+    )
+
+    text = drawn(config, quiet_environment("production", freeze=freeze))
+
+    assert "🧊 *Frozen* 2026-12-23 to 2026-12-27 (Europe/Berlin): &lt;!here&gt; &amp; rest" in text
+
+
+def test_outside_the_deploy_windows_the_next_one_is_shown(config: Config) -> None:
+    opens = datetime(2026, 12, 28, 9, 0, tzinfo=UTC)
+    env = quiet_environment(
+        "production", open_now=False, next_open=opens, deploy_windows=("Mon-Thu 09:00-16:00",)
+    )
+
+    text = drawn(config, env)
+
+    assert "Outside the deploy windows (Mon-Thu 09:00-16:00, Europe/Berlin)" in text
+    assert f"the next opens <!date^{int(opens.timestamp())}^" in text
