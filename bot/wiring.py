@@ -398,17 +398,9 @@ def wire_home(core: Core) -> HomeTabs:
     """The App Home tab: published to whoever opened it, again whenever a run changes (each
     redraw of a card); the dispatcher and the timers tell it of the other changes."""
     home = HomeTabs(
-        reader=HomeReader(
-            config=core.config,
-            deployments=core.deployments,
-            locks=core.locks,
-            incidents=core.incidents,
-            access=core.access,
-            clock=core.clock,
-        ),
+        reader=HomeReader(core.config, core.store, access=core.access, clock=core.clock),
         viewers=HomeViewers(core.store),
         slack=core.slack,
-        config=core.config,
         clock=core.clock,
         tasks=core.background,
     )

@@ -26,7 +26,6 @@ from slack_sdk.errors import SlackApiError
 from bot.home.views import home_view, notice_text
 from bot.slack import SlackGateway, retry_after_s, slack_error, transient
 from commands.home import HomeReader
-from pipeline.kernel.config import Config
 from pipeline.kernel.errors import ChatOpsError
 from pipeline.kernel.ports import Clock
 from pipeline.tasks import OwnedTasks
@@ -65,23 +64,22 @@ class HomeTabs:
         reader: HomeReader,
         viewers: HomeViewers,
         slack: SlackGateway,
-        config: Config,
         clock: Clock,
         tasks: OwnedTasks,
     ) -> None:
-        self._reader = reader
-        self._viewers = viewers
-        self._slack = slack
-        self._config = config
-        self._clock = clock
-        self._tasks = tasks
         self._known: set[str] = set()
+        """Who opened the Home tab (the store keeps them across restarts)."""
         self._behind: set[str] = set()
         self._notices: dict[str, str] = {}
         self._sent: dict[str, deque[datetime]] = {}
         self._recent: deque[datetime] = deque()
         self._not_before: dict[str, datetime] = {}
         self._failures: dict[str, int] = {}
+        self._reader = reader
+        self._viewers = viewers
+        self._slack = slack
+        self._clock = clock
+        self._tasks = tasks
 
     async def start(self) -> int:
         """Remember who opened the Home before a restart, and bring their Homes up to date.
@@ -152,11 +150,8 @@ class HomeTabs:
 
     async def _publish(self, user_id: str) -> None:
         try:
-            view = home_view(
-                await self._reader.dashboard(user_id),
-                self._config,
-                notice=self._notices.get(user_id),
-            )
+            dashboard = await self._reader.dashboard(user_id)
+            view = home_view(dashboard, notice=self._notices.get(user_id))
             digest = view_digest(view)
             seen = await self._viewers.get(user_id)
             if seen is not None and seen.digest == digest:

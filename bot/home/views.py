@@ -23,8 +23,7 @@ from bot.blocks import (
 )
 from bot.deploy.views import approval_buttons, run_state, summary_text, target_line
 from bot.mrkdwn import escape, join_lines, mention, when
-from commands.home import Dashboard, EnvironmentHome, IncidentHome
-from pipeline.kernel.config import Config
+from commands.home import Dashboard, EnvironmentHome
 from pipeline.kernel.text import counted
 from store.deploy.models import Deployment
 
@@ -39,7 +38,7 @@ MAX_REQUEST_TEXT = 1200
 HOME_CALLBACK = "chatops_home"
 
 
-def home_view(dashboard: Dashboard, config: Config, *, notice: str | None = None) -> dict[str, Any]:
+def home_view(dashboard: Dashboard, *, notice: str | None = None) -> dict[str, Any]:
     """The Home tab of `dashboard.viewer`; `notice` answers their last click on it (mrkdwn)."""
     blocks: Blocks = [
         header("🚀 ChatOps: deploys, rollbacks and incidents"),
@@ -50,13 +49,13 @@ def home_view(dashboard: Dashboard, config: Config, *, notice: str | None = None
     ]
     if notice:
         blocks.append(section(f"💬 *Your last click:* {notice}"))
-    blocks += _waiting(dashboard, config)
+    blocks += _waiting(dashboard)
     shown = 0
     for env in dashboard.environments:
         room = MAX_HOME_BLOCKS - len(blocks) - 1
         if room < 3:
             break
-        blocks += _environment(env, config, max_blocks=room)
+        blocks += _environment(env, max_blocks=room)
         shown += 1
     left = len(dashboard.environments) - shown
     if left:
@@ -64,14 +63,14 @@ def home_view(dashboard: Dashboard, config: Config, *, notice: str | None = None
     return {"type": "home", "callback_id": HOME_CALLBACK, "blocks": blocks}
 
 
-def _waiting(dashboard: Dashboard, config: Config) -> Blocks:
+def _waiting(dashboard: Dashboard) -> Blocks:
     waiting = [(env, run) for env in dashboard.environments for run in env.waiting_for_you]
     if not waiting:
         return [section("✅ *Waiting for you:* nothing. Requests you may approve show up here.")]
     blocks: Blocks = [header(f"👀 Waiting for you ({len(waiting)})")]
     for env, run in waiting[:MAX_WAITING_SHOWN]:
-        confirm = config.environment(env.name).confirm_buttons
-        blocks += [section(_request(run)), approval_buttons(run, confirm_buttons=confirm)]
+        buttons = approval_buttons(run, confirm_buttons=env.confirm_buttons)
+        blocks += [section(_request(run)), buttons]
     more = len(waiting) - MAX_WAITING_SHOWN
     if more > 0:
         blocks.append(context(f"… and {more} more: their cards are in the channels."))
@@ -91,16 +90,15 @@ def _request(run: Deployment) -> str:
     return f"{head}\n{changes}"
 
 
-def _environment(env: EnvironmentHome, config: Config, *, max_blocks: int) -> Blocks:
-    canary_stages = len(config.environment(env.name).canary.stages)
+def _environment(env: EnvironmentHome, *, max_blocks: int) -> Blocks:
     yours = [f"`{r.id}`" for r in env.waiting_for_you]
     lines = [
         *([f"👀 Waiting for your approval: {', '.join(yours)} (above)"] if yours else []),
-        *_running(env.running, canary_stages),
+        *_running(env.running, env.canary_stages),
         *_windows(env.windows),
         _lock(env),
         _schedule(env),
-        *_incidents(env.incidents),
+        *_incidents(env),
         *_awaiting(env.awaiting_others),
     ]
     body = sections(lines, max_blocks=max_blocks - 2, noun="more")
@@ -160,13 +158,11 @@ def _schedule(env: EnvironmentHome) -> str:
     return f"🕒 Outside the deploy windows ({windows}){nxt}"
 
 
-def _incidents(incidents: Sequence[IncidentHome]) -> list[str]:
+def _incidents(env: EnvironmentHome) -> list[str]:
     lines = []
-    for item in incidents:
-        inc = item.incident
-        freezes = ""
-        if item.freezes:
-            freezes = " · freezes deploys of " + ", ".join(f"`{s}`" for s in item.freezes)
+    for inc in env.incidents:
+        frozen = env.frozen_by.get(inc.id)
+        freezes = " · freezes deploys of " + ", ".join(f"`{s}`" for s in frozen) if frozen else ""
         lines.append(
             f"🚨 *{inc.severity.upper()}* {escape(inc.summary)} · {inc.status.value} · "
             f"war room <#{inc.channel_id}> · commander {mention(inc.commander)}{freezes}"

@@ -8,7 +8,7 @@ user groups. Drawing it is `bot/home`'s work.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +17,7 @@ from pipeline.freezes import FREEZING_SEVERITIES, named_services
 from pipeline.kernel.config import Config, Environment
 from pipeline.kernel.config.gates import Freeze
 from pipeline.kernel.ports import Clock
+from store.db import Store
 from store.deploy.locks import Lock, Locks
 from store.deploy.models import Deployment, DeploymentState
 from store.deploy.repository import Deployments
@@ -25,18 +26,13 @@ from store.incident.repository import Incidents
 
 
 @dataclass(frozen=True)
-class IncidentHome:
-    """An open incident, and the services whose deploys it freezes (a P1 or P2 only)."""
-
-    incident: Incident
-    freezes: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class EnvironmentHome:
     """One environment as the viewer sees it."""
 
     name: str
+    confirm_buttons: bool
+    """Approve and Reject ask "are you sure?" first (the environment's `confirm_buttons`)."""
+    canary_stages: int
     running: tuple[Deployment, ...]
     """Approved and not finished: waiting, running or rolling back."""
     windows: tuple[Deployment, ...]
@@ -48,7 +44,9 @@ class EnvironmentHome:
     next_open: datetime | None
     deploy_windows: tuple[str, ...]
     timezone: str
-    incidents: tuple[IncidentHome, ...]
+    incidents: tuple[Incident, ...]
+    frozen_by: Mapping[str, tuple[str, ...]]
+    """The services each open P1 or P2 (by id) freezes the deploys of."""
     waiting_for_you: tuple[Deployment, ...]
     """Requests the viewer may approve or reject now."""
     awaiting_others: tuple[Deployment, ...]
@@ -70,20 +68,11 @@ class HomeReader:
     """Reads one person's App Home from the store. Touches no AWS; Slack only for user groups
     (UpstreamError when Slack cannot say who is in one)."""
 
-    def __init__(
-        self,
-        *,
-        config: Config,
-        deployments: Deployments,
-        locks: Locks,
-        incidents: Incidents,
-        access: Access,
-        clock: Clock,
-    ) -> None:
+    def __init__(self, config: Config, store: Store, *, access: Access, clock: Clock) -> None:
         self._config = config
-        self._deployments = deployments
-        self._locks = locks
-        self._incidents = incidents
+        self._deployments = Deployments(store)
+        self._locks = Locks(store)
+        self._incidents = Incidents(store)
         self._access = access
         self._clock = clock
 
@@ -97,12 +86,15 @@ class HomeReader:
         environments = []
         for env in self._config.environments.values():
             lock = locks.get(env.name)
+            here = tuple(incidents) if env.name == self._config.incidents.environment else ()
             mine = [r for r in runs if r.environment == env.name]
             pending = [r for r in mine if _pending(r, now)]
             yours = [r for r in pending if await self._may_decide(viewer, r, env)]
             environments.append(
                 EnvironmentHome(
                     name=env.name,
+                    confirm_buttons=env.confirm_buttons,
+                    canary_stages=len(env.canary.stages),
                     running=tuple(r for r in mine if r.state.in_flight),
                     windows=tuple(r for r in windows if r.environment == env.name),
                     lock=lock if lock is not None and lock.active(now) else None,
@@ -111,7 +103,8 @@ class HomeReader:
                     next_open=None if env.schedule.open_at(now) else env.schedule.next_open(now),
                     deploy_windows=tuple(env.schedule.windows),
                     timezone=env.schedule.timezone,
-                    incidents=self._incidents_of(env.name, incidents),
+                    incidents=here,
+                    frozen_by=self._frozen_by(here),
                     waiting_for_you=tuple(yours),
                     awaiting_others=tuple(r for r in pending if r not in yours),
                 )
@@ -125,18 +118,12 @@ class HomeReader:
             return False
         return await self._access.is_member(viewer, env.approvers)
 
-    def _incidents_of(
-        self, environment: str, incidents: Sequence[Incident]
-    ) -> tuple[IncidentHome, ...]:
-        if environment != self._config.incidents.environment:
-            return ()
-        shown = []
-        for incident in incidents:
-            freezes: tuple[str, ...] = ()
-            if incident.severity.lower() in FREEZING_SEVERITIES:
-                freezes = tuple(sorted(named_services(incident, self._config)))
-            shown.append(IncidentHome(incident, freezes))
-        return tuple(shown)
+    def _frozen_by(self, incidents: Sequence[Incident]) -> dict[str, tuple[str, ...]]:
+        return {
+            i.id: tuple(sorted(named_services(i, self._config)))
+            for i in incidents
+            if i.severity.lower() in FREEZING_SEVERITIES
+        }
 
 
 def _pending(run: Deployment, now: datetime) -> bool:

@@ -19,13 +19,16 @@ class HomeViewer(FrozenModel):
     published_at: datetime | None = None
 
 
-def _viewer(row: tuple[str, str, str | None, str | None]) -> HomeViewer:
-    return HomeViewer(
-        user_id=row[0],
-        opened_at=datetime.fromisoformat(row[1]),
-        digest=row[2],
-        published_at=datetime.fromisoformat(row[3]) if row[3] else None,
-    )
+_COLUMNS = ("user_id", "opened_at", "digest", "published_at")
+
+
+def _select(db: sqlite_utils.Database, rest: str, args: list[str]) -> list[HomeViewer]:
+    """The viewers `rest` (this module's own WHERE or ORDER BY clause) picks."""
+    sql = f"SELECT {', '.join(_COLUMNS)} FROM home_viewers {rest}"  # noqa: S608 - no input
+    return [
+        HomeViewer.model_validate(dict(zip(_COLUMNS, row, strict=True)))
+        for row in db.execute(sql, args).fetchall()
+    ]
 
 
 class HomeViewers:
@@ -46,26 +49,11 @@ class HomeViewers:
 
     async def all(self) -> list[HomeViewer]:
         """Everyone who opened the Home tab, first opened first."""
-
-        def query(db: sqlite_utils.Database) -> list[HomeViewer]:
-            rows = db.execute(
-                "SELECT user_id, opened_at, digest, published_at FROM home_viewers "
-                "ORDER BY opened_at, user_id"
-            ).fetchall()
-            return [_viewer(r) for r in rows]
-
-        return await self._store.call(query)
+        return await self._store.call(lambda db: _select(db, "ORDER BY opened_at, user_id", []))
 
     async def get(self, user_id: str) -> HomeViewer | None:
-        def query(db: sqlite_utils.Database) -> HomeViewer | None:
-            row = db.execute(
-                "SELECT user_id, opened_at, digest, published_at FROM home_viewers "
-                "WHERE user_id = ?",
-                [user_id],
-            ).fetchone()
-            return _viewer(row) if row is not None else None
-
-        return await self._store.call(query)
+        found = await self._store.call(lambda db: _select(db, "WHERE user_id = ?", [user_id]))
+        return found[0] if found else None
 
     async def published(self, user_id: str, *, digest: str, at: datetime) -> None:
         """Slack accepted a view whose digest is `digest` for `user_id`'s Home tab."""
