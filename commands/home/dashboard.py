@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from commands.access import Access
 from pipeline.freezes import FREEZING_SEVERITIES, named_services
@@ -64,6 +64,11 @@ class Dashboard:
         return sum(len(e.waiting_for_you) for e in self.environments)
 
 
+# How long the Home trusts what Slack said of a user group's members (approvers): a Home may
+# offer buttons a minute after its viewer left the group; the click itself asks Slack again.
+GROUP_MEMBERS_TTL_S = 60.0
+
+
 class HomeReader:
     """Reads one person's App Home from the store. Touches no AWS; Slack only for user groups
     (UpstreamError when Slack cannot say who is in one)."""
@@ -75,6 +80,7 @@ class HomeReader:
         self._incidents = Incidents(store)
         self._access = access
         self._clock = clock
+        self._groups: dict[str, tuple[datetime, frozenset[str]]] = {}
 
     async def dashboard(self, viewer: str) -> Dashboard:
         now = self._clock.now()
@@ -116,7 +122,23 @@ class HomeReader:
         not ask for it and has not decided on it yet."""
         if viewer == run.requested_by or any(a.user_id == viewer for a in run.approvals):
             return False
-        return await self._access.is_member(viewer, env.approvers)
+        if viewer in env.approvers:
+            return True
+        for group in (i for i in env.approvers if i.startswith("S")):
+            if viewer in await self._members_of(group):
+                return True
+        return False
+
+    async def _members_of(self, group: str) -> frozenset[str]:
+        """A user group's members, asked of Slack at most once a `GROUP_MEMBERS_TTL_S`: every
+        viewer's Home is drawn on every change, and usergroups.users.list is a Tier 2 method."""
+        now = self._clock.now()
+        known = self._groups.get(group)
+        if known is not None and known[0] > now:
+            return known[1]
+        members = await self._access.members_of(group)
+        self._groups[group] = (now + timedelta(seconds=GROUP_MEMBERS_TTL_S), members)
+        return members
 
     def _frozen_by(self, incidents: Sequence[Incident]) -> dict[str, tuple[str, ...]]:
         return {

@@ -301,3 +301,22 @@ def test_outside_the_deploy_windows_the_next_one_is_shown() -> None:
 
     assert "Outside the deploy windows (Mon-Thu 09:00-16:00, Europe/Berlin)" in text
     assert f"the next opens <!date^{int(opens.timestamp())}^" in text
+
+
+async def test_approvers_in_a_user_group_see_the_buttons_and_slack_is_asked_once_a_minute(
+    bot: BotDriver, slack: FakeSlack
+) -> None:
+    """Every viewer's Home is drawn on every change; who is in a user group is asked of Slack
+    (a Tier 2 method) once for all of them, not once per viewer and change."""
+    await open_home(bot, "ULEAD1", "ULEAD2", OUTSIDER)
+    run_id = await request_production(bot, slack)
+    before, started = len(slack.of("usergroups.users.list")), bot.clock.now()
+
+    for _ in range(5):
+        bot.runtime.home.changed()
+        await bot.command("lock production release train", user="ULEAD1")
+        await bot.command("unlock production", user="ULEAD1")
+
+    assert buttons(slack, "ULEAD2") == [(APPROVE_ACTION, run_id), (REJECT_ACTION, run_id)]
+    minutes = (bot.clock.now() - started).total_seconds() / 60
+    assert len(slack.of("usergroups.users.list")) - before <= minutes + 1
