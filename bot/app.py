@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -72,12 +71,7 @@ def build_app(
         # Listeners catch their own errors (the dispatcher); this sees Bolt's, logged once.
         explain(error)
 
-    @app.event("app_home_opened")
-    async def on_home_opened(event: dict[str, Any]) -> None:
-        # Bolt acknowledges events itself. Opening a tab changes nothing: no audit row.
-        if event.get("tab") == "home" and event.get("user"):
-            await home.opened(str(event["user"]))
-
+    dispatcher.home_opened(app, home.opened)
     dispatcher.command(app, "/deploy", router.on_command)
     dispatcher.action(app, CANCEL_WAIT_ACTION, "cancel the wait", gates.on_cancel_wait)
     dispatcher.command(app, "/health", health.on_command)

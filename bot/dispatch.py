@@ -1,8 +1,11 @@
-"""The one dispatcher: every slash command, button and form goes through it.
+"""The one dispatcher: every slash command, button and form goes through it (and the one
+event the bot takes, the App Home being opened).
 
 For each request it acknowledges Slack in time, calls the command's handler, renders the
 `Outcome` (the private reply, the cards to redraw, the form to open, the form's errors), turns
-any error into one clear private message, and writes exactly one audit row. A failure on a
+any error into one clear private message, and writes exactly one audit row. A click on the App
+Home has no channel: its reply goes on the clicker's Home; after every request the Homes are
+told that something may have changed. A failure on a
 system's side (AWS, Slack, the database, a bug) gets a reference id that is also in the log.
 A request whose work goes on after the ack is journaled first (`store.requests.OpenRequests`);
 at start-up, `recover_interrupted` audits and answers the ones a crash cut short.
@@ -25,7 +28,7 @@ from bot.deploy.adapter import SlackNotifier
 from bot.home import HomeTabs
 from bot.mrkdwn import escape, render
 from bot.payloads import click as parse_click
-from bot.payloads import invocation, submission
+from bot.payloads import home_opener, invocation, submission
 from bot.render import form_view, reply_message
 from bot.slack import SlackGateway, slack_failure
 from commands.exchange import Answer, Click, Invocation, Later, Outcome, Submission
@@ -128,6 +131,21 @@ class Dispatcher:
             await self._click(ack, respond, body, verb, handler)
 
         app.action(action_id)(listener)
+
+    def home_opened(self, app: AsyncApp, handler: Callable[[str], Awaitable[None]]) -> None:
+        """The Events API's `app_home_opened`: `handler` gets who opened the Home tab. Bolt
+        acknowledges events itself; opening a tab changes nothing, so nothing is said or
+        audited, and an error is only logged (with its reference)."""
+
+        async def listener(event: dict[str, Any]) -> None:
+            user = home_opener(event)
+            try:
+                if user is not None:
+                    await handler(user)
+            except Exception as exc:  # noqa: BLE001 - logged once with its reference
+                explain(exc)
+
+        app.event("app_home_opened")(listener)
 
     def view(self, app: AsyncApp, callback_id: str, verb: str, handler: FormHandler) -> None:
         async def listener(ack: AsyncAck, body: dict[str, Any]) -> None:

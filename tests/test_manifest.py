@@ -44,7 +44,7 @@ SCOPES_OF_METHOD: dict[str, tuple[str, ...]] = {
 SCOPES_WITHOUT_A_METHOD = {"commands"}
 
 _COMMAND = re.compile(r"""\.command\(\s*app,\s*["'](/[\w-]+)["']""")
-_EVENT = re.compile(r"""\.event\(\s*["'](\w+)["']""")
+_EVENT = re.compile(r"""\.event\(\s*["'](\w+)["']""")  # app.event("app_home_opened")
 _CLIENT_CALL = re.compile(r"client\.([a-z]+_[A-Za-z_]+)\(")
 
 
