@@ -16,6 +16,7 @@ from bot.canary.views import (
 from bot.deploy.views import APPROVE_ACTION, REJECT_ACTION, WINDOW_ROLLBACK_ACTION
 from bot.dispatch import Dispatcher, explain
 from bot.gates.views import CANCEL_WAIT_ACTION
+from bot.home import HomeTabs
 from bot.incident.views import (
     POST_UPDATE_ACTION,
     RESOLVE_ACTION,
@@ -52,6 +53,7 @@ def build_app(
     canary: CanaryCommands,
     gates: GateCommands,
     health: HealthCommands,
+    home: HomeTabs,
 ) -> AsyncApp:
     router = DeployRouter(config=config, deploy=deploy, gates=gates)
     secret = settings.slack_signing_secret
@@ -69,6 +71,7 @@ def build_app(
         # Listeners catch their own errors (the dispatcher); this sees Bolt's, logged once.
         explain(error)
 
+    dispatcher.home_opened(app, home.opened)
     dispatcher.command(app, "/deploy", router.on_command)
     dispatcher.action(app, CANCEL_WAIT_ACTION, "cancel the wait", gates.on_cancel_wait)
     dispatcher.command(app, "/health", health.on_command)

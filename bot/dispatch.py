@@ -1,8 +1,11 @@
-"""The one dispatcher: every slash command, button and form goes through it.
+"""The one dispatcher: every slash command, button and form goes through it (and the one
+event the bot takes, the App Home being opened).
 
 For each request it acknowledges Slack in time, calls the command's handler, renders the
 `Outcome` (the private reply, the cards to redraw, the form to open, the form's errors), turns
-any error into one clear private message, and writes exactly one audit row. A failure on a
+any error into one clear private message, and writes exactly one audit row. A click on the App
+Home has no channel: its reply goes on the clicker's Home; after every request the Homes are
+told that something may have changed. A failure on a
 system's side (AWS, Slack, the database, a bug) gets a reference id that is also in the log.
 A request whose work goes on after the ack is journaled first (`store.requests.OpenRequests`);
 at start-up, `recover_interrupted` audits and answers the ones a crash cut short.
@@ -22,9 +25,10 @@ from slack_sdk.errors import SlackClientError
 
 from bot.blocks import Blocks, message_text
 from bot.deploy.adapter import SlackNotifier
+from bot.home import HomeTabs
 from bot.mrkdwn import escape, render
 from bot.payloads import click as parse_click
-from bot.payloads import invocation, submission
+from bot.payloads import home_opener, invocation, submission
 from bot.render import form_view, reply_message
 from bot.slack import SlackGateway, slack_failure
 from commands.exchange import Answer, Click, Invocation, Later, Outcome, Submission
@@ -103,7 +107,9 @@ class Dispatcher:
         audit: AuditLog,
         journal: OpenRequests,
         clock: Clock,
+        home: HomeTabs | None = None,
     ) -> None:
+        self._home = home
         self._slack = slack
         self._notifier = notifier
         self._audit = audit
@@ -125,6 +131,21 @@ class Dispatcher:
             await self._click(ack, respond, body, verb, handler)
 
         app.action(action_id)(listener)
+
+    def home_opened(self, app: AsyncApp, handler: Callable[[str], Awaitable[None]]) -> None:
+        """The Events API's `app_home_opened`: `handler` gets who opened the Home tab. Bolt
+        acknowledges events itself; opening a tab changes nothing, so nothing is said or
+        audited, and an error is only logged (with its reference)."""
+
+        async def listener(event: dict[str, Any]) -> None:
+            user = home_opener(event)
+            try:
+                if user is not None:
+                    await handler(user)
+            except Exception as exc:  # noqa: BLE001 - logged once with its reference
+                explain(exc)
+
+        app.event("app_home_opened")(listener)
 
     def view(self, app: AsyncApp, callback_id: str, verb: str, handler: FormHandler) -> None:
         async def listener(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -179,6 +200,8 @@ class Dispatcher:
         handler: ClickHandler,
     ) -> None:
         press = parse_click(body)
+        # A click on the App Home has no channel or response_url: it is answered on the Home.
+        on_home = (body.get("container") or {}).get("type") == "view" and press.channel_id is None
         action = f"click {verb} {press.value}"
         journal_id = await self._open(press.user_id, action, press.channel_id, None)
         await ack()
@@ -195,8 +218,9 @@ class Dispatcher:
             press.user_id,
             action,
             press.channel_id,
-            respond=respond,
+            respond=None if on_home else respond,
             journal_id=journal_id,
+            on_home=on_home,
         )
 
     async def _form(self, ack: AsyncAck, form: Submission, verb: str, handler: FormHandler) -> None:
@@ -261,8 +285,10 @@ class Dispatcher:
         typed: str = "",
         tell_in: str | None = None,
         journal_id: int | None = None,
+        on_home: bool = False,
     ) -> None:
-        """Say what there is to say (if not said in the ack), redraw cards, audit once."""
+        """Say what there is to say (if not said in the ack), redraw cards, audit once; the
+        App Homes are redrawn too, since most requests change what they show."""
         audit = outcome.audit
         message: tuple[str, Blocks | None] | None = None
         if outcome.error is not None:
@@ -270,7 +296,9 @@ class Dispatcher:
             message, audit = (message_text(said.text + typed), None), said.audit
         elif outcome.reply is not None:
             message = reply_message(outcome.reply)
-        if message is not None and (respond is not None or tell_in is not None):
+        if message is not None and on_home and self._home is not None:
+            await self._home.tell(user_id, message[0])
+        elif message is not None and (respond is not None or tell_in is not None):
             await self._tell(
                 user_id,
                 message,
@@ -285,6 +313,8 @@ class Dispatcher:
             except Exception:
                 log.warning("could not redraw the card of %s", run.id, exc_info=True)
         await self._record(user_id, action, channel_id, audit, outcome.ref, journal_id=journal_id)
+        if self._home is not None:
+            self._home.changed()
 
     async def _announce(
         self, inv: Invocation, message: tuple[str, Blocks | None], *, respond: AsyncRespond

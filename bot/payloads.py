@@ -30,6 +30,12 @@ def click(body: dict[str, Any]) -> Click:
     )
 
 
+def home_opener(event: dict[str, Any]) -> str | None:
+    """Who opened the app's Home tab (`app_home_opened`); None for its other tabs."""
+    user = event.get("user")
+    return str(user) if event.get("tab") == "home" and user else None
+
+
 def submission(body: dict[str, Any]) -> Submission:
     view = body.get("view") or {}
     fields: dict[str, str] = {}

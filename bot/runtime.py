@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.app import build_app
 from bot.deploy.adapter import SlackNotifier
 from bot.dispatch import Dispatcher
+from bot.home import HomeTabs
 from bot.metrics import Meter, MeteredWebClient
 from bot.settings import Settings
 from bot.signatures import RequestGuard
@@ -35,6 +36,7 @@ from bot.wiring import (
     wire_deploy,
     wire_gates,
     wire_health,
+    wire_home,
     wire_incident,
     wire_rollback,
     wire_watch,
@@ -90,9 +92,16 @@ class Runtime:
     dispatcher: Dispatcher
     watch: PostDeployWatch
     meter: Meter
+    home: HomeTabs
 
     async def fire(self, key: str) -> None:
-        """A timer came due: do what its key names."""
+        """A timer came due: do what its key names (the App Homes follow)."""
+        try:
+            await self._fire(key)
+        finally:
+            self.home.changed()
+
+    async def _fire(self, key: str) -> None:
         kind, _, subject = key.partition(":")
         if kind == "approval":
             await self.runs.expire(subject)
@@ -118,6 +127,7 @@ class Runtime:
             ("watches", self.watch.check_due),
             ("watches missed", self.watch.begin_missed),
             ("cards", self.notifier.converge),
+            ("app homes", self.home.refresh),
         ):
             try:
                 async with asyncio.timeout(SWEEP_TIMEOUT_S):
@@ -216,6 +226,7 @@ def compose(settings: Settings, core: Core, client: AsyncWebClient) -> Runtime:
     incident = wire_incident(core)
     rollback = wire_rollback(core)
     watch = wire_watch(core, rollback)
+    home = wire_home(core)
     audit = AuditLog(core.store)
     dispatcher = Dispatcher(
         slack=core.slack,
@@ -223,6 +234,7 @@ def compose(settings: Settings, core: Core, client: AsyncWebClient) -> Runtime:
         audit=audit,
         journal=OpenRequests(core.store),
         clock=core.clock,
+        home=home,
     )
     app = build_app(
         settings,
@@ -236,6 +248,7 @@ def compose(settings: Settings, core: Core, client: AsyncWebClient) -> Runtime:
         canary=wire_canary(core),
         gates=gates,
         health=wire_health(core),
+        home=home,
     )
     seen = SeenRequests(core.store)
     secret = settings.slack_signing_secret
@@ -263,6 +276,7 @@ def compose(settings: Settings, core: Core, client: AsyncWebClient) -> Runtime:
         dispatcher=dispatcher,
         watch=watch,
         meter=core.meter,
+        home=home,
     )
 
 
@@ -282,6 +296,7 @@ async def start(runtime: Runtime, core: Core) -> None:
         return await core.deployments.get(deployment_id) is not None
 
     await runtime.dispatcher.recover_interrupted(has_deployment)
+    await runtime.home.start()
     await runtime.sweep()
 
 

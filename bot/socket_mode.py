@@ -1,8 +1,8 @@
 """Socket Mode with the same replay guard as HTTP: an envelope is acted on once.
 
 Over Socket Mode there is no signature to check (the WebSocket itself is opened with the app
-token). Slack re-sends an envelope it saw no acknowledgement for; the bot takes no Events API
-events (the ones Slack retries) and acknowledges commands and clicks at once, so a repeated
+token). Slack re-sends an envelope it saw no acknowledgement for; the bot acknowledges
+commands, clicks and its one Events API event (`app_home_opened`) at once, so a repeated
 envelope id is a duplicate: it is acknowledged again and not acted on. Envelope ids are kept
 in the store for `ENVELOPE_MEMORY_S`, so this holds across a restart.
 """

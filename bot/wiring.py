@@ -13,6 +13,7 @@ import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deploy.adapter import SlackNotifier
+from bot.home import HomeTabs
 from bot.incident.adapter import SlackIncidentChat
 from bot.metrics import Meter, TimedDeployments
 from bot.settings import Settings
@@ -26,6 +27,7 @@ from commands.deploy.stats import DeliveryFigures
 from commands.deploy.usecases import DeployCommands
 from commands.gates.usecases import GateCommands
 from commands.health.usecases import HealthCommands
+from commands.home import HomeReader
 from commands.incident.reminders import Reminders
 from commands.incident.usecases import IncidentCommands
 from commands.rollback.approvers import WarRoomApprovers
@@ -55,6 +57,7 @@ from store.deploy.locks import Locks
 from store.deploy.models import Deployment
 from store.deploy.repository import Deployments
 from store.deploy.stages import RolloutStages
+from store.home import HomeViewers
 from store.incident.repository import Incidents
 from store.watch import Watches
 
@@ -399,3 +402,17 @@ def wire_watch(core: Core, rollback: RollbackFeature) -> PostDeployWatch:
 
     core.engine.after_success(begin)
     return watch
+
+
+def wire_home(core: Core) -> HomeTabs:
+    """The App Home tab: published to whoever opened it, again whenever a run changes (each
+    redraw of a card); the dispatcher and the timers tell it of the other changes."""
+    home = HomeTabs(
+        reader=HomeReader(core.config, core.store, access=core.access, clock=core.clock),
+        viewers=HomeViewers(core.store),
+        slack=core.slack,
+        clock=core.clock,
+        tasks=core.background,
+    )
+    core.notifier.on_change(home.changed)
+    return home

@@ -360,6 +360,20 @@ def _m014_indexes_for_delivery_figures(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m015_home_viewers(db: sqlite_utils.Database) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE home_viewers (
+            user_id TEXT PRIMARY KEY,
+            opened_at TEXT NOT NULL,
+            digest TEXT,
+            published_at TEXT
+        )
+        """,
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -385,6 +399,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (12, "indexes for history, setbacks and war-room rollbacks", _m012_indexes_for_history),
     (13, "post-deploy watches and their alerts", _m013_watches),
     (14, "indexes for delivery figures", _m014_indexes_for_delivery_figures),
+    (15, "who opened the App Home, and what it last showed them", _m015_home_viewers),
 ]
 
 

@@ -48,6 +48,13 @@ def manifest_bot_scopes() -> list[str]:
     return list(manifest["oauth_config"]["scopes"]["bot"])
 
 
+def manifest_home_tab() -> bool:
+    """Whether manifest.yml enables the App Home tab: without it the fake Slack refuses
+    views.publish (`not_enabled`), as Slack does."""
+    manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+    return bool(manifest["features"].get("app_home", {}).get("home_tab_enabled"))
+
+
 @pytest.fixture(autouse=True)
 def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the developer's Slack, chatops or AWS settings."""
@@ -140,6 +147,7 @@ async def slack() -> AsyncIterator[FakeSlack]:
             User("UDANA", "dana", "Dana Diaz"),
         ),
         scopes=manifest_bot_scopes(),
+        home_tab_enabled=manifest_home_tab(),
     )
     await fake.start()
     yield fake

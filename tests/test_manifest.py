@@ -35,6 +35,7 @@ SCOPES_OF_METHOD: dict[str, tuple[str, ...]] = {
     "pins_add": ("pins:write",),
     "conversations_members": ("channels:read",),
     "views_open": (),
+    "views_publish": (),
     "auth_test": (),
     "conversations_info": ("channels:read",),
     "users_info": ("users:read",),
@@ -43,6 +44,7 @@ SCOPES_OF_METHOD: dict[str, tuple[str, ...]] = {
 SCOPES_WITHOUT_A_METHOD = {"commands"}
 
 _COMMAND = re.compile(r"""\.command\(\s*app,\s*["'](/[\w-]+)["']""")
+_EVENT = re.compile(r"""\.event\(\s*["'](\w+)["']""")  # app.event("app_home_opened")
 _CLIENT_CALL = re.compile(r"client\.([a-z]+_[A-Za-z_]+)\(")
 
 
@@ -109,6 +111,7 @@ def test_flipping_the_manifest_to_socket_mode_as_documented_stays_valid(
     for command in socket["features"]["slash_commands"]:
         del command["url"]
     del socket["settings"]["interactivity"]["request_url"]
+    del socket["settings"]["event_subscriptions"]["request_url"]
 
     assert _errors(validator, socket) == []
 
@@ -127,6 +130,23 @@ def test_http_mode_sends_interactivity_to_the_events_path(manifest: dict[str, An
 
     assert interactivity["is_enabled"] is True
     assert _is_events_url(interactivity.get("request_url"))
+
+
+def test_http_mode_sends_events_to_the_events_path(manifest: dict[str, Any]) -> None:
+    assert _is_events_url(manifest["settings"]["event_subscriptions"].get("request_url"))
+
+
+def test_every_event_the_code_listens_to_is_subscribed(manifest: dict[str, Any]) -> None:
+    listened = set(_EVENT.findall(_bot_sources()))
+    subscribed = set(manifest["settings"]["event_subscriptions"]["bot_events"])
+
+    assert "app_home_opened" in listened
+    assert listened == subscribed
+
+
+def test_the_home_tab_the_bot_publishes_is_enabled(manifest: dict[str, Any]) -> None:
+    assert "views_publish" in _CLIENT_CALL.findall(_bot_sources())
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
 
 
 def _is_events_url(url: str | None) -> bool:

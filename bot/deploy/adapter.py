@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from bot.blocks import MAX_MESSAGE_TEXT, Blocks
@@ -84,6 +85,12 @@ class SlackNotifier:
         self._behind: set[str] = set()
         self._progress: dict[str, Progress] = {}
         self._failed: dict[str, str | None] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` whenever a run changes (each redraw of a card): the App Home
+        follows the runs this way."""
+        self._listeners.append(listener)
 
     async def _card(self, run: Deployment) -> tuple[str, Blocks]:
         env = self._config.environment(run.environment)
@@ -251,6 +258,8 @@ class SlackNotifier:
         shows it, and retries a failed update (see RETRY_*). A redraw asked for while that task
         runs makes it draw once more, so the card ends on the latest state whatever the order.
         """
+        for listener in self._listeners:
+            listener()
         if run.channel_id is None or run.message_ts is None:
             return
         self._behind.add(run.id)

@@ -188,6 +188,13 @@ def _state_line(run: Deployment) -> str:
     return ""
 
 
+def run_state(run: Deployment, *, canary_stages: int, now: datetime | None = None) -> str:
+    """Where a run stands, in one line (empty once it has finished): a canary's stage, the wait
+    after approval (the time left as of `now`, else when it starts), or its state."""
+    state = stage_line(run, canary_stages) if is_canary(run) else None
+    return state or wait_line(run, now) or _state_line(run)
+
+
 def finished_text(run: Deployment) -> str:
     """The message that tells a run's end in its thread: its outcome, and for a successful
     deploy how long it can be rolled back without approvals."""
@@ -297,8 +304,7 @@ def deploy_card(
     if run.is_rollback:
         blocks.append(section(f"*Reason:* {reason_words(run)}"))
     outcome = outcome_text(run, reverters)
-    state = stage_line(run, canary_stages) if is_canary(run) else None
-    state = state or wait_line(run, now) or _state_line(run)
+    state = run_state(run, canary_stages=canary_stages, now=now)
     if state:
         blocks.append(section(state))
     gates = gate_lines(run)
@@ -323,7 +329,7 @@ def deploy_card(
     if asking:
         blocks.append(context(asking))
     if run.state is DeploymentState.AWAITING_APPROVAL and run.required_approvals > 0:
-        blocks.append(_buttons(run, confirm_buttons=confirm_buttons))
+        blocks.append(approval_buttons(run, confirm_buttons=confirm_buttons))
     elif window_open(run):
         blocks.append(_window_button(run))
     elif (buttons := steering(run) or wait_button(run)) is not None:
@@ -351,7 +357,8 @@ def _window_button(run: Deployment) -> dict[str, Any]:
     )
 
 
-def _buttons(run: Deployment, *, confirm_buttons: bool) -> dict[str, Any]:
+def approval_buttons(run: Deployment, *, confirm_buttons: bool) -> dict[str, Any]:
+    """Approve and Reject, as the card and the App Home show them (one handler for both)."""
     approve_confirm = reject_confirm = None
     if confirm_buttons:
         names = [t.service for t in run.active_targets]

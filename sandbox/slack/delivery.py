@@ -2,7 +2,8 @@
 
 `AppDelivery` signs each request with the app's signing secret and POSTs it to the app's
 `/slack/events`: slash commands and button clicks (with a `response_url` this local Slack
-serves, aimed at the channel, the person and the message clicked) and view submissions. It
+serves, aimed at the channel, the person and the message clicked), clicks on the App Home,
+view submissions, and the Events API's `app_home_opened`. It
 reads the ack as Slack does: a command's ack body is shown to the person as an ephemeral
 message, and a submission's ack closes the modal or leaves it open with the errors it names.
 The test driver and the sandbox page both send through it.
@@ -212,6 +213,51 @@ class AppDelivery:
         }
         if message is not None:
             payload["message"] = message
+        return await self.send_form({"payload": json.dumps(payload)})
+
+    async def app_home_opened(self, user: str) -> Ack:
+        """`user` opens the app's Home tab: the Events API's `app_home_opened`, as JSON, with
+        the Home view published to them so far (if any), as Slack sends it."""
+        event: Json = {
+            "type": "app_home_opened",
+            "user": user,
+            "channel": f"D{user.lstrip('UW')}",
+            "tab": "home",
+            "event_ts": f"{time.time():.6f}",
+        }
+        home = self.slack.workspace.home_views.get(user)
+        if home is not None:
+            event["view"] = self.slack.workspace.render_view(home)
+        body = json.dumps(
+            {
+                "token": "legacy",
+                "team_id": self.team_id,
+                "api_app_id": self.api_app_id,
+                "event": event,
+                "type": "event_callback",
+                "event_id": f"Ev{next(self._ids):08d}",
+                "event_time": int(time.time()),
+            }
+        )
+        return await self.post(body, content_type="application/json", headers=self.sign(body))
+
+    async def home_action(self, action: Json, *, user: str, trigger_id: str | None = None) -> Ack:
+        """A click on an interactive element of `user`'s Home tab: Slack sends the view instead
+        of a message and a channel, and no `response_url` (a Home tab has none)."""
+        home = self.slack.workspace.home_views.get(user)
+        if home is None:
+            raise SlackError("not_found", f"{user} has no Home tab published")
+        view = self.slack.workspace.render_view(home)
+        payload: Json = {
+            "type": "block_actions",
+            "team": {"id": self.team_id, "domain": "sandbox"},
+            "api_app_id": self.api_app_id,
+            "user": {"id": user, "name": self._user_name(user), "team_id": self.team_id},
+            "container": {"type": "view", "view_id": home.id},
+            "trigger_id": trigger_id or self.new_trigger(user),
+            "view": view,
+            "actions": [{"action_ts": f"{time.time():.6f}", **action}],
+        }
         return await self.send_form({"payload": json.dumps(payload)})
 
     async def view_submission(self, view: Json, values: Json, *, user: str) -> Ack:

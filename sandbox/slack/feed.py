@@ -26,6 +26,7 @@ class ChangeKind(StrEnum):
     VIEW_UPDATED = "view_updated"
     VIEW_PUSHED = "view_pushed"
     VIEW_CLOSED = "view_closed"
+    HOME_PUBLISHED = "home_published"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 MAX_MESSAGE_BLOCKS: Final = 50  # Slack: blocks per message
 MAX_VIEW_BLOCKS: Final = 100  # Slack: blocks per modal or Home tab
+MAX_VIEW_BYTES: Final = 250_000  # Slack: views.publish answers view_too_large past 250 kB
 MAX_TEXT_OBJECT: Final = 3000  # Slack: any text object, 1-3000 characters
 MAX_SECTION_TEXT: Final = 3000  # Slack: section text
 MAX_SECTION_FIELDS: Final = 10  # Slack: section fields
@@ -34,6 +35,7 @@ MAX_SELECT_OPTIONS: Final = 100  # Slack: options of a static select
 MAX_VIEW_TITLE: Final = 24  # Slack: modal title, submit and close, plain_text
 MAX_PRIVATE_METADATA: Final = 3000  # Slack: view private_metadata
 MAX_CALLBACK_ID: Final = 255  # Slack: view callback_id
+MAX_EXTERNAL_ID: Final = 255  # Slack: view external_id
 MAX_INPUT_LABEL: Final = 2000  # Slack: input label
 MAX_INPUT_HINT: Final = 2000  # Slack: input hint
 MAX_PLACEHOLDER: Final = 150  # Slack: element placeholder
@@ -80,6 +82,35 @@ def check_view(view: object) -> None:
         raise Invalid("/view/submit", "is required when the view has input blocks")
     _string(v.get("private_metadata", ""), "/view/private_metadata", MAX_PRIVATE_METADATA)
     _string(v.get("callback_id", ""), "/view/callback_id", MAX_CALLBACK_ID)
+
+
+# Slack's block reference: the blocks a Home tab may hold (not file or markdown, which are for
+# messages only).
+HOME_BLOCKS: Final = frozenset(
+    {"actions", "context", "divider", "header", "image", "input", "rich_text", "section", "video"}
+)
+
+
+class InvalidBlocks(Invalid):
+    """A view's blocks break a rule: Slack answers `invalid_blocks`, not `invalid_arguments`."""
+
+
+def check_home_view(view: object) -> None:
+    """Raise `Invalid` (`InvalidBlocks` for its blocks) unless views.publish would accept `view`
+    as a Home tab."""
+    v = _object(view, "/view")
+    if v.get("type") != "home":
+        raise Invalid("/view/type", "must be home")
+    _string(v.get("private_metadata", ""), "/view/private_metadata", MAX_PRIVATE_METADATA)
+    _string(v.get("callback_id", ""), "/view/callback_id", MAX_CALLBACK_ID)
+    _string(v.get("external_id", ""), "/view/external_id", MAX_EXTERNAL_ID)
+    try:
+        blocks = _blocks(v.get("blocks"), "/view/blocks", max_blocks=MAX_VIEW_BLOCKS)
+    except Invalid as exc:
+        raise InvalidBlocks(exc.pointer, exc.problem) from None
+    for i, block in enumerate(blocks):
+        if block.get("type") not in HOME_BLOCKS:
+            raise InvalidBlocks(f"/view/blocks/{i}/type", "is not allowed in a Home tab")
 
 
 def channel_name_error(name: str) -> str | None:

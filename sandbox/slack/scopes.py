@@ -37,6 +37,7 @@ METHOD_SCOPES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "views.open": (),
         "views.update": (),
         "views.push": (),
+        "views.publish": (),
     }
 )
 

@@ -43,7 +43,8 @@ class LocalSlack:
     """A Slack workspace and its Web API on a random port of 127.0.0.1.
 
     `scopes=None` grants every scope; otherwise a call whose scope is missing answers
-    `missing_scope`. Use `async with LocalSlack() as slack:` or `start()` and `close()`.
+    `missing_scope`. `home_tab_enabled` is the app's App Home setting (views.publish answers
+    `not_enabled` without it). Use `async with LocalSlack() as slack:` or `start()` and `close()`.
     """
 
     def __init__(
@@ -54,10 +55,12 @@ class LocalSlack:
         scopes: Iterable[str] | None = None,
         missing_channels: Iterable[str] = (),
         unknown_users: Iterable[str] = (),
+        home_tab_enabled: bool = True,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         self.workspace = Workspace(users=users, groups=groups)
+        self.workspace.home_tab_enabled = home_tab_enabled
         self.workspace.missing_channels.update(missing_channels)
         self.workspace.unknown_users.update(unknown_users)
         self.api = WebApi(self.workspace, scopes=scopes, base_url=lambda: self.base)

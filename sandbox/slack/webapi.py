@@ -87,6 +87,20 @@ class Args:
             raise SlackError("invalid_blocks", str(exc), errors=[str(exc)]) from None
         return list(blocks)
 
+    def home_view(self) -> Json:
+        view = self.decoded("view", "invalid_arguments")
+        if view is None:
+            raise SlackError("invalid_arguments", "missing required field: view")
+        if len(json.dumps(view)) > limits.MAX_VIEW_BYTES:
+            raise SlackError("view_too_large")
+        try:
+            limits.check_home_view(view)
+        except limits.InvalidBlocks as exc:
+            raise SlackError("invalid_blocks", str(exc), errors=[str(exc)]) from None
+        except limits.Invalid as exc:
+            raise SlackError("invalid_arguments", str(exc)) from None
+        return dict(view)
+
     def view(self) -> Json:
         view = self.decoded("view", "invalid_arguments")
         if view is None:
@@ -132,6 +146,7 @@ class WebApi:
             "views.open": self._open_view,
             "views.update": self._update_view,
             "views.push": self._push_view,
+            "views.publish": self._publish_view,
         }
         if self._methods.keys() != METHOD_SCOPES.keys():
             raise RuntimeError("WebApi serves exactly the methods METHOD_SCOPES lists.")
@@ -360,6 +375,12 @@ class WebApi:
         trigger_id = args.required("trigger_id")
         pushed = self.workspace.push_view(args.view(), trigger_id=trigger_id)
         return {"view": self.workspace.render_view(pushed)}
+
+    def _publish_view(self, args: Args) -> Json:
+        user_id = args.required("user_id")
+        view = args.home_view()
+        published = self.workspace.publish_home(user_id, view, hash_=args.get("hash"))
+        return {"view": self.workspace.render_view(published)}
 
     # response_url
 

@@ -55,6 +55,9 @@ class Workspace:
         self.channels: dict[str, Channel] = {}
         self.ephemerals: list[Ephemeral] = []
         self.views: dict[str, View] = {}
+        self.home_views: dict[str, View] = {}
+        """The Home tab last published to each user, by user id."""
+        self.home_tab_enabled = True
         self.missing_channels: set[str] = set()
         self.unknown_users: set[str] = set()
         self.feed = feed if feed is not None else ChangeFeed()
@@ -376,6 +379,24 @@ class Workspace:
         found.view = view
         found.hash = self.next_ts()
         self._publish(ChangeKind.VIEW_UPDATED, None, self.render_view(found))
+        return found
+
+    def publish_home(self, user_id: str, view: Json, *, hash_: str | None) -> View:
+        """Publish `view` as `user_id`'s Home tab: it replaces the one they had (same id)."""
+        if not self.home_tab_enabled:
+            raise SlackError("not_enabled")
+        self.user(user_id)
+        found = self.home_views.get(user_id)
+        if hash_ is not None and (found is None or hash_ != found.hash):
+            raise SlackError("hash_conflict")
+        if found is None:
+            view_id = f"V{next(self._view_ids):08d}"
+            found = View(view_id, view, self.next_ts(), view_id)
+            self.home_views[user_id] = found
+        else:
+            found.view = view
+            found.hash = self.next_ts()
+        self._publish(ChangeKind.HOME_PUBLISHED, None, {"user": user_id, "id": found.id})
         return found
 
     def push_view(self, view: Json, *, trigger_id: str) -> View:

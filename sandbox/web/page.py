@@ -1,9 +1,10 @@
 """The sandbox page: a Slack-like client of the local Slack, served by aiohttp on 127.0.0.1.
 
 `GET /` is the page (plain HTML, CSS and JavaScript from `static/`); `/api/...` gives it the
-channels, messages, threads and modals as one chosen person sees them (HTML from `render`), takes
-what that person types and clicks and sends it to the bot through `AppDelivery`, and controls the
-demo services. `GET /api/events` streams a line per change (server-sent events), so the page
+channels, messages, threads, modals and the bot's App Home as one chosen person sees them (HTML
+from `render`), takes what that person types and clicks and sends it to the bot through
+`AppDelivery` (opening the Home tab is Slack's `app_home_opened` event), and controls the demo
+services. `GET /api/events` streams a line per change (server-sent events), so the page
 redraws itself when the bot posts or edits a card.
 """
 
@@ -24,7 +25,7 @@ from sandbox.people import Person
 from sandbox.services import DemoServices, Mode
 from sandbox.slack import AppDelivery, LocalSlack, SlackError
 from sandbox.web.messages import Timeline, view_summary
-from sandbox.web.render import modal, plain_topic
+from sandbox.web.render import blocks, modal, plain_topic
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,8 @@ class Page:
         app.router.add_get("/api/channel/{channel}", self._channel)
         app.router.add_get("/api/thread/{channel}/{ts}", self._thread)
         app.router.add_get("/api/modal", self._modal)
+        app.router.add_get("/api/home", self._home)
+        app.router.add_post("/api/home/open", self._open_home)
         app.router.add_post("/api/command", self._command)
         app.router.add_post("/api/action", self._action)
         app.router.add_post("/api/submit", self._submit)
@@ -215,6 +218,28 @@ class Page:
             {"modal": {"id": view.id, "hash": view.hash, "html": body, **view_summary(view.view)}}
         )
 
+    async def _home(self, request: web.Request) -> web.Response:
+        """The bot's Home tab as Slack holds it for the person (None before it published one)."""
+        published = self.slack.workspace.home_views.get(self._user(request))
+        if published is None:
+            return web.json_response({"home": None})
+        body = blocks(published.view.get("blocks") or [], self.timeline.names)
+        return web.json_response(
+            {"home": {"id": published.id, "hash": published.hash, "html": body}}
+        )
+
+    async def _open_home(self, request: web.Request) -> web.Response:
+        """The person opens the bot's Home tab: Slack tells the bot (`app_home_opened`)."""
+        body = await self._json(request)
+        user = str(body.get("user", ""))
+        if user not in {p.id for p in self.people}:
+            raise web.HTTPBadRequest(text="unknown user")
+        try:
+            ack = await self.delivery.app_home_opened(user)
+        except (aiohttp.ClientError, TimeoutError):
+            return web.json_response({"ok": False, "error": "The app did not answer."})
+        return web.json_response({"ok": ack.status == 200, "status": ack.status})
+
     # Acting
 
     async def _json(self, request: web.Request) -> dict[str, Any]:
@@ -274,6 +299,8 @@ class Page:
             raise web.HTTPBadRequest(text="unknown user")
         channel, ts = str(body.get("channel", "")), str(body.get("ts", ""))
         block_id, action_id = str(body.get("block_id", "")), str(body.get("action_id", ""))
+        if body.get("surface") == "home":
+            return await self._home_action(user, block_id, action_id)
         rendered: dict[str, Any] | None = None
         ephemeral_ts: str | None = None
         try:
@@ -293,17 +320,25 @@ class Page:
         element = _find_element(blocks, block_id, action_id)
         if element is None:
             raise web.HTTPNotFound(text="no such button")
-        action = {
-            "type": element.get("type", "button"),
-            "block_id": block_id,
-            "action_id": action_id,
-            "text": element.get("text"),
-            "value": element.get("value", ""),
-        }
+        action = _pressed(element, block_id)
         try:
             ack = await self.delivery.block_actions(
                 action, user=user, channel=channel, message=rendered, ephemeral_ts=ephemeral_ts
             )
+        except (aiohttp.ClientError, TimeoutError):
+            return web.json_response({"ok": False, "error": "The app did not answer."})
+        return web.json_response({"ok": ack.status == 200, "status": ack.status})
+
+    async def _home_action(self, user: str, block_id: str, action_id: str) -> web.Response:
+        """A click on a button of the person's Home tab: block_actions from a view."""
+        published = self.slack.workspace.home_views.get(user)
+        element = None
+        if published is not None:
+            element = _find_element(published.view.get("blocks") or [], block_id, action_id)
+        if element is None:
+            raise web.HTTPNotFound(text="no such button")
+        try:
+            ack = await self.delivery.home_action(_pressed(element, block_id), user=user)
         except (aiohttp.ClientError, TimeoutError):
             return web.json_response({"ok": False, "error": "The app did not answer."})
         return web.json_response({"ok": ack.status == 200, "status": ack.status})
@@ -418,6 +453,17 @@ class Page:
         finally:
             self._listeners.remove(queue)
         return response
+
+
+def _pressed(element: dict[str, Any], block_id: str) -> dict[str, Any]:
+    """The `actions` entry of a block_actions payload for a press of `element`."""
+    return {
+        "type": element.get("type", "button"),
+        "block_id": block_id,
+        "action_id": element.get("action_id", ""),
+        "text": element.get("text"),
+        "value": element.get("value", ""),
+    }
 
 
 def _find_element(blocks: list[dict[str, Any]], block_id: str, action_id: str) -> Any:

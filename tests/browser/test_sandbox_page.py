@@ -1,6 +1,7 @@
 """The sandbox page in a real browser: Debian's headless Chromium, driven by Playwright.
 
-As a new user would: deploy production, approve as two people, watch auth-svc's canary go
+As a new user would: deploy production, approve as two people (the first from the bot's App
+Home), watch auth-svc's canary go
 through its stages and the card turn green while ECS (moto) runs the new versions (auth-svc on
 the colour taking all the traffic); break a version, deploy it and watch the rollback; open a P1
 and see its war room appear; a modal's required fields. Screenshots of each step go to
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.people import APPROVERS, INCIDENTS, ON_CALL, REQUESTER
+from sandbox.people import APPROVERS, DEPLOYS, INCIDENTS, ON_CALL, REQUESTER
 from sandbox.stack import Options, Sandbox, open_sandbox
 from tests.sandbox.sandbox_client import TEST_BAKES, running_version
 
@@ -96,12 +97,6 @@ async def type_in(page: Any, text: str) -> None:
     await page.press("#composer-text", "Enter")
 
 
-async def approve(page: Any, card: Any, *, as_user: str) -> None:
-    await be(page, as_user)
-    await card.get_by_role("button", name="Approve").click()
-    await page.locator("#confirm").get_by_role("button", name="Approve").click()
-
-
 async def test_a_new_user_deploys_approves_breaks_and_opens_an_incident(
     sandbox: Sandbox, page: Any
 ) -> None:
@@ -118,7 +113,17 @@ async def test_a_new_user_deploys_approves_breaks_and_opens_an_incident(
     await expect(card.get_by_role("button", name="Approve")).to_be_visible()
     await shot(page, "02-plan-card")
     first, second = APPROVERS
-    await approve(page, card, as_user=first.id)
+    # The first approver approves from the bot's App Home, where it waits for them.
+    await be(page, first.id)
+    await page.locator("#home-link").click()
+    home = page.locator("#home")
+    await expect(home).to_contain_text("Waiting for you (1)")
+    await shot(page, "02a-app-home")
+    await home.get_by_role("button", name="Approve").click()
+    await page.locator("#confirm").get_by_role("button", name="Approve").click()
+    await expect(home).to_contain_text("Waiting for you: nothing")
+    await expect(home).to_contain_text("Awaiting other approvers")
+    await page.locator(f'#channels a[data-channel-id="{DEPLOYS.id}"]').click()
     await expect(card).to_contain_text("approvals 1/2")
     await be(page, second.id)
     await card.get_by_role("button", name="Approve").click()

@@ -415,3 +415,30 @@ async def test_on_call_rolls_a_canary_back_from_the_question_only_they_see(
     # The deploy's card says who took it back, and its Roll back button is gone.
     await until(sandbox.slack, lambda: "Rolled back by" in text_of(card))
     assert "deploy_rollback" not in text_of(card)
+
+
+async def test_the_app_home_shows_each_person_the_approvals_waiting_for_them(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    """Opening Home on the page reaches the bot as `app_home_opened`; the page draws the Home
+    Slack holds for that person, and its Approve acts as the card's does."""
+    approver, outsider = person(http, sandbox, APPROVERS[0].id), person(http, sandbox, OUTSIDER.id)
+    homes = sandbox.slack.workspace.home_views
+    for viewer in (approver, outsider):
+        assert (await viewer.post("/api/home/open", {}))["ok"]
+    await until(sandbox.slack, lambda: len(homes) == 2)
+
+    await person(http, sandbox, REQUESTER.id).type("/deploy production auth-svc")
+    [card] = await until(sandbox.slack, lambda: cards(sandbox.slack))
+    await until(sandbox.slack, lambda: "Waiting for you (1)" in str(homes[approver.user].view))
+    await until(sandbox.slack, lambda: "Awaiting other" in str(homes[outsider.user].view))
+
+    assert ">Approve</button>" in (await approver.get("/api/home"))["home"]["html"]
+    assert ">Approve</button>" not in (await outsider.get("/api/home"))["home"]["html"]
+    block = next(b for b in homes[approver.user].view["blocks"] if b["type"] == "actions")
+    clicked = await approver.post(
+        "/api/action",
+        {"surface": "home", "block_id": block["block_id"], "action_id": "deploy_approve"},
+    )
+    assert clicked["ok"]
+    await until(sandbox.slack, lambda: "approvals 1/2" in text_of(card))

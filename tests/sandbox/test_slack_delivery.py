@@ -32,6 +32,10 @@ class App:
         body = await request.text()
         if not self.verifier.is_valid_request(body, dict(request.headers)):
             return web.Response(status=401)
+        if request.content_type == "application/json":
+            received = json.loads(body)
+            self.received.append(received)
+            return self.answer(received)
         form = {k: v[0] for k, v in parse_qs(body).items()}
         received = json.loads(form["payload"]) if "payload" in form else form
         self.received.append(received)
@@ -171,3 +175,35 @@ async def test_an_empty_ack_to_a_submission_closes_the_modal(
     assert ack.errors == {}
     assert view_id not in fake.workspace.views
     assert app[0].received[0]["view"]["callback_id"] == "f"
+
+
+async def test_opening_the_home_tab_is_a_signed_event_carrying_the_view_shown(
+    fake: LocalSlack, delivery: AppDelivery, app: tuple[App, str]
+) -> None:
+    fake.workspace.publish_home("UALICE", {"type": "home", "blocks": []}, hash_=None)
+
+    ack = await delivery.app_home_opened("UALICE")
+
+    [received] = app[0].received
+    assert ack.status == 200
+    assert received["type"] == "event_callback"
+    event = received["event"]
+    assert (event["type"], event["user"], event["tab"]) == ("app_home_opened", "UALICE", "home")
+    assert event["view"]["id"] == fake.workspace.home_views["UALICE"].id
+
+
+async def test_a_click_on_the_home_tab_carries_the_view_and_no_channel_or_response_url(
+    fake: LocalSlack, delivery: AppDelivery, app: tuple[App, str]
+) -> None:
+    fake.workspace.publish_home("UALICE", {"type": "home", "blocks": []}, hash_=None)
+
+    await delivery.home_action({"action_id": "go", "value": "1"}, user="UALICE")
+
+    [received] = app[0].received
+    assert received["container"] == {
+        "type": "view",
+        "view_id": fake.workspace.home_views["UALICE"].id,
+    }
+    assert received["view"]["type"] == "home"
+    assert {"channel", "message", "response_url"} & received.keys() == set()
+    assert received["actions"][0]["action_id"] == "go"

@@ -5,6 +5,7 @@
 
 const state = {
   user: null,
+  view: "channel", // or "home": the bot's App Home tab
   channel: null,
   thread: null,
   people: [],
@@ -46,6 +47,7 @@ async function loadPeople() {
   state.user = data.people.some((p) => p.id === saved) ? saved : data.people[0].id;
   state.channel = localStorage.getItem("sandbox.channel") || data.home;
   state.home = data.home;
+  state.view = localStorage.getItem("sandbox.view") === "home" ? "home" : "channel";
   const select = $("user");
   for (const person of data.people) {
     const option = document.createElement("option");
@@ -60,7 +62,8 @@ async function loadPeople() {
     localStorage.setItem("sandbox.user", state.user);
     state.modal = { id: null, hash: null };
     showRole();
-    refreshAll();
+    // On the Home tab, the new person opens their own Home: Slack tells the bot.
+    if (state.view === "home") openHome(); else refreshAll();
   });
 }
 
@@ -88,8 +91,9 @@ async function loadChannels() {
     link.dataset.channelId = channel.id;
     link.textContent = `${channel.private ? "🔒" : "#"} ${channel.name}`;
     const unseen = state.fresh.has(channel.id) && !state.visited.has(channel.id);
-    if (unseen && channel.id !== state.channel) link.classList.add("new");
-    if (channel.id === state.channel) link.classList.add("active");
+    const current = state.view === "channel" && channel.id === state.channel;
+    if (unseen && !current) link.classList.add("new");
+    if (current) link.classList.add("active");
     link.addEventListener("click", (event) => {
       event.preventDefault();
       openChannel(channel.id);
@@ -103,8 +107,42 @@ function openChannel(id) {
   state.thread = null;
   state.visited.add(id);
   localStorage.setItem("sandbox.channel", id);
+  showView("channel");
   $("thread").hidden = true;
   refreshAll();
+}
+
+function showView(view) {
+  state.view = view;
+  localStorage.setItem("sandbox.view", view);
+  const home = view === "home";
+  $("home").hidden = !home;
+  $("messages").hidden = home;
+  $("composer").hidden = home;
+  $("home-link").classList.toggle("active", home);
+}
+
+// The App Home: opening it sends Slack's app_home_opened to the bot, which publishes the tab.
+async function openHome() {
+  showView("home");
+  state.thread = null;
+  $("thread").hidden = true;
+  $("home").innerHTML = '<p class="empty">Opening the Home tab…</p>';
+  try {
+    const result = await api("/api/home/open", { user: state.user });
+    if (!result.ok) toast(result.error || `The app answered ${result.status}.`);
+  } catch (error) {
+    toast(String(error));
+  }
+  refreshAll();
+}
+
+async function loadHome() {
+  const data = await api(`/api/home?${who()}`);
+  $("channel-name").textContent = "🏠 ChatOps";
+  $("channel-topic").textContent = "Home: what the bot is doing, and what waits for you";
+  if (!data.home) return;
+  if ($("home").innerHTML !== data.home.html) $("home").innerHTML = data.home.html;
 }
 
 function keepScroll(el, html) {
@@ -216,13 +254,15 @@ async function onMessageClick(event) {
   const button = event.target.closest("button[data-action-id]");
   if (!button) return;
   const message = button.closest(".msg");
+  const where = message
+    ? { channel: state.channel, ts: message.dataset.ts }
+    : { surface: "home" }; // a button of the Home tab
   if (button.dataset.confirm && !(await confirmFirst(JSON.parse(button.dataset.confirm)))) return;
   button.disabled = true;
   try {
     const result = await api("/api/action", {
       user: state.user,
-      channel: state.channel,
-      ts: message.dataset.ts,
+      ...where,
       block_id: button.dataset.blockId,
       action_id: button.dataset.actionId,
     });
@@ -379,7 +419,8 @@ let servicesSoon = null;
 async function refreshAll() {
   try {
     await loadChannels();
-    await Promise.all([loadChannel(), loadThread(), loadModal(), loadServices()]);
+    const main = state.view === "home" ? loadHome() : loadChannel();
+    await Promise.all([main, loadThread(), loadModal(), loadServices()]);
   } catch (error) {
     toast(String(error));
   }
@@ -407,13 +448,16 @@ async function start() {
   $("composer").addEventListener("submit", send);
   $("messages").addEventListener("click", onMessageClick);
   $("thread-messages").addEventListener("click", onMessageClick);
+  $("home").addEventListener("click", onMessageClick);
+  $("home-link").addEventListener("click", (event) => { event.preventDefault(); openHome(); });
   $("thread-close").addEventListener("click", () => { state.thread = null; $("thread").hidden = true; });
   $("modal-form").addEventListener("submit", submitModal);
   $("modal-close").addEventListener("click", cancelModal);
   $("modal").addEventListener("cancel", (event) => { event.preventDefault(); cancelModal(); });
   await loadPeople();
   state.visited.add(state.channel);
-  await refreshAll();
+  if (state.view === "home") await openHome();
+  else await refreshAll();
   listen();
   // What AWS holds (ECS versions, weights, the S3 records) also changes without a Slack
   // event, as when a run writes its records after its last message: look every 2 s too.
