@@ -338,6 +338,18 @@ def _m013_watches(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m014_watch_baselines(db: sqlite_utils.Database) -> None:
+    # Issue 18: each watch keeps the minutes of the hour before its deploy (read from CloudWatch
+    # once, JSON: signal -> values) and the signals it warned of as regressed (once each).
+    _run_script(
+        db,
+        """
+        ALTER TABLE watches ADD COLUMN baseline TEXT;
+        ALTER TABLE watches ADD COLUMN regressed TEXT NOT NULL DEFAULT ''
+        """,
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -362,6 +374,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (11, "errors and event details that name people", _m011_messages_that_name_people),
     (12, "indexes for history, setbacks and war-room rollbacks", _m012_indexes_for_history),
     (13, "post-deploy watches and their alerts", _m013_watches),
+    (14, "what a watch compares with, and the regressions it warned of", _m014_watch_baselines),
 ]
 
 

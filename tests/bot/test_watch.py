@@ -5,6 +5,7 @@ clock that drives the watch's timers."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -42,8 +43,9 @@ def config(health: FakeHealth) -> Config:
     return Config.model_validate(data)
 
 
-def put(clock: FakeClock, **series: float) -> None:
-    """One minute of api-gateway's metrics, at the clock's time, into moto's CloudWatch."""
+def put(clock: FakeClock, *, at: datetime | None = None, **series: float) -> None:
+    """One minute of api-gateway's metrics, at the clock's time (or `at`), into moto's
+    CloudWatch."""
     cloudwatch = boto3.client("cloudwatch", region_name=REGION)
     names = {
         "requests": ("AWS/ApplicationELB", "RequestCount"),
@@ -64,7 +66,7 @@ def put(clock: FakeClock, **series: float) -> None:
                 {
                     "MetricName": name,
                     "Dimensions": [{"Name": k, "Value": v} for k, v in dims[namespace].items()],
-                    "Timestamp": clock.now(),
+                    "Timestamp": at or clock.now(),
                     "Value": value,
                 }
             ],
