@@ -1,0 +1,107 @@
+"""The demo services' CloudWatch figures, ticked at given times against moto in this process
+(no server, no real time): every service's target group and ECS utilisation, and a version
+that starts failing after its deploy. Read back as the watch reads them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import boto3
+import pytest
+
+from pipeline.aws.cloudwatch import BotoServiceMetrics
+from pipeline.kernel.traffic import Minute
+from sandbox.aws import SEEDS, Cluster, EcsService, Estate, LocalAws
+from sandbox.services import CPU_PERCENT, ERROR_SHARE, AlbTraffic, EcsVersions, Mode
+
+T0 = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+PRODUCTION = Cluster("production", "sandbox-production", "us-east-1")
+API = EcsService("api-gateway", "api-gateway", "api-gateway", "sandbox/api-gateway")
+
+
+class InProcessAws:
+    """What `AlbTraffic` asks of `LocalAws`: clients, here on moto's in-process backends."""
+
+    def client(self, service: str, region: str) -> Any:
+        return boto3.client(service, region_name=region)  # type: ignore[call-overload]
+
+
+@pytest.fixture
+def estate(aws: None) -> Estate:
+    estate = Estate((PRODUCTION,), (API,), {"production": "v1.2.0"})
+    for seed in SEEDS:
+        seed(estate, InProcessAws().client)
+    return estate
+
+
+def deploy(estate: Estate, version: str) -> None:
+    """What a rolling deploy leaves in ECS: the service on a task definition of `version`."""
+    ecs = boto3.client("ecs", region_name=PRODUCTION.region)
+    family = estate.family(PRODUCTION, API)
+    arn = ecs.register_task_definition(
+        family=family,
+        containerDefinitions=[
+            {"name": API.container, "image": f"{API.repository}:{version}", "memory": 512}
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.update_service(cluster=PRODUCTION.name, service=API.ecs_service, taskDefinition=arn)
+
+
+async def minute(traffic: AlbTraffic, at: datetime) -> Minute:
+    """The minute starting at `at` of api-gateway, as the watch reads it."""
+    [group] = traffic.services
+    [read] = await BotoServiceMetrics().minutes(
+        region=PRODUCTION.region,
+        cluster=PRODUCTION.name,
+        service=API.ecs_service,
+        load_balancer=group.load_balancer,
+        target_group=group.target_group,
+        start=at,
+        end=at + timedelta(minutes=1),
+    )
+    return read
+
+
+async def test_a_version_failing_after_its_deploy_errs_once_it_has_taken_the_traffic_a_while(
+    estate: Estate,
+) -> None:
+    faults = {("api-gateway", "v1.3.0"): Mode.FAILS_AFTER_DEPLOY}
+    aws = cast(LocalAws, InProcessAws())
+    traffic = AlbTraffic(
+        aws,
+        estate,
+        EcsVersions(aws, estate),
+        (),
+        mode_of=lambda s, v: faults.get((s, v or ""), Mode.HEALTHY),
+    )
+
+    traffic.tick(T0)
+    deploy(estate, "v1.3.0")
+    traffic.tick(T0 + timedelta(minutes=1))  # the new version takes all the traffic
+    traffic.tick(T0 + timedelta(minutes=2))  # a minute later
+    deploy(estate, "v1.2.0")  # rolled back
+    traffic.tick(T0 + timedelta(minutes=3))
+
+    before, deployed, failing, rolled_back = [
+        await minute(traffic, T0 + timedelta(minutes=m)) for m in range(4)
+    ]
+    assert before.requests == deployed.requests == failing.requests
+    assert not before.errors_5xx  # no HTTPCode_Target_5XX_Count: no 5xx
+    assert not deployed.errors_5xx
+    assert failing.errors_5xx == pytest.approx(ERROR_SHARE * (failing.requests or 0))
+    assert not rolled_back.errors_5xx
+    assert (failing.cpu_percent, failing.avg_response_s) == (CPU_PERCENT, 0.05)
+    assert failing.memory_percent is not None
+
+
+async def test_between_service_ticks_only_the_canaries_are_reported(estate: Estate) -> None:
+    aws = cast(LocalAws, InProcessAws())
+    traffic = AlbTraffic(
+        aws, estate, EcsVersions(aws, estate), (), mode_of=lambda s, v: Mode.HEALTHY
+    )
+
+    traffic.tick(T0)
+    traffic.tick(T0 + timedelta(seconds=1))
+
+    assert (await minute(traffic, T0)).requests == 1000  # 100 a second, for 10 s, once
