@@ -61,13 +61,23 @@ class Thresholds(SettingsModel):
         "warning, relative to its mean before (0.5 = half as much again).",
     )
     regression_5xx: float = Field(
-        0.005, ge=0, le=1, description="...and of the 5xx ratio, absolute (0.005 = 0.5 points)."
+        0.005,
+        ge=0,
+        le=1,
+        description="Compared with before: the least rise of the 5xx ratio worth a warning, "
+        "whatever its mean before (0.005 = 0.5 points).",
     )
     regression_response_s: Duration = Field(
-        0.1, alias="regression_response", description="...and of a response time, absolute."
+        0.1,
+        alias="regression_response",
+        description="Compared with before: the least rise of a response time worth a warning.",
     )
     regression_utilisation: float = Field(
-        10.0, ge=0, le=100, description="...and of CPU or memory, in percentage points."
+        10.0,
+        ge=0,
+        le=100,
+        description="Compared with before: the least rise of CPU or memory worth a warning, "
+        "in percentage points.",
     )
 
     @model_validator(mode="after")
