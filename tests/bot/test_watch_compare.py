@@ -21,6 +21,7 @@ from tests.bot.test_watch import (
     TG,
     TG_DIMENSION,
     buttons,
+    card_of,
     deploy_production,
     minutes_pass,
 )
@@ -40,7 +41,7 @@ def config(health: FakeHealth) -> Config:
     production = data["environments"]["production"]
     production["rollbackers"] = [ONCALL]
     production["watch"] = {
-        "period": "2h",
+        "period": "20m",
         "rollback": True,
         "target_groups": {"api-gateway": {"load_balancer": LB, "target_group": TG}},
     }
@@ -103,6 +104,9 @@ async def test_a_regression_under_the_thresholds_is_one_warning_in_the_thread_ne
     assert "confirm" in buttons(warning)[0]
     assert breaches(slack) == []
     assert (run.state, run.reverted_by) == (DeploymentState.SUCCEEDED, None)
+    await bad_minutes(bot, clock, 7, rng)  # to the end of the watch's 20 minutes
+    assert len(warnings(slack)) == 1
+    assert "watch ended: no breach; worse than before: 5xx" in await card_of(bot, slack, run_id)
 
 
 async def test_the_baseline_is_read_once_and_a_restart_neither_loses_nor_repeats_the_warning(
