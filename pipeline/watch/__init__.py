@@ -6,6 +6,7 @@ from __future__ import annotations
 from pipeline.watch.compare import Baseline, Regression, baseline_of, compare
 from pipeline.watch.ranks import RankTest, rank_test
 from pipeline.watch.signals import Judgement, Reading, Signal, judge
+from pipeline.watch.sources import Source, source_of
 
 __all__ = [
     "Baseline",
@@ -14,8 +15,10 @@ __all__ = [
     "Reading",
     "Regression",
     "Signal",
+    "Source",
     "baseline_of",
     "compare",
     "judge",
     "rank_test",
+    "source_of",
 ]
