@@ -24,7 +24,7 @@ from pipeline.kernel.config.watch import WatchSettings
 from pipeline.kernel.errors import ChatOpsError, UpstreamError
 from pipeline.kernel.ports import Clock, Timers, WatchChat
 from pipeline.kernel.traffic import ServiceMetrics
-from pipeline.watch import Judgement, Regression, baseline_of, compare, judge
+from pipeline.watch import Judgement, Regression, baseline_of, compare, judge, source_of
 from store.deploy.models import Deployment, DeploymentState
 from store.deploy.repository import Deployments
 from store.watch import AlertKind, Watch, Watches, WatchState
@@ -112,7 +112,17 @@ class PostDeployWatch:
             if w.state is WatchState.WATCHING:
                 self._timers.arm(watch_timer(w.id), w.next_check_at)
         await self._chat.show(run)
+        await self._supersede(stored)
         return stored
+
+    async def _supersede(self, newer: list[Watch]) -> None:
+        """End the watches of earlier runs that changed the same services here: the newer
+        watch reads the same series, and its alert names the run that changed them last."""
+        for old in await self._watches.watching():
+            by = next((w for w in newer if _supersedes(w, old)), None)
+            run = await self._deployments.get(old.deployment_id) if by else None
+            if by is not None and run is not None:
+                await self._end(run, old, superseded_by=by.deployment_id)
 
     async def begin_missed(self) -> int:
         """Start the watches of runs that succeeded within their period and have none (the
@@ -146,6 +156,10 @@ class PostDeployWatch:
             return
         if now >= watch.ends_at or _taken_back(run, watch.service):
             await self._end(run, watch)
+            return
+        newer = [w for w in await self._watches.watching() if _supersedes(w, watch)]
+        if newer:
+            await self._end(run, watch, superseded_by=newer[0].deployment_id)
             return
         settings = self._settings(watch.environment)
         try:
@@ -184,16 +198,15 @@ class PostDeployWatch:
         """Read the service's minutes and judge them; compare them with the minutes before the
         deploy, read once (the first check) and kept with the watch."""
         env = self._config.environment(watch.environment)
-        service = self._config.service(watch.service)
-        target = settings.target_groups.get(watch.service)
+        source = source_of(self._config, run, watch.service)
         thresholds = settings.thresholds_for(watch.service)
         read = partial(
             self._metrics.minutes,
             region=env.region,
             cluster=env.cluster,
-            service=service.ecs_service,
-            load_balancer=target.load_balancer if target else None,
-            target_group=target.target_group if target else None,
+            service=source.ecs_service,
+            load_balancer=source.load_balancer,
+            target_group=source.target_group,
             p99=thresholds.max_p99_response_s is not None,
         )
         longest = max(thresholds.error_for_s, thresholds.response_for_s)
@@ -205,7 +218,11 @@ class PostDeployWatch:
         comparing = settings.compare and now <= after_end + timedelta(seconds=settings.every_s)
         minutes = await read(start=watch.started_at if comparing else start, end=now)
         judgement = judge(
-            minutes, thresholds, now=now, since=watch.started_at, target_group=target is not None
+            minutes,
+            thresholds,
+            now=now,
+            since=watch.started_at,
+            target_group=source.target_group is not None,
         )
         if not comparing:
             return Observation(judgement)
@@ -258,9 +275,13 @@ class PostDeployWatch:
             self._timers.arm(watch_timer(watch.id), next_at)
         return done
 
-    async def _end(self, run: Deployment, watch: Watch) -> None:
+    async def _end(
+        self, run: Deployment, watch: Watch, *, superseded_by: str | None = None
+    ) -> None:
         if _taken_back(run, watch.service):
             outcome = "rolled back"
+        elif superseded_by is not None:
+            outcome = f"deployment {superseded_by} changed it since"
         elif watch.alerts:
             outcome = f"{watch.alerts} alert{'s' if watch.alerts > 1 else ''}"
         else:
@@ -317,6 +338,15 @@ class PostDeployWatch:
             await self.check(w.id)
         await self.post_unposted()
         return len(due)
+
+
+def _supersedes(newer: Watch, old: Watch) -> bool:
+    """True when `newer` watches the same service here after a later run."""
+    return (
+        newer.environment == old.environment
+        and newer.service == old.service
+        and newer.started_at > old.started_at
+    )
 
 
 def _taken_back(run: Deployment, service: str) -> bool:

@@ -423,3 +423,22 @@ async def test_cloudwatch_throttling_past_the_retries_is_said_and_the_watch_read
     assert ecs_proxy.count("GetMetricData") > 3
     assert len(alerts(slack)) == 1
     assert "ThrottlingException" not in await card_of(bot, slack, run_id)
+
+
+async def test_a_later_deploy_of_the_service_ends_the_earlier_watch_and_alone_alerts(
+    bot: BotDriver, slack: FakeSlack, clock: FakeClock
+) -> None:
+    first = await deploy_production(bot, slack)
+    await minutes_pass(bot, clock, 3, **HEALTHY)
+    await bot.command("production api-gateway v1.4.0", user="UDEV")
+    second = run_id_of(plan_cards(slack)[-1])
+    await bot.click(APPROVE_ACTION, second, user="UAPPROVER1")
+    await bot.click(APPROVE_ACTION, second, user="UAPPROVER2")
+    assert (await bot.runtime.runs.get(second)).state is DeploymentState.SUCCEEDED
+
+    await minutes_pass(bot, clock, 7, **{**HEALTHY, "errors": 200})
+
+    [alert] = alerts(slack)
+    assert f"breached after deployment `{second}`" in alert["text"]
+    assert buttons(alert)[0]["value"] == second
+    assert f"watch ended: deployment {second} changed it since" in await card_of(bot, slack, first)
