@@ -160,6 +160,6 @@ def test_production_watches_each_deploy_reading_the_services_target_groups(
     watch = load_config(path).environment("production").watch
 
     assert watch.period_in("production") == 30 * 60
-    assert watch.thresholds.error_for_s == watch.dense_every_s == 60
+    assert (watch.thresholds.error_for_s, watch.dense_every_s) == (120, 60)
     assert watch.target_groups["api-gateway"].target_group == group.target_group
     assert load_config(path).environment("staging").watch.period_in("staging") == 0
