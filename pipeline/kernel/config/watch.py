@@ -19,6 +19,9 @@ MAX_WATCH_S = 7 * 86400.0
 DEFAULT_PRODUCTION_WATCH_S = 86400.0
 
 
+_LEAST_RESPONSE_RISE = "Compared with before: the least rise of a response time worth a warning."
+
+
 class Thresholds(SettingsModel):
     """When a signal breaches, and for how long it must (seed 004's figures by default)."""
 
@@ -68,9 +71,7 @@ class Thresholds(SettingsModel):
         "whatever its mean before (0.005 = 0.5 points).",
     )
     regression_response_s: Duration = Field(
-        0.1,
-        alias="regression_response",
-        description="Compared with before: the least rise of a response time worth a warning.",
+        0.1, alias="regression_response", description=_LEAST_RESPONSE_RISE
     )
     regression_utilisation: float = Field(
         10.0,
