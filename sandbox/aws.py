@@ -83,6 +83,17 @@ class CanaryArns:
 
 
 @dataclass(frozen=True)
+class ServiceArns:
+    """A service's own target group in one environment (a canary has two: `CanaryArns`), and
+    its environment's ALB as CloudWatch names it (`app/<name>/<id>`)."""
+
+    environment: str
+    service: str
+    load_balancer: str
+    target_group: str
+
+
+@dataclass(frozen=True)
 class Estate:
     """What the sandbox's AWS holds: each environment's cluster and the services in each, the
     canaries among them, and the buckets that keep deployment records."""
@@ -164,12 +175,11 @@ def seed_ecr(estate: Estate, client: Clients) -> None:
 
 
 def seed_load_balancers(estate: Estate, client: Clients) -> None:
-    """Per environment with canaries: a VPC with two subnets and an ALB; per canary two target
-    groups (type `ip`, as `awsvpc` tasks need) and a listener forwarding blue 100, green 0."""
+    """Per environment: a VPC with two subnets and an ALB; per canary two target groups (type
+    `ip`, as `awsvpc` tasks need) and a listener forwarding blue 100, green 0; per other
+    service one target group, whose traffic the demo services report."""
     for cluster in estate.clusters:
         canaries = [c for c in estate.canaries if c.environment == cluster.environment]
-        if not canaries:
-            continue
         ec2 = client("ec2", cluster.region)
         elb = client("elbv2", cluster.region)
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -208,6 +218,15 @@ def seed_load_balancers(estate: Estate, client: Clients) -> None:
                     }
                 ],
             )
+        for svc in estate.services:
+            if estate.canary(cluster.environment, svc.name) is None:
+                elb.create_target_group(
+                    Name=_service_group(cluster, svc),
+                    Protocol="HTTP",
+                    Port=CONTAINER_PORT,
+                    VpcId=vpc,
+                    TargetType="ip",
+                )
 
 
 def seed_ecs(estate: Estate, client: Clients) -> None:
@@ -318,6 +337,30 @@ def canary_arns(estate: Estate, client: Clients) -> list[CanaryArns]:
         )
         found.append(CanaryArns(canary, listener, groups))
     return found
+
+
+def service_arns(estate: Estate, client: Clients) -> list[ServiceArns]:
+    """Each service's own target group (every service but the canaries), read back by name."""
+    found = []
+    for cluster in estate.clusters:
+        elb = client("elbv2", cluster.region)
+        lb = elb.describe_load_balancers(Names=[_alb_name(cluster)])["LoadBalancers"][0]
+        dimension = "/".join(lb["LoadBalancerArn"].split(":", 5)[-1].split("/")[1:4])
+        plain = [s for s in estate.services if estate.canary(cluster.environment, s.name) is None]
+        if not plain:
+            continue
+        names = [_service_group(cluster, s) for s in plain]
+        groups = elb.describe_target_groups(Names=names)["TargetGroups"]
+        by_name = {g["TargetGroupName"]: g["TargetGroupArn"] for g in groups}
+        found += [
+            ServiceArns(cluster.environment, s.name, dimension, by_name[_service_group(cluster, s)])
+            for s in plain
+        ]
+    return found
+
+
+def _service_group(cluster: Cluster, service: EcsService) -> str:
+    return f"{cluster.environment}-{service.name}"[:ELB_NAME_MAX]
 
 
 def _alb_name(cluster: Cluster) -> str:

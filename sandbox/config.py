@@ -4,8 +4,9 @@ The example's environments and services stay as they are (eight services, stagin
 production, two approvals in production); what points outside is replaced: health URLs go to the
 demo services, approvers and responders are the seeded people, and the health and rollout waits
 are short, so a deploy takes seconds. `auth-svc` is a canary in production (its blue/green
-pair's ARNs are moto's, known once seeded) with stages of seconds, and production keeps its
-deployment records in a bucket of the local AWS.
+pair's ARNs are moto's, known once seeded) with stages of seconds, production keeps its
+deployment records in a bucket of the local AWS, and production watches each deploy for half an
+hour, reading the other services' target groups (moto's too) and each ECS service.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sandbox.people import APPROVERS, INCIDENTS, ON_CALL_GROUP
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sandbox.aws import CanaryArns
+    from sandbox.aws import CanaryArns, ServiceArns
 
 Json = dict[str, Any]
 
@@ -49,6 +50,18 @@ CANARY: Final = {
 }
 SMOKE: Final = [{"method": "GET", "path": "/health", "version_field": "version"}]
 RECORDS: Final = {"production": {"bucket": "sandbox-deploy-records", "prefix": "production/"}}
+# Production is watched after each deploy with durations of two minutes (of one, a check would
+# judge only the minute under way, which the demo services' ten-second figures may not have
+# reached yet), so a version that fails after its deploy is alerted on within about three.
+# Not compared with before: a sandbox has no hour before its first deploy.
+WATCHED: Final = ("production",)
+WATCH: Final = {
+    "period": "30m",
+    "dense_every": "1m",
+    "every": "1m",
+    "compare": False,
+    "thresholds": {"error_for": "2m", "response_for": "2m", "utilisation_for": "2m"},
+}
 
 
 class ExampleMissing(Exception):
@@ -73,6 +86,7 @@ def sandbox_config(
     health_base: str,
     canaries: Sequence[CanaryArns] = (),
     bakes: Sequence[str] | None = None,
+    target_groups: Sequence[ServiceArns] = (),
 ) -> Json:
     """The example config with every outside address and person replaced by the sandbox's.
 
@@ -81,6 +95,7 @@ def sandbox_config(
     `{health_base}/{environment}/{service}-{colour}`. `canaries` are the blue/green pairs moto
     holds: each becomes the service's `canary.<environment>` table. `bakes`, one per stage,
     replace the canary stages' bake times (the tests' sandboxes bake for less).
+    `target_groups` are the other services' own target groups: the watch reads their traffic.
     """
     config = copy.deepcopy(dict(example))
     approvers = [p.id for p in APPROVERS]
@@ -103,6 +118,15 @@ def sandbox_config(
                     stage["bake"] = bake
         if env_name in RECORDS:
             env["records"] = dict(RECORDS[env_name])
+        if env_name in WATCHED:
+            env["watch"] = copy.deepcopy(WATCH)
+            groups = {
+                a.service: {"load_balancer": a.load_balancer, "target_group": a.target_group}
+                for a in target_groups
+                if a.environment == env_name
+            }
+            if groups:
+                env["watch"]["target_groups"] = groups
         config["environments"][env_name] = env
     environments = list(config.get("environments", {}))
     for name, service in config.get("services", {}).items():

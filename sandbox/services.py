@@ -1,5 +1,5 @@
 """Demo services: a health endpoint for every service in every environment of the sandbox,
-and the traffic a load balancer would report for the canaries.
+and the traffic its load balancer and ECS would report to CloudWatch.
 
 Each endpoint answers from the version ECS (moto) runs for it now, so a deploy changes what it
 says; a canary's endpoint answers from the colour taking the traffic, and each colour has its
@@ -7,7 +7,10 @@ own (`{service}-{colour}`). A version can be made unhealthy (503 everywhere), sl
 after the bot has stopped waiting) or erroring (health answers 200, but a share of its
 traffic gets 500s) in every environment that runs it. Unhealthy and slow fail the bot's health
 checks; erroring shows only in the CloudWatch figures `AlbTraffic` puts every second for each
-canary colour that takes traffic, so a canary's 5xx gate catches it.
+canary colour that takes traffic, so a canary's 5xx gate catches it, and every few seconds for
+every other service's target group, which the watch after a deploy reads with each ECS
+service's CPU and memory. A version can also fail after its deploy: healthy until it has taken
+all its service's traffic for a while, erroring after, so the watch (not a gate) alerts.
 """
 
 from __future__ import annotations
@@ -24,7 +27,16 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from sandbox.aws import COLOURS, VERSIONS, CanaryArns, Estate, LocalAws, register_targets
+from sandbox.aws import (
+    COLOURS,
+    VERSIONS,
+    CanaryArns,
+    Estate,
+    LocalAws,
+    ServiceArns,
+    register_targets,
+    service_arns,
+)
 
 SLOW_ANSWER_S: Final = 5.0  # longer than the sandbox config's 1 s health timeout
 SHUTDOWN_TIMEOUT_S: Final = 2.0
@@ -36,6 +48,15 @@ ERROR_SHARE: Final = 0.2
 ANSWER_S: Final = 0.05
 TRAFFIC_EVERY_S: Final = 1.0
 NAMESPACE: Final = "AWS/ApplicationELB"
+# The other services' own traffic and every ECS service's utilisation, for the watch after a
+# deploy (which reads whole minutes): reported less often, so moto's CloudWatch stays quick.
+SERVICE_EVERY_S: Final = 10.0
+ECS_NAMESPACE: Final = "AWS/ECS"
+CPU_PERCENT: Final = 35.0
+MEMORY_PERCENT: Final = 45.0
+# A version that fails after its deploy errs this long after it takes all the traffic: after a
+# canary's last stage has baked, so the watch (not the canary's gate) sees it.
+FAILS_AFTER_S: Final = 20.0
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +66,7 @@ class Mode(StrEnum):
     UNHEALTHY = "unhealthy"
     SLOW = "slow"
     ERRORING = "erroring"
+    FAILS_AFTER_DEPLOY = "fails after deploy"
 
 
 MODE_NOTES: Final = {
@@ -53,6 +75,9 @@ MODE_NOTES: Final = {
     Mode.SLOW: f"answers after {SLOW_ANSWER_S:g}s, too late",
     Mode.ERRORING: f"health answers 200, {ERROR_SHARE:.0%} of its traffic gets 500s: "
     "a canary's 5xx gate sees it",
+    Mode.FAILS_AFTER_DEPLOY: f"deploys cleanly, then {ERROR_SHARE:.0%} of its traffic gets "
+    f"500s from {FAILS_AFTER_S:g}s after it takes all of it: the watch after the deploy "
+    "alerts",
 }
 
 
@@ -177,12 +202,15 @@ def _tag(image: str) -> str | None:
 
 
 class AlbTraffic:
-    """What each canary's load balancer would report to CloudWatch, once a tick (blocking).
+    """What the load balancers and ECS would report to CloudWatch, once a tick (blocking).
 
-    Every colour taking traffic gets its share of `REQUESTS_PER_S` as `RequestCount`, its
-    answer time as `TargetResponseTime`, and, when the version it runs is erroring or
+    Every canary colour taking traffic gets its share of `REQUESTS_PER_S` as `RequestCount`,
+    its answer time as `TargetResponseTime`, and, when the version it runs is erroring or
     unhealthy, `HTTPCode_Target_5XX_Count`; all timestamped now, per target group and load
-    balancer, as the ALB reports them. Each tick also registers targets as ECS would.
+    balancer, as the ALB reports them. Every `SERVICE_EVERY_S`, each other service's own target
+    group gets the same figures for that long, and each ECS service running tasks its
+    `CPUUtilization` and `MemoryUtilization`: what the watch after a deploy reads. Each tick
+    also registers targets as ECS would.
     """
 
     def __init__(
@@ -198,36 +226,116 @@ class AlbTraffic:
         self._estate = estate
         self._versions = versions
         self._canaries = list(canaries)
+        self._services: list[ServiceArns] | None = None  # read from moto at the first tick
         self._mode_of = mode_of
+        self._last_services: datetime | None = None
+        # (environment, service, version) -> since when it takes all its service's traffic.
+        self._full_since: dict[tuple[str, str, str | None], datetime] = {}
+        # What this tick judged, and which of those take all their service's traffic.
+        self._seen: set[tuple[str, str, str | None]] = set()
+        self._full: set[tuple[str, str, str | None]] = set()
+
+    @property
+    def services(self) -> list[ServiceArns]:
+        """Each service's own target group (every service but the canaries), once ticked."""
+        return list(self._services or ())
 
     def tick(self, now: datetime | None = None) -> None:
+        if self._services is None:
+            self._services = service_arns(self._estate, self._aws.client)
         register_targets(self._estate, self._aws.client)
         at = now or datetime.now(UTC)
-        for environment in {a.canary.environment for a in self._canaries}:
-            region = self._estate.cluster(environment).region
+        due = self._last_services is None or (
+            (at - self._last_services).total_seconds() >= SERVICE_EVERY_S
+        )
+        if due:
+            self._last_services = at
+        self._seen.clear()
+        self._full.clear()
+        for cluster in self._estate.clusters:
+            environment = cluster.environment
+            if not due and not any(a.canary.environment == environment for a in self._canaries):
+                continue
             snap = self._versions.snapshot(environment)
-            data = []
-            for arns in self._canaries:
-                canary = arns.canary
-                if canary.environment != environment:
+            alb = self._canary_figures(environment, snap, at)
+            ecs: list[Any] = []
+            if due:
+                alb += self._service_figures(environment, snap, at)
+                ecs = _utilisation(self._estate, environment, snap, at)
+            cloudwatch = self._aws.client("cloudwatch", cluster.region)
+            if alb:
+                cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=alb)
+            if ecs:
+                cloudwatch.put_metric_data(Namespace=ECS_NAMESPACE, MetricData=ecs)
+        # A version no longer taking all the traffic starts over (a later deploy of it too).
+        seen = {(e, s) for e, s, _ in self._seen}
+        self._full_since = {
+            k: v for k, v in self._full_since.items() if k in self._full or k[:2] not in seen
+        }
+
+    def _mode(self, key: tuple[str, str, str | None], weight: int, at: datetime) -> Mode:
+        """How a version answers now: a version that fails after its deploy is healthy until
+        it has taken all its service's traffic for `FAILS_AFTER_S`, then erroring."""
+        self._seen.add(key)
+        mode = self._mode_of(key[1], key[2])
+        if weight < 100:
+            return Mode.HEALTHY if mode is Mode.FAILS_AFTER_DEPLOY else mode
+        self._full.add(key)
+        since = self._full_since.setdefault(key, at)
+        if mode is not Mode.FAILS_AFTER_DEPLOY:
+            return mode
+        late = (at - since).total_seconds() >= FAILS_AFTER_S
+        return Mode.ERRORING if late else Mode.HEALTHY
+
+    def _canary_figures(self, environment: str, snap: Snapshot, at: datetime) -> list[Any]:
+        data = []
+        for arns in self._canaries:
+            canary = arns.canary
+            if canary.environment != environment:
+                continue
+            load_balancer = _load_balancer(arns.listener)
+            for colour, state in snap.colours[canary.service].items():
+                if state.weight <= 0 or state.desired <= 0:
                     continue
-                load_balancer = _load_balancer(arns.listener)
-                for colour, state in snap.colours[canary.service].items():
-                    if state.weight <= 0 or state.desired <= 0:
-                        continue
-                    mode = self._mode_of(canary.service, state.version)
-                    dims = [
-                        {
-                            "Name": "TargetGroup",
-                            "Value": arns.target_groups[colour].split(":", 5)[-1],
-                        },
-                        {"Name": "LoadBalancer", "Value": load_balancer},
-                    ]
-                    data += _figures(state.weight, mode, dims, at)
-            if data:
-                self._aws.client("cloudwatch", region).put_metric_data(
-                    Namespace=NAMESPACE, MetricData=data
-                )
+                key = (environment, canary.service, state.version)
+                mode = self._mode(key, state.weight, at)
+                group = arns.target_groups[colour]
+                data += _figures(state.weight, mode, _alb_dims(group, load_balancer), at)
+        return data
+
+    def _service_figures(self, environment: str, snap: Snapshot, at: datetime) -> list[Any]:
+        data = []
+        for arns in self.services:
+            version = snap.running.get(arns.service)
+            if arns.environment != environment or version is None:
+                continue
+            mode = self._mode((environment, arns.service, version), 100, at)
+            dims = _alb_dims(arns.target_group, arns.load_balancer)
+            data += _figures(100, mode, dims, at, every_s=SERVICE_EVERY_S)
+        return data
+
+
+def _alb_dims(target_group: str, load_balancer: str) -> list[dict[str, str]]:
+    return [
+        {"Name": "TargetGroup", "Value": target_group.split(":", 5)[-1]},
+        {"Name": "LoadBalancer", "Value": load_balancer},
+    ]
+
+
+def _utilisation(estate: Estate, environment: str, snap: Snapshot, at: datetime) -> list[Any]:
+    """Each ECS service running tasks in `environment`: its CPU and memory, as ECS reports."""
+    cluster = estate.cluster(environment).name
+    data = []
+    for name in estate.ecs_services(environment):
+        if snap.desired.get(name, 0) <= 0:
+            continue
+        dims = [{"Name": "ClusterName", "Value": cluster}, {"Name": "ServiceName", "Value": name}]
+        for metric, value in (
+            ("CPUUtilization", CPU_PERCENT),
+            ("MemoryUtilization", MEMORY_PERCENT),
+        ):
+            data.append({"MetricName": metric, "Dimensions": dims, "Value": value, "Timestamp": at})
+    return data
 
 
 def _load_balancer(listener: str) -> str:
@@ -235,8 +343,15 @@ def _load_balancer(listener: str) -> str:
     return "/".join(listener.split(":", 5)[-1].split("/")[1:4])
 
 
-def _figures(weight: int, mode: Mode, dims: list[dict[str, str]], at: datetime) -> list[Any]:
-    requests = max(1, round(REQUESTS_PER_S * weight / 100 * TRAFFIC_EVERY_S))
+def _figures(
+    weight: int,
+    mode: Mode,
+    dims: list[dict[str, str]],
+    at: datetime,
+    *,
+    every_s: float = TRAFFIC_EVERY_S,
+) -> list[Any]:
+    requests = max(1, round(REQUESTS_PER_S * weight / 100 * every_s))
     errors = {
         Mode.ERRORING: max(1, round(requests * ERROR_SHARE)),
         Mode.UNHEALTHY: requests,
@@ -303,6 +418,11 @@ class DemoServices:
         await site.start()
         host, port = self._runner.addresses[0][:2]
         self._base = f"http://{host}:{port}"
+
+    @property
+    def target_groups(self) -> list[ServiceArns]:
+        """Each service's own target group, whose traffic is reported (once traffic started)."""
+        return self._traffic.services if self._traffic is not None else []
 
     async def start_traffic(self) -> None:
         """Report the canaries' traffic (and register their targets) every second, until

@@ -120,10 +120,14 @@ async def open_sandbox(options: Options | None = None) -> AsyncIterator[Sandbox]
 
         aws, estate, region, canaries = await _start_aws(stack, services, example, directory)
 
-        # The canaries' listener and target group ARNs are moto's: the config is written once
-        # they exist.
+        # The canaries' listener and target group ARNs are moto's (and the other services'
+        # target groups): the config is written once they exist.
         raw = sandbox_config(
-            example, health_base=services.base, canaries=canaries, bakes=options.canary_bakes
+            example,
+            health_base=services.base,
+            canaries=canaries,
+            bakes=options.canary_bakes,
+            target_groups=services.target_groups,
         )
         config_path = directory / "chatops.toml"
         config_path.write_text(to_toml(raw, header=CONFIG_HEADER), encoding="utf-8")

@@ -374,6 +374,18 @@ def _m015_home_viewers(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m016_watch_baselines(db: sqlite_utils.Database) -> None:
+    # Issue 18: each watch keeps the minutes of the hour before its deploy (read from CloudWatch
+    # once, JSON: signal -> values) and the signals it warned of as regressed (once each).
+    _run_script(
+        db,
+        """
+        ALTER TABLE watches ADD COLUMN baseline TEXT;
+        ALTER TABLE watches ADD COLUMN regressed TEXT NOT NULL DEFAULT ''
+        """,
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -400,6 +412,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (13, "post-deploy watches and their alerts", _m013_watches),
     (14, "indexes for delivery figures", _m014_indexes_for_delivery_figures),
     (15, "who opened the App Home, and what it last showed them", _m015_home_viewers),
+    (16, "what a watch compares with, and the regressions it warned of", _m016_watch_baselines),
 ]
 
 

@@ -119,7 +119,15 @@ class TestDurations:
 
     @pytest.mark.parametrize(
         ("seconds", "shown"),
-        [(0, "0s"), (30, "30s"), (90, "1m 30s"), (900, "15m"), (3600, "1h"), (3661, "1h 1m 1s")],
+        [
+            (0, "0s"),
+            (0.1, "100ms"),
+            (30, "30s"),
+            (90, "1m 30s"),
+            (900, "15m"),
+            (3600, "1h"),
+            (3661, "1h 1m 1s"),
+        ],
     )
     def test_a_duration_is_shown_the_way_the_config_writes_it(
         self, seconds: float, shown: str
@@ -445,6 +453,22 @@ class TestSchedules:
         (
             {"environments__staging__watch__services__nope__max_5xx_ratio": 0.1},
             "watch.services: 'nope' is not a service",
+        ),
+        (
+            {"environments__staging__watch__thresholds__regression_p": 0.7},
+            "environments.staging.watch.thresholds.regression_p:",
+        ),
+        (
+            {"environments__staging__watch__services__api__regression_5xx": -0.1},
+            "environments.staging.watch.services.api.regression_5xx:",
+        ),
+        (
+            {"environments__staging__watch__baseline": "5m"},
+            "watch.baseline must be between 10m and 6h",
+        ),
+        (
+            {"environments__staging__watch__min_samples": 2},
+            "environments.staging.watch.min_samples:",
         ),
     ],
 )

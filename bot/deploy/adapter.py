@@ -33,6 +33,7 @@ from pipeline.kernel.errors import ChatOpsError, OutcomeUnknown, UpstreamError
 from pipeline.kernel.ports import Clock
 from pipeline.kernel.text import Line
 from pipeline.tasks import OwnedTasks
+from pipeline.watch import source_of
 from store.deploy.cards import CardViews
 from store.deploy.models import Deployment, DeploymentState, StageEvent, TargetStatus
 from store.deploy.repository import Deployments
@@ -111,11 +112,13 @@ class SlackNotifier:
     async def _watch_lines(self, run: Deployment) -> list[str]:
         if self._watches is None:
             return []
-        watched = self._config.environment(run.environment).watch.target_groups
         watches = await self._watches.of_run(run.id)
-        return watch_lines(
-            watches, ecs_only={w.service for w in watches if w.service not in watched}
-        )
+        ecs_only = {
+            w.service
+            for w in watches
+            if source_of(self._config, run, w.service).target_group is None
+        }
+        return watch_lines(watches, ecs_only=ecs_only)
 
     async def post_card(self, run: Deployment) -> str:
         """Post the card; raises OutcomeUnknown when Slack may have posted it unseen."""

@@ -47,7 +47,13 @@ def alert_message(
             f"`{rollback_id}`)."
         )
         return text, [section(text)]
-    text = f"🚨 {people}: {where} breached after deployment `{run.id}`: {alert.figures}."
+    if alert.kind is AlertKind.REGRESSION:
+        text = (
+            f"⚠️ {people}: {where} is worse than before deployment `{run.id}`, under its "
+            f"thresholds: {alert.figures}. A warning: nothing is rolled back on its account."
+        )
+    else:
+        text = f"🚨 {people}: {where} breached after deployment `{run.id}`: {alert.figures}."
     elements = [
         button(
             action_id=WATCH_INCIDENT_ACTION,

@@ -1,6 +1,7 @@
 """The post-deploy watch: each service a successful run changed is read from CloudWatch on a
 timer (`watch:<id>`) until its period ends, judged against its thresholds, and alerted on once
-per breach.
+per breach; and compared with the hour before its deploy (read once and kept with the watch),
+warned of once per signal that regressed under its thresholds.
 
 Restart safety: a watch is rows in the store; each check is a compare-and-set that records its
 alert in the same transaction, and the alert is posted afterwards and marked posted. At
@@ -12,24 +13,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 
+from commands.watch.decide import Decision, decide
 from pipeline.kernel.config import Config
-from pipeline.kernel.config.watch import Thresholds, WatchSettings
+from pipeline.kernel.config.watch import WatchSettings
 from pipeline.kernel.errors import ChatOpsError, UpstreamError
 from pipeline.kernel.ports import Clock, TimerKind, Timers, WatchChat
 from pipeline.kernel.traffic import ServiceMetrics
-from pipeline.watch import Judgement, Reading, judge
+from pipeline.watch import Judgement, Regression, baseline_of, compare, judge, source_of
 from store.deploy.models import Deployment, DeploymentState
 from store.deploy.repository import Deployments
-from store.watch import AlertKind, Watch, WatchAlert, Watches, WatchState
+from store.watch import AlertKind, Watch, Watches, WatchState
 
 log = logging.getLogger(__name__)
 
 # Start a rollback of a deploy inside its window, for the reason given; the rollback's id, or
 # None when it cannot start at once (window closed, taken back already, migrations to undo).
 RollBack = Callable[[Deployment, str], Awaitable[str | None]]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One check's reading: the judgement, the regressions against before the deploy, and the
+    baseline when this check read it (None when the watch kept one already)."""
+
+    judgement: Judgement
+    regressions: tuple[Regression, ...] = ()
+    baseline: dict[str, tuple[float, ...]] | None = None
+
 
 # Minutes read before the longest duration, so a breach straddling two checks is seen whole.
 _MARGIN_S = 120.0
@@ -96,7 +111,17 @@ class PostDeployWatch:
             if w.state is WatchState.WATCHING:
                 self._timers.arm(watch_timer(w.id), w.next_check_at)
         await self._chat.show(run)
+        await self._supersede(stored)
         return stored
+
+    async def _supersede(self, newer: list[Watch]) -> None:
+        """End the watches of earlier runs that changed the same services here: the newer
+        watch reads the same series, and its alert names the run that changed them last."""
+        for old in await self._watches.watching():
+            by = next((w for w in newer if _supersedes(w, old)), None)
+            run = await self._deployments.get(old.deployment_id) if by else None
+            if by is not None and run is not None:
+                await self._end(run, old, superseded_by=by.deployment_id)
 
     async def begin_missed(self) -> int:
         """Start the watches of runs that succeeded within their period and have none (the
@@ -131,10 +156,13 @@ class PostDeployWatch:
         if now >= watch.ends_at or _taken_back(run, watch.service):
             await self._end(run, watch)
             return
+        newer = [w for w in await self._watches.watching() if _supersedes(w, watch)]
+        if newer:
+            await self._end(run, watch, superseded_by=newer[0].deployment_id)
+            return
         settings = self._settings(watch.environment)
-        thresholds = settings.thresholds_for(watch.service)
         try:
-            judgement = await self._read(run, watch, settings, thresholds, now)
+            seen = await self._observe(run, watch, settings, now)
         except UpstreamError as exc:
             # The watch is kept and read again at the next interval; the card names the cause.
             await self._record(
@@ -142,53 +170,78 @@ class PostDeployWatch:
             )
             await self._chat.show(run)
             return
-        alert, alerted, missing_said = _decide(watch, judgement, now)
+        decision = decide(watch, seen.judgement, seen.regressions, now)
+        alert = decision.alert
         if (
             alert is not None
             and alert.kind is AlertKind.BREACH
             and settings.rollback
             and run.window_open(now)
         ):
+            # Only a breach: a regression under the thresholds is a warning, never a rollback.
             alert = alert.model_copy(update={"kind": AlertKind.ROLLED_BACK})
         if await self._record(
             watch,
             now,
             settings,
-            figures=judgement.figures(),
-            alerted=alerted,
-            missing_said=missing_said,
-            alert=alert,
+            figures=seen.judgement.figures(),
+            decision=replace(decision, alert=alert),
+            baseline=seen.baseline,
         ):
             await self.post_unposted()
             await self._chat.show(run)
 
-    async def _read(
-        self,
-        run: Deployment,
-        watch: Watch,
-        settings: WatchSettings,
-        thresholds: Thresholds,
-        now: datetime,
-    ) -> Judgement:
+    async def _observe(
+        self, run: Deployment, watch: Watch, settings: WatchSettings, now: datetime
+    ) -> Observation:
+        """Read the service's minutes and judge them; compare them with the minutes before the
+        deploy, read once (the first check) and kept with the watch."""
         env = self._config.environment(watch.environment)
-        service = self._config.service(watch.service)
-        target = settings.target_groups.get(watch.service)
+        source = source_of(self._config, run, watch.service)
+        thresholds = settings.thresholds_for(watch.service)
+        read = partial(
+            self._metrics.minutes,
+            region=env.region,
+            cluster=env.cluster,
+            service=source.ecs_service,
+            load_balancer=source.load_balancer,
+            target_group=source.target_group,
+            p99=thresholds.max_p99_response_s is not None,
+        )
         longest = max(thresholds.error_for_s, thresholds.response_for_s)
         longest = max(longest, thresholds.utilisation_for_s) + _MARGIN_S
         start = max(watch.started_at, now - timedelta(seconds=longest))
-        minutes = await self._metrics.minutes(
-            region=env.region,
-            cluster=env.cluster,
-            service=service.ecs_service,
-            load_balancer=target.load_balancer if target else None,
-            target_group=target.target_group if target else None,
-            start=start,
-            end=now,
-            p99=thresholds.max_p99_response_s is not None,
+        # The hour after the deploy is compared with the hour before it (as long as the
+        # baseline), until one check after it ends: later hours differ by the time of day.
+        after_end = watch.started_at + timedelta(seconds=settings.baseline_s)
+        comparing = settings.compare and now <= after_end + timedelta(seconds=settings.every_s)
+        minutes = await read(start=watch.started_at if comparing else start, end=now)
+        judgement = judge(
+            minutes,
+            thresholds,
+            now=now,
+            since=watch.started_at,
+            target_group=source.target_group is not None,
         )
-        return judge(
-            minutes, thresholds, now=now, since=watch.started_at, target_group=target is not None
+        if not comparing:
+            return Observation(judgement)
+        signals = [r.signal for r in judgement.readings]
+        baseline, fresh = watch.baseline, None
+        if baseline is None:
+            began = run.started_at or watch.started_at
+            start = began - timedelta(seconds=settings.baseline_s)
+            before = await read(start=start, end=began)
+            baseline = fresh = baseline_of(before, signals, start=start, end=began)
+        regressions = compare(
+            baseline,
+            minutes,
+            signals,
+            thresholds,
+            start=watch.started_at,
+            end=min(now, after_end),
+            min_samples=settings.min_samples,
         )
+        return Observation(judgement, regressions, fresh)
 
     async def _record(
         self,
@@ -198,33 +251,42 @@ class PostDeployWatch:
         *,
         figures: str | None,
         failure: str | None = None,
-        alerted: frozenset[str] | None = None,
-        missing_said: frozenset[str] | None = None,
-        alert: WatchAlert | None = None,
+        decision: Decision | None = None,
+        baseline: dict[str, tuple[float, ...]] | None = None,
     ) -> bool:
         dense = now < watch.started_at + timedelta(seconds=settings.dense_for_s)
         every = settings.dense_every_s if dense else settings.every_s
         next_at = min(now + timedelta(seconds=every), watch.ends_at)
+        kept = Decision(None, watch.alerted, watch.missing_said, watch.regressed)
+        decision = decision or kept
         done = await self._watches.checked(
             watch,
             next_check_at=next_at,
-            alerted=watch.alerted if alerted is None else alerted,
-            missing_said=watch.missing_said if missing_said is None else missing_said,
+            alerted=decision.alerted,
+            missing_said=decision.missing_said,
+            regressed=decision.regressed,
             figures=figures,
             failure=failure,
-            alert=alert,
+            alert=decision.alert,
+            baseline=baseline,
         )
         if done:
             self._timers.arm(watch_timer(watch.id), next_at)
         return done
 
-    async def _end(self, run: Deployment, watch: Watch) -> None:
+    async def _end(
+        self, run: Deployment, watch: Watch, *, superseded_by: str | None = None
+    ) -> None:
         if _taken_back(run, watch.service):
             outcome = "rolled back"
+        elif superseded_by is not None:
+            outcome = f"deployment {superseded_by} changed it since"
         elif watch.alerts:
             outcome = f"{watch.alerts} alert{'s' if watch.alerts > 1 else ''}"
         else:
             outcome = "no breach"
+        if watch.regressed and not _taken_back(run, watch.service):
+            outcome += f"; worse than before: {', '.join(sorted(watch.regressed))}"
         if await self._watches.end(watch.id, outcome=outcome):
             self._timers.disarm(watch_timer(watch.id))
             await self._chat.show(run)
@@ -277,42 +339,14 @@ class PostDeployWatch:
         return len(due)
 
 
+def _supersedes(newer: Watch, old: Watch) -> bool:
+    """True when `newer` watches the same service here after a later run."""
+    return (
+        newer.environment == old.environment
+        and newer.service == old.service
+        and newer.started_at > old.started_at
+    )
+
+
 def _taken_back(run: Deployment, service: str) -> bool:
     return any(t.service == service and t.reverted_by is not None for t in run.active_targets)
-
-
-def _decide(
-    watch: Watch, judgement: Judgement, now: datetime
-) -> tuple[WatchAlert | None, frozenset[str], frozenset[str]]:
-    """The alert this check raises (if any), and the watch's new `alerted` and `missing_said`.
-
-    A signal stays alerted until it is judged again with data below its threshold; missing
-    data is said once per signal for the whole watch.
-    """
-    breaching = {r.signal.value for r in judgement.breaching}
-    missing = {r.signal.value for r in judgement.missing}
-    recovered = {r.signal.value for r in judgement.readings if not r.breaching and not r.missing}
-    new = breaching - watch.alerted
-    alerted = frozenset((watch.alerted - recovered) | breaching)
-    unsaid = missing - watch.missing_said
-    if new:
-        breach = _alert(watch, now, AlertKind.BREACH, new, judgement.breaching)
-        return breach, alerted, watch.missing_said
-    if unsaid:
-        no_data = _alert(watch, now, AlertKind.NO_DATA, unsaid, judgement.missing)
-        return no_data, alerted, frozenset(watch.missing_said | unsaid)
-    return None, alerted, watch.missing_said
-
-
-def _alert(
-    watch: Watch, now: datetime, kind: AlertKind, signals: set[str], readings: Sequence[Reading]
-) -> WatchAlert:
-    """An alert of `kind` about `signals`, with the figures of `readings`."""
-    return WatchAlert(
-        watch_id=watch.id,
-        seq=0,
-        at=now,
-        kind=kind,
-        signals=tuple(sorted(signals)),
-        figures="; ".join(r.figure() for r in readings),
-    )

@@ -136,6 +136,10 @@ class BotoServiceMetrics(AwsAdapter):
     ) -> list[Minute]:
         if (end - start).total_seconds() < PERIOD_S:
             return []
+        # From the start of its minute: CloudWatch's periods then are the clock's minutes (a
+        # period from an odd second would be floored onto the minute before, and a watch that
+        # began mid-minute would never see its first minutes).
+        start = start.replace(second=0, microsecond=0)
         dims = {
             NAMESPACE: [
                 {"Name": "TargetGroup", "Value": target_group_dimension(target_group or "")},

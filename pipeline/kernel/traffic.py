@@ -103,6 +103,7 @@ class ServiceMetrics(Protocol):
         end: datetime,
         p99: bool = False,
     ) -> list[Minute]:
-        """Minutes in [start, end), oldest first; target-group fields None without one, and
+        """The clock's minutes from the one holding `start` to `end`, oldest first (the last
+        one may be partial); target-group fields None without one, and
         `p99_response_s` None unless `p99` is asked for."""
         ...

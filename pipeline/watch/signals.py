@@ -45,8 +45,8 @@ class Reading:
 
     def figure(self) -> str:
         """`5xx 12.0% (> 5.0% for 5m)`: the value as people read it."""
-        value = "no data" if self.latest is None else _format(self.signal, self.latest)
-        limit = _format(self.signal, self.threshold)
+        value = "no data" if self.latest is None else format_value(self.signal, self.latest)
+        limit = format_value(self.signal, self.threshold)
         return f"{self.signal.value} {value} (> {limit} for {round(self.for_s / 60)}m)"
 
 
@@ -81,6 +81,13 @@ _VALUES: dict[Signal, Callable[[Minute], float | None]] = {
 }
 
 
+def values_of(
+    minutes: Sequence[Minute], signal: Signal, *, start: datetime, end: datetime
+) -> list[float]:
+    """The values `signal` had in the minutes of [start, end) that have data for it."""
+    return [v for m in minutes if start <= m.at < end and (v := _VALUES[signal](m)) is not None]
+
+
 def _limits(t: Thresholds) -> dict[Signal, tuple[float, float]]:
     limits = {
         Signal.ERROR_RATE: (t.max_5xx_ratio, t.error_for_s),
@@ -110,11 +117,7 @@ def judge(
         if signal.needs_target_group and not target_group:
             continue
         start = now - timedelta(seconds=for_s)
-        values = [
-            v
-            for m in minutes
-            if m.at >= start and m.at < now and (v := _VALUES[signal](m)) is not None
-        ]
+        values = values_of(minutes, signal, start=start, end=now)
         latest = next((v for m in reversed(minutes) if (v := _VALUES[signal](m)) is not None), None)
         judged = start >= since
         expected = max(1, int(for_s // 60))
@@ -134,7 +137,7 @@ def judge(
     return Judgement(tuple(readings))
 
 
-def _format(signal: Signal, value: float) -> str:
+def format_value(signal: Signal, value: float) -> str:
     if signal is Signal.ERROR_RATE:
         return f"{value * 100:.1f}%"
     if signal in (Signal.CPU, Signal.MEMORY):

@@ -17,13 +17,17 @@ class AlertKind(enum.Enum):
     BREACH = "breach"
     ROLLED_BACK = "rolled_back"
     NO_DATA = "no_data"
+    REGRESSION = "regression"
+    """Worse than before the deploy, under the thresholds: a warning, never a rollback."""
 
 
 class Watch(FrozenModel):
     """One service watched after deployment `deployment_id`.
 
     `alerted` holds the signals whose breach was alerted and has not recovered yet (a new alert
-    for one needs it to recover first); `missing_said` those whose missing data was said.
+    for one needs it to recover first); `missing_said` those whose missing data was said;
+    `regressed` those warned of as worse than before (once each). `baseline` is each signal's
+    minutes before the deploy, read once (None: not read yet).
     """
 
     id: str
@@ -36,6 +40,8 @@ class Watch(FrozenModel):
     state: WatchState
     alerted: frozenset[str] = frozenset()
     missing_said: frozenset[str] = frozenset()
+    regressed: frozenset[str] = frozenset()
+    baseline: dict[str, tuple[float, ...]] | None = None
     figures: str | None = None
     failure: str | None = None
     outcome: str | None = None

@@ -4,6 +4,7 @@ restart re-posts an alert that was recorded and not posted, and never records on
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,8 @@ _ALERT_COLUMNS = "watch_id, seq, at, kind, signals, figures, posted_at"
 _COLUMNS = (
     "id, deployment_id, service, environment, started_at, ends_at, next_check_at, state, "
     "alerted, missing_said, figures, failure, outcome, "
-    "(SELECT count(*) FROM watch_alerts a WHERE a.watch_id = watches.id AND a.kind != 'no_data')"
+    "(SELECT count(*) FROM watch_alerts a WHERE a.watch_id = watches.id "
+    "AND a.kind IN ('breach', 'rolled_back')), regressed, baseline"
 )
 
 
@@ -46,6 +48,8 @@ def _watch(row: tuple[Any, ...]) -> Watch:
         failure=row[11],
         outcome=row[12],
         alerts=row[13],
+        regressed=_names(row[14]),
+        baseline=None if row[15] is None else json.loads(row[15]),
     )
 
 
@@ -123,27 +127,35 @@ class Watches(Repository):
         figures: str | None,
         failure: str | None,
         alert: WatchAlert | None = None,
+        regressed: frozenset[str] | None = None,
+        baseline: dict[str, tuple[float, ...]] | None = None,
     ) -> bool:
         """A check's result, compared-and-set against the watch as it was read (`alerted`,
-        `missing_said`, `next_check_at`): False, with nothing written, when another check got
-        there first. `alert` is recorded with it, unposted."""
+        `missing_said`, `regressed`, `next_check_at`): False, with nothing written, when another
+        check got there first. `alert` is recorded with it, unposted; `baseline` only where
+        none is kept yet."""
+        regressed = watch.regressed if regressed is None else regressed
 
         def run(db: sqlite_utils.Database) -> bool:
             with db.atomic():
                 changed = db.execute(
                     "UPDATE watches SET next_check_at = ?, alerted = ?, missing_said = ?, "
-                    "figures = ?, failure = ? WHERE id = ? AND state = 'watching' "
-                    "AND next_check_at = ? AND alerted = ? AND missing_said = ?",
+                    "regressed = ?, baseline = coalesce(baseline, ?), figures = ?, failure = ? "
+                    "WHERE id = ? AND state = 'watching' AND next_check_at = ? AND alerted = ? "
+                    "AND missing_said = ? AND regressed = ?",
                     [
                         next_check_at.isoformat(),
                         _text(alerted),
                         _text(missing_said),
+                        _text(regressed),
+                        None if baseline is None else json.dumps(baseline),
                         figures,
                         failure,
                         watch.id,
                         watch.next_check_at.isoformat(),
                         _text(watch.alerted),
                         _text(watch.missing_said),
+                        _text(watch.regressed),
                     ],
                 ).rowcount
                 if changed != 1:

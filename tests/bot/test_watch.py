@@ -5,19 +5,22 @@ clock that drives the watch's timers."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config as BotoConfig
 
 from bot.deploy.views import APPROVE_ACTION, WINDOW_ROLLBACK_ACTION
 from bot.settings import Settings
 from bot.watch.views import WATCH_INCIDENT_ACTION
-from pipeline.aws import BotoEcs
+from pipeline.aws import BotoEcs, calls
 from pipeline.kernel.config import Config
 from store.deploy.models import DeploymentState, RunKind
-from tests.conftest import config_dict
+from tests.conftest import BotFactory, config_dict
 from tests.driver import BotDriver, plan_cards, run_id_of
+from tests.fakes.aws_proxy import EcsProxy
 from tests.fakes.clock import FakeClock
 from tests.fakes.ecs_world import REGION, EcsWorld
 from tests.fakes.health import FakeHealth
@@ -42,9 +45,16 @@ def config(health: FakeHealth) -> Config:
     return Config.model_validate(data)
 
 
-def put(clock: FakeClock, **series: float) -> None:
-    """One minute of api-gateway's metrics, at the clock's time, into moto's CloudWatch."""
-    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+def put(
+    clock: FakeClock,
+    *,
+    at: datetime | None = None,
+    endpoint_url: str | None = None,
+    **series: float,
+) -> None:
+    """One minute of api-gateway's metrics, at the clock's time (or `at`), into moto's
+    CloudWatch (in this process, or the server at `endpoint_url`)."""
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION, endpoint_url=endpoint_url)
     names = {
         "requests": ("AWS/ApplicationELB", "RequestCount"),
         "errors": ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"),
@@ -64,17 +74,19 @@ def put(clock: FakeClock, **series: float) -> None:
                 {
                     "MetricName": name,
                     "Dimensions": [{"Name": k, "Value": v} for k, v in dims[namespace].items()],
-                    "Timestamp": clock.now(),
+                    "Timestamp": at or clock.now(),
                     "Value": value,
                 }
             ],
         )
 
 
-async def minutes_pass(bot: BotDriver, clock: FakeClock, n: int, **series: float) -> None:
+async def minutes_pass(
+    bot: BotDriver, clock: FakeClock, n: int, *, endpoint_url: str | None = None, **series: float
+) -> None:
     """`n` minutes of the given metrics, each followed by whatever timers came due."""
     for _ in range(n):
-        put(clock, **series)
+        put(clock, endpoint_url=endpoint_url, **series)
         clock.advance(MINUTE)
         await bot.runtime.timers.run_due()
         await bot.settle()
@@ -332,3 +344,101 @@ async def test_a_run_that_succeeded_unwatched_is_watched_after_a_restart(
         assert "👀 `api-gateway` watching until" in await card_of(bot, slack, run_id)
     finally:
         await bot.stop()
+
+
+def no_data_messages(slack: FakeSlack) -> list[str]:
+    return [
+        c["text"] for c in slack.of("chat.postMessage") if "no data from CloudWatch" in c["text"]
+    ]
+
+
+async def test_no_data_for_a_whole_duration_is_said_once_for_the_whole_watch(
+    bot: BotDriver, slack: FakeSlack, clock: FakeClock
+) -> None:
+    """No traffic at all (the target group's series are not there): CPU and memory only."""
+    run_id = await deploy_production(bot, slack)
+
+    await minutes_pass(bot, clock, 12, cpu=30, memory=40)
+    said = no_data_messages(slack)
+    await minutes_pass(bot, clock, 20, cpu=30, memory=40)
+
+    # Each signal once, when its duration has passed without data: 5xx after 5 minutes,
+    # the average response after 10.
+    five_xx, response = said
+    assert no_data_messages(slack) == said
+    assert "`api-gateway` in production" in five_xx
+    assert "5xx no data" in five_xx
+    assert "avg response no data" in response
+    assert "<@UDEV>" in five_xx
+    assert alerts(slack) == []
+    assert "watching until" in await card_of(bot, slack, run_id)
+
+
+async def test_cloudwatch_refusing_is_said_on_the_card_and_the_watch_reads_again(
+    make_bot: BotFactory,
+    ecs_proxy: EcsProxy,
+    served_world: EcsWorld,
+    moto_server: str,
+    slack: FakeSlack,
+    clock: FakeClock,
+) -> None:
+    bot = await make_bot(BotoEcs())
+    run_id = await deploy_production(bot, slack)
+    ecs_proxy.fail_next("GetMetricData", "AccessDeniedException")
+
+    await minutes_pass(bot, clock, 1, endpoint_url=moto_server, **HEALTHY)
+    refused = await card_of(bot, slack, run_id)
+    await minutes_pass(bot, clock, 7, endpoint_url=moto_server, **{**HEALTHY, "errors": 200})
+
+    assert "`cloudwatch:GetMetricData`" in refused
+    assert "The watch goes on and reads again." in refused
+    assert len(alerts(slack)) == 1
+    assert "reads again" not in await card_of(bot, slack, run_id)
+
+
+async def test_cloudwatch_throttling_past_the_retries_is_said_and_the_watch_reads_again(
+    make_bot: BotFactory,
+    ecs_proxy: EcsProxy,
+    served_world: EcsWorld,
+    moto_server: str,
+    slack: FakeSlack,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One attempt, where the bot makes six: botocore's back-off runs in real time, and what
+    # is tested is what the watch does once the retries are spent.
+    monkeypatch.setattr(
+        calls, "BOTO_CONFIG", calls.BOTO_CONFIG.merge(BotoConfig(retries={"total_max_attempts": 1}))
+    )
+    bot = await make_bot(BotoEcs())
+    run_id = await deploy_production(bot, slack)
+    ecs_proxy.fail_next("GetMetricData", "ThrottlingException", message="Rate exceeded", times=3)
+
+    await minutes_pass(bot, clock, 3, endpoint_url=moto_server, **HEALTHY)
+    throttled = await card_of(bot, slack, run_id)
+    await minutes_pass(bot, clock, 7, endpoint_url=moto_server, **{**HEALTHY, "errors": 200})
+
+    assert "`ThrottlingException`" in throttled
+    assert "The watch goes on and reads again." in throttled
+    assert ecs_proxy.count("GetMetricData") > 3
+    assert len(alerts(slack)) == 1
+    assert "ThrottlingException" not in await card_of(bot, slack, run_id)
+
+
+async def test_a_later_deploy_of_the_service_ends_the_earlier_watch_and_alone_alerts(
+    bot: BotDriver, slack: FakeSlack, clock: FakeClock
+) -> None:
+    first = await deploy_production(bot, slack)
+    await minutes_pass(bot, clock, 3, **HEALTHY)
+    await bot.command("production api-gateway v1.4.0", user="UDEV")
+    second = run_id_of(plan_cards(slack)[-1])
+    await bot.click(APPROVE_ACTION, second, user="UAPPROVER1")
+    await bot.click(APPROVE_ACTION, second, user="UAPPROVER2")
+    assert (await bot.runtime.runs.get(second)).state is DeploymentState.SUCCEEDED
+
+    await minutes_pass(bot, clock, 7, **{**HEALTHY, "errors": 200})
+
+    [alert] = alerts(slack)
+    assert f"breached after deployment `{second}`" in alert["text"]
+    assert buttons(alert)[0]["value"] == second
+    assert f"watch ended: deployment {second} changed it since" in await card_of(bot, slack, first)

@@ -77,3 +77,23 @@ async def test_without_a_target_group_only_ecs_series_are_read(aws: None, start:
     )
 
     assert [(m.requests, m.memory_percent) for m in minutes] == [(None, 50)]
+
+
+async def test_a_read_from_mid_minute_gets_the_clocks_minutes_whole(
+    aws: None, start: datetime
+) -> None:
+    tg = {"TargetGroup": "targetgroup/auth-blue/73e2d6bc24d8a067", "LoadBalancer": LB}
+    _put("AWS/ApplicationELB", tg, "RequestCount", start + timedelta(seconds=70), 100)
+    _put("AWS/ApplicationELB", tg, "RequestCount", start + timedelta(seconds=100), 50)
+
+    minutes = await BotoServiceMetrics().minutes(
+        region=REGION,
+        cluster="prod",
+        service="auth-svc",
+        load_balancer=LB,
+        target_group=TG,
+        start=start + timedelta(seconds=30),  # a watch that began mid-minute
+        end=start + timedelta(seconds=150),
+    )
+
+    assert [(m.at, m.requests) for m in minutes] == [(start + timedelta(minutes=1), 150)]

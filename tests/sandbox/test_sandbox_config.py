@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from pipeline.kernel.config import Config, load_config
-from sandbox.aws import COLOURS, Canary, CanaryArns, Estate
+from sandbox.aws import COLOURS, Canary, CanaryArns, Estate, ServiceArns
 from sandbox.config import CANARIES, ExampleMissing, read_example, sandbox_config, to_toml
 from sandbox.people import APPROVERS, GROUPS, ON_CALL_GROUP
 from sandbox.stack import BOT_SCOPES, SLASH_COMMANDS
@@ -142,3 +142,24 @@ def test_the_devops_lead_may_roll_back_through_the_devops_leads_group(config: Co
     rollbackers = config.environment("production").rollbackers or []
     [leads] = [g for g in GROUPS if g.id in rollbackers and APPROVERS[0].id in g.members]
     assert leads.handle == "devops-leads"
+
+
+def test_production_watches_each_deploy_reading_the_services_target_groups(
+    tmp_path: Path,
+) -> None:
+    group = ServiceArns(
+        "production",
+        "api-gateway",
+        "app/production-alb/1234567890abcdef",
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/p-api/0123456789abcdef",
+    )
+    made = sandbox_config(read_example(), health_base=BASE, target_groups=[group])
+    path = tmp_path / "chatops.toml"
+    path.write_text(to_toml(made), encoding="utf-8")
+
+    watch = load_config(path).environment("production").watch
+
+    assert watch.period_in("production") == 30 * 60
+    assert (watch.thresholds.error_for_s, watch.dense_every_s) == (120, 60)
+    assert watch.target_groups["api-gateway"].target_group == group.target_group
+    assert load_config(path).environment("staging").watch.period_in("staging") == 0

@@ -28,7 +28,9 @@ def parse_duration(value: Any) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """Render seconds the way the config writes them ("90s" -> "1m 30s")."""
+    """Render seconds the way the config writes them ("90s" -> "1m 30s", 0.1 -> "100ms")."""
+    if 0 < seconds < 1:
+        return f"{round(seconds * 1000)}ms"
     whole = round(seconds)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)

@@ -19,6 +19,9 @@ MAX_WATCH_S = 7 * 86400.0
 DEFAULT_PRODUCTION_WATCH_S = 86400.0
 
 
+_LEAST_RESPONSE_RISE = "Compared with before: the least rise of a response time worth a warning."
+
+
 class Thresholds(SettingsModel):
     """When a signal breaches, and for how long it must (seed 004's figures by default)."""
 
@@ -47,6 +50,35 @@ class Thresholds(SettingsModel):
     )
     utilisation_for_s: Duration = Field(
         900.0, alias="utilisation_for", description="How long CPU or memory must stay above."
+    )
+    regression_p: float = Field(
+        0.01,
+        gt=0,
+        lt=0.5,
+        description="Compared with before: a rank test's one-sided p under this is significant.",
+    )
+    regression_change: float = Field(
+        0.5,
+        ge=0,
+        description="Compared with before: the least rise of a signal's mean that is worth a "
+        "warning, relative to its mean before (0.5 = half as much again).",
+    )
+    regression_5xx: float = Field(
+        0.005,
+        ge=0,
+        le=1,
+        description="Compared with before: the least rise of the 5xx ratio worth a warning, "
+        "whatever its mean before (0.005 = 0.5 points).",
+    )
+    regression_response_s: Duration = Field(
+        0.1, alias="regression_response", description=_LEAST_RESPONSE_RISE
+    )
+    regression_utilisation: float = Field(
+        10.0,
+        ge=0,
+        le=100,
+        description="Compared with before: the least rise of CPU or memory worth a warning, "
+        "in percentage points.",
     )
 
     @model_validator(mode="after")
@@ -91,6 +123,13 @@ class ThresholdOverrides(SettingsModel):
     utilisation_for_s: Duration | None = Field(
         None, alias="utilisation_for", ge=MIN_BREACH_FOR_S, description=_SAME
     )
+    regression_p: float | None = Field(None, gt=0, lt=0.5, description=_SAME)
+    regression_change: float | None = Field(None, ge=0, description=_SAME)
+    regression_5xx: float | None = Field(None, ge=0, le=1, description=_SAME)
+    regression_response_s: Duration | None = Field(
+        None, alias="regression_response", description=_SAME
+    )
+    regression_utilisation: float | None = Field(None, ge=0, le=100, description=_SAME)
 
 
 class TargetGroupRef(SettingsModel):
@@ -125,6 +164,23 @@ class WatchSettings(SettingsModel):
         description="Inside the rollback window, roll back at once on a breach (instead of "
         "only alerting with a Roll back button).",
     )
+    compare: bool = Field(
+        True,
+        description="Compare each signal after the deploy with the same signal over the "
+        "`baseline` before it (a rank test); a significant regression under the thresholds "
+        "is a warning in the thread, never a rollback.",
+    )
+    baseline_s: Duration = Field(
+        3600.0,
+        alias="baseline",
+        description="How long before the deploy started the comparison reads (once), and "
+        "how long after the deploy it compares with that.",
+    )
+    min_samples: int = Field(
+        10,
+        ge=5,
+        description="The fewest minutes with data, on each side, that the comparison judges.",
+    )
     thresholds: Thresholds = Field(
         default_factory=lambda: Thresholds.model_validate({}),
         description="When a signal breaches here (seed 004's figures by default).",
@@ -144,6 +200,8 @@ class WatchSettings(SettingsModel):
         for key in ("dense_every_s", "every_s"):
             if not 60.0 <= getattr(self, key) <= 3600.0:
                 raise ValueError(f"watch.{key.removesuffix('_s')} must be between 1m and 1h")
+        if not 600.0 <= self.baseline_s <= 6 * 3600.0:
+            raise ValueError("watch.baseline must be between 10m and 6h")
         return self
 
     def period_in(self, environment: str) -> float:
