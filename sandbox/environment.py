@@ -61,6 +61,8 @@ def _sandbox_values(endpoint: str, *, region: str, nowhere: Path) -> dict[str, s
         "AWS_EC2_METADATA_DISABLED": "true",
         # moto: services created from now on report their tasks as running.
         "MOTO_ECS_SERVICE_RUNNING": str(TASKS_PER_SERVICE),
+        # moto: no public AMIs in EC2 (the sandbox runs no instance; its ALBs need a VPC only).
+        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
     }
 
 

@@ -65,6 +65,10 @@ def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "2")
+    # moto's EC2 loads a few hundred public AMIs into every region it starts (and starts a
+    # region again when mock_aws resets it): no test runs an instance, and the ALBs the canary
+    # tests make need EC2 only for a VPC. About a sixth of the canary tests' CPU.
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 
 @pytest.fixture(autouse=True, scope="session")

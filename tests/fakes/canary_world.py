@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import boto3
-
 from pipeline.kernel.config.canary import target_group_dimension
-from tests.fakes.ecs_world import REGION, EcsWorld
+from tests.fakes.ecs_world import REGION, EcsWorld, aws_client
 
 _ips = itertools.count(10)
 
@@ -36,9 +34,9 @@ class CanaryWorld:
     def __init__(self, ecs: EcsWorld, env: str, *, endpoint_url: str | None = None) -> None:
         self.ecs = ecs
         self.env = env
-        self.ec2: Any = boto3.client("ec2", region_name=REGION, endpoint_url=endpoint_url)
-        self.elb: Any = boto3.client("elbv2", region_name=REGION, endpoint_url=endpoint_url)
-        self.cw: Any = boto3.client("cloudwatch", region_name=REGION, endpoint_url=endpoint_url)
+        self.ec2: Any = aws_client("ec2", endpoint_url=endpoint_url)
+        self.elb: Any = aws_client("elbv2", endpoint_url=endpoint_url)
+        self.cw: Any = aws_client("cloudwatch", endpoint_url=endpoint_url)
         vpc = self.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         self.vpc = vpc
         subnets = [

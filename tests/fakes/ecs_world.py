@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import boto3
@@ -9,12 +10,30 @@ import boto3
 REGION = "us-east-1"
 REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/skillancer"
 
+_clients: dict[tuple[str, str | None, str | None], Any] = {}
+
+
+def aws_client(service: str, *, endpoint_url: str | None = None) -> Any:
+    """A boto3 client for `service` in `REGION`, made once per worker and reused by every test.
+
+    Making a client costs about a tenth of a second of CPU, and the worlds need several per
+    test. moto's `mock_aws` answers through a hook every client has, so a client made in one
+    test answers from the next test's moto. Where the environment sends boto3
+    (`AWS_ENDPOINT_URL`, as the proxy tests set it) is part of the key: a client is reused only
+    where a new one would go to the same place.
+    """
+    key = (service, endpoint_url, os.environ.get("AWS_ENDPOINT_URL"))  # noqa: TID251
+    if key not in _clients:
+        _clients[key] = boto3.client(service, region_name=REGION, endpoint_url=endpoint_url)  # type: ignore[call-overload]
+    return _clients[key]
+
 
 class EcsWorld:
     """Each (environment, service) gets a cluster `skillancer-<env>` and a running service."""
 
     def __init__(self, *, endpoint_url: str | None = None) -> None:
-        self.client: Any = boto3.client("ecs", region_name=REGION, endpoint_url=endpoint_url)
+        self.client: Any = aws_client("ecs", endpoint_url=endpoint_url)
+        self._clusters: set[str] = set()
 
     def cluster(self, env: str) -> str:
         return f"skillancer-{env}"
@@ -29,7 +48,9 @@ class EcsWorld:
         container: str | None = None,
     ) -> str:
         """An ECS service running `version` of image `container` (default: the service name)."""
-        self.client.create_cluster(clusterName=self.cluster(env))
+        if env not in self._clusters:
+            self.client.create_cluster(clusterName=self.cluster(env))
+            self._clusters.add(env)
         name = container or service
         td = self.client.register_task_definition(
             family=f"{env}-{service}",

@@ -13,12 +13,11 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 from moto.backends import get_backend
 from moto.moto_api import state_manager
 
 from tests.fakes.clock import FakeClock
-from tests.fakes.ecs_world import REGION
+from tests.fakes.ecs_world import REGION, aws_client
 
 ACCOUNT = "123456789012"
 
@@ -43,10 +42,10 @@ def push_images(ecr: Any, repository: str, *tags: str) -> None:
 
 class GatesWorld:
     def __init__(self) -> None:
-        self.ecr: Any = boto3.client("ecr", region_name=REGION)
-        self.rds: Any = boto3.client("rds", region_name=REGION)
-        self.s3: Any = boto3.client("s3", region_name=REGION)
-        self.ec2: Any = boto3.client("ec2", region_name=REGION)
+        self.ecr: Any = aws_client("ecr")
+        self.rds: Any = aws_client("rds")
+        self.s3: Any = aws_client("s3")
+        self.ec2: Any = aws_client("ec2")
         vpc = self.ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
         # As in a default VPC; moto's awsvpc tasks also need it (their ENI's DNS name).
         self.ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
