@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,9 @@ from bot.main import EXIT_DOCTOR_FOUND, main
 from pipeline.aws import BotoEcs
 from pipeline.aws.elbv2 import BotoLoadBalancer
 from pipeline.aws.gates import BotoSnapshots
+from pipeline.aws.iam import iam_policy
 from pipeline.aws.identity import BotoIdentity
+from pipeline.kernel.config import load_config
 from sandbox.slack.workspace import BOT_USER
 from store.db import Store
 from store.migrations import MIGRATIONS
@@ -28,6 +31,7 @@ from tests.fakes.canary_world import CanaryWorld
 from tests.fakes.ecs_world import EcsWorld
 from tests.fakes.gates_world import GatesWorld
 from tests.fakes.health import FakeHealth
+from tests.fakes.iam_simulator import FakeIamSimulator
 from tests.fakes.slack_api import FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,6 +175,43 @@ async def test_an_unknown_group_is_named_with_the_keys_that_name_it(
     assert _failures(findings) == [
         "Slack has no user group S0NOPE (named in environments.production.approvers). "
         "Fix: fix the ID in the config, or create the group in Slack."
+    ]
+
+
+@pytest.fixture
+async def iam(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeIamSimulator]:
+    """IAM's policy simulator on 127.0.0.1 (moto has none), reached by the doctor's own client."""
+    simulator = FakeIamSimulator()
+    await simulator.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_IAM", simulator.url)
+    yield simulator
+    await simulator.close()
+
+
+async def test_iam_is_asked_for_every_action_of_the_policy_and_a_denied_one_is_named(
+    slack: FakeSlack,
+    health: FakeHealth,
+    estate: tuple[CanaryWorld, GatesWorld],
+    tmp_path: Path,
+    db: Path,
+    iam: FakeIamSimulator,
+) -> None:
+    slack.workspace.join(INCIDENTS, BOT_USER)
+    config = _config(health, estate[0], tmp_path)
+    policy = iam_policy(load_config(config))
+    needed = sorted({a for s in policy["Statement"] for a in s["Action"]})
+
+    allowed = as_text(await _diagnose(slack, config, db))
+    iam.denied = {"ecs:UpdateService"}
+    denied = await _diagnose(slack, config, db)
+
+    principal, asked = iam.asked[0]
+    assert principal == "arn:aws:sts::123456789012:user/moto"
+    assert asked == needed
+    assert f"✅ aws: IAM allows all {len(needed)} actions the config needs (simulated)." in allowed
+    assert _failures(denied) == [
+        "IAM denies ecs:UpdateService. "
+        "Fix: attach the policy `chatops-bot iam-policy` prints to the bot's IAM identity."
     ]
 
 
