@@ -531,9 +531,11 @@ class TestTheCard:
         redraws = [u for u in slack.of("chat.update") if u["ts"] == run.message_ts]
         assert run.state is DeploymentState.SUCCEEDED
         # Each stage: its start and first check drawn at once, then one per 5 s of bake; and
-        # seven other changes (two approvals, start, three stage changes, the end). Redraws
-        # asked for while one is in flight may merge into one, so this is the most there are.
-        assert len(redraws) <= 3 * (2 + 60 / 5) + 7
+        # eight other changes (two approvals, start, three stage changes, the end, and the
+        # production watch's "watching until" line after it). Redraws asked for while one is in
+        # flight may merge into one, so this is the most there are.
+        assert len(redraws) <= 3 * (2 + 60 / 5) + 8
+        assert "watching until" in str(redraws[-1])
 
     async def test_stages_of_seconds_show_their_checks_and_a_moving_countdown(
         self,
