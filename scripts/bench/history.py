@@ -24,11 +24,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from standins import CHANNEL, migrated, slash_deploy
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-SECRET = "bench-signing-secret"
-CHANNEL = "CDEPLOYS"
 ENVIRONMENTS = ("staging", "production", "sandbox")
 SERVICES = ("api-gateway", "auth-svc")
 START = datetime(2026, 12, 1, tzinfo=UTC)
@@ -102,29 +100,11 @@ def _fill(path: Path, count: int) -> str:
     return f"{int((START - timedelta(minutes=middle)).timestamp())}-{middle:06x}"
 
 
-async def _migrated(path: Path) -> None:
-    from store.db import Store
-
-    store = await Store.open(path)
-    await store.close()
-
-
-async def _answered(queue: asyncio.Queue[Any]) -> str:
-    while True:
-        change = await queue.get()
-        if change.kind.value == "ephemeral" and change.channel == CHANNEL:
-            return str(change.data)
-
-
 async def _measure(
     path: Path, expect: dict[str, str], *, samples: int, runs: int
 ) -> dict[str, Any]:
     """Per command, the median seconds of each round."""
-    from bot.server import EVENTS_PATH, build_web_app
-    from bot.settings import Settings
-    from pipeline.kernel.clock import SystemClock
     from pipeline.kernel.config import Config
-    from sandbox.slack import AppDelivery, LocalSlack
 
     config = Config.model_validate(
         {
@@ -134,54 +114,23 @@ async def _measure(
             "services": {s: {"image": f"registry.example/{s}"} for s in SERVICES},
         }
     )
-    slack = LocalSlack()
-    await slack.start()
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        SLACK_BOT_TOKEN="xoxb-bench",
-        SLACK_SIGNING_SECRET=SECRET,
-        SLACK_API_URL=slack.api_url,
-        CHATOPS_DB=str(path),
-    )
-    from pipeline.aws import BotoEcs
-
-    app = build_web_app(settings, config, clock=SystemClock(), ecs=BotoEcs(), start_scheduler=False)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    delivery = AppDelivery(
-        slack,
-        request_url=f"http://127.0.0.1:{port}{EVENTS_PATH}",
-        signing_secret=SECRET,
-        team_id="T1",
-    )
     figures: dict[str, Any] = {}
-    try:
-        with slack.workspace.feed.subscription() as queue:
+    async with slash_deploy(config, path) as deploy:
+        for text in expect:
+            answer = await deploy(text)
+            if expect[text] not in answer:
+                raise SystemExit(f"`/deploy {text}` was answered {answer[:300]}")
 
-            async def once(text: str) -> float:
+            async def once(text: str = text) -> float:
                 started = time.perf_counter()
-                await delivery.command("/deploy", text, user="UREQUESTER", channel=CHANNEL)
-                await asyncio.wait_for(_answered(queue), 60)
+                await deploy(text)
                 return time.perf_counter() - started
 
-            for text in expect:
-                await delivery.command("/deploy", text, user="UREQUESTER", channel=CHANNEL)
-                answer = await asyncio.wait_for(_answered(queue), 60)
-                if expect[text] not in answer:
-                    raise SystemExit(f"`/deploy {text}` was answered {answer[:300]}")
-                for _ in range(4):
-                    await once(text)
-                figures[text] = [
-                    statistics.median([await once(text) for _ in range(samples)])
-                    for _ in range(runs)
-                ]
-    finally:
-        await delivery.close()
-        await runner.cleanup()
-        await slack.close()
+            for _ in range(4):
+                await once()
+            figures[text] = [
+                statistics.median([await once() for _ in range(samples)]) for _ in range(runs)
+            ]
     return figures
 
 
@@ -204,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for count in args.records:
             path = Path(tmp) / f"history-{count}.db"
-            asyncio.run(_migrated(path))
+            asyncio.run(migrated(path))
             middle = _fill(path, count)
             # What each answer must show: the newest run, a production one, the run asked for.
             expect = {

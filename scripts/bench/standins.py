@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +127,57 @@ async def health_server(answer: dict[str, Any], *, port: int = 0) -> tuple[web.A
 if __name__ == "__main__" and sys.argv[1:2] == ["--health"]:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve_health(int(sys.argv[2]), json.loads(sys.argv[3])))
+
+
+async def migrated(path: Path) -> None:
+    """A store at `path` with every migration of the checkout measured."""
+    from store.db import Store
+
+    store = await Store.open(path)
+    await store.close()
+
+
+@contextlib.asynccontextmanager
+async def slash_deploy(config: Any, db: Path) -> AsyncIterator[Callable[[str], Awaitable[str]]]:
+    """The bot of the checkout measured, serving HTTP on 127.0.0.1 on the store at `db`, with
+    the local Slack: yields `deploy(text)`, which sends a signed `/deploy <text>` as a person
+    and returns the private answer the bot gives."""
+    from bot.server import EVENTS_PATH, build_web_app
+    from bot.settings import Settings
+    from pipeline.aws import BotoEcs
+    from pipeline.kernel.clock import SystemClock
+    from sandbox.slack import AppDelivery, LocalSlack
+
+    slack = LocalSlack()
+    await slack.start()
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        SLACK_BOT_TOKEN="xoxb-bench",
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=slack.api_url,
+        CHATOPS_DB=str(db),
+    )
+    app = build_web_app(settings, config, clock=SystemClock(), ecs=BotoEcs(), start_scheduler=False)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    delivery = AppDelivery(
+        slack, request_url=f"http://127.0.0.1:{port}{EVENTS_PATH}", signing_secret=SECRET
+    )
+    try:
+        with slack.workspace.feed.subscription() as queue:
+
+            async def deploy(text: str) -> str:
+                await delivery.command("/deploy", text, user="UREQUESTER", channel=CHANNEL)
+                while True:
+                    change = await asyncio.wait_for(queue.get(), 60)
+                    if change.kind.value == "ephemeral" and change.channel == CHANNEL:
+                        return str(change.data)
+
+            yield deploy
+    finally:
+        await delivery.close()
+        await runner.cleanup()
+        await slack.close()

@@ -37,11 +37,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from standins import CHANNEL, migrated, slash_deploy
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-SECRET = "bench-signing-secret"
-CHANNEL = "CDEPLOYS"
 SERVICES = (
     "api-gateway",
     "auth-svc",
@@ -237,13 +235,6 @@ def _fill(path: Path, count: int, every: timedelta, now: datetime) -> None:
     db.close()
 
 
-async def _migrated(path: Path) -> None:
-    from store.db import Store
-
-    store = await Store.open(path)
-    await store.close()
-
-
 async def _rounds(once: Callable[[], Awaitable[float]], *, samples: int, runs: int) -> list[float]:
     for _ in range(3):
         await once()
@@ -285,61 +276,21 @@ async def _direct(
     return found, cpu
 
 
-async def _answered(queue: asyncio.Queue[Any]) -> str:
-    while True:
-        change = await queue.get()
-        if change.kind.value == "ephemeral" and change.channel == CHANNEL:
-            return str(change.data)
-
-
 async def _end_to_end(path: Path, *, samples: int, runs: int) -> dict[str, list[float]]:
     """Per command, the median seconds from the signed request to the answer in Slack."""
-    from bot.server import EVENTS_PATH, build_web_app
-    from bot.settings import Settings
-    from pipeline.aws import BotoEcs
-    from pipeline.kernel.clock import SystemClock
-    from sandbox.slack import AppDelivery, LocalSlack
-
-    slack = LocalSlack()
-    await slack.start()
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        SLACK_BOT_TOKEN="xoxb-bench",
-        SLACK_SIGNING_SECRET=SECRET,
-        SLACK_API_URL=slack.api_url,
-        CHATOPS_DB=str(path),
-    )
-    app = build_web_app(
-        settings, _config(), clock=SystemClock(), ecs=BotoEcs(), start_scheduler=False
-    )
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    delivery = AppDelivery(
-        slack, request_url=f"http://127.0.0.1:{port}{EVENTS_PATH}", signing_secret=SECRET
-    )
     found: dict[str, list[float]] = {}
-    try:
-        with slack.workspace.feed.subscription() as queue:
-            for text in COMMANDS:
-                await delivery.command("/deploy", text, user="UREQUESTER", channel=CHANNEL)
-                answer = await asyncio.wait_for(_answered(queue), 60)
-                if "Delivery figures for" not in answer:
-                    raise SystemExit(f"`/deploy {text}` was answered {answer[:300]}")
+    async with slash_deploy(_config(), path) as deploy:
+        for text in COMMANDS:
+            answer = await deploy(text)
+            if "Delivery figures for" not in answer:
+                raise SystemExit(f"`/deploy {text}` was answered {answer[:300]}")
 
-                async def once(text: str = text) -> float:
-                    started = time.perf_counter()
-                    await delivery.command("/deploy", text, user="UREQUESTER", channel=CHANNEL)
-                    await asyncio.wait_for(_answered(queue), 60)
-                    return time.perf_counter() - started
+            async def once(text: str = text) -> float:
+                started = time.perf_counter()
+                await deploy(text)
+                return time.perf_counter() - started
 
-                found[text] = await _rounds(once, samples=samples, runs=runs)
-    finally:
-        await delivery.close()
-        await runner.cleanup()
-        await slack.close()
+            found[text] = await _rounds(once, samples=samples, runs=runs)
     return found
 
 
@@ -363,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         for count in args.records:
             for every in args.every:
                 path = Path(tmp) / f"stats-{count}-{every}.db"
-                asyncio.run(_migrated(path))
+                asyncio.run(migrated(path))
                 _fill(path, count, timedelta(minutes=every), datetime.now(UTC))
                 direct, cpu = asyncio.run(_direct(path, samples=args.samples, runs=args.runs))
                 served = asyncio.run(_end_to_end(path, samples=args.samples, runs=args.runs))
