@@ -201,7 +201,7 @@ class Dispatcher:
     ) -> None:
         press = parse_click(body)
         # A click on the App Home has no channel or response_url: it is answered on the Home.
-        on_home = (body.get("container") or {}).get("type") == "view" and press.channel_id is None
+        on_home = (body.get("view") or {}).get("type") == "home" and press.channel_id is None
         action = f"click {verb} {press.value}"
         journal_id = await self._open(press.user_id, action, press.channel_id, None)
         await ack()
@@ -297,7 +297,11 @@ class Dispatcher:
         elif outcome.reply is not None:
             message = reply_message(outcome.reply)
         if message is not None and on_home and self._home is not None:
-            await self._home.tell(user_id, message[0])
+            try:
+                await self._home.tell(user_id, message[0])
+            except Exception:
+                # The audit row below is owed whatever the Home could not say.
+                log.warning("could not answer %s on their App Home", user_id, exc_info=True)
         elif message is not None and (respond is not None or tell_in is not None):
             await self._tell(
                 user_id,

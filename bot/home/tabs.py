@@ -130,7 +130,11 @@ class HomeTabs:
                 continue
             for user_id in ready:
                 self._behind.discard(user_id)
-                await self._publish(user_id)
+                try:
+                    await self._publish(user_id)
+                except Exception:
+                    # One viewer's Home that cannot be drawn must not leave the others stale.
+                    log.exception("could not publish the App Home of %s", user_id)
 
     def _ready_at(self, user_id: str, now: datetime) -> datetime:
         """When `user_id`'s Home may be published next, by Slack's limits (`now` at the
