@@ -132,8 +132,9 @@ class Dispatcher:
 
         app.action(action_id)(listener)
 
-    def home_opened(self, app: AsyncApp, handler: Callable[[str], Awaitable[None]]) -> None:
-        """The Events API's `app_home_opened`: `handler` gets who opened the Home tab. Bolt
+    def home_opened(self, app: AsyncApp, handler: Callable[[str, bool], Awaitable[None]]) -> None:
+        """The Events API's `app_home_opened`: `handler` gets who opened the Home tab, and
+        whether Slack still shows them a Home the bot published (the event carries it). Bolt
         acknowledges events itself; opening a tab changes nothing, so nothing is said or
         audited, and an error is only logged (with its reference)."""
 
@@ -141,7 +142,7 @@ class Dispatcher:
             user = home_opener(event)
             try:
                 if user is not None:
-                    await handler(user)
+                    await handler(user, "view" in event)
             except Exception as exc:  # noqa: BLE001 - logged once with its reference
                 explain(exc)
 

@@ -75,6 +75,8 @@ class HomeTabs:
         self._recent: deque[datetime] = deque()
         self._not_before: dict[str, datetime] = {}
         self._failures: dict[str, int] = {}
+        self._lost: set[str] = set()
+        """Viewers Slack shows no Home of ours: published to even when the digest matches."""
         self._reader = reader
         self._viewers = viewers
         self._slack = slack
@@ -88,9 +90,12 @@ class HomeTabs:
         self.changed()
         return len(self._known)
 
-    async def opened(self, user_id: str) -> None:
+    async def opened(self, user_id: str, shown: bool = True) -> None:
         """`user_id` opened the Home tab: publish it to them now (if it is not what they see
-        already), and from now on whenever it changes. An earlier click's answer is dropped."""
+        already: `shown` is False when Slack shows them no Home of ours, as after a reinstall),
+        and from now on whenever it changes. An earlier click's answer is dropped."""
+        if not shown:
+            self._lost.add(user_id)
         if user_id not in self._known:
             await self._viewers.opened(user_id, at=self._clock.now())
             self._known.add(user_id)
@@ -158,7 +163,7 @@ class HomeTabs:
             view = home_view(dashboard, notice=self._notices.get(user_id))
             digest = view_digest(view)
             seen = await self._viewers.get(user_id)
-            if seen is not None and seen.digest == digest:
+            if seen is not None and seen.digest == digest and user_id not in self._lost:
                 return
             now = self._clock.now()
             self._sent.setdefault(user_id, deque()).append(now)
@@ -170,6 +175,7 @@ class HomeTabs:
             await self._failed(user_id, exc)
             return
         self._failures.pop(user_id, None)
+        self._lost.discard(user_id)
         await self._viewers.published(user_id, digest=digest, at=self._clock.now())
 
     async def _failed(self, user_id: str, exc: ChatOpsError) -> None:

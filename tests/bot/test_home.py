@@ -146,6 +146,18 @@ async def test_an_unchanged_home_is_not_published_again(bot: BotDriver, slack: F
     assert len(slack.of("views.publish")) == 1
 
 
+async def test_a_home_slack_no_longer_shows_is_published_again_when_opened(
+    bot: BotDriver, slack: FakeSlack
+) -> None:
+    await open_home(bot, OUTSIDER)
+    slack.workspace.home_views.pop(OUTSIDER)  # the app was reinstalled: Slack shows no Home
+
+    await open_home(bot, OUTSIDER)
+
+    assert len(slack.of("views.publish")) == 2
+    assert OUTSIDER in slack.workspace.home_views
+
+
 async def test_viewers_are_remembered_across_a_restart(bot: BotDriver, slack: FakeSlack) -> None:
     await open_home(bot, OUTSIDER)
 
