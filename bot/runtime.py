@@ -51,7 +51,7 @@ from commands.runs.lifecycle import Runs
 from commands.watch import PostDeployWatch
 from pipeline.aws.calls import listening
 from pipeline.kernel.config import Config
-from pipeline.kernel.ports import Clock, Ecs
+from pipeline.kernel.ports import Clock, Ecs, TimerKind
 from pipeline.kernel.traffic import LoadBalancer, Metrics
 from pipeline.runner import Runner
 from pipeline.tasks import OwnedTasks
@@ -103,15 +103,15 @@ class Runtime:
 
     async def _fire(self, key: str) -> None:
         kind, _, subject = key.partition(":")
-        if kind == "approval":
+        if kind == TimerKind.APPROVAL:
             await self.runs.expire(subject)
-        elif kind == "reminder":
+        elif kind == TimerKind.REMINDER:
             await self.reminders.remind(subject)
-        elif kind == "window":
+        elif kind == TimerKind.WINDOW:
             await self.rollback_windows.close_window(subject)
-        elif kind == "lock":
+        elif kind == TimerKind.LOCK:
             await self.gates.expire_lock(subject)
-        elif kind == "watch":
+        elif kind == TimerKind.WATCH:
             await self.watch.check(subject)
         else:
             log.error("no handler for timer %s", key)

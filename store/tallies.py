@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from store.db import Store
+from store.db import Repository
 from store.deploy.models import DeploymentState
 
 _FINISHED = tuple(s.value for s in DeploymentState if s.finished)
@@ -27,12 +27,9 @@ class Tally:
     """(environment, alert kind) -> alerts the post-deploy watch raised."""
 
 
-class Tallies:
+class Tallies(Repository):
     """Counts rows by their labels. Finished runs, resolved incidents and alerts never change
     again, so the totals only grow."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
 
     async def read(self) -> Tally:
         """All the counts at one moment. Raises StoreError when the database fails."""

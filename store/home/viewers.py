@@ -7,7 +7,7 @@ from datetime import datetime
 
 import sqlite_utils
 
-from store.db import Store
+from store.db import Repository
 from store.values import FrozenModel
 
 
@@ -31,11 +31,8 @@ def _select(db: sqlite_utils.Database, rest: str, args: list[str]) -> list[HomeV
     ]
 
 
-class HomeViewers:
+class HomeViewers(Repository):
     """One row per person who opened the Home tab. Every method runs on the store thread."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
 
     async def opened(self, user_id: str, *, at: datetime) -> None:
         """`user_id` opened the Home tab (again): they get its updates from now on."""
