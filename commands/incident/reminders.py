@@ -140,5 +140,5 @@ class Reminders:
         if after is not None:
             self.arm(after)
         if not seen and self._on_fired is not None:
-            self._on_fired(incident.severity, (now - due).total_seconds())
+            self._on_fired(incident.severity, (self._clock.now() - due).total_seconds())
         return not seen
