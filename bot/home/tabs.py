@@ -9,7 +9,10 @@ Slack's limits are kept: per viewer at most one publish every `MIN_GAP_S` and
 `MAX_PER_VIEWER_PER_MINUTE` in any minute, at most `MAX_PUBLISHES_PER_MINUTE` in all
 (views.publish is Tier 4, 100+ a minute), and a rate-limited answer waits its Retry-After.
 The sweep (`refresh`) catches what time alone changes (a deploy window opening). A click on
-the Home tab is answered on it (`tell`): it has no channel.
+the Home tab is answered on it (`tell`): it has no channel. One flush reads the store once for
+all the viewers it draws. A person who has not opened the Home for `ACTIVE_DAYS` stops getting
+its updates (every change would otherwise publish to everyone who ever looked, within the
+app's 100 a minute); opening it again publishes it at once and resumes them.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.home.views import home_view, notice_text
 from bot.slack import SlackGateway, retry_after_s, slack_error, transient
-from commands.home import HomeReader
+from commands.home import HomeReader, Snapshot
 from pipeline.kernel.errors import ChatOpsError
 from pipeline.kernel.ports import Clock
 from pipeline.tasks import OwnedTasks
@@ -46,6 +49,8 @@ _MINUTE = timedelta(minutes=1)
 # A publish refused for a moment (rate limit, Slack unwell) is tried again this long after.
 RETRY_S = 5.0
 RETRY_ATTEMPTS = 5
+# Who has not opened the Home for this long is no longer kept up to date.
+ACTIVE_DAYS = 30.0
 _FLUSH = "home"
 _GONE = frozenset({"user_not_found", "account_inactive", "user_disabled"})
 
@@ -67,8 +72,9 @@ class HomeTabs:
         clock: Clock,
         tasks: OwnedTasks,
     ) -> None:
-        self._known: set[str] = set()
-        """Who opened the Home tab (the store keeps them across restarts)."""
+        self._known: dict[str, datetime] = {}
+        """Who opened the Home tab within `ACTIVE_DAYS`, and when last (the store keeps them
+        across restarts)."""
         self._behind: set[str] = set()
         self._notices: dict[str, str] = {}
         self._sent: dict[str, deque[datetime]] = {}
@@ -86,7 +92,9 @@ class HomeTabs:
     async def start(self) -> int:
         """Remember who opened the Home before a restart, and bring their Homes up to date.
         Returns how many viewers there are."""
-        self._known = {v.user_id for v in await self._viewers.all()}
+        since = self._clock.now() - timedelta(days=ACTIVE_DAYS)
+        self._known = {v.user_id: v.opened_at for v in await self._viewers.all()}
+        self._forget_inactive(since)
         self.changed()
         return len(self._known)
 
@@ -96,9 +104,9 @@ class HomeTabs:
         and from now on whenever it changes. An earlier click's answer is dropped."""
         if not shown:
             self._lost.add(user_id)
-        if user_id not in self._known:
-            await self._viewers.opened(user_id, at=self._clock.now())
-            self._known.add(user_id)
+        now = self._clock.now()
+        await self._viewers.opened(user_id, at=now)
+        self._known[user_id] = now
         self._notices.pop(user_id, None)
         self._behind.add(user_id)
         self._tasks.spawn(_FLUSH, self._flush(debounce=False))
@@ -107,21 +115,29 @@ class HomeTabs:
         """Something the Home shows may have changed: redraw every viewer's, soon."""
         if not self._known:
             return
-        self._behind |= self._known
+        self._behind |= self._known.keys()
         self._tasks.spawn(_FLUSH, self._flush(debounce=True))
 
     async def tell(self, user_id: str, text: str) -> None:
         """Answer a click made on the Home tab, on the Home tab (`text` is mrkdwn)."""
         self._notices[user_id] = notice_text(text)
         if user_id not in self._known:
-            await self._viewers.opened(user_id, at=self._clock.now())
-            self._known.add(user_id)
+            now = self._clock.now()
+            await self._viewers.opened(user_id, at=now)
+            self._known[user_id] = now
         self._behind.add(user_id)
         self._tasks.spawn(_FLUSH, self._flush(debounce=False))
 
     async def refresh(self) -> None:
-        """The sweep: redraw every Home (time alone changes some: a window opens)."""
+        """The sweep: redraw every Home (time alone changes some: a window opens), and stop
+        updating the Homes of people who have not opened theirs for `ACTIVE_DAYS`."""
+        self._forget_inactive(self._clock.now() - timedelta(days=ACTIVE_DAYS))
         self.changed()
+
+    def _forget_inactive(self, since: datetime) -> None:
+        for user_id in [u for u, at in self._known.items() if at < since]:
+            del self._known[user_id]
+            self._behind.discard(user_id)
 
     async def _flush(self, *, debounce: bool) -> None:
         if debounce:
@@ -133,10 +149,18 @@ class HomeTabs:
                 wait = min(self._ready_at(u, now) for u in self._behind) - now
                 await self._clock.sleep(max(wait.total_seconds(), 0.01))
                 continue
+            # Taken off before the read: a change made while it reads marks them behind again.
+            self._behind.difference_update(ready)
+            try:
+                seen = await self._reader.snapshot()
+            except Exception:
+                # Left behind: the next change or the sweep's refresh draws them again.
+                log.exception("could not read the App Homes from the store")
+                self._behind.update(ready)
+                return
             for user_id in ready:
-                self._behind.discard(user_id)
                 try:
-                    await self._publish(user_id)
+                    await self._publish(user_id, seen)
                 except Exception:
                     # One viewer's Home that cannot be drawn must not leave the others stale.
                     log.exception("could not publish the App Home of %s", user_id)
@@ -157,13 +181,13 @@ class HomeTabs:
             at = max(at, self._recent[0] + _MINUTE)
         return at
 
-    async def _publish(self, user_id: str) -> None:
+    async def _publish(self, user_id: str, seen: Snapshot) -> None:
         try:
-            dashboard = await self._reader.dashboard(user_id)
+            dashboard = await self._reader.dashboard(user_id, seen)
             view = home_view(dashboard, notice=self._notices.get(user_id))
             digest = view_digest(view)
-            seen = await self._viewers.get(user_id)
-            if seen is not None and seen.digest == digest and user_id not in self._lost:
+            last = await self._viewers.get(user_id)
+            if last is not None and last.digest == digest and user_id not in self._lost:
                 return
             now = self._clock.now()
             self._sent.setdefault(user_id, deque()).append(now)
@@ -183,7 +207,7 @@ class HomeTabs:
         error = slack_error(cause) if isinstance(cause, SlackApiError) else ""
         if error in _GONE:
             log.info("%s is gone from Slack (%s): no more App Home for them", user_id, error)
-            self._known.discard(user_id)
+            self._known.pop(user_id, None)
             await self._viewers.forget(user_id)
             return
         failures = self._failures.get(user_id, 0) + 1

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from commands.home.dashboard import Dashboard, EnvironmentHome, HomeReader
+from commands.home.dashboard import Dashboard, EnvironmentHome, HomeReader, Snapshot
 
-__all__ = ["Dashboard", "EnvironmentHome", "HomeReader"]
+__all__ = ["Dashboard", "EnvironmentHome", "HomeReader", "Snapshot"]

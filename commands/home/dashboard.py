@@ -64,6 +64,18 @@ class Dashboard:
         return sum(len(e.waiting_for_you) for e in self.environments)
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """The store's part of every Home at one moment: shared by all the viewers drawn from it."""
+
+    now: datetime
+    runs: tuple[Deployment, ...]
+    """Awaiting approval or in flight."""
+    windows: tuple[Deployment, ...]
+    locks: Mapping[str, Lock]
+    incidents: tuple[Incident, ...]
+
+
 # How long the Home trusts what Slack said of a user group's members (approvers): a Home may
 # offer buttons a minute after its viewer left the group; the click itself asks Slack again.
 GROUP_MEMBERS_TTL_S = 60.0
@@ -82,18 +94,27 @@ class HomeReader:
         self._clock = clock
         self._groups: dict[str, tuple[datetime, frozenset[str]]] = {}
 
-    async def dashboard(self, viewer: str) -> Dashboard:
+    async def snapshot(self) -> Snapshot:
+        """What every viewer's Home is drawn from, read once (four store reads)."""
         now = self._clock.now()
         states = [DeploymentState.AWAITING_APPROVAL, *(s for s in DeploymentState if s.in_flight)]
-        runs = await self._deployments.in_states(states)
-        windows = [r for r in await self._deployments.open_windows() if r.window_open(now)]
-        locks = {lock.environment: lock for lock in await self._locks.all()}
-        incidents = await self._incidents.open_incidents()
+        return Snapshot(
+            now=now,
+            runs=tuple(await self._deployments.in_states(states)),
+            windows=tuple(r for r in await self._deployments.open_windows() if r.window_open(now)),
+            locks={lock.environment: lock for lock in await self._locks.all()},
+            incidents=tuple(await self._incidents.open_incidents()),
+        )
+
+    async def dashboard(self, viewer: str, seen: Snapshot | None = None) -> Dashboard:
+        """`viewer`'s Home, drawn from `seen` (a fresh snapshot when None)."""
+        seen = seen if seen is not None else await self.snapshot()
+        now = seen.now
         environments = []
         for env in self._config.environments.values():
-            lock = locks.get(env.name)
-            here = tuple(incidents) if env.name == self._config.incidents.environment else ()
-            mine = [r for r in runs if r.environment == env.name]
+            lock = seen.locks.get(env.name)
+            here = seen.incidents if env.name == self._config.incidents.environment else ()
+            mine = [r for r in seen.runs if r.environment == env.name]
             pending = [r for r in mine if _pending(r, now)]
             yours = [r for r in pending if await self._may_decide(viewer, r, env)]
             environments.append(
@@ -102,7 +123,7 @@ class HomeReader:
                     confirm_buttons=env.confirm_buttons,
                     canary_stages=len(env.canary.stages),
                     running=tuple(r for r in mine if r.state.in_flight),
-                    windows=tuple(r for r in windows if r.environment == env.name),
+                    windows=tuple(r for r in seen.windows if r.environment == env.name),
                     lock=lock if lock is not None and lock.active(now) else None,
                     freeze=env.schedule.freeze_at(now),
                     open_now=env.schedule.open_at(now),

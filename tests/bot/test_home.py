@@ -167,6 +167,39 @@ async def test_viewers_are_remembered_across_a_restart(bot: BotDriver, slack: Fa
     assert "Locked by <@UAPPROVER1>" in home_text(slack, OUTSIDER)
 
 
+async def test_a_home_not_opened_for_a_month_is_no_longer_updated_until_opened_again(
+    bot: BotDriver, slack: FakeSlack
+) -> None:
+    await open_home(bot, OUTSIDER)
+    bot.clock.advance(20 * 86400)
+    await open_home(bot, APPROVER)
+    bot.clock.advance(11 * 86400)  # OUTSIDER last opened it 31 days ago
+    await bot.runtime.sweep()
+    await bot.settle()
+    before = len(slack.of("views.publish"))
+
+    await bot.command("lock production release train", user=APPROVER)
+
+    assert [c["user_id"] for c in slack.of("views.publish")[before:]] == [APPROVER]
+    assert "Locked by" not in home_text(slack, OUTSIDER)
+    await open_home(bot, OUTSIDER)
+    assert "Locked by <@UAPPROVER1>" in home_text(slack, OUTSIDER)
+
+
+async def test_opening_the_home_again_keeps_its_updates_coming(
+    bot: BotDriver, slack: FakeSlack
+) -> None:
+    await open_home(bot, OUTSIDER)
+    bot.clock.advance(29 * 86400)
+    await open_home(bot, OUTSIDER)  # opened again: another 30 days of updates
+    bot.clock.advance(29 * 86400)
+    await bot.restart()
+
+    await bot.command("lock production release train", user=APPROVER)
+
+    assert "Locked by <@UAPPROVER1>" in home_text(slack, OUTSIDER)
+
+
 async def test_typed_text_on_the_home_tab_is_escaped(bot: BotDriver, slack: FakeSlack) -> None:
     await open_home(bot, OUTSIDER)
 
