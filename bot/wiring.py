@@ -391,7 +391,7 @@ def wire_watch(core: Core, rollback: RollbackFeature) -> PostDeployWatch:
         deployments=core.deployments,
         watches=core.watches,
         metrics=core.service_metrics,
-        chat=SlackWatchChat(core.config, core.notifier),
+        chat=SlackWatchChat(core.config, core.notifier, core.slack),
         timers=core.timers,
         clock=core.clock,
         roll_back=rollback.buttons.automatic,

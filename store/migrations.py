@@ -386,6 +386,19 @@ def _m016_watch_baselines(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m017_watch_alert_posts(db: sqlite_utils.Database) -> None:
+    # Issue 18: an alert's post is marked tried before Slack is asked, and its message's ts kept
+    # once Slack took it: a post tried and never confirmed (the bot died waiting) is looked for
+    # in the channel by its metadata before it is posted again.
+    _run_script(
+        db,
+        """
+        ALTER TABLE watch_alerts ADD COLUMN tried_at TEXT;
+        ALTER TABLE watch_alerts ADD COLUMN ts TEXT
+        """,
+    )
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -413,6 +426,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (14, "indexes for delivery figures", _m014_indexes_for_delivery_figures),
     (15, "who opened the App Home, and what it last showed them", _m015_home_viewers),
     (16, "what a watch compares with, and the regressions it warned of", _m016_watch_baselines),
+    (17, "watch alerts' posts tried, and where Slack took them", _m017_watch_alert_posts),
 ]
 
 

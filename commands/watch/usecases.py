@@ -6,7 +6,10 @@ warned of once per signal that regressed under its thresholds.
 Restart safety: a watch is rows in the store; each check is a compare-and-set that records its
 alert in the same transaction, and the alert is posted afterwards and marked posted. At
 start-up (and in the sweep) the timers are armed again and any alert recorded but not posted
-is posted: a crash loses no alert, and a check repeated after one records none twice.
+is posted: a crash loses no alert, and a check repeated after one records none twice. A post
+is marked tried before Slack is asked; a tried post never confirmed (the bot died waiting for
+Slack's answer) is looked for in the channel by its metadata first, and an automatic rollback
+recorded since the alert is not started again: nothing is posted or rolled back twice.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from pipeline.kernel.traffic import ServiceMetrics
 from pipeline.watch import Judgement, Regression, baseline_of, compare, judge, source_of
 from store.deploy.models import Deployment, DeploymentState
 from store.deploy.repository import Deployments
-from store.watch import AlertKind, Watch, Watches, WatchState
+from store.watch import AlertKind, Watch, WatchAlert, Watches, WatchState
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,11 @@ class Observation:
 # Minutes read before the longest duration, so a breach straddling two checks is seen whole.
 _MARGIN_S = 120.0
 
+
+# A rollback in these states never touched ECS: the watch may start another.
+_NEVER_RAN = frozenset(
+    {DeploymentState.CANCELLED, DeploymentState.EXPIRED, DeploymentState.REJECTED}
+)
 
 # The timer of a watch's next check.
 watch_timer = TimerKind.WATCH.key
@@ -304,23 +312,46 @@ class PostDeployWatch:
             run = await self._deployments.get(watch.deployment_id) if watch else None
             if watch is None or run is None:
                 continue
-            rollback_id = None
-            if alert.kind is AlertKind.ROLLED_BACK and self._roll_back is not None:
-                # Idempotent: a deploy taken back already (a restart after the rollback began)
-                # starts nothing and the alert offers its buttons instead.
-                reason = f"the watch saw {watch.service} breach: {alert.figures}"
-                try:
-                    rollback_id = await self._roll_back(run, reason)
-                except ChatOpsError:
-                    log.warning("the watch could not roll back %s", run.id, exc_info=True)
-                run = await self._deployments.get(run.id) or run
             try:
-                await self._chat.alert(run, watch, alert, rollback_id=rollback_id)
+                posted += await self._post(run, watch, alert)
             except UpstreamError:
                 log.warning("watch alert %s/%s not posted; kept", alert.watch_id, alert.seq)
-                continue
-            posted += await self._watches.posted(alert, at=self._clock.now())
         return posted
+
+    async def _post(self, run: Deployment, watch: Watch, alert: WatchAlert) -> bool:
+        """Post one recorded alert, or find it where an earlier try posted it unseen (the bot
+        died, or Slack's answer was lost). Raises UpstreamError, the alert kept unposted, when
+        Slack refuses or the channel cannot be read."""
+        if alert.tried_at is not None:
+            found = await self._chat.find_alert(run, watch, alert)
+            if found is not None:
+                log.info("watch alert %s/%s was posted unseen; kept", alert.watch_id, alert.seq)
+                return await self._watches.posted(alert, at=self._clock.now(), ts=found)
+        rollback_id = None
+        if alert.kind is AlertKind.ROLLED_BACK:
+            rollback_id = await self._rolled_back(run, watch, alert)
+            run = await self._deployments.get(run.id) or run
+        await self._watches.trying(alert, at=self._clock.now())
+        ts = await self._chat.alert(run, watch, alert, rollback_id=rollback_id)
+        return await self._watches.posted(alert, at=self._clock.now(), ts=ts)
+
+    async def _rolled_back(self, run: Deployment, watch: Watch, alert: WatchAlert) -> str | None:
+        """The rollback `alert` started: the one recorded since the alert (a try before a
+        restart or a refused post started it), else one started now. None when none could
+        start (the alert then offers its buttons)."""
+        if run.channel_id is not None:
+            for rollback in await self._deployments.rollbacks_in(run.channel_id, since=alert.at):
+                if rollback.reverts == run.id and rollback.state not in _NEVER_RAN:
+                    return rollback.id
+        if self._roll_back is None:
+            return None
+        # Idempotent: a deploy taken back already (its window closed) starts nothing.
+        reason = f"the watch saw {watch.service} breach: {alert.figures}"
+        try:
+            return await self._roll_back(run, reason)
+        except ChatOpsError:
+            log.warning("the watch could not roll back %s", run.id, exc_info=True)
+            return None
 
     async def arm_timers(self) -> int:
         """Arm the next check of every watch still on (start-up). Returns how many."""

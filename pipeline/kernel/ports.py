@@ -225,16 +225,23 @@ class Ecs(Protocol):
 class WatchChat(Protocol):
     """Shows people what the post-deploy watch sees (`bot/watch/adapter.py` on Slack).
 
-    `alert` raises UpstreamError when Slack refuses (the alert stays recorded and unposted,
-    and is posted again later); `show` must not raise.
+    `alert` and `find_alert` raise UpstreamError when Slack refuses or does not answer (the
+    alert stays recorded and unposted, and is tried again later); `show` must not raise.
     """
 
     async def alert(
         self, run: Deployment, watch: Watch, alert: WatchAlert, *, rollback_id: str | None
-    ) -> None:
+    ) -> str | None:
         """Post `alert` in the run's thread and to its channel, mentioning the requester and
         the approvers, with the figures and Roll back and Open incident, or the rollback the
-        watch started (`rollback_id`)."""
+        watch started (`rollback_id`); the message carries the alert's identity (its watch,
+        signals and number) so `find_alert` can tell it. Returns its ts (None: the run has no
+        channel, nothing was posted)."""
+        ...
+
+    async def find_alert(self, run: Deployment, watch: Watch, alert: WatchAlert) -> str | None:
+        """The ts of `alert`'s message among the run's channel's recent messages, or None: a
+        post that was tried and never confirmed may have been taken all the same."""
         ...
 
     async def show(self, run: Deployment) -> None:

@@ -49,7 +49,12 @@ class Watch(FrozenModel):
 
 
 class WatchAlert(FrozenModel):
-    """An alert recorded before it is posted: `posted_at` None means Slack has not taken it."""
+    """An alert recorded before it is posted: `posted_at` None means Slack has not taken it.
+
+    `seq` numbers the alerts of one watch (1, 2, ...). `tried_at` is when its post was first
+    asked of Slack: a post tried and not confirmed may be in the channel already, so it is
+    looked for before it is posted again. `ts` is its message once Slack took it.
+    """
 
     watch_id: str
     seq: int
@@ -58,3 +63,5 @@ class WatchAlert(FrozenModel):
     signals: tuple[str, ...]
     figures: str
     posted_at: datetime | None = None
+    tried_at: datetime | None = None
+    ts: str | None = None

@@ -15,7 +15,7 @@ from store.db import Repository
 from store.sql import all_rows, changes_one
 from store.watch.models import AlertKind, Watch, WatchAlert, WatchState
 
-_ALERT_COLUMNS = "watch_id, seq, at, kind, signals, figures, posted_at"
+_ALERT_COLUMNS = "watch_id, seq, at, kind, signals, figures, posted_at, tried_at, ts"
 _COLUMNS = (
     "id, deployment_id, service, environment, started_at, ends_at, next_check_at, state, "
     "alerted, missing_said, figures, failure, outcome, "
@@ -62,6 +62,8 @@ def _alert(row: tuple[Any, ...]) -> WatchAlert:
         signals=tuple(n for n in row[4].split(",") if n),
         figures=row[5],
         posted_at=datetime.fromisoformat(row[6]) if row[6] else None,
+        tried_at=datetime.fromisoformat(row[7]) if row[7] else None,
+        ts=row[8],
     )
 
 
@@ -185,14 +187,26 @@ class Watches(Repository):
         )
         return await self._store.call(all_rows(sql, [], _alert))
 
-    async def posted(self, alert: WatchAlert, *, at: datetime) -> bool:
-        """Mark an alert posted, once."""
+    async def trying(self, alert: WatchAlert, *, at: datetime) -> None:
+        """Record that Slack is being asked to post `alert` (before asking): from now on its
+        post may have happened unseen. The first try's time is kept."""
+
+        await self._store.call(
+            changes_one(
+                "UPDATE watch_alerts SET tried_at = coalesce(tried_at, ?) "
+                "WHERE watch_id = ? AND seq = ?",
+                [at.isoformat(), alert.watch_id, alert.seq],
+            )
+        )
+
+    async def posted(self, alert: WatchAlert, *, at: datetime, ts: str | None = None) -> bool:
+        """Mark an alert posted (as message `ts`, when it went to a channel), once."""
 
         return await self._store.call(
             changes_one(
-                "UPDATE watch_alerts SET posted_at = ? WHERE watch_id = ? AND seq = ? "
+                "UPDATE watch_alerts SET posted_at = ?, ts = ? WHERE watch_id = ? AND seq = ? "
                 "AND posted_at IS NULL",
-                [at.isoformat(), alert.watch_id, alert.seq],
+                [at.isoformat(), ts, alert.watch_id, alert.seq],
             )
         )
 

@@ -5,7 +5,7 @@ clock that drives the watch's timers."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
@@ -14,10 +14,12 @@ from botocore.config import Config as BotoConfig
 
 from bot.deploy.views import APPROVE_ACTION, WINDOW_ROLLBACK_ACTION
 from bot.settings import Settings
+from bot.watch.adapter import ALERT_EVENT
 from bot.watch.views import WATCH_INCIDENT_ACTION
 from pipeline.aws import BotoEcs, calls
 from pipeline.kernel.config import Config
 from store.deploy.models import DeploymentState, RunKind
+from store.watch import WatchAlert, Watches
 from tests.conftest import BotFactory, config_dict
 from tests.driver import BotDriver, plan_cards, run_id_of
 from tests.fakes.aws_proxy import EcsProxy
@@ -27,7 +29,9 @@ from tests.fakes.health import FakeHealth
 from tests.fakes.slack_api import FakeSlack
 
 ONCALL = "UONCALL"
+CHANNEL = "CDEPLOYS"
 MINUTE = 60.0
+MINUTE_S = timedelta(seconds=MINUTE)
 LB = "app/prod-alb/50dc6c495c0c9188"
 TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/api/73e2d6bc24d8a067"
 TG_DIMENSION = "targetgroup/api/73e2d6bc24d8a067"
@@ -235,6 +239,86 @@ async def test_an_alert_slack_refused_is_posted_once_after_a_restart(
 
     assert refused == []
     assert len(kept_alerts(slack)) == 1
+
+
+def shown_alerts(slack: FakeSlack, run_ts: str | None) -> tuple[list[str], list[str]]:
+    """The ts of the alerts in the card's thread, and of those in the channel's history (as
+    conversations.replies and conversations.history show them), oldest first."""
+    thread = [
+        m.ts
+        for m in slack.workspace.replies(CHANNEL, run_ts or "")
+        if "breached after deployment" in m.text
+    ]
+    channel = [
+        m.ts for m in slack.workspace.history(CHANNEL) if "breached after deployment" in m.text
+    ]
+    return thread, sorted(channel)
+
+
+async def stored_alerts(bot: BotDriver, run_id: str) -> list[WatchAlert]:
+    return await Watches(bot.runtime.store).alerts(f"{run_id}:api-gateway")
+
+
+async def test_each_alert_names_its_watch_signals_and_number_in_its_metadata(
+    bot: BotDriver, slack: FakeSlack, clock: FakeClock
+) -> None:
+    run_id = await deploy_production(bot, slack)
+    bad = {**HEALTHY, "errors": 200}
+
+    await minutes_pass(bot, clock, 6, **bad)
+    await minutes_pass(bot, clock, 6, **HEALTHY)
+    await minutes_pass(bot, clock, 6, **bad)
+
+    payloads = [a["metadata"]["event_payload"] for a in alerts(slack)]
+    assert {a["metadata"]["event_type"] for a in alerts(slack)} == {ALERT_EVENT}
+    watch = f"{run_id}:api-gateway"
+    assert payloads == [
+        {"key": f"{watch}#1", "watch": watch, "signals": "5xx", "number": 1, "kind": "breach"},
+        {"key": f"{watch}#2", "watch": watch, "signals": "5xx", "number": 2, "kind": "breach"},
+    ]
+    thread, channel = shown_alerts(slack, (await bot.runtime.runs.get(run_id)).message_ts)
+    assert thread == channel
+    assert [a.ts for a in await stored_alerts(bot, run_id)] == thread
+
+
+async def test_an_alert_slack_took_without_answering_is_found_not_posted_again(
+    bot: BotDriver, slack: FakeSlack, clock: FakeClock
+) -> None:
+    """Slack posts the alert and its answer is lost (HTTP 500): the next try finds it."""
+    run_id = await deploy_production(bot, slack)
+    bad = {**HEALTHY, "errors": 200}
+    await minutes_pass(bot, clock, 4, **bad)
+    slack.accept_then_fail("chat.postMessage")
+
+    await minutes_pass(bot, clock, 1, **bad)
+    [unconfirmed] = await stored_alerts(bot, run_id)
+    await minutes_pass(bot, clock, 5, **bad)
+
+    assert (unconfirmed.tried_at, unconfirmed.posted_at) == (clock.now() - 5 * MINUTE_S, None)
+    thread, channel = shown_alerts(slack, (await bot.runtime.runs.get(run_id)).message_ts)
+    assert len(thread) == len(channel) == 1
+    [stored] = await stored_alerts(bot, run_id)
+    assert stored.ts == thread[0]
+    assert stored.posted_at is not None
+
+
+async def test_an_alert_unconfirmed_is_not_posted_again_while_the_channel_cannot_be_read(
+    bot: BotDriver, slack: FakeSlack, clock: FakeClock
+) -> None:
+    run_id = await deploy_production(bot, slack)
+    bad = {**HEALTHY, "errors": 200}
+    await minutes_pass(bot, clock, 4, **bad)
+    slack.accept_then_fail("chat.postMessage")
+    await minutes_pass(bot, clock, 1, **bad)
+    slack.fail_next("conversations.history", "internal_error")
+
+    await minutes_pass(bot, clock, 1, **bad)
+    unread = await stored_alerts(bot, run_id)
+    await minutes_pass(bot, clock, 1, **bad)
+
+    assert [a.posted_at for a in unread] == [None]
+    assert len(kept_alerts(slack)) == 1
+    assert (await stored_alerts(bot, run_id))[0].posted_at is not None
 
 
 async def test_the_watch_goes_on_after_a_restart_without_repeating_an_alert(
