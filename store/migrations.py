@@ -386,6 +386,12 @@ def _m016_watch_baselines(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m017_incident_services(db: sqlite_utils.Database) -> None:
+    # Issue 18: the services an incident was declared for in the declare form (JSON list of
+    # configured service names); they freeze deploys as the services its summary names do.
+    _run_script(db, "ALTER TABLE incidents ADD COLUMN services TEXT NOT NULL DEFAULT '[]'")
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -413,6 +419,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (14, "indexes for delivery figures", _m014_indexes_for_delivery_figures),
     (15, "who opened the App Home, and what it last showed them", _m015_home_viewers),
     (16, "what a watch compares with, and the regressions it warned of", _m016_watch_baselines),
+    (17, "the services an incident was declared for", _m017_incident_services),
 ]
 
 
