@@ -18,6 +18,7 @@ from bot.dispatch import Dispatcher, explain
 from bot.gates.views import CANCEL_WAIT_ACTION
 from bot.home import HomeTabs
 from bot.incident.views import (
+    DECLARE_VIEW,
     POST_UPDATE_ACTION,
     RESOLVE_ACTION,
     RESOLVE_VIEW,
@@ -88,6 +89,7 @@ def build_app(
     dispatcher.action(app, WATCH_INCIDENT_ACTION, "open incident", incident.on_watch_button)
     dispatcher.view(app, UPDATE_VIEW, "post update", incident.on_update_submitted)
     dispatcher.view(app, RESOLVE_VIEW, "resolve", incident.on_resolve_submitted)
+    dispatcher.view(app, DECLARE_VIEW, "declare incident", incident.on_declare_submitted)
 
     dispatcher.command(app, "/rollback", rollback.on_command)
     dispatcher.action(app, ROLLBACK_CONFIRM_ACTION, "confirm rollback", rollback.on_confirm)

@@ -13,14 +13,26 @@ from store.deploy.models import Deployment, RunKind
 from store.watch import AlertKind, Watch, WatchAlert, WatchState
 
 WATCH_INCIDENT_ACTION = "watch_open_incident"
-# An incident summary is one line of a war room's name and topic; keep it short.
-_SUMMARY_CHARS = 150
+# The summary prefilled in the declare form: what breached, where, with its figures. It
+# becomes a war room's name and topic, so it stays a line (and the button's value small).
+_SUMMARY_CHARS = 300
 
 
 def incident_value(watch: Watch, alert: WatchAlert) -> str:
-    """The Open incident button's value: what the declared incident is about."""
-    summary = f"{watch.service} after deployment {watch.deployment_id}: {alert.figures}"
-    return json.dumps({"service": watch.service, "summary": summary[:_SUMMARY_CHARS]})
+    """The Open incident button's value: what the declare form is prefilled with (the
+    service, and a summary naming the environment and the figures)."""
+    summary = (
+        f"{watch.service} in {watch.environment} after deployment {watch.deployment_id}: "
+        f"{alert.figures}"
+    )
+    return json.dumps(
+        {
+            "service": watch.service,
+            "environment": watch.environment,
+            "deployment": watch.deployment_id,
+            "summary": summary[:_SUMMARY_CHARS],
+        }
+    )
 
 
 def alert_message(
