@@ -27,7 +27,7 @@ from bot.incident.views import (
 )
 from bot.rollback.views import ROLLBACK_CANCEL_ACTION, ROLLBACK_CONFIRM_ACTION
 from bot.settings import Settings
-from bot.watch.views import WATCH_INCIDENT_ACTION
+from bot.watch.views import WATCH_INCIDENT_ACTION, WATCH_ROLLBACK_ACTION
 from commands.canary.usecases import CanaryCommands
 from commands.deploy.usecases import DeployCommands
 from commands.gates.usecases import GateCommands
@@ -95,6 +95,9 @@ def build_app(
     dispatcher.action(app, ROLLBACK_CONFIRM_ACTION, "confirm rollback", rollback.on_confirm)
     dispatcher.action(app, ROLLBACK_CANCEL_ACTION, "cancel rollback", rollback.on_cancel)
     dispatcher.action(app, WINDOW_ROLLBACK_ACTION, "roll back", rollback_buttons.on_window_button)
+    dispatcher.action(
+        app, WATCH_ROLLBACK_ACTION, "roll back from the alert", rollback_buttons.on_alert_button
+    )
     dispatcher.action(
         app, SUSPECT_ROLLBACK_ACTIONS, "roll back suspect", rollback_buttons.on_suspect_button
     )

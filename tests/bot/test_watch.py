@@ -11,8 +11,9 @@ import boto3
 import pytest
 from botocore.config import Config as BotoConfig
 
-from bot.deploy.views import APPROVE_ACTION, WINDOW_ROLLBACK_ACTION
+from bot.deploy.views import APPROVE_ACTION
 from bot.settings import Settings
+from bot.watch.views import WATCH_ROLLBACK_ACTION
 from pipeline.aws import BotoEcs, calls
 from pipeline.kernel.config import Config
 from store.deploy.models import DeploymentState, RunKind
@@ -171,7 +172,7 @@ async def test_the_alerts_roll_back_button_rolls_back_for_a_rollbacker(
 
     await bot.click(roll_back["action_id"], roll_back["value"], user=ONCALL)
 
-    assert roll_back["action_id"] == WINDOW_ROLLBACK_ACTION
+    assert roll_back["action_id"] == WATCH_ROLLBACK_ACTION
     assert world.version("production", "api-gateway") == "v1.2.0"
     deploy = await bot.runtime.runs.get(run_id)
     assert deploy.reverted_by is not None

@@ -1,5 +1,6 @@
-"""The watch alert's buttons (issue 18, point 1): **Open incident** opens the declare form
-prefilled (P2, the service, the environment and the figures) and declares only when it is sent.
+"""The watch alert's two buttons (issue 18, point 1): **Open incident** opens the declare form
+prefilled (P2, the service, the environment and the figures) and declares only when it is sent;
+**Roll back** after the rollback window does what `/rollback <env> <service>` does, once.
 Signed requests, the strict local Slack, moto's ECS and CloudWatch, the injected clock."""
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ from typing import Any
 import pytest
 
 from bot.incident.views import DECLARE_VIEW
-from bot.watch.views import WATCH_INCIDENT_ACTION
+from bot.watch.views import WATCH_INCIDENT_ACTION, WATCH_ROLLBACK_ACTION
 from pipeline.kernel.config import Config
-from store.deploy.models import Deployment, RunKind
+from store.deploy.models import Deployment, DeploymentState, RunKind
 from store.deploy.repository import Deployments
 from tests.bot.test_watch import HEALTHY, alerts, buttons, deploy_production, minutes_pass
 from tests.conftest import config_dict
 from tests.driver import BotDriver
 from tests.fakes.clock import FakeClock
+from tests.fakes.ecs_world import EcsWorld
 from tests.fakes.health import FakeHealth
 from tests.fakes.slack_api import FakeSlack
 
@@ -130,3 +132,67 @@ class TestOpenIncident:
         fields = {b["block_id"]: b["element"] for b in view["blocks"] if "block_id" in b}
         assert fields["summary"]["initial_value"] == "auth-svc after deployment d-1"
         assert [o["value"] for o in fields["services"]["initial_options"]] == ["auth-svc"]
+
+
+class TestRollBackAfterTheWindow:
+    async def test_it_posts_a_plan_card_needing_approvals_requested_by_the_clicker(
+        self, bot: BotDriver, slack: FakeSlack, clock: FakeClock, world: EcsWorld
+    ) -> None:
+        alert = await alert_of_a_breach(bot, slack, clock)
+        deploy_id = button(alert, WATCH_ROLLBACK_ACTION)["value"]
+        clock.advance(HOUR)
+        await bot.runtime.timers.run_due()
+        await bot.settle()
+        cards = len(slack.workspace.channel("CDEPLOYS").messages)
+
+        await bot.click(WATCH_ROLLBACK_ACTION, deploy_id, user=ONCALL)
+
+        [rollback] = await rollbacks(bot)
+        assert rollback.state is DeploymentState.AWAITING_APPROVAL
+        assert (rollback.requested_by, rollback.required_approvals) == (ONCALL, 2)
+        assert rollback.reverts == deploy_id
+        assert [t.service for t in rollback.active_targets] == ["api-gateway"]
+        card = slack.workspace.channel("CDEPLOYS").messages[cards:]
+        [posted] = [m for m in card if m.ts == rollback.message_ts]
+        assert posted.thread_ts is None
+        assert f"Requested by <@{ONCALL}>" in str(posted.blocks)
+        said = slack.responses[-1]["text"]
+        assert f"rollback `{rollback.id}` is planned as `/rollback production api-gateway`" in said
+        assert "needs 2 approvals in `production`" in said
+        assert world.version("production", "api-gateway") != "v1.2.0"
+
+    async def test_a_second_click_links_the_waiting_rollback_and_starts_none(
+        self, bot: BotDriver, slack: FakeSlack, clock: FakeClock
+    ) -> None:
+        alert = await alert_of_a_breach(bot, slack, clock)
+        deploy_id = button(alert, WATCH_ROLLBACK_ACTION)["value"]
+        clock.advance(HOUR)
+        await bot.click(WATCH_ROLLBACK_ACTION, deploy_id, user=ONCALL)
+        [first] = await rollbacks(bot)
+
+        await bot.click(WATCH_ROLLBACK_ACTION, deploy_id, user=ONCALL)
+
+        assert await rollbacks(bot) == [await bot.runtime.runs.get(first.id)]
+        said = slack.responses[-1]["text"]
+        assert f"Rollback `{first.id}` of `api-gateway` in `production`" in said
+        assert f"asked by <@{ONCALL}>, is already waiting for 2 approvals" in said
+        assert "nothing new was started" in said
+        assert f"/archives/CDEPLOYS/p{first.message_ts.replace('.', '')}" in said
+        assert (await bot.runtime.audit.recent())[0].outcome == "already waiting"
+
+    async def test_someone_not_a_rollbacker_is_told_who_can(
+        self, bot: BotDriver, slack: FakeSlack, clock: FakeClock
+    ) -> None:
+        alert = await alert_of_a_breach(bot, slack, clock)
+        clock.advance(HOUR)
+
+        await bot.click(
+            WATCH_ROLLBACK_ACTION, button(alert, WATCH_ROLLBACK_ACTION)["value"], user="UDEV"
+        )
+
+        said = slack.responses[-1]
+        assert said["response_type"] == "ephemeral"
+        assert (
+            f"Only the rollbackers of `production` can roll back there: <@{ONCALL}>" in said["text"]
+        )
+        assert await rollbacks(bot) == []
