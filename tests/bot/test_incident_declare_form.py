@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.incident.views import DECLARE_VIEW
-from commands.exchange import read_form_metadata
+from bot.incident.views import DECLARE_VIEW, declare_modal
+from commands.exchange import Submission, read_form_metadata
+from commands.incident.parse import Declare, parse_declare_form
+from commands.incident.replies import DeclareFormView, SeverityChoice
+from pipeline.kernel.config import Config
+from sandbox.slack.limits import check_view
 from tests.driver import BotDriver
 from tests.fakes.slack_api import FakeSlack
 
@@ -206,3 +210,41 @@ async def test_typed_declarations_and_help_are_unchanged(bot: BotDriver, slack: 
     assert (incident.severity, incident.service, incident.services) == ("p1", "auth-svc", ())
     assert "`/incident [declare]`" in helped["body"]["text"]
     assert slack.of("views.open") == []
+
+
+def test_more_services_than_slack_lists_are_typed_and_the_modal_stays_valid() -> None:
+    """Slack lists at most 100 options of at most 75 characters: past that, a text field."""
+    many = tuple(f"svc-{n:03d}" for n in range(120))
+    form = DeclareFormView(
+        severities=(SeverityChoice("p1", "Service down, all users affected"),),
+        services=many,
+        environment="production",
+        channel_id="CGENERAL",
+        severity="p1",
+        summary="x" * 4000,
+        chosen=("svc-007", "svc-110"),
+    )
+
+    view = declare_modal(form)
+
+    check_view(view)
+    services = block(view, "services")["element"]
+    assert services["type"] == "plain_text_input"
+    assert services["initial_value"] == "svc-007, svc-110"
+    assert len(block(view, "summary")["element"]["initial_value"]) == 500
+
+
+def test_typed_services_are_read_and_checked(config: Config) -> None:
+    def sent(services: str) -> Submission:
+        return Submission(
+            callback_id=DECLARE_VIEW,
+            user_id="UCMD",
+            subject="new",
+            channel_id="CGENERAL",
+            fields={"severity": "p2", "summary": "slow", "services": services},
+        )
+
+    assert parse_declare_form(sent(" auth-svc,market-svc  auth-svc"), config) == Declare(
+        "p2", "slow", ("auth-svc", "market-svc")
+    )
+    assert set(parse_declare_form(sent("auth-svc, billing"), config)) == {"services"}
