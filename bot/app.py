@@ -18,6 +18,7 @@ from bot.dispatch import Dispatcher, explain
 from bot.gates.views import CANCEL_WAIT_ACTION
 from bot.home import HomeTabs
 from bot.incident.views import (
+    DECLARE_VIEW,
     POST_UPDATE_ACTION,
     RESOLVE_ACTION,
     RESOLVE_VIEW,
@@ -26,7 +27,7 @@ from bot.incident.views import (
 )
 from bot.rollback.views import ROLLBACK_CANCEL_ACTION, ROLLBACK_CONFIRM_ACTION
 from bot.settings import Settings
-from bot.watch.views import WATCH_INCIDENT_ACTION
+from bot.watch.views import WATCH_INCIDENT_ACTION, WATCH_ROLLBACK_ACTION
 from commands.canary.usecases import CanaryCommands
 from commands.deploy.usecases import DeployCommands
 from commands.gates.usecases import GateCommands
@@ -88,11 +89,15 @@ def build_app(
     dispatcher.action(app, WATCH_INCIDENT_ACTION, "open incident", incident.on_watch_button)
     dispatcher.view(app, UPDATE_VIEW, "post update", incident.on_update_submitted)
     dispatcher.view(app, RESOLVE_VIEW, "resolve", incident.on_resolve_submitted)
+    dispatcher.view(app, DECLARE_VIEW, "declare incident", incident.on_declare_submitted)
 
     dispatcher.command(app, "/rollback", rollback.on_command)
     dispatcher.action(app, ROLLBACK_CONFIRM_ACTION, "confirm rollback", rollback.on_confirm)
     dispatcher.action(app, ROLLBACK_CANCEL_ACTION, "cancel rollback", rollback.on_cancel)
     dispatcher.action(app, WINDOW_ROLLBACK_ACTION, "roll back", rollback_buttons.on_window_button)
+    dispatcher.action(
+        app, WATCH_ROLLBACK_ACTION, "roll back from the alert", rollback_buttons.on_alert_button
+    )
     dispatcher.action(
         app, SUSPECT_ROLLBACK_ACTIONS, "roll back suspect", rollback_buttons.on_suspect_button
     )

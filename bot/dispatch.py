@@ -120,7 +120,8 @@ class Dispatcher:
 
     def command(self, app: AsyncApp, name: str, handler: CommandHandler) -> None:
         async def listener(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
-            await self._command(ack, respond, invocation(command), handler)
+            trigger_id = command.get("trigger_id")
+            await self._command(ack, respond, invocation(command), handler, trigger_id=trigger_id)
 
         app.command(name)(listener)
 
@@ -157,7 +158,13 @@ class Dispatcher:
     # -- the three kinds of request ----------------------------------------------------------
 
     async def _command(
-        self, ack: AsyncAck, respond: AsyncRespond, inv: Invocation, handler: CommandHandler
+        self,
+        ack: AsyncAck,
+        respond: AsyncRespond,
+        inv: Invocation,
+        handler: CommandHandler,
+        *,
+        trigger_id: str | None = None,
     ) -> None:
         typed = f"\nYou typed `{escape(inv.typed)}`."
         try:
@@ -166,6 +173,15 @@ class Dispatcher:
             said = explain(exc)
             await ack(text=message_text(said.text + typed), response_type="ephemeral")
             await self._record(inv.user_id, inv.typed, inv.channel_id, said.audit, None)
+            return
+        if isinstance(answer, Outcome) and answer.form is not None:
+            # A command that opens a form (a modal): ack at once, open it with the command's
+            # trigger (Slack honours it for 3 s); a failure to open it is said privately.
+            await ack()
+            outcome = await self._open_form(answer, answer.form, trigger_id=trigger_id)
+            await self._finish(
+                outcome, inv.user_id, inv.typed, inv.channel_id, respond=respond, typed=typed
+            )
             return
         if isinstance(answer, Outcome):
             reply = self._reply_of(answer, typed)

@@ -39,8 +39,13 @@ def home_opener(event: dict[str, Any]) -> str | None:
 def submission(body: dict[str, Any]) -> Submission:
     view = body.get("view") or {}
     fields: dict[str, str] = {}
+    choices: dict[str, tuple[str, ...]] = {}
     for block_id, inputs in ((view.get("state") or {}).get("values") or {}).items():
         value = (inputs or {}).get(FIELD) or {}
+        if "selected_options" in value:
+            picked = value.get("selected_options") or []
+            choices[block_id] = tuple(str(o.get("value", "")) for o in picked)
+            continue
         chosen = (value.get("selected_option") or {}).get("value")
         fields[block_id] = str(chosen if chosen is not None else value.get("value") or "")
     subject, channel = read_form_metadata(str(view.get("private_metadata") or ""))
@@ -50,4 +55,5 @@ def submission(body: dict[str, Any]) -> Submission:
         subject=subject,
         channel_id=channel,
         fields=fields,
+        choices=choices,
     )

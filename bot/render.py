@@ -13,14 +13,26 @@ from bot.deploy.stats import stats_text
 from bot.deploy.status import record_text
 from bot.deploy.views import history_text
 from bot.gates.views import dry_run_text, environment_text, health_text
-from bot.incident.views import declared_text, list_text, resolve_modal, update_modal
+from bot.incident.views import (
+    declare_modal,
+    declared_text,
+    list_text,
+    resolve_modal,
+    update_modal,
+)
 from bot.mrkdwn import render
 from bot.rollback.views import rollback_prompt
 from bot.usage import usage_text
 from commands.deploy.replies import DeliveryStats, DryRun, History, Record
 from commands.gates.replies import EnvironmentView
 from commands.health.replies import HealthReport
-from commands.incident.replies import Declared, OpenIncidents, ResolveFormView, UpdateFormView
+from commands.incident.replies import (
+    Declared,
+    DeclareFormView,
+    OpenIncidents,
+    ResolveFormView,
+    UpdateFormView,
+)
 from commands.replies import Form, Reply
 from commands.rollback.replies import RollbackPrompt
 from commands.usage import Usage
@@ -65,5 +77,7 @@ def form_view(form: Form) -> dict[str, Any]:
             return update_modal(form.incident)
         case ResolveFormView():
             return resolve_modal(form.incident)
+        case DeclareFormView():
+            return declare_modal(form)
         case _:
             assert_never(form)

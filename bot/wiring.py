@@ -354,6 +354,7 @@ def wire_rollback(core: Core) -> RollbackFeature:
         fleet=core.fleet,
         rollback=commands,
         clock=core.clock,
+        links=core.notifier,
     )
     windows = RollbackWindows(
         deployments=core.deployments,

@@ -54,16 +54,23 @@ class Click:
 
 @dataclass(frozen=True)
 class Submission:
-    """A submitted form: its fields by name, and the record (`subject`) and channel it is about."""
+    """A submitted form: its fields by name, and the record (`subject`) and channel it is about.
+
+    `fields` holds what was typed or picked once; `choices` what was picked in a field that
+    takes several (a multi-select)."""
 
     callback_id: str
     user_id: str
     subject: str
     channel_id: str | None
     fields: Mapping[str, str] = field(default_factory=dict)
+    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def text(self, name: str) -> str:
         return self.fields.get(name, "").strip()
+
+    def chosen(self, name: str) -> tuple[str, ...]:
+        return self.choices.get(name, ())
 
 
 def form_metadata(subject: str, channel_id: str | None) -> str:

@@ -10,7 +10,13 @@ from __future__ import annotations
 from commands.deploy.replies import DeliveryStats, DryRun, History, Record
 from commands.gates.replies import EnvironmentView
 from commands.health.replies import HealthReport
-from commands.incident.replies import Declared, OpenIncidents, ResolveFormView, UpdateFormView
+from commands.incident.replies import (
+    Declared,
+    DeclareFormView,
+    OpenIncidents,
+    ResolveFormView,
+    UpdateFormView,
+)
 from commands.rollback.replies import RollbackPrompt
 from commands.usage import Usage
 from pipeline.kernel.text import Line
@@ -31,5 +37,6 @@ Reply = (
 """What a command may say: a sentence (`Line`), a command's help (`Usage`), or one of the
 features' reply models. A closed set: `bot/render.py` draws each one."""
 
-Form = UpdateFormView | ResolveFormView
-"""A form a click opens (a modal in Slack). A closed set: `bot/render.py` draws each one."""
+Form = UpdateFormView | ResolveFormView | DeclareFormView
+"""A form a click or a command opens (a modal in Slack). A closed set: `bot/render.py` draws
+each one."""

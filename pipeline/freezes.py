@@ -29,9 +29,9 @@ class IncidentFreeze:
 
 
 def named_services(incident: Incident, config: Config) -> set[str]:
-    """The services an incident names: the one it was declared for, and any other configured
-    service its summary names as a word."""
-    return services_named(incident.service, incident.summary, config)
+    """The services an incident names: those picked in its declare form, the one it was
+    declared for, and any other configured service its summary names as a word."""
+    return services_named(incident.service, incident.summary, config) | set(incident.services)
 
 
 def services_named(service: str | None, summary: str, config: Config) -> set[str]:

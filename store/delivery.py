@@ -10,6 +10,7 @@ found from their own time, so a period costs what it holds, not what the history
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -88,7 +89,7 @@ GROUP BY w.deployment_id, w.service
 """
 
 _INCIDENTS = """
-SELECT id, severity, summary, service, opened_at, resolved_at FROM incidents
+SELECT id, severity, summary, service, opened_at, resolved_at, services FROM incidents
 WHERE opened_at > ? AND opened_at <= ?
 """
 
@@ -156,6 +157,8 @@ class IncidentSpan:
     service: str | None
     opened_at: datetime
     resolved_at: datetime | None
+    services: tuple[str, ...] = ()
+    """The services picked in its declare form."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +242,9 @@ class Delivery:
                 for r in db.execute(_BREACHES, params).fetchall()
             )
             incidents = tuple(
-                IncidentSpan(r[0], r[1], r[2], r[3], _at(r[4]), _dt(r[5]))
+                IncidentSpan(
+                    r[0], r[1], r[2], r[3], _at(r[4]), _dt(r[5]), tuple(json.loads(r[6] or "[]"))
+                )
                 for r in db.execute(_INCIDENTS, [params["since"], params["until"]]).fetchall()
                 if r[1].lower() in wanted
             )

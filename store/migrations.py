@@ -399,6 +399,12 @@ def _m017_watch_alert_posts(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m018_incident_services(db: sqlite_utils.Database) -> None:
+    # Issue 18: the services an incident was declared for in the declare form (JSON list of
+    # configured service names); they freeze deploys as the services its summary names do.
+    _run_script(db, "ALTER TABLE incidents ADD COLUMN services TEXT NOT NULL DEFAULT '[]'")
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -427,6 +433,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (15, "who opened the App Home, and what it last showed them", _m015_home_viewers),
     (16, "what a watch compares with, and the regressions it warned of", _m016_watch_baselines),
     (17, "watch alerts' posts tried, and where Slack took them", _m017_watch_alert_posts),
+    (18, "the services an incident was declared for", _m018_incident_services),
 ]
 
 

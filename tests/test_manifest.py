@@ -35,6 +35,7 @@ SCOPES_OF_METHOD: dict[str, tuple[str, ...]] = {
     "pins_add": ("pins:write",),
     "conversations_members": ("channels:read",),
     "views_open": (),
+    "chat_getPermalink": (),
     "views_publish": (),
     "auth_test": (),
     "conversations_info": ("channels:read",),

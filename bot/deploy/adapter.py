@@ -153,6 +153,24 @@ class SlackNotifier:
             "look for the plan card", channel=run.channel_id, event_type=CARD_EVENT, key=run.id
         )
 
+    async def card_link(self, run: Deployment) -> str | None:
+        """The card's permalink (`chat.getPermalink`); None without a card, or when Slack
+        cannot say (the message that carries it then says how else to find the run)."""
+        if run.channel_id is None or run.message_ts is None:
+            return None
+        try:
+            resp = await self._slack.call(
+                "link the card",
+                self._slack.client.chat_getPermalink(
+                    channel=run.channel_id, message_ts=run.message_ts
+                ),
+            )
+        except ChatOpsError:
+            log.warning("no permalink for the card of %s", run.id, exc_info=True)
+            return None
+        link = resp.get("permalink")
+        return str(link) if link else None
+
     async def tell(self, run: Deployment, message: Line) -> None:
         """Tell the requester privately, in the channel where they asked."""
         if run.channel_id is None:

@@ -31,7 +31,7 @@ from bot.mrkdwn import clip, escape, join_lines, mention, pack_lines, render
 from bot.rollback.views import roll_back_button
 from commands.exchange import form_metadata
 from commands.incident.parse import cadence
-from commands.incident.replies import Declared, OpenIncidents
+from commands.incident.replies import Declared, DeclareFormView, OpenIncidents
 from commands.rollback.buttons import suspect_button_value
 from pipeline.kernel.config import Severity, format_duration
 from pipeline.kernel.ports import NotInvited, Reminder
@@ -53,7 +53,15 @@ SUSPECT_ROLLBACK_ACTIONS = re.compile(rf"^{SUSPECT_ROLLBACK_ACTION}(:\d+)?$")
 RESOLVE_ACTION = "incident_resolve"
 UPDATE_VIEW = "incident_update_modal"
 RESOLVE_VIEW = "incident_resolve_modal"
+DECLARE_VIEW = "incident_declare_modal"
 FIELD = "value"  # the action_id of every modal input; the block_id names the field
+
+# Slack: a static or multi-static select holds at most 100 options, each value at most 75
+# characters (`invalid_arguments`). Past that, the declare form asks for services as text.
+MAX_SELECT_OPTIONS = 100
+MAX_OPTION_VALUE = 75
+# A summary becomes a channel name, a topic and a headline; a paragraph is plenty.
+MAX_SUMMARY = 500
 
 # Slack: a channel topic holds at most 250 characters and renders no formatting.
 MAX_TOPIC = 250
@@ -194,6 +202,9 @@ def alert_message(
     """The pinned initial alert: template, facts, suspects (with their Roll back buttons), and
     the two buttons. Once resolved: the resolved template, and no buttons at all."""
     blocks: Blocks = [section(alert_text(incident)), context(_facts(incident, severity))]
+    if incident.services:
+        named = ", ".join(f"`{escape(s)}`" for s in incident.services)
+        blocks.append(context(clip(f"Services: {named}", MAX_SECTION_TEXT)))
     if suspects is not None:
         blocks.append(section(suspects))
         if incident.is_open:
@@ -417,3 +428,88 @@ def resolve_modal(incident: Incident) -> dict[str, Any]:
     ]
     result: dict[str, Any] = _modal(RESOLVE_VIEW, "Resolve incident", "Resolve", incident, fields)
     return result
+
+
+def _choice(text: str, value: str) -> dict[str, Any]:
+    return {"text": plain(text, MAX_OPTION_TEXT), "value": value}
+
+
+def _services_field(form: DeclareFormView) -> dict[str, Any]:
+    """The services: a multi-select of the configured ones, or (more than Slack lists, or a
+    name longer than an option's value) a text field taking them comma-separated."""
+    listable = len(form.services) <= MAX_SELECT_OPTIONS and all(
+        len(s) <= MAX_OPTION_VALUE for s in form.services
+    )
+    hint = (
+        f"A P1 or P2 freezes deploys of these services to {form.environment} until it is "
+        "resolved; /rollback stays allowed. Services named in the summary count too."
+        if form.environment
+        else "Services named in the summary count too."
+    )
+    block: dict[str, Any] = {
+        "type": "input",
+        "block_id": "services",
+        "optional": True,
+        "label": plain("Services affected", MAX_INPUT_LABEL),
+        "hint": plain(hint, MAX_INPUT_LABEL),
+    }
+    if listable:
+        element: dict[str, Any] = {
+            "type": "multi_static_select",
+            "action_id": FIELD,
+            "placeholder": plain("Pick the services", 150),
+            "options": [_choice(s, s) for s in form.services],
+        }
+        if form.chosen:
+            element["initial_options"] = [_choice(s, s) for s in form.chosen]
+    else:
+        element = {
+            "type": "plain_text_input",
+            "action_id": FIELD,
+            "placeholder": plain("auth-svc, billing-svc", 150),
+            "max_length": MAX_INPUT_VALUE,
+        }
+        if form.chosen:
+            element["initial_value"] = ", ".join(form.chosen)[:MAX_INPUT_VALUE]
+    block["element"] = element
+    return block
+
+
+def declare_modal(form: DeclareFormView) -> dict[str, Any]:
+    """Declare incident: severity, summary and services, prefilled with what is known (from
+    `/incident declare p1 …` or a watch's alert)."""
+    options = [
+        _choice(f"{c.key.upper()} · {c.description}", c.key)
+        for c in form.severities[:MAX_SELECT_OPTIONS]
+    ]
+    select: dict[str, Any] = {"type": "static_select", "action_id": FIELD, "options": options}
+    picked = next((o for o in options if o["value"] == form.severity), None)
+    if picked is not None:
+        select["initial_option"] = picked
+    severity = {
+        "type": "input",
+        "block_id": "severity",
+        "label": plain("Severity"),
+        "element": select,
+    }
+    summary = _input("summary", "Summary: what is broken", form.summary, multiline=True)
+    summary["element"]["max_length"] = MAX_SUMMARY
+    if form.summary:
+        summary["element"]["initial_value"] = form.summary[:MAX_SUMMARY]
+    return {
+        "type": "modal",
+        "callback_id": DECLARE_VIEW,
+        "private_metadata": form_metadata(form.source or "new", form.channel_id),
+        "title": plain("Declare incident", MAX_MODAL_TITLE),
+        "submit": plain("Declare", MAX_MODAL_TITLE),
+        "close": plain("Cancel", MAX_MODAL_TITLE),
+        "blocks": [
+            context(
+                "Opens a war-room channel, invites the responders, posts and pins the alert; "
+                "you become the incident commander."
+            ),
+            severity,
+            summary,
+            _services_field(form),
+        ],
+    }

@@ -169,9 +169,11 @@ def rollback_notice(run: Deployment, targets: Sequence[Target]) -> str:
     return "🔄 *Deployment Rollback*\n\n" + what + tail
 
 
-def roll_back_button(run: Deployment, *, action_id: str, text: str, value: str) -> Block:
+def roll_back_button(
+    run: Deployment, *, action_id: str, text: str, value: str, note: str = ""
+) -> Block:
     """A **Roll back** button for a successful deploy, asking first which services it takes back
-    (those no rollback took back yet)."""
+    (those no rollback took back yet); `note` (plain text) goes first in the question."""
     names = [t.service for t in run.not_taken_back]
     listed = join_lines(names, 150, noun="more").replace("\n", ", ")
     return button(
@@ -182,7 +184,7 @@ def roll_back_button(run: Deployment, *, action_id: str, text: str, value: str) 
         confirm_with=confirm(
             title=f"Roll back deployment {run.id}?",
             text=(
-                f"This takes {counted(len(names), 'service')} in {run.environment} back "
+                f"{note}This takes {counted(len(names), 'service')} in {run.environment} back "
                 f"to the versions they ran before: {listed}."
             ),
             ok="Roll back",

@@ -6,21 +6,35 @@ import json
 from collections.abc import Collection, Sequence
 
 from bot.blocks import Blocks, actions, button, context, section
-from bot.deploy.views import WINDOW_ROLLBACK_ACTION
 from bot.mrkdwn import clip, hhmm, mentions
 from bot.rollback.views import roll_back_button
 from store.deploy.models import Deployment, RunKind
 from store.watch import AlertKind, Watch, WatchAlert, WatchState
 
 WATCH_INCIDENT_ACTION = "watch_open_incident"
-# An incident summary is one line of a war room's name and topic; keep it short.
-_SUMMARY_CHARS = 150
+# The alert's own Roll back: at once inside the window, a plan card needing approvals after it.
+WATCH_ROLLBACK_ACTION = "watch_rollback"
+# The summary prefilled in the declare form: what breached, where, with its figures. It
+# becomes a war room's name and topic, so it stays a line (and the button's value small).
+_SUMMARY_CHARS = 300
+_AFTER_WINDOW = "After its rollback window, this posts a plan card that needs approvals. "
 
 
 def incident_value(watch: Watch, alert: WatchAlert) -> str:
-    """The Open incident button's value: what the declared incident is about."""
-    summary = f"{watch.service} after deployment {watch.deployment_id}: {alert.figures}"
-    return json.dumps({"service": watch.service, "summary": summary[:_SUMMARY_CHARS]})
+    """The Open incident button's value: what the declare form is prefilled with (the
+    service, and a summary naming the environment and the figures)."""
+    summary = (
+        f"{watch.service} in {watch.environment} after deployment {watch.deployment_id}: "
+        f"{alert.figures}"
+    )
+    return json.dumps(
+        {
+            "service": watch.service,
+            "environment": watch.environment,
+            "deployment": watch.deployment_id,
+            "summary": summary[:_SUMMARY_CHARS],
+        }
+    )
 
 
 def alert_message(
@@ -65,12 +79,13 @@ def alert_message(
         elements.insert(
             0,
             roll_back_button(
-                # The card's own Roll back (same action id and value): a click takes the same
-                # path, for rollbackers only, inside the window.
+                # Rollbackers only; inside the window as the card's button, after it as
+                # `/rollback` (commands/rollback/buttons.py, `on_alert_button`).
                 run,
-                action_id=WINDOW_ROLLBACK_ACTION,
+                action_id=WATCH_ROLLBACK_ACTION,
                 text="Roll back",
                 value=run.id,
+                note=_AFTER_WINDOW,
             ),
         )
     blocks: Blocks = [
@@ -103,6 +118,7 @@ def watch_lines(watches: Sequence[Watch], *, ecs_only: Collection[str] = ()) -> 
 
 __all__ = [
     "WATCH_INCIDENT_ACTION",
+    "WATCH_ROLLBACK_ACTION",
     "alert_message",
     "incident_value",
     "watch_lines",

@@ -70,7 +70,7 @@ class DeliveryFigures:
         named = {
             i.id: {
                 s
-                for s in services_named(i.service, i.summary, self.config)
+                for s in services_named(i.service, i.summary, self.config) | set(i.services)
                 if request.service in (None, s)
             }
             for i in records.incidents

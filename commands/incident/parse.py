@@ -28,6 +28,17 @@ _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,})$")
 class Declare:
     severity: str
     summary: str
+    services: tuple[str, ...] = ()
+    """The services picked in the declare form; the summary may name more."""
+
+
+@dataclass(frozen=True)
+class DeclareForm:
+    """`/incident` or `/incident declare [severity] [summary]`: open the declare form with
+    what was typed in it."""
+
+    severity: str | None = None
+    summary: str = ""
 
 
 @dataclass(frozen=True)
@@ -51,7 +62,7 @@ class ListOpen:
     pass
 
 
-IncidentCommand = Help | Declare | Update | Resolve | Commander | ListOpen
+IncidentCommand = Help | DeclareForm | Declare | Update | Resolve | Commander | ListOpen
 
 
 def _split(text: str) -> tuple[str, str]:
@@ -74,6 +85,13 @@ def usage(config: Config) -> Usage:
     keys = "|".join(config.incidents.severities)
     return Usage(
         forms=(
+            Syntax(
+                "/incident [declare]",
+                Line.literal(
+                    "open the declare form: severity, summary and the services it is about. A "
+                    "P1 or P2 freezes deploys of those services until it is resolved."
+                ),
+            ),
             Syntax(
                 f"/incident <{keys}> <summary>",
                 Line.literal(
@@ -124,7 +142,14 @@ def parse_incident(text: str, config: Config) -> IncidentCommand:
     head, rest = _split(text)
     head = head.lower()
     severities = config.incidents.severities
-    if head in ("", "help"):
+    if head == "":
+        return DeclareForm()
+    if head == "declare":
+        word, summary = _split(rest)
+        if word.lower() in severities:
+            return DeclareForm(word.lower(), summary)
+        return DeclareForm(None, rest)
+    if head == "help":
         return Help()
     if head == "list":
         if rest:
@@ -177,7 +202,8 @@ def parse_incident(text: str, config: Config) -> IncidentCommand:
     subcommands = ", ".join(f"`{s}`" for s in INCIDENT_SUBCOMMANDS)
     raise UsageError(
         "`{head}` is neither a severity nor a subcommand. Declare with one of {options} "
-        "(`/incident p1 <summary>`), or use one of {subcommands}.",
+        "(`/incident p1 <summary>`), open the declare form with `/incident`, or use one of "
+        "{subcommands}.",
         head=head,
         options=options,
         subcommands=subcommands,
@@ -210,6 +236,34 @@ class ResolveForm:
     impact: str
     resolution: str
     follow_up: str
+
+
+SERVICES_SEPARATORS = re.compile(r"[\s,]+")
+
+
+def parse_declare_form(form: Submission, config: Config) -> Declare | dict[str, str]:
+    """The declare form's incident, or what is wrong with it by field name. Services come
+    from the multi-select, or typed (comma-separated) where there were too many to list."""
+    errors = {}
+    severities = config.incidents.severities
+    severity = form.text("severity").lower()
+    if severity not in severities:
+        errors["severity"] = "Pick a severity: " + ", ".join(k.upper() for k in severities) + "."
+    summary = form.text("summary")
+    if not summary:
+        errors["summary"] = "Say what is broken; a sentence is enough."
+    picked = form.chosen("services") or tuple(
+        w for w in SERVICES_SEPARATORS.split(form.text("services")) if w
+    )
+    unknown = [s for s in picked if s not in config.services]
+    if unknown:
+        errors["services"] = (
+            f"Not a configured service: {', '.join(unknown)}. The services are "
+            f"{', '.join(config.services)}."
+        )
+    if errors:
+        return errors
+    return Declare(severity, summary, tuple(dict.fromkeys(picked)))
 
 
 def parse_update_form(form: Submission) -> UpdateForm | dict[str, str]:

@@ -40,3 +40,30 @@ class ResolveFormView:
     """Form: resolve `incident`."""
 
     incident: Incident
+
+
+@dataclass(frozen=True)
+class SeverityChoice:
+    """A severity the declare form offers: its key (`p1`) and what it means."""
+
+    key: str
+    description: str
+
+
+@dataclass(frozen=True)
+class DeclareFormView:
+    """Form: declare an incident, with what is known already filled in.
+
+    `severities` and `services` are the choices (as configured); `severity`, `summary` and
+    `chosen` the prefilled answers; `environment` the one whose deploys a P1/P2 freezes (none
+    configured: nothing is frozen); `channel_id` where the reply goes."""
+
+    severities: tuple[SeverityChoice, ...]
+    services: tuple[str, ...]
+    environment: str | None
+    channel_id: str | None
+    severity: str | None = None
+    summary: str = ""
+    chosen: tuple[str, ...] = ()
+    source: str = ""
+    """What the form was opened from (an alert's deployment id), carried through Slack."""

@@ -19,19 +19,28 @@ from commands.exchange import Answer, Click, Invocation, Later, Outcome, Submiss
 from commands.incident.parse import (
     Commander,
     Declare,
+    DeclareForm,
     ListOpen,
     Resolve,
     ResolveForm,
     Update,
     UpdateForm,
     channel_name,
+    parse_declare_form,
     parse_incident,
     parse_resolve_form,
     parse_update_form,
     usage,
 )
 from commands.incident.reminders import Reminders
-from commands.incident.replies import Declared, OpenIncidents, ResolveFormView, UpdateFormView
+from commands.incident.replies import (
+    Declared,
+    DeclareFormView,
+    OpenIncidents,
+    ResolveFormView,
+    SeverityChoice,
+    UpdateFormView,
+)
 from commands.parsing import Help
 from pipeline.kernel.config import Config, Severity
 from pipeline.kernel.errors import (
@@ -153,6 +162,11 @@ class IncidentCommands:
         parsed = parse_incident(inv.text, self._config)
         if isinstance(parsed, Help):
             return Outcome(reply=usage(self._config), audit="help")
+        if isinstance(parsed, DeclareForm):
+            form = self.declare_form(
+                channel_id=inv.channel_id, severity=parsed.severity, summary=parsed.summary
+            )
+            return Outcome(form=form, audit="form opened")
         if isinstance(parsed, ListOpen):
             incidents = tuple(await self._incidents.open_incidents())
             return Outcome(reply=OpenIncidents(incidents, self._clock.now()))
@@ -191,19 +205,63 @@ class IncidentCommands:
         return Outcome(form=UpdateFormView(incident), audit="form opened", ref=incident.id)
 
     async def on_watch_button(self, click: Click) -> Outcome:
-        """**Open incident** on a post-deploy watch's alert: declares a P2 about the service,
-        its summary the alert's figures (the war room and its announcement as for `/incident`)."""
+        """**Open incident** on a post-deploy watch's alert: opens the declare form with a P2
+        picked, the service chosen, and the alert's figures (and environment) as the summary.
+        Nothing is declared until the form is sent."""
         try:
             data = json.loads(click.value)
             summary = str(data["summary"])
-        except (ValueError, KeyError, TypeError):
+            service = str(data.get("service") or "")
+            source = str(data.get("deployment") or "")
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise NotFound("That button carries no alert; no incident was declared.") from None
-        declared = await self.declare(
-            Declare(severity=WATCH_SEVERITY, summary=summary),
-            user_id=click.user_id,
-            channel_id=click.channel_id or "",
+        form = self.declare_form(
+            channel_id=click.channel_id,
+            severity=WATCH_SEVERITY,
+            summary=summary,
+            chosen=(service,) if service else (),
+            source=source,
         )
-        return Outcome(reply=declared, ref=declared.incident.id)
+        return Outcome(form=form, audit="form opened", ref=source or None)
+
+    def declare_form(
+        self,
+        *,
+        channel_id: str | None,
+        severity: str | None = None,
+        summary: str = "",
+        chosen: tuple[str, ...] = (),
+        source: str = "",
+    ) -> DeclareFormView:
+        """The declare form, prefilled with what is known (a severity or service no longer
+        configured is left out)."""
+        inc = self._config.incidents
+        return DeclareFormView(
+            severities=tuple(SeverityChoice(k, s.description) for k, s in inc.severities.items()),
+            services=tuple(self._config.services),
+            environment=inc.environment,
+            channel_id=channel_id,
+            severity=severity if severity in inc.severities else None,
+            summary=summary,
+            chosen=tuple(c for c in chosen if c in self._config.services),
+            source=source,
+        )
+
+    async def on_declare_submitted(self, form: Submission) -> Answer:
+        """The declare form: its errors by field, or acknowledge and declare as `/incident p1 …`
+        does, with the services picked."""
+        parsed = parse_declare_form(form, self._config)
+        if isinstance(parsed, dict):
+            return Outcome(form_errors=parsed)
+        request = parsed
+
+        async def declare() -> Outcome:
+            declared = await self.declare(
+                request, user_id=form.user_id, channel_id=form.channel_id or ""
+            )
+            return Outcome(reply=declared, ref=declared.incident.id)
+
+        return Later(declare)
 
     async def on_resolve(self, click: Click) -> Outcome:
         incident = await self.open_by_id(click.value)
@@ -285,7 +343,8 @@ class IncidentCommands:
             id=IncidentId(f"{int(now.timestamp())}-{secrets.token_hex(3)}"),
             severity=request.severity,
             summary=request.summary,
-            service=self._service_in(request.summary),
+            service=self._one_service(request),
+            services=request.services,
             status=IncidentStatus.INVESTIGATING,
             impact=request.summary,
             action=None,
@@ -363,6 +422,13 @@ class IncidentCommands:
             await self._chat.archive_channel(channel_id)
         except ChatOpsError:
             log.warning("could not archive abandoned war room %s", channel_id)
+
+    def _one_service(self, request: Declare) -> str | None:
+        """The service the templates name: the one picked, else the first the summary names
+        (several picked: none, the summary says it)."""
+        if request.services:
+            return request.services[0] if len(request.services) == 1 else None
+        return self._service_in(request.summary)
 
     def _service_in(self, summary: str) -> str | None:
         words = {w.strip(".,:;!?()").lower() for w in summary.split()}

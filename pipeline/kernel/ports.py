@@ -99,6 +99,14 @@ class Notifier(Protocol):
         ...
 
 
+class CardLinks(Protocol):
+    """Links to a run's card, for a message that points at it (`bot/` implements it)."""
+
+    async def card_link(self, run: Deployment) -> str | None:
+        """A link to the card of `run`; None when it has no card or Slack cannot say."""
+        ...
+
+
 @dataclass(frozen=True)
 class Reminder:
     """A due incident reminder: how long since the last update, and whether it escalates.

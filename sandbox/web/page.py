@@ -489,6 +489,16 @@ def _state(view: dict[str, Any], typed: dict[str, Any]) -> tuple[dict[str, Any],
         block_id = str(block.get("block_id", ""))
         element = block.get("element") or {}
         action_id = str(element.get("action_id", ""))
+        if element.get("type") == "multi_static_select":
+            raw = typed.get(block_id)
+            picked = {str(v) for v in raw} if isinstance(raw, list) else set()
+            if not picked and not block.get("optional"):
+                errors[block_id] = "Please complete this required field."
+            chosen = [o for o in element.get("options") or [] if o.get("value") in picked]
+            values[block_id] = {
+                action_id: {"type": "multi_static_select", "selected_options": chosen}
+            }
+            continue
         given = str(typed.get(block_id) or "")
         if not given and not block.get("optional"):
             errors[block_id] = "Please complete this required field."

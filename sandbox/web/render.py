@@ -287,6 +287,22 @@ def _input(block: Json, names: Names, *, values: Mapping[str, Any], error: str |
         control = (
             f'<select id="{field_id}" {ids} data-type="static_select">{"".join(options)}</select>'
         )
+    elif kind == "multi_static_select":
+        picked = (
+            {str(v) for v in given}
+            if isinstance(given, list)
+            else {str(o.get("value", "")) for o in element.get("initial_options") or []}
+        )
+        options = []
+        for option in element.get("options") or []:
+            value = str(option.get("value", ""))
+            selected = " selected" if value in picked else ""
+            text = html.escape(_plain(option.get("text")))
+            options.append(f'<option value="{_attr(value)}"{selected}>{text}</option>')
+        control = (
+            f'<select id="{field_id}" {ids} data-type="multi_static_select" multiple>'
+            f"{''.join(options)}</select>"
+        )
     else:
         return _unsupported(f"input {kind}")
     hint = block.get("hint")

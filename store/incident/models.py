@@ -43,6 +43,7 @@ class Incident(FrozenModel):
     severity: str
     summary: str
     service: str | None
+    """The one service the templates name ("[Service] experiencing issues"), if any."""
     status: IncidentStatus
     impact: str
     action: str | None
@@ -62,6 +63,8 @@ class Incident(FrozenModel):
     resolved_at: datetime | None = None
     resolution: str | None = None
     follow_up: str | None = None
+    services: tuple[str, ...] = ()
+    """The services picked in the declare form (configured names); none when declared by text."""
 
     @property
     def is_open(self) -> bool:

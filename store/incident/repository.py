@@ -6,6 +6,7 @@ second resolve changes nothing. The reminder schedule is data: `next_update_due_
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import Enum, StrEnum
@@ -35,7 +36,7 @@ _COLUMNS = (
     "id, severity, summary, service, status, impact, action, eta, declared_by, declared_in, "
     "channel_id, channel_name, alert_ts, announce_channel, announce_ts, opened_at, "
     "last_update_at, next_update_due_at, unanswered_reminders, resolved_at, resolution, "
-    "follow_up"
+    "follow_up, services"
 )
 
 
@@ -322,6 +323,8 @@ class Incidents(Repository):
 
 
 def _value(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return json.dumps(list(v))
     if isinstance(v, datetime):
         return _ts(v)
     if isinstance(v, StrEnum):
@@ -357,6 +360,7 @@ def _load(db: sqlite_utils.Database, where: str, args: Sequence[Any]) -> Inciden
     data = dict(zip(names, row, strict=True))
     for key in ("opened_at", "last_update_at", "next_update_due_at", "resolved_at"):
         data[key] = _dt(data[key])
+    data["services"] = tuple(json.loads(data["services"] or "[]"))
     return Incident.model_validate(data)
 
 

@@ -77,6 +77,8 @@ def test_rollback_help(example: Config) -> None:
 def test_incident_help(example: Config) -> None:
     assert usage_text(incident_usage(example)) == (
         "*Usage*\n"
+        "• `/incident [declare]`: open the declare form: severity, summary and the services it "
+        "is about. A P1 or P2 freezes deploys of those services until it is resolved.\n"
         "• `/incident <p1|p2|p3|p4> <summary>`: declare an incident. Opens a war-room channel, "
         "invites the responders, posts and pins the initial alert; you become the commander.\n"
         "• `/incident update <status> <what we are doing>`: post an update (in the war room). "

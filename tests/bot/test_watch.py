@@ -4,7 +4,6 @@ clock that drives the watch's timers."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,10 +11,10 @@ import boto3
 import pytest
 from botocore.config import Config as BotoConfig
 
-from bot.deploy.views import APPROVE_ACTION, WINDOW_ROLLBACK_ACTION
+from bot.deploy.views import APPROVE_ACTION
 from bot.settings import Settings
 from bot.watch.adapter import ALERT_EVENT
-from bot.watch.views import WATCH_INCIDENT_ACTION
+from bot.watch.views import WATCH_ROLLBACK_ACTION
 from pipeline.aws import BotoEcs, calls
 from pipeline.kernel.config import Config
 from store.deploy.models import DeploymentState, RunKind
@@ -177,7 +176,7 @@ async def test_the_alerts_roll_back_button_rolls_back_for_a_rollbacker(
 
     await bot.click(roll_back["action_id"], roll_back["value"], user=ONCALL)
 
-    assert roll_back["action_id"] == WINDOW_ROLLBACK_ACTION
+    assert roll_back["action_id"] == WATCH_ROLLBACK_ACTION
     assert world.version("production", "api-gateway") == "v1.2.0"
     deploy = await bot.runtime.runs.get(run_id)
     assert deploy.reverted_by is not None
@@ -333,23 +332,6 @@ async def test_the_watch_goes_on_after_a_restart_without_repeating_an_alert(
     assert len(alerts(slack)) == 1
     assert (await bot.runtime.watch.arm_timers()) == 1
     assert "watching until" in await card_of(bot, slack, run_id)
-
-
-async def test_open_incident_declares_a_p2_naming_the_service_and_the_figures(
-    bot: BotDriver, slack: FakeSlack, clock: FakeClock
-) -> None:
-    await deploy_production(bot, slack)
-    await minutes_pass(bot, clock, 6, **{**HEALTHY, "errors": 200})
-    [alert] = alerts(slack)
-    incident = buttons(alert)[1]
-
-    await bot.click(WATCH_INCIDENT_ACTION, incident["value"], user=ONCALL)
-
-    [opened] = await bot.runtime.incident.list_open()
-    assert opened.severity == "p2"
-    assert opened.summary == json.loads(incident["value"])["summary"]
-    assert "api-gateway" in opened.summary
-    assert "5xx 20.0%" in opened.summary
 
 
 async def test_with_rollback_on_a_breach_inside_the_window_rolls_back_at_once(

@@ -13,6 +13,7 @@ from bot.usage import usage_text
 from commands.incident.parse import (
     Commander,
     Declare,
+    DeclareForm,
     ListOpen,
     Resolve,
     Update,
@@ -37,7 +38,10 @@ def cfg(config: Config) -> Config:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("", Help()),
+        ("", DeclareForm()),
+        ("declare", DeclareForm()),
+        ("DECLARE P1 auth login failing", DeclareForm("p1", "auth login failing")),
+        ("declare auth login failing", DeclareForm(None, "auth login failing")),
         ("help", Help()),
         ("  HELP  ", Help()),
         ("list", ListOpen()),
@@ -119,7 +123,7 @@ def test_the_pattern_may_name_the_severity() -> None:
         ({"channel_pattern": "Inc {date} {slug}"}, "must give a Slack channel name"),
         (
             {"severities": {"update": {"description": "x", "response_time": "y"}}},
-            "not one of update",
+            "not one of declare, update",
         ),
         ({"severities": {}}, "at least one severity"),
         (
@@ -148,7 +152,7 @@ def test_every_form_the_help_lists_is_in_docs_incidents_md(cfg: Config) -> None:
     forms = re.findall(r"`(/incident[^`]*)`", usage_text(usage(cfg)))
     doc = DOC.read_text(encoding="utf-8").replace("\\|", "|")
 
-    assert len(forms) == 6
+    assert len(forms) == 7
     assert [f for f in forms if f"`{f}`" not in doc] == []
 
 

@@ -4,6 +4,7 @@ nothing a person or the app wrote reaches the page unescaped."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -158,6 +159,36 @@ def test_a_modal_draws_inputs_with_values_and_errors() -> None:
     assert '<div class="error" role="alert">When?</div>' in drawn
     assert '<option value="fixed" selected>Fixed</option>' in drawn
     assert "(optional)" in drawn
+
+
+def test_a_modal_draws_a_multi_select_with_its_initial_options_or_what_was_picked() -> None:
+    def option(value: str) -> dict[str, Any]:
+        return {"text": {"type": "plain_text", "text": value}, "value": value}
+
+    view = {
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "services",
+                "label": {"type": "plain_text", "text": "Services"},
+                "element": {
+                    "type": "multi_static_select",
+                    "action_id": "value",
+                    "options": [option("auth-svc"), option("api-gateway")],
+                    "initial_options": [option("auth-svc")],
+                },
+            }
+        ]
+    }
+
+    first = modal(view, NAMES, values={}, errors={})
+    again = modal(view, NAMES, values={"services": ["api-gateway"]}, errors={})
+
+    assert 'data-type="multi_static_select" multiple>' in first
+    assert '<option value="auth-svc" selected>' in first
+    assert '<option value="api-gateway">' in first
+    assert '<option value="api-gateway" selected>' in again
+    assert '<option value="auth-svc">' in again
 
 
 def test_a_topic_reads_its_mentions_as_names_in_plain_text() -> None:

@@ -17,7 +17,7 @@ INCIDENT_ROLES = ("commander", "responders", "war_room")
 _ACTOR_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 
 # Words `/incident` reads as subcommands, so no severity may be called one of them.
-INCIDENT_SUBCOMMANDS = ("update", "resolve", "commander", "list", "help")
+INCIDENT_SUBCOMMANDS = ("declare", "update", "resolve", "commander", "list", "help")
 
 
 class Severity(SettingsModel):

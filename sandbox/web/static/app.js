@@ -192,7 +192,9 @@ async function loadModal() {
 function modalValues() {
   const values = {};
   for (const field of $("modal-body").querySelectorAll("[data-block-id][data-type]")) {
-    values[field.dataset.blockId] = field.value;
+    values[field.dataset.blockId] = field.dataset.type === "multi_static_select"
+      ? Array.from(field.selectedOptions, (option) => option.value)
+      : field.value;
   }
   return values;
 }
