@@ -104,9 +104,9 @@ def _refuse_rows(db: PgDatabase, tables: list[str], shown: str) -> None:
     ]
     if holding:
         raise TransferError(
-            f"{shown} is not empty: {', '.join(holding)} already hold rows. migrate-db copies "
-            "into an empty database only (one that a bot may already use is never "
-            "overwritten); create a new database and give its URL."
+            f"{shown} is not empty: rows are already in {', '.join(holding)}. migrate-db "
+            "copies into an empty database only, so a database a bot may use is never "
+            "overwritten; create a new database and give its URL."
         )
 
 

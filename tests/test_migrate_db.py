@@ -130,7 +130,7 @@ async def test_a_database_that_holds_rows_is_refused_and_left_as_it_was(
     out, err = capsys.readouterr()
     assert status == EXIT_MIGRATE_FAILED
     assert out == ""
-    assert "is not empty: audit_log already hold rows" in err
+    assert "is not empty: rows are already in audit_log." in err
     assert "create a new database" in err
     assert PASSWORD not in err
     pg = await Store.open(pg_url)
