@@ -4,6 +4,11 @@ On SQLite `db` is a sqlite-utils `Database`; on PostgreSQL it is `store.backends
 `PgDatabase`, which offers exactly this and translates the SQL. Statements are written with `?`
 (or `:name`) placeholders in the SQL both engines accept; what differs between the engines is
 in `store.backends`, one module per engine, never here or in a repository.
+
+Writing SQL for both: `INSERT ... ON CONFLICT DO NOTHING` (or `DO UPDATE`), not `INSERT OR`;
+`RETURNING id`, not `lastrowid`; `LIKE` with the case the code wrote (PostgreSQL's is
+case-sensitive); and `NULLS FIRST`/`NULLS LAST` when ordering by a column that may be NULL
+(the engines sort NULL at opposite ends).
 """
 
 from __future__ import annotations

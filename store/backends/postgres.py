@@ -14,6 +14,8 @@ Everything that differs between the engines is in that function, this module's o
 - time: `julianday(x)` (SQLite's way to compare instants written with any offset) is
   `CAST(x AS timestamptz)`;
 - `CROSS JOIN ... ON` (SQLite's hint to keep the join order) is a plain `JOIN`;
+- `IN ()` (a list of no values, which SQLite allows) is an empty subquery: false, and
+  `NOT IN ()` true, as on SQLite;
 - locking: migrations run under an advisory lock, so replicas starting together migrate once.
 
 The URL's password never leaves this module: `redact` replaces it in what is shown, and every
@@ -70,6 +72,7 @@ _QUOTED = re.compile(r"('(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")")
 _NAMED = re.compile(r"(?<!:):([A-Za-z_]\w*)")
 _JULIANDAY = re.compile(r"\bjulianday\(([^()]*)\)", re.IGNORECASE)
 _CROSS_JOIN = re.compile(r"\bCROSS\s+JOIN\b", re.IGNORECASE)
+_EMPTY_IN = re.compile(r"\bIN\s*\(\s*\)", re.IGNORECASE)
 _DDL = re.compile(r"^\s*(CREATE\s+TABLE|ALTER\s+TABLE)\b", re.IGNORECASE)
 _CREATE_TABLE = re.compile(r"^(\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?\w+\s*\()", re.I)
 _AUTOINCREMENT = re.compile(r"\bINTEGER\s+PRIMARY\s+KEY\s+AUTOINCREMENT\b", re.IGNORECASE)
@@ -101,6 +104,7 @@ def to_postgres(sql: str) -> str:
             code = _ddl(code, add_rowid=create and i == 0 and not _ROWID_ALIAS.search(sql))
         code = _JULIANDAY.sub(r"CAST(\1 AS timestamptz)", code)
         code = _CROSS_JOIN.sub("JOIN", code)
+        code = _EMPTY_IN.sub("IN (SELECT NULL WHERE FALSE)", code)
         code = _NAMED.sub(r"%(\1)s", code.replace("?", "%s"))
         out.append(code)
     return "".join(out)
