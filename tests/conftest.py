@@ -90,6 +90,27 @@ def _one_botocore_loader() -> Iterator[None]:
     botocore.session.Session._register_data_loader = register  # type: ignore[method-assign]
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that takes `database` runs on both backends; one marked `sqlite_only` (it reads
+    SQLite's own query plans) on SQLite alone."""
+    if "database" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("database", BACKENDS[:1] if only else BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """What `Store.open` is given: a new SQLite file, then the URL of a new PostgreSQL
+    database (skipped, saying why, where PostgreSQL is not installed)."""
+    if request.param == "sqlite":
+        return tmp_path / "chatops.db"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresCluster]:
     """A throwaway PostgreSQL cluster for this pytest process (tests/fakes/postgres.py), or a

@@ -3,6 +3,9 @@ made by initdb in a temporary folder, served on 127.0.0.1 at a free port, gone a
 
 Use it through the fixtures of `tests/conftest.py`:
 
+- `database`: runs the test twice, given a SQLite file and then a `pg_url` (whatever
+  `Store.open` takes); `@pytest.mark.sqlite_only` keeps a test on SQLite.
+
 - `pg_url`: a fresh, migrated, empty database of its own for the test (CREATE DATABASE ...
   TEMPLATE a database migrated once per session, so it takes a few milliseconds), as a
   `postgresql://` URL with a password in it (the cluster trusts local connections, so any
