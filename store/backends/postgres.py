@@ -236,13 +236,13 @@ class PostgresBackend:
             name="chatops-store",
         )
         self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
-        self._db = PgDatabase(self._pool.getconn())
+        self._db = PgDatabase(self._pool.getconn(timeout=CONNECT_TIMEOUT_S))
 
     def database(self) -> Database | None:
         """The connection's database, a fresh connection when the last one broke."""
         if self._db is not None and self._db.conn.broken and self._pool is not None:
             self._pool.putconn(self._db.conn)
-            self._db = PgDatabase(self._pool.getconn())
+            self._db = PgDatabase(self._pool.getconn(timeout=CONNECT_TIMEOUT_S))
         return self._db
 
     def close(self) -> None:
