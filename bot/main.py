@@ -1,6 +1,6 @@
 """The `chatops-bot` command: `serve` runs the bot, `check-config` validates a config file,
-`backup` copies the database, `iam-policy` prints the IAM policy a config needs and `doctor`
-checks the setup against Slack and AWS."""
+`backup` copies the database, `migrate-db` copies it into PostgreSQL, `iam-policy` prints the
+IAM policy a config needs and `doctor` checks the setup against Slack and AWS."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from bot.settings import (
     Settings,
     SettingsError,
     config_path_from_env,
+    database_from_env,
     db_path_from_env,
     load_settings,
     slack_from_env,
@@ -40,13 +41,16 @@ from pipeline.kernel.clock import SystemClock
 from pipeline.kernel.config import Config, ConfigError, format_duration, load_config
 from pipeline.kernel.errors import ChatOpsError, UnknownGroup
 from pipeline.kernel.text import counted
+from store.backends.postgres import is_postgres_url, redact
 from store.backup import BackupError, back_up
+from store.transfer import TransferError, copy_to_postgres
 
 log = logging.getLogger("chatops")
 
 EXIT_BAD_CONFIG = 2
 EXIT_BACKUP_FAILED = 1
 EXIT_DOCTOR_FOUND = 1
+EXIT_MIGRATE_FAILED = 1
 CHECK_TIMEOUT_S = 10  # each Slack call of check-config
 
 
@@ -62,6 +66,17 @@ def main(argv: list[str] | None = None) -> int:
         "backup", help="copy the database to PATH while the bot runs (see docs/operations.md)"
     )
     backup.add_argument("path", type=Path, help="the new file; must not exist")
+    transfer = sub.add_parser(
+        "migrate-db",
+        help="copy the SQLite database (CHATOPS_DB) into an empty PostgreSQL database "
+        "(see docs/high-availability.md)",
+    )
+    transfer.add_argument(
+        "--to",
+        required=True,
+        metavar="postgresql://…",
+        help="the PostgreSQL database's URL; it is migrated, and must hold no rows",
+    )
     policy = sub.add_parser(
         "iam-policy", help="print the least-privilege IAM policy the config needs (JSON)"
     )
@@ -96,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         return check_config(args.path)
     if args.command == "backup":
         return back_up_database(args.path)
+    if args.command == "migrate-db":
+        return migrate_database(args.to)
     return serve()
 
 
@@ -135,7 +152,7 @@ def run_doctor(*, as_json: bool, check_aws: bool) -> int:
     findings = asyncio.run(
         doctor.diagnose(
             config_path=config_path_from_env(),
-            db_path=db_path_from_env(),
+            db_path=database_from_env(),
             slack=client,
             aws=aws if check_aws else None,
         )
@@ -167,6 +184,30 @@ def back_up_database(target: Path) -> int:
         f"{copy.schema_version}, {counted(copy.deployments, 'deployment')}, "
         f"{counted(copy.incidents, 'incident')}, {counted(copy.audit_rows, 'audit row')}; "
         "integrity check ok"
+    )
+    return 0
+
+
+def migrate_database(url: str) -> int:
+    """Copy CHATOPS_DB into the PostgreSQL database at `url`; print each table's row count."""
+    source = db_path_from_env()
+    if not is_postgres_url(url):
+        print(f"migrate-db: --to must be a postgresql:// URL, not {redact(url)}.", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    try:
+        copied = asyncio.run(copy_to_postgres(source, url))
+    except TransferError as exc:
+        print(f"migrate-db failed: {exc}", file=sys.stderr)
+        return EXIT_MIGRATE_FAILED
+    width = max((len(t) for t in copied.counts), default=0)
+    print(f"{source} -> {copied.target} (schema version {copied.schema_version}):")
+    for table, count in copied.counts.items():
+        print(f"  {table:<{width}}  {counted(count, 'row')}")
+    total = sum(copied.counts.values())
+    print(
+        f"{counted(total, 'row')} in {counted(len(copied.counts), 'table')} copied in one "
+        "transaction; each table's count checked. Set CHATOPS_DATABASE_URL to it and start "
+        "the bot."
     )
     return 0
 

@@ -179,7 +179,7 @@ async def open_runtime(
     start_scheduler: bool = True,
 ) -> AsyncIterator[Runtime]:
     """Build everything, re-attach unfinished runs, arm the timers, sweep once, yield."""
-    store = await Store.open(settings.db_path)
+    store = await Store.open(settings.database)
     session = aiohttp.ClientSession()
     meter = Meter(config, store)
     client = build_slack_client(settings, meter)

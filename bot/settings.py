@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -13,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.logs import LogFormat
 
 SLACK_API_URL_DEFAULT = "https://slack.com/api/"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 class Settings(BaseSettings):
@@ -53,6 +55,13 @@ class Settings(BaseSettings):
     )
     db_path: Path = Field(
         Path("chatops.db"), validation_alias="CHATOPS_DB", description="The SQLite database file."
+    )
+    database_url: SecretStr | None = Field(
+        None,
+        validation_alias="CHATOPS_DATABASE_URL",
+        description="A `postgresql://user:password@host:5432/db` URL: the bot keeps its "
+        "records in that PostgreSQL database instead of the `CHATOPS_DB` file "
+        "(docs/high-availability.md). Its password is never logged.",
     )
     port: int = Field(3000, ge=1, le=65535, validation_alias="PORT", description="HTTP port.")
     metrics_port: int | None = Field(
@@ -105,6 +114,13 @@ class Settings(BaseSettings):
         "redact Slack tokens and the secrets above.",
     )
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(POSTGRES_SCHEMES):
+            raise ValueError("must start with postgresql:// (the PostgreSQL backend)")
+        return value
+
     @field_validator("slack_api_url")
     @classmethod
     def _api_url(cls, value: str) -> str:
@@ -116,7 +132,18 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """The secrets' values, for the log's redaction; nothing else should unwrap them here."""
         secrets = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token)
-        return [s.get_secret_value() for s in secrets if s is not None]
+        values = [s.get_secret_value() for s in secrets if s is not None]
+        if self.database_url is not None:
+            password = urlsplit(self.database_url.get_secret_value()).password
+            values += [password] if password else []
+        return values
+
+    @property
+    def database(self) -> Path | str:
+        """What the store opens: the PostgreSQL URL when one is set, else the SQLite file."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return self.db_path
 
     @property
     def socket_mode(self) -> bool:
@@ -194,6 +221,16 @@ def db_path_from_env(
     value = _read(ENV_NAMES["db_path"], source, env_file)
     default: Path = Settings.model_fields["db_path"].default
     return Path(value) if value else default
+
+
+def database_from_env(
+    environ: Mapping[str, str] | None = None, *, env_file: str | None = ".env"
+) -> Path | str:
+    """`CHATOPS_DATABASE_URL` when set, else `CHATOPS_DB` (environment, then `env_file`):
+    what the doctor checks, without needing the Slack settings."""
+    source = dict(os.environ if environ is None else environ)
+    url = _read(ENV_NAMES["database_url"], source, env_file)
+    return url if url else db_path_from_env(environ, env_file=env_file)
 
 
 def config_path_from_env(

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
+from store.database import Database
 from store.db import Repository
 from store.sql import all_rows
 from store.values import FrozenModel
@@ -29,7 +28,7 @@ class AuditLog(Repository):
         await self._store.write(lambda db: self.insert(db, entry))
 
     @staticmethod
-    def insert(db: sqlite_utils.Database, entry: AuditEntry) -> None:
+    def insert(db: Database, entry: AuditEntry) -> None:
         """Write `entry` on the store thread, inside the caller's transaction if there is one."""
         # Plain SQL: sqlite-utils' Table.insert looks the table and its columns up each time.
         db.execute(

@@ -1,8 +1,10 @@
-"""The SQLite handle: one sqlite-utils Database living on one dedicated thread.
+"""The database handle: one connection living on one dedicated thread.
 
-sqlite-utils connections are thread-bound, so every read and write is a small sync function
-submitted to a single-worker executor; that also serialises writes. Public methods are async.
-`write` group-commits: the writes queued while the thread was busy share one transaction.
+SQLite (sqlite-utils, the default) or PostgreSQL (`postgresql://…`, psycopg): the backend is
+chosen by what `Store.open` is given, and is all that differs (`store.backends`). Connections
+are thread-bound, so every read and write is a small sync function `fn(db)` submitted to a
+single-worker executor; that also serialises writes. Public methods are async. `write`
+group-commits: the writes queued while the thread was busy share one transaction.
 """
 
 from __future__ import annotations
@@ -10,26 +12,42 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-import sqlite_utils
-
-from store.migrations import apply_migrations
+from store.backends.postgres import PostgresBackend, is_postgres_url
+from store.backends.sqlite import SqliteBackend
+from store.database import Database
 
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
-BUSY_TIMEOUT_MS = 5000
+Write = tuple[Callable[[Database], Any], "asyncio.Future[Any] | None", contextvars.Context]
 
-Write = tuple[
-    Callable[[sqlite_utils.Database], Any], "asyncio.Future[Any] | None", contextvars.Context
-]
+
+class Backend(Protocol):
+    """One engine: opens, migrates and closes its connection on the store thread."""
+
+    errors: tuple[type[Exception], ...]
+    """What the engine raises when the database fails; each becomes a StoreError."""
+
+    def describe(self) -> str:
+        """Where the database is, safe to show (a URL's password redacted)."""
+        ...
+
+    def open(self) -> None: ...
+
+    def database(self) -> Database | None: ...
+
+    def message(self, exc: Exception) -> str:
+        """An engine error's text, safe to show."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class StoreError(Exception):
@@ -37,12 +55,16 @@ class StoreError(Exception):
 
 
 class Store:
-    """Owns the database thread. Build with `await Store.open(path)`, end with `close()`."""
+    """Owns the database thread. Build with `await Store.open(path_or_url)`, end with
+    `close()`."""
 
-    def __init__(self, path: Path | str) -> None:
-        self._path = str(path)
+    def __init__(self, target: Path | str) -> None:
+        self._backend: Backend = (
+            PostgresBackend(target)
+            if isinstance(target, str) and is_postgres_url(target)
+            else SqliteBackend(target)
+        )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatops-store")
-        self._db: sqlite_utils.Database | None = None
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         # Writes waiting for the store thread; a flush job is queued whenever this is not empty.
@@ -51,44 +73,53 @@ class Store:
         self._flush_queued = False
 
     @classmethod
-    async def open(cls, path: Path | str) -> Store:
-        """Open (creating if needed) the database and apply pending migrations."""
-        store = cls(path)
-        await store._submit(store._open)
+    async def open(cls, target: Path | str) -> Store:
+        """Open (creating a SQLite file if needed) the database and apply pending migrations.
+        `target`: a SQLite file, or a `postgresql://` URL. Raises StoreError when it cannot."""
+        store = cls(target)
+        try:
+            await store._submit(store._backend.open)
+        except store._backend.errors as exc:
+            store._executor.shutdown(wait=False)
+            raise StoreError(f"{store.describe()}: {store._backend.message(exc)}") from _safe_cause(
+                store._backend, exc
+            )
         return store
 
-    def _open(self) -> None:
-        conn = sqlite3.connect(self._path, isolation_level=None)
-        db = sqlite_utils.Database(conn)
-        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        if self._path != ":memory:":
-            db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA foreign_keys = ON")
-        apply_migrations(db)
-        self._db = db
+    @property
+    def is_postgres(self) -> bool:
+        return isinstance(self._backend, PostgresBackend)
+
+    def describe(self) -> str:
+        """The database file or URL, with any password redacted."""
+        return self._backend.describe()
+
+    def _error(self, exc: Exception) -> StoreError:
+        return StoreError(self._backend.message(exc))
 
     async def _submit(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         ctx = contextvars.copy_context()
         return await loop.run_in_executor(self._executor, ctx.run, fn, *args)
 
-    async def call(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
-        """Run `fn(db)` on the store thread. Raises StoreError for SQLite failures."""
+    async def call(self, fn: Callable[[Database], T]) -> T:
+        """Run `fn(db)` on the store thread. Raises StoreError for database failures."""
 
         if self._closed:
             raise StoreError("the database is closed")
 
         def run() -> T:
-            if self._db is None:
-                raise RuntimeError("The store is closed; open it with Store.open().")
             try:
-                return fn(self._db)
-            except sqlite3.Error as exc:
-                raise StoreError(str(exc)) from exc
+                db = self._backend.database()
+                if db is None:
+                    raise RuntimeError("The store is closed; open it with Store.open().")
+                return fn(db)
+            except self._backend.errors as exc:
+                raise self._error(exc) from _safe_cause(self._backend, exc)
 
         return await self._submit(run)
 
-    async def write(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+    async def write(self, fn: Callable[[Database], T]) -> T:
         """Run `fn(db)` on the store thread inside a transaction shared with the other writes
         queued meanwhile (group commit); returns once that transaction is committed. `fn`
         runs in a savepoint, so its failure (StoreError) undoes only its own changes."""
@@ -96,15 +127,13 @@ class Store:
         self._queue(fn, future)
         return await future
 
-    def write_soon(self, fn: Callable[[sqlite_utils.Database], object]) -> None:
+    def write_soon(self, fn: Callable[[Database], object]) -> None:
         """Queue `fn(db)` like `write` without waiting for it; a failure is logged. It still runs
         before any store call made after this one, so whatever a later call writes is never
         kept without it."""
         self._queue(fn, None)
 
-    def _queue(
-        self, fn: Callable[[sqlite_utils.Database], Any], future: asyncio.Future[Any] | None
-    ) -> None:
+    def _queue(self, fn: Callable[[Database], Any], future: asyncio.Future[Any] | None) -> None:
         if self._closed:
             raise StoreError("the database is closed")
         self._loop = asyncio.get_running_loop()
@@ -121,29 +150,28 @@ class Store:
             batch, self._pending = self._pending, []
             self._flush_queued = False
         results: list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]] = []
+        errors: tuple[type[Exception], ...] = (*self._backend.errors, RuntimeError)
         try:
-            if self._db is None:
+            db = self._backend.database()
+            if db is None:
                 raise RuntimeError("The store is closed; open it with Store.open().")
-            with self._db.atomic():
+            with db.atomic():
                 for fn, future, ctx in batch:
-                    results.append((future, *self._one_write(self._db, fn, ctx)))
-        except (sqlite3.Error, RuntimeError) as exc:
-            failed = StoreError(str(exc)) if isinstance(exc, sqlite3.Error) else exc
+                    results.append((future, *self._one_write(db, fn, ctx)))
+        except errors as exc:
+            failed = self._error(exc) if isinstance(exc, self._backend.errors) else exc
             results = [(future, None, failed) for _, future, _ in batch]
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(_settle, results)
 
-    @staticmethod
     def _one_write(
-        db: sqlite_utils.Database,
-        fn: Callable[[sqlite_utils.Database], Any],
-        ctx: contextvars.Context,
+        self, db: Database, fn: Callable[[Database], Any], ctx: contextvars.Context
     ) -> tuple[Any, BaseException | None]:
         try:
             with db.atomic():
                 return ctx.run(fn, db), None
-        except sqlite3.Error as exc:
-            return None, StoreError(str(exc))
+        except self._backend.errors as exc:
+            return None, self._error(exc)
         except Exception as exc:  # noqa: BLE001 - handed to the caller who queued the write
             return None, exc
 
@@ -160,12 +188,7 @@ class Store:
             return
         self._closed = True
 
-        def shut() -> None:
-            if self._db is not None:
-                self._db.conn.close()
-                self._db = None
-
-        await self._submit(shut)
+        await self._submit(self._backend.close)
         self._executor.shutdown(wait=True)
 
 
@@ -174,6 +197,11 @@ class Repository:
 
     def __init__(self, store: Store) -> None:
         self._store = store
+
+
+def _safe_cause(backend: Backend, exc: Exception) -> Exception | None:
+    """The engine's error as the cause of a StoreError, unless its text would show a secret."""
+    return exc if backend.message(exc) == str(exc).strip() else None
 
 
 def _settle(results: list[tuple[asyncio.Future[Any] | None, Any, BaseException | None]]) -> None:

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlite_utils
-
+from store.database import Database
 from store.db import Store
 from store.deploy.models import DeploymentId, DeploymentState
 
@@ -221,7 +220,7 @@ class Delivery:
         of_service = _OF_SERVICE if service is not None else ""
         wanted = {s.lower() for s in severities}
 
-        def query(db: sqlite_utils.Database) -> DeliveryRecords:
+        def query(db: Database) -> DeliveryRecords:
             runs = tuple(
                 EndedRun(DeploymentId(r[0]), DeploymentState(r[1]), _at(r[2]), _at(r[3]), _dt(r[4]))
                 for r in db.execute(_RUNS + of_service, params).fetchall()
@@ -259,7 +258,7 @@ class Delivery:
         moment; no watch lasts more than `longest_s`."""
         pairs = list(asked)
 
-        def query(db: sqlite_utils.Database) -> tuple[WatchSpan, ...]:
+        def query(db: Database) -> tuple[WatchSpan, ...]:
             found: dict[tuple[str, str], WatchSpan] = {}
             for service, at in pairs:
                 moment = at.isoformat()
@@ -276,7 +275,7 @@ class Delivery:
         """The services each of `deployment_ids` changed, in its order."""
         wanted = list(dict.fromkeys(deployment_ids))
 
-        def query(db: sqlite_utils.Database) -> dict[str, tuple[str, ...]]:
+        def query(db: Database) -> dict[str, tuple[str, ...]]:
             found: dict[str, tuple[str, ...]] = {}
             for run_id in wanted:
                 rows: list[Any] = db.execute(_SERVICES, [run_id]).fetchall()

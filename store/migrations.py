@@ -6,17 +6,17 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import sqlite_utils
+from store.database import Database
 
 
-def _run_script(db: sqlite_utils.Database, script: str) -> None:
+def _run_script(db: Database, script: str) -> None:
     # executescript() would COMMIT first and break the migration's transaction.
     for statement in script.split(";"):
         if statement.strip():
             db.execute(statement)
 
 
-def _m001_deployments(db: sqlite_utils.Database) -> None:
+def _m001_deployments(db: Database) -> None:
     _run_script(
         db,
         """
@@ -81,7 +81,7 @@ def _m001_deployments(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m002_incidents(db: sqlite_utils.Database) -> None:
+def _m002_incidents(db: Database) -> None:
     # next_update_due_at is the reminder schedule; reminder_claim marks a reminder being posted
     # (the claiming process's token), so a restart neither loses nor doubles one.
     _run_script(
@@ -133,7 +133,7 @@ def _m002_incidents(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m003_raw_commander_ids(db: sqlite_utils.Database) -> None:
+def _m003_raw_commander_ids(db: Database) -> None:
     # Commander events used to store "<@A> → <@B>"; the store keeps raw IDs only, so keep B.
     rows = db.execute(
         "SELECT id, detail FROM incident_events WHERE kind = 'commander' AND detail LIKE '%<@%'"
@@ -144,7 +144,7 @@ def _m003_raw_commander_ids(db: sqlite_utils.Database) -> None:
             db.execute("UPDATE incident_events SET detail = ? WHERE id = ?", [found[-1], event_id])
 
 
-def _m004_rollbacks(db: sqlite_utils.Database) -> None:
+def _m004_rollbacks(db: Database) -> None:
     # A run is a deploy or a rollback (which may revert a deploy, with a reason); a successful
     # deploy keeps its rollback window's deadline, when the window closed, and who reverted it.
     _run_script(
@@ -163,7 +163,7 @@ def _m004_rollbacks(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m005_canary_stages(db: sqlite_utils.Database) -> None:
+def _m005_canary_stages(db: Database) -> None:
     # A canary target remembers the colour its new revision went to; each stage of a canary
     # run is a row: its weight and bake, when it ran, how much bake time it used (so a restart
     # resumes with what was left), who held it, and the health and 5xx figures it saw.
@@ -192,7 +192,7 @@ def _m005_canary_stages(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m006_gates(db: sqlite_utils.Database) -> None:
+def _m006_gates(db: Database) -> None:
     # The gates: environment locks; per run the break-glass and hotfix reasons, the end of
     # the wait timer, the backup, the migration tasks, the records written, the database
     # restore; per target the image digest checked before the run.
@@ -218,7 +218,7 @@ def _m006_gates(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m007_seen_requests_open_requests_and_card_views(db: sqlite_utils.Database) -> None:
+def _m007_seen_requests_open_requests_and_card_views(db: Database) -> None:
     # seen_requests: signatures (HTTP) and envelope ids (Socket Mode) of requests already
     # handled, until Slack would refuse them as stale, so a replay is acknowledged, not redone.
     # open_requests: requests acknowledged and not yet finished; one left at start-up was cut
@@ -250,7 +250,7 @@ def _m007_seen_requests_open_requests_and_card_views(db: sqlite_utils.Database) 
     )
 
 
-def _m008_rollbacks_undoing_migrations(db: sqlite_utils.Database) -> None:
+def _m008_rollbacks_undoing_migrations(db: Database) -> None:
     # A rollback run: the deploys it takes back that ran migrations (JSON: deployment id and
     # services), so its plan card warns the approvers that the database stays as they left it.
     _run_script(
@@ -261,19 +261,19 @@ def _m008_rollbacks_undoing_migrations(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m009_aborted_canary_stages(db: sqlite_utils.Database) -> None:
+def _m009_aborted_canary_stages(db: Database) -> None:
     # Who aborted a canary, on the stage it was aborted at: a Promote, Hold or Resume clicked
     # after it is refused, naming them.
     _run_script(db, "ALTER TABLE rollout_stages ADD COLUMN aborted_by TEXT")
 
 
-def _m010_source_setbacks(db: sqlite_utils.Database) -> None:
+def _m010_source_setbacks(db: Database) -> None:
     # A promotion: the versions of it that failed or were rolled back lately in the source
     # environment (JSON), so its plan card keeps warning the approvers until it ends.
     _run_script(db, "ALTER TABLE deployments ADD COLUMN source_setbacks TEXT NOT NULL DEFAULT '[]'")
 
 
-def _m011_messages_that_name_people(db: sqlite_utils.Database) -> None:
+def _m011_messages_that_name_people(db: Database) -> None:
     # A run's error and an event's detail as the sentence they were (JSON), beside their plain
     # text: the people they name are drawn as mentions whenever the card or thread shows them.
     _run_script(
@@ -285,7 +285,7 @@ def _m011_messages_that_name_people(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m012_indexes_for_history(db: sqlite_utils.Database) -> None:
+def _m012_indexes_for_history(db: Database) -> None:
     # Issue 17: `/deploy history` reads the newest runs (of an environment, or of all) in index
     # order and stops after a page, where it sorted the whole table; the source environment's
     # setbacks (on the plan card's path) and a war room's rollbacks search instead of scanning.
@@ -303,7 +303,7 @@ def _m012_indexes_for_history(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m013_watches(db: sqlite_utils.Database) -> None:
+def _m013_watches(db: Database) -> None:
     _run_script(
         db,
         """
@@ -338,7 +338,7 @@ def _m013_watches(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m014_indexes_for_delivery_figures(db: sqlite_utils.Database) -> None:
+def _m014_indexes_for_delivery_figures(db: Database) -> None:
     # Issue 18: `/deploy stats` reads a period's deploys (and rollbacks) of an environment from
     # one index that holds all it reads of them; looks up when a promoted version of a service
     # first succeeded in the source environment by service and version; and finds the period's
@@ -360,7 +360,7 @@ def _m014_indexes_for_delivery_figures(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m015_home_viewers(db: sqlite_utils.Database) -> None:
+def _m015_home_viewers(db: Database) -> None:
     _run_script(
         db,
         """
@@ -374,7 +374,7 @@ def _m015_home_viewers(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m016_watch_baselines(db: sqlite_utils.Database) -> None:
+def _m016_watch_baselines(db: Database) -> None:
     # Issue 18: each watch keeps the minutes of the hour before its deploy (read from CloudWatch
     # once, JSON: signal -> values) and the signals it warned of as regressed (once each).
     _run_script(
@@ -386,7 +386,7 @@ def _m016_watch_baselines(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m017_watch_alert_posts(db: sqlite_utils.Database) -> None:
+def _m017_watch_alert_posts(db: Database) -> None:
     # Issue 18: an alert's post is marked tried before Slack is asked, and its message's ts kept
     # once Slack took it: a post tried and never confirmed (the bot died waiting) is looked for
     # in the channel by its metadata before it is posted again.
@@ -399,13 +399,13 @@ def _m017_watch_alert_posts(db: sqlite_utils.Database) -> None:
     )
 
 
-def _m018_incident_services(db: sqlite_utils.Database) -> None:
+def _m018_incident_services(db: Database) -> None:
     # Issue 18: the services an incident was declared for in the declare form (JSON list of
     # configured service names); they freeze deploys as the services its summary names do.
     _run_script(db, "ALTER TABLE incidents ADD COLUMN services TEXT NOT NULL DEFAULT '[]'")
 
 
-Migration = Callable[[sqlite_utils.Database], None]
+Migration = Callable[[Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "deployments, approvals, events, audit log", _m001_deployments),
@@ -437,7 +437,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
 ]
 
 
-def apply_migrations(db: sqlite_utils.Database) -> list[int]:
+def apply_migrations(db: Database) -> list[int]:
     """Apply each migration not yet recorded, each in one transaction. Returns those applied."""
     db.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "

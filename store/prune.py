@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import sqlite_utils
-
+from store.database import Database
 from store.db import Store
 
 
@@ -36,7 +35,7 @@ class Pruner:
         """
         audit_before = (now - self._audit_retention).isoformat()
 
-        def delete(db: sqlite_utils.Database) -> Pruned:
+        def delete(db: Database) -> Pruned:
             with db.atomic():
                 # julianday() compares instants, whatever the stored offset or precision.
                 audit = db.execute(

@@ -12,9 +12,8 @@ import heapq
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
 from store.audit import AuditEntry, AuditLog
+from store.database import Database
 from store.db import Repository, Store
 from store.sql import all_rows
 from store.values import FrozenModel
@@ -54,11 +53,11 @@ class SeenRequests(Repository):
         self._expiry[key] = until
         heapq.heappush(self._by_expiry, (until, key))
 
-        def remember(db: sqlite_utils.Database) -> None:
+        def remember(db: Database) -> None:
             if forgot:
                 db.execute("DELETE FROM seen_requests WHERE expires_at < ?", [cutoff])
             db.execute(
-                "INSERT OR IGNORE INTO seen_requests (key, expires_at) VALUES (?, ?)",
+                "INSERT INTO seen_requests (key, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 [key, until],
             )
 
@@ -82,7 +81,7 @@ class SeenRequests(Repository):
         )
 
 
-def _load_seen(db: sqlite_utils.Database) -> dict[str, str]:
+def _load_seen(db: Database) -> dict[str, str]:
     return dict(db.execute("SELECT key, expires_at FROM seen_requests").fetchall())
 
 
@@ -112,13 +111,13 @@ class OpenRequests(Repository):
         """Record a request about to be acknowledged (committed on return, group-committed with
         the writes of the moment, such as its replay key); returns its journal id."""
 
-        def insert(db: sqlite_utils.Database) -> int:
-            cur = db.execute(
+        def insert(db: Database) -> int:
+            [(journal_id,)] = db.execute(
                 "INSERT INTO open_requests (received_at, actor, action, channel_id, ref) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?) RETURNING id",
                 [at.isoformat(), actor, action, channel_id, ref],
-            )
-            return int(cur.lastrowid or 0)
+            ).fetchall()
+            return int(journal_id)
 
         return await self._store.write(insert)
 
@@ -126,7 +125,7 @@ class OpenRequests(Repository):
         """The request ended: write its audit row and close it, in one transaction, so a crash
         leaves it either open or audited, never both or neither."""
 
-        def finish(db: sqlite_utils.Database) -> None:
+        def finish(db: Database) -> None:
             AuditLog.insert(db, entry)
             db.execute("DELETE FROM open_requests WHERE id = ?", [journal_id])
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlite_utils
-
+from store.database import Database
 from store.db import Repository
 from store.deploy.models import DeploymentState
 
@@ -34,7 +33,7 @@ class Tallies(Repository):
     async def read(self) -> Tally:
         """All the counts at one moment. Raises StoreError when the database fails."""
 
-        def count(db: sqlite_utils.Database) -> Tally:
+        def count(db: Database) -> Tally:
             marks = ",".join("?" * len(_FINISHED))
             runs = db.execute(
                 "SELECT environment, kind, state, count(*) FROM deployments "  # noqa: S608

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -27,6 +28,7 @@ from tests.fakes.clock import FakeClock
 from tests.fakes.ecs import FakeEcs
 from tests.fakes.ecs_world import REGION, REPO, EcsWorld
 from tests.fakes.health import FakeHealth
+from tests.fakes.postgres import SKIP_REASON, PostgresCluster, find_binaries
 from tests.fakes.slack_api import FakeSlack
 
 SERVICES = ("api-gateway", "auth-svc", "market-svc")
@@ -86,6 +88,68 @@ def _one_botocore_loader() -> Iterator[None]:
     botocore.session.Session._register_data_loader = register_shared  # type: ignore[method-assign]
     yield
     botocore.session.Session._register_data_loader = register  # type: ignore[method-assign]
+
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that takes `database` runs on both backends; one marked `sqlite_only` (it reads
+    SQLite's own query plans) on SQLite alone."""
+    if "database" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("database", BACKENDS[:1] if only else BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """What `Store.open` is given: a new SQLite file, then the URL of a new PostgreSQL
+    database (skipped, saying why, where PostgreSQL is not installed)."""
+    if request.param == "sqlite":
+        return tmp_path / "chatops.db"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster for this pytest process (tests/fakes/postgres.py), or a
+    skip that says PostgreSQL is not installed."""
+    binaries = find_binaries()
+    if binaries is None:
+        pytest.skip(SKIP_REASON)
+    cluster = PostgresCluster.start(binaries)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def _pg_template(postgres: PostgresCluster) -> str:
+    """A database migrated once, that each test's database is copied from."""
+    from store.backends.postgres import migrate, session
+
+    with session(postgres.database("chatops_template")) as db:
+        migrate(db)
+    return "chatops_template"
+
+
+_databases = itertools.count()
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresCluster, _pg_template: str) -> Iterator[str]:
+    """The URL (with a password) of a fresh, migrated, empty PostgreSQL database."""
+    name = f"test_{next(_databases)}"
+    yield postgres.database(name, template=_pg_template)
+    postgres.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg_empty_url(postgres: PostgresCluster) -> Iterator[str]:
+    """The URL of a fresh PostgreSQL database with no tables at all."""
+    name = f"empty_{next(_databases)}"
+    yield postgres.database(name)
+    postgres.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 @pytest.fixture

@@ -348,7 +348,7 @@ def test_no_subcommand_prints_usage_and_exits_2(capsys: pytest.CaptureFixture[st
         main([])
 
     assert caught.value.code == 2
-    assert "{serve,check-config,backup,iam-policy,doctor}" in capsys.readouterr().err
+    assert "{serve,check-config,backup,migrate-db,iam-policy,doctor}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import yaml
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.doctor import AwsReaders, Finding, as_json, as_text, diagnose, failed
+from bot.doctor import AwsReaders, Finding, as_json, as_text, database_finding, diagnose, failed
 from bot.doctor.report import Verdict
 from bot.doctor.slack import BOT_SCOPES
 from bot.main import EXIT_DOCTOR_FOUND, main
@@ -24,6 +25,7 @@ from pipeline.aws.iam import iam_policy
 from pipeline.aws.identity import BotoIdentity
 from pipeline.kernel.config import load_config
 from sandbox.slack.workspace import BOT_USER
+from store.backends.postgres import redact
 from store.db import Store
 from store.migrations import MIGRATIONS
 from tests.conftest import config_dict, manifest_bot_scopes
@@ -32,6 +34,7 @@ from tests.fakes.ecs_world import EcsWorld
 from tests.fakes.gates_world import GatesWorld
 from tests.fakes.health import FakeHealth
 from tests.fakes.iam_simulator import FakeIamSimulator
+from tests.fakes.postgres import PASSWORD
 from tests.fakes.slack_api import FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -269,3 +272,32 @@ def test_the_scopes_the_doctor_expects_are_the_manifests() -> None:
     manifest = yaml.safe_load((ROOT / "manifest.yml").read_text(encoding="utf-8"))
 
     assert set(BOT_SCOPES) == set(manifest["oauth_config"]["scopes"]["bot"])
+
+
+def test_the_database_check_on_postgresql(pg_url: str, pg_empty_url: str) -> None:
+    latest = max(version for version, _, _ in MIGRATIONS)
+    shown = redact(pg_url)
+
+    migrated = database_finding(pg_url)
+    empty = database_finding(pg_empty_url)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM schema_migrations WHERE version = %s", [latest])
+    behind = database_finding(pg_url)
+    gone = database_finding(pg_url.rsplit("/", 1)[0] + "/no_such_database")
+
+    assert (migrated.verdict, migrated.text) == (
+        Verdict.OK,
+        f"{shown} is writable and at schema version {latest}.",
+    )
+    assert empty.verdict is Verdict.OK
+    assert empty.text.endswith("is writable and empty; the bot migrates it at start.")
+    assert behind.verdict is Verdict.FAIL
+    assert behind.text == f"{shown} is at schema version {latest - 1}; this code has {latest}."
+    assert behind.fix is not None
+    assert behind.fix.startswith("back it up (pg_dump)")
+    assert gone.verdict is Verdict.FAIL
+    assert 'database "no_such_database" does not exist' in gone.text
+    assert gone.fix is not None
+    assert "CHATOPS_DATABASE_URL" in gone.fix
+    every = " ".join(f"{f.text} {f.fix}" for f in (migrated, empty, behind, gone))
+    assert PASSWORD not in every

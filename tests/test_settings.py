@@ -178,3 +178,26 @@ def test_the_config_path_is_found_without_any_slack_credentials(
         env_file.write_text(dotenv, encoding="utf-8")
 
     assert config_path_from_env(environ, env_file=str(env_file)) == Path(expected)
+
+
+def test_a_database_url_selects_postgresql_and_its_password_is_a_secret() -> None:
+    url = "postgresql://bot:pg-pass-123@db.internal:5432/chatops"
+
+    settings = _load(CHATOPS_DATABASE_URL=url, CHATOPS_DB="/data/chatops.db")
+
+    assert settings.database == url
+    shown = " ".join([repr(settings), str(settings), settings.model_dump_json()])
+    assert "pg-pass-123" not in shown
+    # The log redacts the password wherever it would appear.
+    assert "pg-pass-123" in settings.secret_values()
+
+
+def test_without_a_database_url_the_sqlite_file_is_used() -> None:
+    assert _load(CHATOPS_DB="/data/chatops.db").database == Path("/data/chatops.db")
+    assert _load().database == Path("chatops.db")
+
+
+def test_a_database_url_of_another_engine_is_refused_without_quoting_it() -> None:
+    lines = _problems(SLACK_BOT_TOKEN=TOKEN, CHATOPS_DATABASE_URL="mysql://bot:pw-9@db/x")
+
+    assert lines == ["CHATOPS_DATABASE_URL: must start with postgresql:// (the PostgreSQL backend)"]

@@ -14,9 +14,10 @@ from bot.doctor.aws import AwsReaders, aws_findings
 from bot.doctor.report import Finding, as_json, as_text, fail, failed, not_checked, ok
 from bot.doctor.slack import BOT_SCOPES, slack_findings
 from pipeline.kernel.config import Config, ConfigError, load_config
+from store.backends.postgres import is_postgres_url, postgres_state, redact
 from store.migrations import MIGRATIONS
 
-__all__ = ["AwsReaders", "Finding", "as_json", "as_text", "diagnose", "failed"]
+__all__ = ["AwsReaders", "Finding", "as_json", "as_text", "database_finding", "diagnose", "failed"]
 
 DB_TIMEOUT_S = 5.0
 
@@ -32,9 +33,12 @@ def config_findings(path: Path) -> tuple[list[Finding], Config | None]:
     return [ok("config", f"{path} is valid.")], config
 
 
-def database_finding(path: Path) -> Finding:
-    """Writable (a write lock taken and given back) and migrated to this code's version."""
-    latest = max(version for version, _, _ in MIGRATIONS)
+def database_finding(target: Path | str) -> Finding:
+    """Writable (a write lock taken and given back) and migrated to this code's version.
+    `target`: the SQLite file, or the PostgreSQL URL (shown with its password redacted)."""
+    if isinstance(target, str) and is_postgres_url(target):
+        return _postgres_finding(target)
+    path = Path(target)
     if not path.exists():
         if path.parent.is_dir():
             return ok("database", f"{path} does not exist yet; the bot creates it at start.")
@@ -53,23 +57,42 @@ def database_finding(path: Path) -> Finding:
             f"{path} cannot be written: {exc}.",
             "give the bot's user write access to the file and its folder.",
         )
-    version = int(row[0] or 0)
+    return _version_finding(str(path), int(row[0] or 0))
+
+
+def _postgres_finding(url: str) -> Finding:
+    shown = redact(url)
+    state = postgres_state(url)
+    if state.problem is not None:
+        return fail(
+            "database",
+            f"{shown} cannot be used: {state.problem}",
+            "check CHATOPS_DATABASE_URL (host, port, database, user, password) and that the "
+            "user may create tables and write in it.",
+        )
+    if state.version is None:
+        return ok("database", f"{shown} is writable and empty; the bot migrates it at start.")
+    return _version_finding(shown, state.version)
+
+
+def _version_finding(shown: str, version: int) -> Finding:
+    latest = max(version for version, _, _ in MIGRATIONS)
     if version != latest:
         return fail(
             "database",
-            f"{path} is at schema version {version}; this code has {latest}.",
-            "back it up (`chatops-bot backup`) and start this version of the bot, which "
-            "migrates it."
+            f"{shown} is at schema version {version}; this code has {latest}.",
+            f"back it up ({'pg_dump' if shown.startswith('postgres') else '`chatops-bot backup`'})"
+            " and start this version of the bot, which migrates it."
             if version < latest
             else "run the bot version that wrote it.",
         )
-    return ok("database", f"{path} is writable and at schema version {latest}.")
+    return ok("database", f"{shown} is writable and at schema version {latest}.")
 
 
 async def diagnose(
     *,
     config_path: Path,
-    db_path: Path,
+    db_path: Path | str,
     slack: AsyncWebClient | None,
     aws: AwsReaders | None,
     scopes: Sequence[str] = BOT_SCOPES,

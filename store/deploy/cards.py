@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import sqlite_utils
-
+from store.database import Database
 from store.db import Repository
 from store.values import FrozenModel
 
@@ -25,7 +24,7 @@ class CardViews(Repository):
     """One row per deploy card. Every method runs on the store thread."""
 
     async def shown(self, deployment_id: str) -> ShownCard | None:
-        def query(db: sqlite_utils.Database) -> ShownCard | None:
+        def query(db: Database) -> ShownCard | None:
             row = db.execute(
                 "SELECT deployment_id, digest, drawn_version, shown_at FROM deployment_cards "
                 "WHERE deployment_id = ?",
@@ -60,7 +59,7 @@ class CardViews(Repository):
         """Ids of runs that have a card and are unfinished or finished at or after
         `finished_since`, oldest first: the cards worth comparing with their runs."""
 
-        def query(db: sqlite_utils.Database) -> list[str]:
+        def query(db: Database) -> list[str]:
             rows = db.execute(
                 "SELECT id FROM deployments WHERE message_ts IS NOT NULL "
                 "AND (finished_at IS NULL OR finished_at >= ?) ORDER BY created_at",

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import sqlite_utils
-
+from store.database import Database
 from store.db import Repository
 from store.sql import changes_one
 from store.values import FrozenModel
@@ -30,7 +29,7 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _load(db: sqlite_utils.Database, environment: str) -> Lock | None:
+def _load(db: Database, environment: str) -> Lock | None:
     row = db.execute(
         "SELECT environment, holder, reason, since, until FROM locks WHERE environment = ?",
         [environment],
@@ -48,7 +47,7 @@ class Locks(Repository):
         return await self._store.call(lambda db: _load(db, environment))
 
     async def all(self) -> list[Lock]:
-        def query(db: sqlite_utils.Database) -> list[Lock]:
+        def query(db: Database) -> list[Lock]:
             names = [r[0] for r in db.execute("SELECT environment FROM locks").fetchall()]
             return [lock for n in names if (lock := _load(db, n)) is not None]
 
@@ -65,14 +64,16 @@ class Locks(Repository):
     ) -> Lock | None:
         """Take the lock. Returns the lock that stands in the way when another is held."""
 
-        def take(db: sqlite_utils.Database) -> Lock | None:
+        def take(db: Database) -> Lock | None:
             with db.atomic():
                 current = _load(db, environment)
                 if current is not None and current.active(at):
                     return current
                 db.execute(
-                    "INSERT OR REPLACE INTO locks (environment, holder, reason, since, until) "
-                    "VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO locks (environment, holder, reason, since, until) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (environment) DO UPDATE SET "
+                    "holder = excluded.holder, reason = excluded.reason, "
+                    "since = excluded.since, until = excluded.until",
                     [
                         environment,
                         holder,

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
+from store.database import Database
 from store.db import Repository
 from store.deploy.models import (
     Decision,
@@ -46,7 +45,7 @@ class Deployments(Repository):
     """Repository of deployments. Every method runs on the store thread."""
 
     async def create(self, run: Deployment) -> None:
-        def insert(db: sqlite_utils.Database) -> None:
+        def insert(db: Database) -> None:
             with db.atomic():
                 db.table("deployments").insert(deployment_row(run))
                 db.table("deployment_targets").insert_all(
@@ -62,7 +61,7 @@ class Deployments(Repository):
         """The recorded runs among `deployment_ids`, by id, read in one trip to the store."""
         wanted = list(dict.fromkeys(deployment_ids))
 
-        def query(db: sqlite_utils.Database) -> dict[str, Deployment]:
+        def query(db: Database) -> dict[str, Deployment]:
             return {i: d for i in wanted if (d := load_deployment(db, i)) is not None}
 
         return await self._store.call(query) if wanted else {}
@@ -122,7 +121,7 @@ class Deployments(Repository):
     async def update_target(self, deployment_id: str, service: str, **fields: Any) -> None:
         values = columns(fields)
 
-        def update(db: sqlite_utils.Database) -> None:
+        def update(db: Database) -> None:
             sets = ", ".join(f"{k} = ?" for k in values)
             db.execute(
                 f"UPDATE deployment_targets SET {sets} WHERE deployment_id = ? AND service = ?",  # noqa: S608
@@ -163,7 +162,7 @@ class Deployments(Repository):
         unless another in-flight run in the same environment holds one of its services.
         """
 
-        def decide(db: sqlite_utils.Database) -> DecisionResult:
+        def decide(db: Database) -> DecisionResult:
             with db.atomic():
                 run = load_deployment(db, deployment_id)
                 if run is None:
@@ -210,7 +209,7 @@ class Deployments(Repository):
     async def start_unapproved(self, deployment_id: str, *, at: datetime) -> DeploymentId | None:
         """Move a run needing no approvals to APPROVED. Returns a conflicting run's id instead."""
 
-        def start(db: sqlite_utils.Database) -> DeploymentId | None:
+        def start(db: Database) -> DeploymentId | None:
             with db.atomic():
                 run = load_deployment(db, deployment_id)
                 if run is None:
@@ -286,7 +285,7 @@ class Deployments(Repository):
         deploy itself marked reverted and its window closed."""
         names = list(services)
 
-        def mark(db: sqlite_utils.Database) -> Deployment | None:
+        def mark(db: Database) -> Deployment | None:
             with db.atomic():
                 marks = ",".join("?" * len(names))
                 db.execute(
@@ -311,18 +310,18 @@ class Deployments(Repository):
         """The id of an in-flight run in `environment` holding any of `services`, if one exists."""
         wanted = list(services)
 
-        def query(db: sqlite_utils.Database) -> DeploymentId | None:
+        def query(db: Database) -> DeploymentId | None:
             return _holder(db, environment, wanted, exclude=None)
 
         return await self._store.call(query)
 
 
-def _conflicting_run(db: sqlite_utils.Database, run: Deployment) -> DeploymentId | None:
+def _conflicting_run(db: Database, run: Deployment) -> DeploymentId | None:
     return _holder(db, run.environment, [t.service for t in run.active_targets], exclude=run.id)
 
 
 def _holder(
-    db: sqlite_utils.Database, environment: str, services: list[str], *, exclude: str | None
+    db: Database, environment: str, services: list[str], *, exclude: str | None
 ) -> DeploymentId | None:
     if not services:
         return None
@@ -337,10 +336,10 @@ def _holder(
     return DeploymentId(row[0]) if row else None
 
 
-def _runs(sql: str, params: Sequence[Any]) -> Callable[[sqlite_utils.Database], list[Deployment]]:
+def _runs(sql: str, params: Sequence[Any]) -> Callable[[Database], list[Deployment]]:
     """A read of whole runs: those whose ids `sql` selects, in its order."""
 
-    def run(db: sqlite_utils.Database) -> list[Deployment]:
+    def run(db: Database) -> list[Deployment]:
         ids = db.execute(sql, list(params)).fetchall()
         return [d for (i,) in ids if (d := load_deployment(db, i)) is not None]
 

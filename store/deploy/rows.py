@@ -1,7 +1,7 @@
 """How a deployment lies in SQLite: the `deployments` row, one `deployment_targets` row per
 service, its `approvals` and `rollout_stages`, and the column values repositories write.
 
-Plain functions of a `sqlite_utils.Database`; callers run them on the store thread.
+Plain functions of a `Database`; callers run them on the store thread.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
 from pydantic import BaseModel
 
+from store.database import Database
 from store.deploy.models import (
     Approval,
     Decision,
@@ -117,7 +117,7 @@ def target_row(deployment_id: str, position: int, t: Target) -> dict[str, Any]:
     }
 
 
-def load_deployment(db: sqlite_utils.Database, deployment_id: str) -> Deployment | None:
+def load_deployment(db: Database, deployment_id: str) -> Deployment | None:
     """The run `deployment_id` with its targets, approvals and canary stages; None when there
     is none."""
     cur = db.execute("SELECT * FROM deployments WHERE id = ?", [deployment_id])
@@ -172,7 +172,7 @@ def load_deployment(db: sqlite_utils.Database, deployment_id: str) -> Deployment
     )
 
 
-def _targets(db: sqlite_utils.Database, deployment_id: str) -> tuple[Target, ...]:
+def _targets(db: Database, deployment_id: str) -> tuple[Target, ...]:
     return tuple(
         Target(
             service=t[0],
@@ -198,7 +198,7 @@ def _targets(db: sqlite_utils.Database, deployment_id: str) -> tuple[Target, ...
     )
 
 
-def _approvals(db: sqlite_utils.Database, deployment_id: str) -> tuple[Approval, ...]:
+def _approvals(db: Database, deployment_id: str) -> tuple[Approval, ...]:
     return tuple(
         Approval(user_id=a[0], decision=Decision(a[1]), at=datetime.fromisoformat(a[2]))
         for a in db.execute(
@@ -209,7 +209,7 @@ def _approvals(db: sqlite_utils.Database, deployment_id: str) -> tuple[Approval,
     )
 
 
-def _stages(db: sqlite_utils.Database, deployment_id: str) -> tuple[RolloutStage, ...]:
+def _stages(db: Database, deployment_id: str) -> tuple[RolloutStage, ...]:
     rows = db.execute(
         "SELECT position, weight, bake_s, status, started_at, ended_at, elapsed_s, held_by, "
         "held_at, promoted_by, detail, figures, aborted_by FROM rollout_stages "

@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
+from store.database import Database
 from store.db import Repository
 from store.deploy.models import DeploymentState, ServiceFigures, StageStatus
 from store.deploy.rows import columns
@@ -38,8 +37,8 @@ class RolloutStages(Repository):
 
         return await self._store.call(
             changes_one(
-                "INSERT OR IGNORE INTO rollout_stages (deployment_id, position, weight, bake_s, "
-                "status, started_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO rollout_stages (deployment_id, position, weight, bake_s, "
+                "status, started_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [deployment_id, position, weight, bake_s, StageStatus.BAKING.value, at.isoformat()],
             )
         )
@@ -144,7 +143,7 @@ class RolloutStages(Repository):
         baking or held, ends as aborted. False (changing nothing) when the run was not running.
         """
 
-        def abort(db: sqlite_utils.Database) -> bool:
+        def abort(db: Database) -> bool:
             with db.atomic():
                 cur = db.execute(
                     "UPDATE deployments SET state = ?, updated_at = ?, stage = ?, error = ?, "

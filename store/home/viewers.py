@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import sqlite_utils
-
+from store.database import Database
 from store.db import Repository
 from store.values import FrozenModel
 
@@ -22,7 +21,7 @@ class HomeViewer(FrozenModel):
 _COLUMNS = ("user_id", "opened_at", "digest", "published_at")
 
 
-def _select(db: sqlite_utils.Database, rest: str, args: list[str]) -> list[HomeViewer]:
+def _select(db: Database, rest: str, args: list[str]) -> list[HomeViewer]:
     """The viewers `rest` (this module's own WHERE or ORDER BY clause) picks."""
     sql = f"SELECT {', '.join(_COLUMNS)} FROM home_viewers {rest}"  # noqa: S608 - no input
     return [

@@ -12,8 +12,7 @@ from datetime import UTC, datetime
 from enum import Enum, StrEnum
 from typing import Any
 
-import sqlite_utils
-
+from store.database import Database
 from store.db import Repository
 from store.incident.models import (
     EventKind,
@@ -58,7 +57,7 @@ class Incidents(Repository):
     async def create(self, incident: Incident) -> None:
         """Record a declared incident, its commander and reporter, and the `opened` event."""
 
-        def insert(db: sqlite_utils.Database) -> None:
+        def insert(db: Database) -> None:
             with db.atomic():
                 row = incident.model_dump(exclude={"commander"})
                 db.table("incidents").insert({k: _value(v) for k, v in row.items()})
@@ -85,7 +84,7 @@ class Incidents(Repository):
     async def set_alert(self, incident_id: str, ts: str) -> None:
         """Remember the war room's alert, once Slack has posted it."""
 
-        def set_ts(db: sqlite_utils.Database) -> None:
+        def set_ts(db: Database) -> None:
             db.execute("UPDATE incidents SET alert_ts = ? WHERE id = ?", [ts, incident_id])
 
         await self._store.call(set_ts)
@@ -94,7 +93,7 @@ class Incidents(Repository):
         """Forget an incident whose declaration failed before its alert was up: it, its roles
         and its events, as if it had never been recorded."""
 
-        def delete(db: sqlite_utils.Database) -> None:
+        def delete(db: Database) -> None:
             with db.atomic():
                 for table in ("incident_events", "incident_roles"):
                     db.execute(f"DELETE FROM {table} WHERE incident_id = ?", [incident_id])  # noqa: S608 - fixed names
@@ -105,7 +104,7 @@ class Incidents(Repository):
     async def set_announcement(self, incident_id: str, ts: str) -> None:
         """Remember the announcement whose thread carries the incident's updates."""
 
-        def set_ts(db: sqlite_utils.Database) -> None:
+        def set_ts(db: Database) -> None:
             db.execute("UPDATE incidents SET announce_ts = ? WHERE id = ?", [ts, incident_id])
 
         await self._store.call(set_ts)
@@ -120,7 +119,7 @@ class Incidents(Repository):
     async def open_incidents(self) -> list[Incident]:
         """Every unresolved incident, oldest first."""
 
-        def query(db: sqlite_utils.Database) -> list[Incident]:
+        def query(db: Database) -> list[Incident]:
             ids = db.execute(
                 "SELECT id FROM incidents WHERE resolved_at IS NULL ORDER BY opened_at, id"
             ).fetchall()
@@ -142,7 +141,7 @@ class Incidents(Repository):
     ) -> Incident | None:
         """Apply an update to an open incident and reset its reminders. None when resolved."""
 
-        def update(db: sqlite_utils.Database) -> Incident | None:
+        def update(db: Database) -> Incident | None:
             with db.atomic():
                 before = _load(db, "id = ? AND resolved_at IS NULL", [incident_id])
                 if before is None:
@@ -194,7 +193,7 @@ class Incidents(Repository):
     ) -> Incident | None:
         """Resolve an open incident and stop its reminders. None when it was already resolved."""
 
-        def resolve(db: sqlite_utils.Database) -> Incident | None:
+        def resolve(db: Database) -> Incident | None:
             with db.atomic():
                 changed = db.execute(
                     "UPDATE incidents SET status = ?, resolved_at = ?, resolution = ?, impact = ?, "
@@ -224,7 +223,7 @@ class Incidents(Repository):
     ) -> Incident | None:
         """Hand command of an open incident to `user_id`. None when it was resolved."""
 
-        def assign(db: sqlite_utils.Database) -> Incident | None:
+        def assign(db: Database) -> Incident | None:
             with db.atomic():
                 before = _load(db, "id = ? AND resolved_at IS NULL", [incident_id])
                 if before is None:
@@ -249,7 +248,7 @@ class Incidents(Repository):
         already being posted by this process.
         """
 
-        def claim(db: sqlite_utils.Database) -> Claim:
+        def claim(db: Database) -> Claim:
             with db.atomic():
                 row = db.execute(
                     "SELECT reminder_claim FROM incidents WHERE id = ? AND resolved_at IS NULL "
@@ -291,7 +290,7 @@ class Incidents(Repository):
 
         Returns the incident as it is now (None if it vanished)."""
 
-        def finish(db: sqlite_utils.Database) -> Incident | None:
+        def finish(db: Database) -> Incident | None:
             with db.atomic():
                 db.execute(
                     "UPDATE incidents SET next_update_due_at = ?, "
@@ -336,7 +335,7 @@ def _role(incident_id: str, role: str, user_id: str, at: str | None) -> dict[str
     return {"incident_id": incident_id, "role": role, "user_id": user_id, "assigned_at": at}
 
 
-def _event(db: sqlite_utils.Database, incident_id: str, event: IncidentEvent) -> None:
+def _event(db: Database, incident_id: str, event: IncidentEvent) -> None:
     db.table("incident_events").insert(
         {
             "incident_id": incident_id,
@@ -348,7 +347,7 @@ def _event(db: sqlite_utils.Database, incident_id: str, event: IncidentEvent) ->
     )
 
 
-def _load(db: sqlite_utils.Database, where: str, args: Sequence[Any]) -> Incident | None:
+def _load(db: Database, where: str, args: Sequence[Any]) -> Incident | None:
     row = db.execute(
         f"SELECT {_COLUMNS}, (SELECT user_id FROM incident_roles r WHERE r.incident_id = i.id "  # noqa: S608
         f"AND r.role = 'commander') FROM incidents i WHERE {where}",

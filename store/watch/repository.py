@@ -9,8 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
+from store.database import Database
 from store.db import Repository
 from store.sql import all_rows, changes_one
 from store.watch.models import AlertKind, Watch, WatchAlert, WatchState
@@ -74,12 +73,13 @@ class Watches(Repository):
         """Record new watches; a (run, service) already watched is kept as it is. Returns the
         watches of those pairs as stored."""
 
-        def run(db: sqlite_utils.Database) -> list[Watch]:
+        def run(db: Database) -> list[Watch]:
             with db.atomic():
                 for w in watches:
                     db.execute(
-                        "INSERT OR IGNORE INTO watches (id, deployment_id, service, environment, "
-                        "started_at, ends_at, next_check_at, state) VALUES (?,?,?,?,?,?,?,?)",
+                        "INSERT INTO watches (id, deployment_id, service, environment, "
+                        "started_at, ends_at, next_check_at, state) VALUES (?,?,?,?,?,?,?,?) "
+                        "ON CONFLICT DO NOTHING",
                         [
                             w.id,
                             w.deployment_id,
@@ -99,7 +99,7 @@ class Watches(Repository):
         return await self._store.call(lambda db: _get(db, watch_id))
 
     async def of_run(self, deployment_id: str) -> list[Watch]:
-        def run(db: sqlite_utils.Database) -> list[Watch]:
+        def run(db: Database) -> list[Watch]:
             rows = db.execute(
                 f"SELECT {_COLUMNS} FROM watches WHERE deployment_id = ? "  # noqa: S608 - constant
                 "ORDER BY service",
@@ -110,7 +110,7 @@ class Watches(Repository):
         return await self._store.call(run)
 
     async def watching(self) -> list[Watch]:
-        def run(db: sqlite_utils.Database) -> list[Watch]:
+        def run(db: Database) -> list[Watch]:
             rows = db.execute(
                 f"SELECT {_COLUMNS} FROM watches "  # noqa: S608 - _COLUMNS is a constant
                 "WHERE state = 'watching' ORDER BY id"
@@ -138,7 +138,7 @@ class Watches(Repository):
         none is kept yet."""
         regressed = watch.regressed if regressed is None else regressed
 
-        def run(db: sqlite_utils.Database) -> bool:
+        def run(db: Database) -> bool:
             with db.atomic():
                 changed = db.execute(
                     "UPDATE watches SET next_check_at = ?, alerted = ?, missing_said = ?, "
@@ -218,13 +218,13 @@ class Watches(Repository):
         return await self._store.call(all_rows(sql, [watch_id], _alert))
 
 
-def _get(db: sqlite_utils.Database, watch_id: str) -> Watch | None:
+def _get(db: Database, watch_id: str) -> Watch | None:
     sql = f"SELECT {_COLUMNS} FROM watches WHERE id = ?"  # noqa: S608 - _COLUMNS is a constant
     row = db.execute(sql, [watch_id]).fetchone()
     return _watch(row) if row is not None else None
 
 
-def _insert_alert(db: sqlite_utils.Database, alert: WatchAlert) -> None:
+def _insert_alert(db: Database, alert: WatchAlert) -> None:
     seq = db.execute(
         "SELECT coalesce(max(seq), 0) + 1 FROM watch_alerts WHERE watch_id = ?", [alert.watch_id]
     ).fetchone()[0]

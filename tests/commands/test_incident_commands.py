@@ -144,8 +144,8 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path, config: Config) -> AsyncIterator[World]:
-    store = await Store.open(tmp_path / "chatops.db")
+async def world(database: Path | str, config: Config) -> AsyncIterator[World]:
+    store = await Store.open(database)
     clock = FakeClock()
     yield World(store, FakeIncidentChat(), clock, Incidents(store), config, Timers(clock))
     await store.close()

@@ -64,7 +64,7 @@ def test_help_lists_the_sandbox_beside_the_bots_subcommands(
 
     out = capsys.readouterr().out
     assert exited.value.code == 0
-    assert "{serve,check-config,backup,iam-policy,doctor}" in out
+    assert "{serve,check-config,backup,migrate-db,iam-policy,doctor}" in out
     assert "sandbox             try the bot on this machine" in out
 
 

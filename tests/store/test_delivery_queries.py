@@ -20,9 +20,9 @@ from tests.store.test_history_queries import _plans, _table_scans_and_sorts
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
+async def store(database: Path | str) -> AsyncIterator[Store]:
     """Two staging and two production deploys that succeeded, the production ones watched."""
-    opened = await Store.open(tmp_path / "chatops.db")
+    opened = await Store.open(database)
     deployments = Deployments(opened)
     for i in range(4):
         at = T0 + timedelta(hours=i)
@@ -51,6 +51,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     await opened.close()
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("service", [None, "api-gateway"])
 async def test_every_read_of_the_figures_searches_an_index(
     store: Store, service: str | None

@@ -18,8 +18,8 @@ from tests.store.test_deployments import T0, make_run
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "chatops.db")
+async def store(database: Path | str) -> AsyncIterator[Store]:
+    opened = await Store.open(database)
     deployments = Deployments(opened)
     for i in range(12):
         run = make_run(
@@ -65,6 +65,7 @@ def _table_scans_and_sorts(plans: dict[str, list[str]]) -> dict[str, list[str]]:
     }
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("environment", [None, "production"])
 async def test_history_reads_the_newest_page_through_an_index(
     store: Store, environment: str | None
@@ -85,6 +86,7 @@ async def test_history_gets_the_newest_runs_in_order(store: Store) -> None:
     assert [r.id for r in runs] == ["run-11", "run-09", "run-07"]
 
 
+@pytest.mark.sqlite_only
 async def test_status_of_one_run_searches_by_its_id(store: Store) -> None:
     deployments = Deployments(store)
 
@@ -94,6 +96,7 @@ async def test_status_of_one_run_searches_by_its_id(store: Store) -> None:
     assert _table_scans_and_sorts(plans) == {}
 
 
+@pytest.mark.sqlite_only
 async def test_a_source_environments_recent_setbacks_are_searched_not_scanned(
     store: Store,
 ) -> None:

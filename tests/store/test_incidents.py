@@ -42,8 +42,8 @@ def make_incident(incident_id: str = "inc-1", *, channel_id: str = "CWAR1") -> I
 
 
 @pytest.fixture
-async def incidents(tmp_path: Path) -> AsyncIterator[Incidents]:
-    store = await Store.open(tmp_path / "incidents.db")
+async def incidents(database: Path | str) -> AsyncIterator[Incidents]:
+    store = await Store.open(database)
     repo = Incidents(store)
     await repo.create(make_incident())
     yield repo

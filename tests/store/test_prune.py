@@ -20,8 +20,8 @@ DAY_S = 86400.0
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "bot.db")
+async def store(database: Path | str) -> AsyncIterator[Store]:
+    s = await Store.open(database)
     yield s
     await s.close()
 

@@ -18,8 +18,8 @@ WINDOW = timedelta(minutes=5)
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "bot.db")
+async def store(database: Path | str) -> AsyncIterator[Store]:
+    s = await Store.open(database)
     yield s
     await s.close()
 
