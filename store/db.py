@@ -8,11 +8,12 @@ submitted to a single-worker executor; that also serialises writes. Public metho
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,6 +35,33 @@ Write = tuple[
 
 class StoreError(Exception):
     """The database could not be used (locked, corrupt, unreadable)."""
+
+
+class _Database(sqlite_utils.Database):
+    """A sqlite-utils Database whose transactions take the write lock when they begin
+    (`BEGIN IMMEDIATE`). Several processes (replicas) share one file in WAL mode: a deferred
+    transaction that read before writing would fail at once (SQLITE_BUSY_SNAPSHOT) when
+    another connection wrote meanwhile, where an immediate one waits its turn (busy_timeout)."""
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[sqlite_utils.Database]:
+        if self.conn.in_transaction:
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+            self.conn.execute("COMMIT")
+        except BaseException:
+            _roll_back(self.conn)
+            raise
+
+
+def _roll_back(conn: sqlite3.Connection) -> None:
+    """Undo the open transaction; nothing when an error already ended it."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 class Store:
@@ -59,7 +87,7 @@ class Store:
 
     def _open(self) -> None:
         conn = sqlite3.connect(self._path, isolation_level=None)
-        db = sqlite_utils.Database(conn)
+        db = _Database(conn)
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if self._path != ":memory:":
             db.execute("PRAGMA journal_mode = WAL")
