@@ -29,6 +29,7 @@ FENCE_MARGIN_S = 5.0
 class _Held:
     generation: int
     deadline: float
+    lost: bool = False
 
 
 class LeaseKeeper:
@@ -77,7 +78,14 @@ class LeaseKeeper:
             generation,
             valid=lambda: self.holds(name, generation),
             extend=lambda: self._extend(name, generation),
+            lost=lambda: self._lose(name, generation),
         )
+
+    def _lose(self, name: str, generation: int) -> None:
+        """A write found `name` moved on: stop trusting it at once (any thread)."""
+        held = self._held.get(name)
+        if held is not None and held.generation == generation:
+            held.lost = True
 
     def _extend(self, name: str, generation: int) -> tuple[str, Callable[[], None]]:
         """For a fenced write: the expiry it renews the lease to, and what moves the local
@@ -96,6 +104,7 @@ class LeaseKeeper:
         held = self._held.get(name)
         return (
             held is not None
+            and not held.lost
             and (generation is None or held.generation == generation)
             and self._mono() < held.deadline
         )
@@ -129,7 +138,7 @@ class LeaseKeeper:
     def overdue(self) -> list[str]:
         """The leases whose local deadline passed (dropped here: this replica lost them)."""
         now = self._mono()
-        gone = [name for name, held in self._held.items() if now >= held.deadline]
+        gone = [name for name, h in self._held.items() if h.lost or now >= h.deadline]
         for name in gone:
             del self._held[name]
         return gone

@@ -56,6 +56,8 @@ class Fence:
     generation: int
     valid: Callable[[], bool]
     extend: Callable[[], tuple[str, Callable[[], None]]]
+    lost: Callable[[], None]
+    """Called (on the store thread) when a write found the lease moved on."""
 
 
 FENCE: ContextVar[Fence | None] = ContextVar("chatops_fence", default=None)
@@ -76,6 +78,7 @@ def check_fence(db: sqlite_utils.Database) -> Callable[[], None]:
         [until, fence.name, fence.generation],
     ).rowcount
     if touched != 1:
+        fence.lost()
         raise LeaseLost(f"the lease {fence.name} moved on from generation {fence.generation}")
     return renewed
 
