@@ -20,7 +20,7 @@ from pipeline.kernel.errors import ShuttingDown
 from pipeline.kernel.ports import Clock
 from pipeline.leases import LeaseKeeper
 from store.db import StoreError
-from store.deploy.models import Deployment, DeploymentState
+from store.deploy.models import Deployment, DeploymentState, StageStatus
 from store.deploy.repository import Deployments
 from store.leases import FENCE, Fence, run_lease
 
@@ -178,7 +178,16 @@ class Runner:
     def _follow(self, run: Deployment) -> None:
         """Pass on a change another replica made to a run held here: a stop (moved to rolling
         back, or cancelled while waiting) or a canary stage held, resumed or promoted."""
-        seen = (run.state, tuple((s.position, s.status, s.promoted_by) for s in run.stages))
+        # What others change: the state (a stop), a stage held or resumed, a promotion; not
+        # what the run itself changes (a stage started or ended), which wakes nothing.
+        seen = (
+            run.state,
+            frozenset(
+                (s.position, s.status is StageStatus.HELD, s.promoted_by)
+                for s in run.stages
+                if s.status is StageStatus.HELD or s.promoted_by is not None
+            ),
+        )
         before = self._seen.get(run.id)
         self._seen[run.id] = seen
         if before is None or before == seen:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -76,13 +76,14 @@ class ReplicaClock(FakeClock):
         super().__init__()
         self.replicas: list[Replica] = []
         self.log: list[Moment] = []
-        self._start = self.now()
+        self.observe: Callable[[], None] = lambda: None
+        self.start = self.now()
 
     def monotonic(self) -> float:
-        return (self.now() - self._start).total_seconds() + 1000.0
+        return (self.now() - self.start).total_seconds() + 1000.0
 
     def elapsed(self) -> float:
-        return (self.now() - self._start).total_seconds()
+        return (self.now() - self.start).total_seconds()
 
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
@@ -99,6 +100,7 @@ class ReplicaClock(FakeClock):
 
     async def tick(self) -> None:
         """What each replica's scheduler does at this moment."""
+        self.observe()
         for replica in list(self.replicas):
             if replica.life in (Life.ALIVE, Life.PARTITIONED):
                 stopped = replica.runtime.runner.enforce()
