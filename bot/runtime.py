@@ -145,6 +145,14 @@ class Runtime:
         if dead:
             await self.dispatcher.recover_interrupted(self.has_deployment, replicas=dead)
 
+    async def _recover_orphans(self) -> None:
+        await self.runs.recover_orphans(elsewhere=self._handled_elsewhere)
+
+    async def _handled_elsewhere(self, ref: str) -> bool:
+        """Whether another live replica has the request about `ref` open (posting its card)."""
+        others = [r for r in await self.journal.takers(ref) if r != self.keeper.replica]
+        return bool(others) and bool(await self.keeper.leases.alive(others, now=self.clock.now()))
+
     async def arm_timers(self) -> None:
         """Arm every timer kept in the database (at start-up, and when a replica died)."""
         await self.runs.arm_timers()
@@ -178,7 +186,7 @@ class Runtime:
     async def sweep(self) -> None:
         """The safety net: due work a timer missed (the database is the truth)."""
         for name, work in (
-            ("orphan requests", self.runs.recover_orphans),
+            ("orphan requests", self._recover_orphans),
             ("timers", self.timers.run_due),
             ("approvals", self.runs.expire_due),
             ("reminders", self.reminders.send_due_reminders),

@@ -157,6 +157,18 @@ class OpenRequests(Repository):
             args = list(replicas)
         return await self._store.call(all_rows(sql + " ORDER BY id", args, _open_request))
 
+    async def takers(self, ref: str) -> list[str]:
+        """The replicas with a request about `ref` open."""
+        return await self._store.call(
+            lambda db: [
+                r[0]
+                for r in db.execute(
+                    "SELECT replica FROM open_requests WHERE ref = ? AND replica IS NOT NULL",
+                    [ref],
+                ).fetchall()
+            ]
+        )
+
     async def replicas_with_open(self) -> list[str]:
         """The replicas that have requests open."""
         return await self._store.call(
