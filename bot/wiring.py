@@ -191,6 +191,7 @@ def wire_core(
         return holder is None or holder.expires_at < stamp(clock.now())
 
     notifier.speak_for(owns=runner.owns, may_draw=may_draw, firings=firings)
+    runner.on_followed(notifier.redraw)
     runs = Runs(
         deployments=deployments, runner=runner, notifier=notifier, timers=timers, clock=clock
     )

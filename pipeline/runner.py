@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 
 from pipeline.deploy import DeployEngine
 from pipeline.kernel.errors import ShuttingDown
@@ -42,6 +42,7 @@ class Runner:
         # What each run held here last looked like, to see another replica's change to it.
         self._seen: dict[str, Hashable] = {}
         self._fences: dict[str, Fence] = {}
+        self._followers: list[Callable[[Deployment], Awaitable[None]]] = []
         self._deployments = deployments
         self._clock = clock
         self._grace_s = shutdown_grace_s
@@ -104,6 +105,11 @@ class Runner:
             self.submit(run.id)
         return [r.id for r in runs]
 
+    def on_followed(self, listener: Callable[[Deployment], Awaitable[None]]) -> None:
+        """Call `listener` with each run held here that another replica changed (the owner
+        redraws its card: the replica that took the click does not)."""
+        self._followers.append(listener)
+
     def owns(self, deployment_id: str) -> bool:
         """Whether this replica executes `deployment_id` now under a lease it still trusts
         (without leases: whether it executes it)."""
@@ -143,8 +149,9 @@ class Runner:
         for deployment_id in list(self._tasks):
             if self.owns(deployment_id):
                 run = await self._deployments.get(deployment_id)
-                if run is not None:
-                    self._follow(run)
+                if run is not None and self._follow(run):
+                    for listener in self._followers:
+                        await listener(run)
         return lost
 
     def enforce(self) -> list[str]:
@@ -175,7 +182,7 @@ class Runner:
             )
             task.cancel()
 
-    def _follow(self, run: Deployment) -> None:
+    def _follow(self, run: Deployment) -> bool:
         """Pass on a change another replica made to a run held here: a stop (moved to rolling
         back, or cancelled while waiting) or a canary stage held, resumed or promoted."""
         # What others change: the state (a stop), a stage held or resumed, a promotion; not
@@ -190,11 +197,14 @@ class Runner:
         )
         before = self._seen.get(run.id)
         self._seen[run.id] = seen
-        if before is None or before == seen:
-            return
+        if before == seen:
+            return False
+        # The first look wakes too: a change made between the adoption and this look would
+        # otherwise go unseen (a spare wake costs the run one early check).
         if run.state is DeploymentState.ROLLING_BACK or run.state.finished:
             self.stop(run.id)
         self.wake(run.id)
+        return True
 
     async def wait_idle(self) -> None:
         """Wait until no run is executing (tests and graceful drains)."""
