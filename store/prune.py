@@ -50,10 +50,14 @@ class Pruner:
                     "DELETE FROM seen_requests WHERE julianday(expires_at) < julianday(?)",
                     [now.isoformat()],
                 )
-                # Claims of timed work a day old (long done or lapsed), and the leases of
-                # finished runs (a run in flight keeps its lease and its generation).
+                # Claims of timed work a day old (long done or lapsed), the presence of
+                # replicas gone for a day, and the leases of finished runs (a run in flight
+                # keeps its lease and its generation).
                 day_ago = stamp(now - timedelta(days=1))
                 db.execute("DELETE FROM timer_claims WHERE claimed_at < ?", [day_ago])
+                db.execute(
+                    "DELETE FROM leases WHERE name LIKE 'replica:%' AND expires_at < ?", [day_ago]
+                )
                 marks = ",".join("?" * len(_IN_FLIGHT))
                 db.execute(
                     "DELETE FROM leases WHERE name LIKE 'run:%' AND expires_at < ? "  # noqa: S608

@@ -10,6 +10,7 @@ takeover takes a couple of seconds. `pytest -s` prints the takeover time.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 
@@ -37,8 +38,10 @@ from tests.test_crash_matrix import (
 
 pytestmark = pytest.mark.slow
 
-TTL_S = 2.0
-RENEW_S = 0.5
+# Short leases keep the test quick; `REPLICA_KILL_TTL_S=20 REPLICA_KILL_RENEW_S=5` measures
+# the defaults.
+TTL_S = float(os.environ.get("REPLICA_KILL_TTL_S", "2"))  # noqa: TID251 - a measuring knob
+RENEW_S = float(os.environ.get("REPLICA_KILL_RENEW_S", "0.5"))  # noqa: TID251
 REPLICAS = ("replica-1", "replica-2", "replica-3")
 
 

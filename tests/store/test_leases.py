@@ -11,6 +11,7 @@ import pytest
 from store.claims import TimerClaims
 from store.db import Store
 from store.leases import FENCE, Fence, LeaseLost, Leases, fenced
+from store.prune import Pruner
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 TTL_S = 20.0
@@ -108,3 +109,28 @@ async def test_a_firing_is_claimed_by_one_replica_and_retried_by_another_once_la
     assert await a.claim("window:d1", due=due, owner="ra", now=T0, ttl_s=120)
     await a.release("window:d1", due=due, owner="ra")
     assert await b.claim("window:d1", due=due, owner="rb", now=T0, ttl_s=120)
+
+
+async def test_pruning_forgets_old_claims_and_the_leases_of_finished_runs_only(
+    stores: tuple[Store, Store],
+) -> None:
+    store = stores[0]
+    leases, claims = Leases(store), TimerClaims(store)
+    for run_id, state in (("d-running", "running"), ("d-done", "succeeded")):
+        await store.call(
+            lambda db, run_id=run_id, state=state: db.execute(
+                "INSERT INTO deployments (id, environment, requested_by, state, "
+                "required_approvals, created_at, updated_at) "
+                "VALUES (?, 'staging', 'U1', ?, 0, ?, ?)",
+                [run_id, state, T0.isoformat(), T0.isoformat()],
+            )
+        )
+        await leases.acquire(f"run:{run_id}", owner="ra", now=T0, ttl_s=TTL_S)
+    await leases.acquire("replica:ra", owner="ra", now=T0, ttl_s=TTL_S)
+    await claims.claim("reminder:i1", due=T0, owner="ra", now=T0, ttl_s=120)
+
+    await Pruner(store, audit_retention_s=90 * 86400).prune(T0 + timedelta(days=2))
+
+    left = await leases.holders(["run:d-running", "run:d-done", "replica:ra"])
+    assert set(left) == {"run:d-running"}
+    assert await claims.claim("reminder:i1", due=T0, owner="rb", now=T0, ttl_s=120)
