@@ -425,6 +425,7 @@ def wire_watch(core: Core, rollback: RollbackFeature) -> PostDeployWatch:
         timers=core.timers,
         clock=core.clock,
         roll_back=rollback.buttons.automatic,
+        firings=core.firings,
     )
 
     async def begin(run: Deployment) -> None:

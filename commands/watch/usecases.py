@@ -24,10 +24,11 @@ from pipeline.kernel.config.watch import WatchSettings
 from pipeline.kernel.errors import ChatOpsError, UpstreamError
 from pipeline.kernel.ports import Clock, TimerKind, Timers, WatchChat
 from pipeline.kernel.traffic import ServiceMetrics
+from pipeline.leases import Firings
 from pipeline.watch import Judgement, Regression, baseline_of, compare, judge, source_of
 from store.deploy.models import Deployment, DeploymentState
 from store.deploy.repository import Deployments
-from store.watch import AlertKind, Watch, Watches, WatchState
+from store.watch import AlertKind, Watch, WatchAlert, Watches, WatchState
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,11 @@ class PostDeployWatch:
         timers: Timers,
         clock: Clock,
         roll_back: RollBack | None = None,
+        firings: Firings | None = None,
     ) -> None:
+        """With `firings` (replicas), each check and each alert's post is claimed across
+        replicas first, so one replica does it."""
+        self._firings = firings
         self._roll_back = roll_back
         # Checks of several watches may run at once (their timers fire together); one poster
         # at a time keeps an unposted alert from being taken by two of them.
@@ -149,6 +154,19 @@ class PostDeployWatch:
         if now < watch.next_check_at:
             self._timers.arm(watch_timer(watch.id), watch.next_check_at)
             return
+        key, due = watch_timer(watch.id), watch.next_check_at
+        if self._firings is not None and not await self._firings.claim(key, due):
+            return  # another replica checks it
+        try:
+            await self._check(watch, now)
+        except BaseException:
+            if self._firings is not None:
+                await self._firings.release(key, due)
+            raise
+        if self._firings is not None:
+            await self._firings.done(key, due)
+
+    async def _check(self, watch: Watch, now: datetime) -> None:
         run = await self._deployments.get(watch.deployment_id)
         if run is None:
             await self._watches.end(watch.id, outcome="its run is gone")
@@ -304,23 +322,39 @@ class PostDeployWatch:
             run = await self._deployments.get(watch.deployment_id) if watch else None
             if watch is None or run is None:
                 continue
-            rollback_id = None
-            if alert.kind is AlertKind.ROLLED_BACK and self._roll_back is not None:
-                # Idempotent: a deploy taken back already (a restart after the rollback began)
-                # starts nothing and the alert offers its buttons instead.
-                reason = f"the watch saw {watch.service} breach: {alert.figures}"
-                try:
-                    rollback_id = await self._roll_back(run, reason)
-                except ChatOpsError:
-                    log.warning("the watch could not roll back %s", run.id, exc_info=True)
-                run = await self._deployments.get(run.id) or run
+            key = f"watch-alert:{alert.watch_id}:{alert.seq}"
+            if self._firings is not None and not await self._firings.claim(key, "posted"):
+                continue  # another replica posts it
             try:
-                await self._chat.alert(run, watch, alert, rollback_id=rollback_id)
-            except UpstreamError:
-                log.warning("watch alert %s/%s not posted; kept", alert.watch_id, alert.seq)
-                continue
-            posted += await self._watches.posted(alert, at=self._clock.now())
+                sent = await self._post_one(run, watch, alert)
+            except BaseException:
+                if self._firings is not None:
+                    await self._firings.release(key, "posted")
+                raise
+            if self._firings is not None:
+                await (self._firings.done if sent else self._firings.release)(key, "posted")
+            posted += sent
         return posted
+
+    async def _post_one(self, run: Deployment, watch: Watch, alert: WatchAlert) -> int:
+        """Roll back when the alert says so, post it and mark it posted; 0 when Slack refused
+        it (kept for the next time)."""
+        rollback_id = None
+        if alert.kind is AlertKind.ROLLED_BACK and self._roll_back is not None:
+            # Idempotent: a deploy taken back already (a restart after the rollback began)
+            # starts nothing and the alert offers its buttons instead.
+            reason = f"the watch saw {watch.service} breach: {alert.figures}"
+            try:
+                rollback_id = await self._roll_back(run, reason)
+            except ChatOpsError:
+                log.warning("the watch could not roll back %s", run.id, exc_info=True)
+            run = await self._deployments.get(run.id) or run
+        try:
+            await self._chat.alert(run, watch, alert, rollback_id=rollback_id)
+        except UpstreamError:
+            log.warning("watch alert %s/%s not posted; kept", alert.watch_id, alert.seq)
+            return 0
+        return int(await self._watches.posted(alert, at=self._clock.now()))
 
     async def arm_timers(self) -> int:
         """Arm the next check of every watch still on (start-up). Returns how many."""
