@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable
+from datetime import timedelta
 
 from pipeline.deploy import DeployEngine
 from pipeline.kernel.errors import ShuttingDown
@@ -118,12 +119,16 @@ class Runner:
         return self._keeper.holds(run_lease(deployment_id))
 
     async def adopt(self) -> list[str]:
-        """Take over (resume, as at a restart) every unfinished run whose lease lapsed or
-        that never had one. Returns the ids this replica started."""
+        """Take over (resume, as at a restart) every unfinished run whose lease lapsed, or
+        that never had one for a lease's time (a replica died between the approval and the
+        lease). Returns the ids this replica started."""
         if self._keeper is None or self._closing:
             return []
         states = [s.value for s in DeploymentState if s.in_flight]
-        ids = await self._keeper.leases.adoptable_runs(states, now=self._clock.now())
+        now = self._clock.now()
+        ids = await self._keeper.leases.adoptable_runs(
+            states, now=now, quiet_since=now - timedelta(seconds=self._keeper.ttl_s)
+        )
         started = [i for i in ids if i not in self._tasks]
         for deployment_id in started:
             log.info(

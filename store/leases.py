@@ -189,18 +189,22 @@ class Leases(Repository):
 
         return await self._store.call(read)
 
-    async def adoptable_runs(self, states: Iterable[str], *, now: datetime) -> list[str]:
-        """Runs in `states` whose lease lapsed, or that never had one, oldest first."""
+    async def adoptable_runs(
+        self, states: Iterable[str], *, now: datetime, quiet_since: datetime
+    ) -> list[str]:
+        """Runs in `states` whose lease lapsed, or that never had one and have not changed
+        since `quiet_since` (a run just approved is the approving replica's to take), oldest
+        first."""
         wanted = list(states)
         marks = ",".join("?" * len(wanted))
         sql = (
             "SELECT d.id FROM deployments d LEFT JOIN leases l ON l.name = 'run:' || d.id "  # noqa: S608
-            f"WHERE d.state IN ({marks}) AND (l.name IS NULL OR l.expires_at < ?) "
+            f"WHERE d.state IN ({marks}) "
+            "AND ((l.name IS NULL AND d.updated_at < ?) OR l.expires_at < ?) "
             "ORDER BY d.created_at"
         )
-        return await self._store.call(
-            lambda db: [r[0] for r in db.execute(sql, [*wanted, stamp(now)]).fetchall()]
-        )
+        args = [*wanted, quiet_since.isoformat(), stamp(now)]
+        return await self._store.call(lambda db: [r[0] for r in db.execute(sql, args).fetchall()])
 
     async def alive(self, replica_ids: Iterable[str], *, now: datetime) -> set[str]:
         """The replicas among `replica_ids` whose presence lease has not lapsed."""

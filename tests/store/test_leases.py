@@ -134,3 +134,32 @@ async def test_pruning_forgets_old_claims_and_the_leases_of_finished_runs_only(
     left = await leases.holders(["run:d-running", "run:d-done", "replica:ra"])
     assert set(left) == {"run:d-running"}
     assert await claims.claim("reminder:i1", due=T0, owner="rb", now=T0, ttl_s=120)
+
+
+async def test_a_run_is_adoptable_once_its_lease_lapsed_or_when_it_never_had_one_for_a_while(
+    stores: tuple[Store, Store],
+) -> None:
+    store = stores[0]
+    leases = Leases(store)
+    for run_id, updated in (
+        ("d-leased", T0),
+        ("d-fresh", T0 + timedelta(seconds=50)),
+        ("d-old", T0),
+    ):
+        await store.call(
+            lambda db, run_id=run_id, updated=updated: db.execute(
+                "INSERT INTO deployments (id, environment, requested_by, state, "
+                "required_approvals, created_at, updated_at) "
+                "VALUES (?, 'staging', 'U1', 'running', 0, ?, ?)",
+                [run_id, T0.isoformat(), updated.isoformat()],
+            )
+        )
+    await leases.acquire("run:d-leased", owner="ra", now=T0 + timedelta(seconds=45), ttl_s=TTL_S)
+    now = T0 + timedelta(seconds=60)
+
+    def adoptable(at: datetime) -> object:
+        return leases.adoptable_runs(["running"], now=at, quiet_since=at - timedelta(seconds=TTL_S))
+
+    # d-fresh was just approved: the approving replica is about to take its lease.
+    assert await adoptable(now) == ["d-old"]
+    assert await adoptable(now + timedelta(seconds=20)) == ["d-leased", "d-fresh", "d-old"]
