@@ -420,13 +420,35 @@ class Dispatcher:
             log.error("could not journal %s by %s", action, user_id, exc_info=True)
             return None
 
-    async def recover_interrupted(self, has_record: Callable[[str], Awaitable[bool]]) -> int:
-        """At start-up: every request a crash cut short gets its audit row and, unless the
-        record it was creating exists (that record's recovery speaks for it), a private word
-        to its sender. Returns how many there were."""
-        left = await self._journal.left_open()
+    async def recover_interrupted(
+        self, has_record: Callable[[str], Awaitable[bool]], *, replicas: list[str] | None = None
+    ) -> int:
+        """At start-up (and when a replica's presence lapsed): every request a crash cut short
+        gets its audit row and, unless the record it was creating exists (that record's
+        recovery speaks for it), a private word to its sender. With `replicas`, only the
+        requests those replicas took. Closing the request comes first, so two replicas that
+        both find it speak once. Returns how many there were."""
+        left = await self._journal.left_open(replicas=replicas)
+        closed = 0
         for entry in left:
             recorded = entry.ref is not None and await has_record(entry.ref)
+            audit = AuditEntry(
+                at=self._clock.now(),
+                actor=entry.actor,
+                action=entry.action,
+                outcome="interrupted: the bot restarted before this finished",
+                channel_id=entry.channel_id,
+                detail=entry.ref,
+            )
+            try:
+                if not await self._journal.finish(entry.id, audit):
+                    continue  # another replica closed it
+            except Exception:
+                log.error(
+                    "could not write the audit row %s", audit.model_dump_json(), exc_info=True
+                )
+                continue
+            closed += 1
             if not recorded:
                 await self._tell(
                     entry.actor,
@@ -437,17 +459,9 @@ class Dispatcher:
                     respond=None,
                     channel_id=entry.channel_id,
                 )
-            await self._record(
-                entry.actor,
-                entry.action,
-                entry.channel_id,
-                "interrupted: the bot restarted before this finished",
-                entry.ref,
-                journal_id=entry.id,
-            )
-        if left:
-            log.warning("%d request(s) were cut short by a restart", len(left))
-        return len(left)
+        if closed:
+            log.warning("%d request(s) were cut short by a restart", closed)
+        return closed
 
 
 def _interrupted(action: str, *, created_nothing: bool) -> Line:

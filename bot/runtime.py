@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import ExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import aiohttp
@@ -53,10 +53,12 @@ from pipeline.aws.calls import listening
 from pipeline.kernel.config import Config
 from pipeline.kernel.ports import Clock, Ecs, TimerKind
 from pipeline.kernel.traffic import LoadBalancer, Metrics
+from pipeline.leases import LeaseKeeper
 from pipeline.runner import Runner
 from pipeline.tasks import OwnedTasks
 from store.audit import AuditLog
-from store.db import Store
+from store.db import Store, StoreError
+from store.leases import presence_lease, stamp
 from store.prune import Pruner
 from store.requests import OpenRequests, SeenRequests
 
@@ -65,6 +67,8 @@ log = logging.getLogger(__name__)
 SWEEP_TIMEOUT_S = 60.0
 PRUNE_TIMEOUT_S = 60.0
 SECONDS_PER_DAY = 86400.0
+# How often a replica checks, without the database, that it may still act for its runs.
+FENCE_CHECK_S = 1.0
 
 
 @dataclass
@@ -93,6 +97,69 @@ class Runtime:
     watch: PostDeployWatch
     meter: Meter
     home: HomeTabs
+    keeper: LeaseKeeper
+    journal: OpenRequests
+    has_deployment: Callable[[str], Awaitable[bool]]
+    # Replicas whose presence lease this one saw lapse (their timers re-armed here).
+    mourned: set[str] = field(default_factory=set)
+
+    async def tend(self) -> None:
+        """Every `lease_renew_s`: renew this replica's leases, adopt the runs whose lease
+        lapsed, and take over what a replica that died left (its timers, its open requests)."""
+        try:
+            async with asyncio.timeout(self.keeper.renew_s):
+                await self.runner.tend()
+        except (StoreError, TimeoutError):
+            log.warning(
+                "could not renew the leases of replica %s; its runs stop %gs before another "
+                "replica may take them over",
+                self.keeper.replica,
+                self.keeper.margin_s,
+                exc_info=True,
+            )
+            self.runner.enforce()
+            return
+        try:
+            async with asyncio.timeout(SWEEP_TIMEOUT_S):
+                await self.runner.adopt()
+                await self._outlive()
+        except Exception:
+            log.exception("taking over the work of lapsed leases failed; trying again")
+
+    async def _outlive(self) -> None:
+        """A replica whose presence lapsed is dead: arm here every timer from the database
+        (due ones fire at once, claimed by one replica) and finish its open requests."""
+        now = stamp(self.clock.now())
+        presences = await self.keeper.leases.presences()
+        lapsed = {r for r, until in presences.items() if until < now} - {self.keeper.replica}
+        newly = lapsed - self.mourned
+        self.mourned = lapsed
+        if newly:
+            log.warning("replica(s) %s stopped renewing: taking over their timers", sorted(newly))
+            await self.arm_timers()
+        dead = sorted(
+            r
+            for r in await self.journal.replicas_with_open()
+            if r != self.keeper.replica and presences.get(r, "") < now
+        )
+        if dead:
+            await self.dispatcher.recover_interrupted(self.has_deployment, replicas=dead)
+
+    async def _recover_orphans(self) -> None:
+        await self.runs.recover_orphans(elsewhere=self._handled_elsewhere)
+
+    async def _handled_elsewhere(self, ref: str) -> bool:
+        """Whether another live replica has the request about `ref` open (posting its card)."""
+        others = [r for r in await self.journal.takers(ref) if r != self.keeper.replica]
+        return bool(others) and bool(await self.keeper.leases.alive(others, now=self.clock.now()))
+
+    async def arm_timers(self) -> None:
+        """Arm every timer kept in the database (at start-up, and when a replica died)."""
+        await self.runs.arm_timers()
+        await self.reminders.arm_timers()
+        await self.rollback_windows.arm_timers()
+        await self.gates.arm_timers()
+        await self.watch.arm_timers()
 
     async def fire(self, key: str) -> None:
         """A timer came due: do what its key names (the App Homes follow)."""
@@ -119,7 +186,7 @@ class Runtime:
     async def sweep(self) -> None:
         """The safety net: due work a timer missed (the database is the truth)."""
         for name, work in (
-            ("orphan requests", self.runs.recover_orphans),
+            ("orphan requests", self._recover_orphans),
             ("timers", self.timers.run_due),
             ("approvals", self.runs.expire_due),
             ("reminders", self.reminders.send_due_reminders),
@@ -185,6 +252,7 @@ async def open_runtime(
     client = build_slack_client(settings, meter)
     scheduler: AsyncIOScheduler | None = None
     runner: Runner | None = None
+    keeper: LeaseKeeper | None = None
     background = OwnedTasks()
     hearing = ExitStack()
     try:
@@ -203,6 +271,7 @@ async def open_runtime(
             meter=meter,
         )
         runner = core.runner
+        keeper = core.keeper
         runtime = compose(settings, core, client)
         await start(runtime, core)
         if start_scheduler:
@@ -213,6 +282,8 @@ async def open_runtime(
             scheduler.shutdown(wait=False)
         if runner is not None:
             await runner.close()
+        if keeper is not None:
+            await _leave(keeper)
         await background.close()
         await session.close()
         hearing.close()
@@ -228,11 +299,12 @@ def compose(settings: Settings, core: Core, client: AsyncWebClient) -> Runtime:
     watch = wire_watch(core, rollback)
     home = wire_home(core)
     audit = AuditLog(core.store)
+    journal = OpenRequests(core.store, replica=core.keeper.replica)
     dispatcher = Dispatcher(
         slack=core.slack,
         notifier=core.notifier,
         audit=audit,
-        journal=OpenRequests(core.store),
+        journal=journal,
         clock=core.clock,
         home=home,
     )
@@ -252,6 +324,10 @@ def compose(settings: Settings, core: Core, client: AsyncWebClient) -> Runtime:
     )
     seen = SeenRequests(core.store)
     secret = settings.slack_signing_secret
+
+    async def has_deployment(deployment_id: str) -> bool:
+        return await core.deployments.get(deployment_id) is not None
+
     return Runtime(
         settings=settings,
         config=core.config,
@@ -277,25 +353,36 @@ def compose(settings: Settings, core: Core, client: AsyncWebClient) -> Runtime:
         watch=watch,
         meter=core.meter,
         home=home,
+        keeper=core.keeper,
+        journal=journal,
+        has_deployment=has_deployment,
     )
+
+
+async def _leave(keeper: LeaseKeeper) -> None:
+    """On shutdown: give this replica's presence up, so the others take its timers at once."""
+    name = presence_lease(keeper.replica)
+    held = keeper.generation(name)
+    if held is None:
+        return
+    try:
+        async with asyncio.timeout(keeper.renew_s):
+            await keeper.release(name, held)
+    except (StoreError, TimeoutError):
+        log.warning("could not give up the presence lease of replica %s", keeper.replica)
 
 
 async def start(runtime: Runtime, core: Core) -> None:
     """Re-attach unfinished runs, arm every timer, finish interrupted requests, sweep once."""
     runtime.timers.on_fire(runtime.fire)
     await core.access.warn_of_unknown_groups(core.config.user_groups())
+    await core.keeper.join()
     await runtime.runner.resume_all()
-    await runtime.runs.arm_timers()
-    await runtime.reminders.arm_timers()
-    await runtime.rollback_windows.arm_timers()
-    await runtime.gates.arm_timers()
-    await runtime.watch.arm_timers()
+    await runtime.arm_timers()
     await runtime.watch.begin_missed()
-
-    async def has_deployment(deployment_id: str) -> bool:
-        return await core.deployments.get(deployment_id) is not None
-
-    await runtime.dispatcher.recover_interrupted(has_deployment)
+    await runtime.dispatcher.recover_interrupted(
+        runtime.has_deployment, replicas=[core.keeper.replica]
+    )
     await runtime.home.start()
     await runtime.sweep()
 
@@ -316,8 +403,17 @@ def schedule(runtime: Runtime) -> AsyncIOScheduler:
         )
 
     every("sweep", runtime.settings.sweep_interval_s, runtime.sweep)
+    every("leases", runtime.settings.lease_renew_s, runtime.tend)
+    every("fence", min(FENCE_CHECK_S, runtime.settings.lease_renew_s), _enforce(runtime))
     every(
         "prune", runtime.settings.prune_interval_s, runtime.prune, next_run_time=datetime.now(UTC)
     )
     scheduler.start()
     return scheduler
+
+
+def _enforce(runtime: Runtime) -> Callable[[], Awaitable[None]]:
+    async def enforce() -> None:
+        runtime.runner.enforce()
+
+    return enforce

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.logs import LogFormat
@@ -90,6 +91,29 @@ class Settings(BaseSettings):
         description="How often a safety sweep looks for due work a timer missed; each "
         "reminder and approval expiry has its own timer and fires on time.",
     )
+    replica_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        validation_alias="CHATOPS_REPLICA_ID",
+        description="This replica's name in run leases (docs/high-availability.md). Default: "
+        "the host name, which a restart on the same host keeps, so a restarted bot takes its "
+        "runs back at once. Give each replica on one host a name of its own.",
+    )
+    lease_ttl_s: float = Field(
+        20.0,
+        gt=0,
+        validation_alias="CHATOPS_LEASE_TTL_S",
+        description="How long a run's lease lasts unless renewed: another replica takes a run "
+        "over within this plus `CHATOPS_LEASE_RENEW_S` of its owner's death.",
+    )
+    lease_renew_s: float = Field(
+        5.0,
+        gt=0,
+        validation_alias="CHATOPS_LEASE_RENEW_S",
+        description="How often a replica renews its leases and looks for runs whose lease "
+        "lapsed; at most half of `CHATOPS_LEASE_TTL_S`.",
+    )
     audit_retention_days: float = Field(
         90.0,
         gt=0,
@@ -128,6 +152,21 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value if value.endswith("/") else value + "/"
+
+    @model_validator(mode="after")
+    def _renew_inside_ttl(self) -> Settings:
+        if self.lease_renew_s * 2 > self.lease_ttl_s:
+            raise ValueError(
+                f"CHATOPS_LEASE_RENEW_S ({self.lease_renew_s:g}) must be at most half of "
+                f"CHATOPS_LEASE_TTL_S ({self.lease_ttl_s:g}), so a lease is renewed twice "
+                "before it lapses"
+            )
+        return self
+
+    @property
+    def replica(self) -> str:
+        """This replica's id: `CHATOPS_REPLICA_ID`, else the host name."""
+        return self.replica_id or socket.gethostname() or "chatops-bot"
 
     def secret_values(self) -> list[str]:
         """The secrets' values, for the log's redaction; nothing else should unwrap them here."""

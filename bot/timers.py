@@ -16,6 +16,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from pipeline.kernel.ports import Clock
+from pipeline.leases import Firings
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,11 @@ Fire = Callable[[str], Awaitable[None]]
 class Timers:
     """Armed timers by key. `fire(key)` is called once per due time, never concurrently per key."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, *, firings: Firings | None = None) -> None:
+        """With `firings` (replicas), each firing is claimed across replicas first: a timer
+        armed on several replicas (each re-arms them from the database) fires on one."""
         self._clock = clock
+        self._firings = firings
         self._due: dict[str, datetime] = {}
         self._fire: Fire | None = None
         self._scheduler: AsyncIOScheduler | None = None
@@ -69,7 +73,7 @@ class Timers:
 
     async def _on_job(self, key: str, at: datetime) -> None:
         if self._due.get(key) == at:
-            await self._run(key)
+            await self._run(key, at)
 
     async def run_due(self) -> list[str]:
         """Fire every timer due by the clock; returns their keys."""
@@ -78,15 +82,30 @@ class Timers:
         fired = []
         for at, key in due:
             if self._due.get(key) == at:  # not fired (or moved) by a job meanwhile
-                await self._run(key)
+                await self._run(key, at)
                 fired.append(key)
         return fired
 
-    async def _run(self, key: str) -> None:
+    async def _run(self, key: str, at: datetime) -> None:
         self._due.pop(key, None)
         if self._fire is None:
             raise RuntimeError("Timers fired before on_fire() was given a handler.")
+        firings = self._firings
         try:
+            if firings is not None and not await firings.claim(key, at):
+                return  # another replica fires it
             await self._fire(key)
         except Exception:
             log.exception("timer %s failed", key)
+            if firings is not None:
+                await _quietly(firings.release(key, at), key)
+            return
+        if firings is not None:
+            await _quietly(firings.done(key, at), key)
+
+
+async def _quietly(call: Awaitable[None], key: str) -> None:
+    try:
+        await call
+    except Exception:
+        log.warning("could not record the firing of timer %s", key, exc_info=True)

@@ -47,9 +47,11 @@ from pipeline.kernel.config import Config
 from pipeline.kernel.infra import RecordStore, Registry, Snapshots, Tasks
 from pipeline.kernel.ports import Clock, Ecs
 from pipeline.kernel.traffic import LoadBalancer, Metrics, ServiceMetrics
+from pipeline.leases import Firings, LeaseKeeper
 from pipeline.preflight import Preflight
 from pipeline.runner import Runner
 from pipeline.tasks import OwnedTasks
+from store.claims import TimerClaims
 from store.db import Store
 from store.delivery import Delivery
 from store.deploy.cards import CardViews
@@ -59,6 +61,7 @@ from store.deploy.repository import Deployments
 from store.deploy.stages import RolloutStages
 from store.home import HomeViewers
 from store.incident.repository import Incidents
+from store.leases import Leases, run_lease, stamp
 from store.watch import Watches
 
 
@@ -113,6 +116,8 @@ class Core:
     watches: Watches
     service_metrics: ServiceMetrics
     meter: Meter
+    keeper: LeaseKeeper
+    firings: Firings
 
     def health_checker(self) -> HealthChecker:
         return HealthChecker(self.session, self.clock)
@@ -143,7 +148,15 @@ def wire_core(
         tasks=background,
         watches=watches,
     )
-    timers = Timers(clock)
+    keeper = LeaseKeeper(
+        Leases(store),
+        replica=settings.replica,
+        clock=clock,
+        ttl_s=settings.lease_ttl_s,
+        renew_s=settings.lease_renew_s,
+    )
+    firings = Firings(TimerClaims(store), replica=settings.replica, clock=clock)
+    timers = Timers(clock, firings=firings)
     locks = Locks(store)
     incidents = Incidents(store)
     preflight = Preflight(
@@ -166,7 +179,19 @@ def wire_core(
         timers=timers,
         clock=clock,
         preflight=preflight,
+        keeper=keeper,
     )
+
+    async def may_draw(run: Deployment) -> bool:
+        """A run's card is drawn by its owner; by anyone while no live replica owns it."""
+        if runner.owns(run.id) or not run.state.in_flight:
+            return True
+        name = run_lease(run.id)
+        holder = (await keeper.leases.holders([name])).get(name)
+        return holder is None or holder.expires_at < stamp(clock.now())
+
+    notifier.speak_for(owns=runner.owns, may_draw=may_draw, firings=firings)
+    runner.on_followed(notifier.redraw)
     runs = Runs(
         deployments=deployments, runner=runner, notifier=notifier, timers=timers, clock=clock
     )
@@ -192,6 +217,8 @@ def wire_core(
         watches=watches,
         service_metrics=outside.service_metrics,
         meter=meter,
+        keeper=keeper,
+        firings=firings,
     )
 
 
@@ -207,6 +234,7 @@ def wire_engine(
     timers: Timers,
     clock: Clock,
     preflight: Preflight,
+    keeper: LeaseKeeper | None = None,
 ) -> tuple[DeployEngine, Runner]:
     """The engine that runs, stops and resumes runs, on the outside world's AWS ports, and the
     runner that owns its tasks."""
@@ -232,6 +260,7 @@ def wire_engine(
         deployments=deployments,
         clock=clock,
         shutdown_grace_s=settings.shutdown_grace_s,
+        keeper=keeper,
     )
     return engine, runner
 
@@ -309,6 +338,7 @@ def wire_incident(core: Core) -> IncidentFeature:
         timers=core.timers,
         clock=core.clock,
         on_fired=core.meter.reminder_fired,
+        firings=core.firings,
     )
     commands = IncidentCommands(
         config=core.config,
@@ -396,6 +426,7 @@ def wire_watch(core: Core, rollback: RollbackFeature) -> PostDeployWatch:
         timers=core.timers,
         clock=core.clock,
         roll_back=rollback.buttons.automatic,
+        firings=core.firings,
     )
 
     async def begin(run: Deployment) -> None:

@@ -405,6 +405,38 @@ def _m018_incident_services(db: Database) -> None:
     _run_script(db, "ALTER TABLE incidents ADD COLUMN services TEXT NOT NULL DEFAULT '[]'")
 
 
+def _m019_leases_and_claims(db: Database) -> None:
+    # Issue 20, replicas: `leases` names who owns what for how long (a run, `run:<id>`; a
+    # replica's presence, `replica:<id>`), with a generation bumped by every change of owner
+    # that fences the writes of a former one. `timer_claims`: each firing of timed work (timer
+    # key, due time) claimed by one replica, until done or its claim lapses. `open_requests`
+    # say which replica took them, so only that one (or a replica that outlived it) finishes
+    # them after a crash. Times are ISO text in UTC, like every due time.
+    _run_script(
+        db,
+        """
+        CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            generation INTEGER NOT NULL,
+            expires_at TEXT NOT NULL
+        );
+        CREATE INDEX leases_expiry ON leases(expires_at);
+        CREATE TABLE timer_claims (
+            key TEXT NOT NULL,
+            due_at TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            done INTEGER NOT NULL DEFAULT 0,
+            claimed_at TEXT NOT NULL,
+            PRIMARY KEY (key, due_at)
+        );
+        CREATE INDEX timer_claims_claimed ON timer_claims(claimed_at);
+        ALTER TABLE open_requests ADD COLUMN replica TEXT
+        """,
+    )
+
+
 Migration = Callable[[Database], None]
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -434,6 +466,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (16, "what a watch compares with, and the regressions it warned of", _m016_watch_baselines),
     (17, "watch alerts' posts tried, and where Slack took them", _m017_watch_alert_posts),
     (18, "the services an incident was declared for", _m018_incident_services),
+    (19, "leases of runs and replicas, claims of timed work", _m019_leases_and_claims),
 ]
 
 

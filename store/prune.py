@@ -8,6 +8,10 @@ from datetime import datetime, timedelta
 
 from store.database import Database
 from store.db import Store
+from store.deploy.models import DeploymentState
+from store.leases import stamp
+
+_IN_FLIGHT = [s.value for s in DeploymentState if s.in_flight]
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,21 @@ class Pruner:
                 keys = db.execute(
                     "DELETE FROM seen_requests WHERE julianday(expires_at) < julianday(?)",
                     [now.isoformat()],
+                )
+                # Claims of timed work a day old (long done or lapsed), the presence of
+                # replicas gone for a day, and the leases of finished runs (a run in flight
+                # keeps its lease and its generation).
+                day_ago = stamp(now - timedelta(days=1))
+                db.execute("DELETE FROM timer_claims WHERE claimed_at < ?", [day_ago])
+                db.execute(
+                    "DELETE FROM leases WHERE name LIKE 'replica:%' AND expires_at < ?", [day_ago]
+                )
+                marks = ",".join("?" * len(_IN_FLIGHT))
+                db.execute(
+                    "DELETE FROM leases WHERE name LIKE 'run:%' AND expires_at < ? "  # noqa: S608
+                    "AND NOT EXISTS (SELECT 1 FROM deployments d "
+                    f"WHERE 'run:' || d.id = leases.name AND d.state IN ({marks}))",
+                    [day_ago, *_IN_FLIGHT],
                 )
                 return Pruned(audit_rows=audit.rowcount, replay_keys=keys.rowcount)
 

@@ -22,11 +22,11 @@ from store.values import FrozenModel
 class SeenRequests(Repository):
     """Request keys with an expiry, answered from memory and kept in `seen_requests`.
 
-    The keys of the table are read once, at the first question; after that each key is
-    checked in memory and written to the table without waiting (`Store.write_soon`). The store
-    thread runs writes in order, so the key is committed before, or with, anything the request
-    itself writes: a crash can forget a key only together with all the request changed in the
-    store. One instance per store: two would not see each other's keys.
+    The keys of the table are read once, at the first question; after that a key seen here is
+    refused from memory, and a new one is inserted in the table (group-committed with the
+    writes of the moment): the table decides, so a request that reached two replicas (a
+    retry through another connection, a replay) is acted on by one only. The key is committed
+    before anything the request itself writes.
     """
 
     def __init__(self, store: Store) -> None:
@@ -50,19 +50,25 @@ class SeenRequests(Repository):
         forgot = self._forget_before(cutoff)
         if key in self._expiry:
             return False
+        # Remembered here at once (a second copy arriving meanwhile is a replay); the table
+        # decides, as another replica may have taken the same request.
         self._expiry[key] = until
         heapq.heappush(self._by_expiry, (until, key))
 
-        def remember(db: Database) -> None:
+        def remember(db: Database) -> bool:
             if forgot:
                 db.execute("DELETE FROM seen_requests WHERE expires_at < ?", [cutoff])
-            db.execute(
-                "INSERT INTO seen_requests (key, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                [key, until],
+            return bool(
+                db.execute(
+                    "INSERT INTO seen_requests (key, expires_at) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at "
+                    "WHERE seen_requests.expires_at < ?",
+                    [key, until, cutoff],
+                ).rowcount
+                == 1
             )
 
-        self._store.write_soon(remember)
-        return True
+        return await self._store.write(remember)
 
     def _forget_before(self, cutoff: str) -> bool:
         if self._expiry is None:
@@ -97,7 +103,12 @@ class OpenRequest(FrozenModel):
 
 
 class OpenRequests(Repository):
-    """The journal of requests in progress. Every method runs on the store thread."""
+    """The journal of requests in progress, each marked with the replica that took it. Every
+    method runs on the store thread."""
+
+    def __init__(self, store: Store, *, replica: str | None = None) -> None:
+        super().__init__(store)
+        self._replica = replica
 
     async def open(
         self,
@@ -113,31 +124,60 @@ class OpenRequests(Repository):
 
         def insert(db: Database) -> int:
             [(journal_id,)] = db.execute(
-                "INSERT INTO open_requests (received_at, actor, action, channel_id, ref) "
-                "VALUES (?, ?, ?, ?, ?) RETURNING id",
-                [at.isoformat(), actor, action, channel_id, ref],
+                "INSERT INTO open_requests (received_at, actor, action, channel_id, ref, replica) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                [at.isoformat(), actor, action, channel_id, ref, self._replica],
             ).fetchall()
             return int(journal_id)
 
         return await self._store.write(insert)
 
-    async def finish(self, journal_id: int, entry: AuditEntry) -> None:
+    async def finish(self, journal_id: int, entry: AuditEntry) -> bool:
         """The request ended: write its audit row and close it, in one transaction, so a crash
-        leaves it either open or audited, never both or neither."""
+        leaves it either open or audited, never both or neither. False (nothing written) when
+        it was closed already, by another replica that finished it after this one's death."""
 
-        def finish(db: Database) -> None:
+        def finish(db: Database) -> bool:
+            if db.execute("DELETE FROM open_requests WHERE id = ?", [journal_id]).rowcount != 1:
+                return False
             AuditLog.insert(db, entry)
-            db.execute("DELETE FROM open_requests WHERE id = ?", [journal_id])
+            return True
 
-        await self._store.write(finish)
+        return await self._store.write(finish)
 
-    async def left_open(self) -> list[OpenRequest]:
-        """Every request still open, oldest first: at start-up, those a crash cut short."""
+    async def left_open(self, *, replicas: list[str] | None = None) -> list[OpenRequest]:
+        """Every request still open, oldest first: at start-up, those a crash cut short. With
+        `replicas`, only those these replicas took (and those of the days before replicas)."""
+        sql = "SELECT id, received_at, actor, action, channel_id, ref FROM open_requests"
+        args: list[str] = []
+        if replicas is not None:
+            marks = ",".join("?" * len(replicas))
+            sql += f" WHERE replica IS NULL OR replica IN ({marks})" if replicas else ""
+            args = list(replicas)
+        return await self._store.call(all_rows(sql + " ORDER BY id", args, _open_request))
 
-        sql = (
-            "SELECT id, received_at, actor, action, channel_id, ref FROM open_requests ORDER BY id"
+    async def takers(self, ref: str) -> list[str]:
+        """The replicas with a request about `ref` open."""
+        return await self._store.call(
+            lambda db: [
+                r[0]
+                for r in db.execute(
+                    "SELECT replica FROM open_requests WHERE ref = ? AND replica IS NOT NULL",
+                    [ref],
+                ).fetchall()
+            ]
         )
-        return await self._store.call(all_rows(sql, [], _open_request))
+
+    async def replicas_with_open(self) -> list[str]:
+        """The replicas that have requests open."""
+        return await self._store.call(
+            lambda db: [
+                r[0]
+                for r in db.execute(
+                    "SELECT DISTINCT replica FROM open_requests WHERE replica IS NOT NULL"
+                ).fetchall()
+            ]
+        )
 
 
 def _open_request(r: tuple[Any, ...]) -> OpenRequest:

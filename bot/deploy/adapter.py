@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from bot.blocks import MAX_MESSAGE_TEXT, Blocks
@@ -32,6 +32,7 @@ from pipeline.kernel.config import Config
 from pipeline.kernel.errors import ChatOpsError, OutcomeUnknown, UpstreamError
 from pipeline.kernel.ports import Clock
 from pipeline.kernel.text import Line
+from pipeline.leases import Firings
 from pipeline.tasks import OwnedTasks
 from pipeline.watch import source_of
 from store.deploy.cards import CardViews
@@ -87,6 +88,23 @@ class SlackNotifier:
         self._progress: dict[str, Progress] = {}
         self._failed: dict[str, str | None] = {}
         self._listeners: list[Callable[[], None]] = []
+        self._may_draw: Callable[[Deployment], Awaitable[bool]] | None = None
+        self._owns: Callable[[str], bool] | None = None
+        self._firings: Firings | None = None
+
+    def speak_for(
+        self,
+        *,
+        owns: Callable[[str], bool],
+        may_draw: Callable[[Deployment], Awaitable[bool]],
+        firings: Firings,
+    ) -> None:
+        """Replicas: a card is drawn only where `may_draw(run)` (its run's owner, or anyone
+        while no replica owns it); `converge` redraws a card no replica here `owns` only after
+        claiming that drawing across replicas, so the sweeps of several replicas draw it once."""
+        self._owns = owns
+        self._may_draw = may_draw
+        self._firings = firings
 
     def on_change(self, listener: Callable[[], None]) -> None:
         """Call `listener` whenever a run changes (each redraw of a card): the App Home
@@ -304,6 +322,13 @@ class SlackNotifier:
             shown = await self._cards.shown(run.id)
             if shown is None or shown.digest != drawing:
                 behind += 1
+                if (
+                    self._firings is not None
+                    and self._owns is not None
+                    and not self._owns(run.id)
+                    and not await self._firings.claim(f"card:{run.id}", drawing)
+                ):
+                    continue  # another replica's sweep draws it
                 await self.redraw(run)
         return behind
 
@@ -315,6 +340,8 @@ class SlackNotifier:
             run = await self._deployments.get(deployment_id)
             if run is None:
                 return
+            if self._may_draw is not None and not await self._may_draw(run):
+                return  # its owner, another replica, draws it
             try:
                 await self._draw(run)
             except ChatOpsError as exc:

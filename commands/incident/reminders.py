@@ -14,7 +14,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from pipeline.kernel.config import Config
+from pipeline.kernel.config.incidents import Severity
 from pipeline.kernel.ports import Clock, IncidentChat, Reminder, TimerKind, Timers
+from pipeline.leases import Firings
 from store.incident.models import EventKind, Incident, IncidentEvent
 from store.incident.repository import Claim, Incidents
 
@@ -39,9 +41,12 @@ class Reminders:
         timers: Timers,
         clock: Clock,
         on_fired: Callable[[str, float], None] | None = None,
+        firings: Firings | None = None,
     ) -> None:
         """`on_fired(severity, late_s)` hears of each reminder posted, and how long after its
-        due time (the bot's metrics)."""
+        due time (the bot's metrics). With `firings` (replicas), each reminder is claimed
+        across replicas before anything else, so one replica posts it."""
+        self._firings = firings
         self._config = config
         self._on_fired = on_fired
         self._incidents = incidents
@@ -105,6 +110,30 @@ class Reminders:
         if due > now:
             self.arm(incident)
             return False
+        firing = reminder_timer(incident.id)
+        if self._firings is not None and not await self._firings.claim(firing, due):
+            return False  # another replica has it
+        try:
+            posted = await self._post(
+                incident, due=due, now=now, every_s=severity.update_every_s, severity=severity
+            )
+        except BaseException:
+            if self._firings is not None:
+                await self._firings.release(firing, due)
+            raise
+        if self._firings is not None:
+            await self._firings.done(firing, due)
+        return posted
+
+    async def _post(
+        self,
+        incident: Incident,
+        *,
+        due: datetime,
+        now: datetime,
+        every_s: float,
+        severity: Severity,
+    ) -> bool:
         claim = await self._incidents.claim_reminder(incident.id, due=due, token=self._token)
         if claim is Claim.BUSY:
             return False
@@ -112,7 +141,7 @@ class Reminders:
             key=f"{incident.id}@{due.isoformat()}",
             escalate=incident.unanswered_reminders >= 1,
             since_update_s=(now - incident.last_update_at).total_seconds(),
-            every_s=severity.update_every_s,
+            every_s=every_s,
             escalate_to=tuple(severity.escalate_to),
         )
         try:
@@ -127,7 +156,7 @@ class Reminders:
             raise
         # A full interval after this reminder, not after its due time: one posted late (the bot
         # was down, a post was retried) must not be followed at once by an escalation.
-        next_due = now + timedelta(seconds=severity.update_every_s)
+        next_due = now + timedelta(seconds=every_s)
         minutes = round(reminder.since_update_s / 60)
         event = IncidentEvent(
             at=now,

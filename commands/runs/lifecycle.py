@@ -12,7 +12,7 @@ here: Slack is reached through the `Notifier` port.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -229,15 +229,20 @@ class Runs:
 
     # -- requests a crash left without a card ----------------------------------------------
 
-    async def recover_orphans(self) -> list[str]:
+    async def recover_orphans(
+        self, *, elsewhere: Callable[[str], Awaitable[bool]] | None = None
+    ) -> list[str]:
         """Requests awaiting approval without a card, left by a process that died while posting
         it (start-up and the safety sweep): find the card in the channel or post it, then go on
         as the request would have; or cancel (expire, when the approval window has passed) and
         tell the requester. A request whose channel cannot be read is left for the next sweep.
-        Returns the ids dealt with."""
+        Returns the ids dealt with. `elsewhere(id)`: the request is still being handled by
+        another live replica (it is posting the card), so it is no orphan."""
         done: list[str] = []
         for run in await self._deployments.in_states([DeploymentState.AWAITING_APPROVAL]):
             if run.message_ts is not None or self._poster.is_posting(run.id):
+                continue
+            if elsewhere is not None and await elsewhere(run.id):
                 continue
             with self._poster.posting(run.id):
                 try:

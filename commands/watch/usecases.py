@@ -27,6 +27,7 @@ from pipeline.kernel.config.watch import WatchSettings
 from pipeline.kernel.errors import ChatOpsError, UpstreamError
 from pipeline.kernel.ports import Clock, TimerKind, Timers, WatchChat
 from pipeline.kernel.traffic import ServiceMetrics
+from pipeline.leases import Firings
 from pipeline.watch import Judgement, Regression, baseline_of, compare, judge, source_of
 from store.deploy.models import Deployment, DeploymentState
 from store.deploy.repository import Deployments
@@ -76,7 +77,11 @@ class PostDeployWatch:
         timers: Timers,
         clock: Clock,
         roll_back: RollBack | None = None,
+        firings: Firings | None = None,
     ) -> None:
+        """With `firings` (replicas), each check and each alert's post is claimed across
+        replicas first, so one replica does it."""
+        self._firings = firings
         self._roll_back = roll_back
         # Checks of several watches may run at once (their timers fire together); one poster
         # at a time keeps an unposted alert from being taken by two of them.
@@ -157,6 +162,19 @@ class PostDeployWatch:
         if now < watch.next_check_at:
             self._timers.arm(watch_timer(watch.id), watch.next_check_at)
             return
+        key, due = watch_timer(watch.id), watch.next_check_at
+        if self._firings is not None and not await self._firings.claim(key, due):
+            return  # another replica checks it
+        try:
+            await self._check(watch, now)
+        except BaseException:
+            if self._firings is not None:
+                await self._firings.release(key, due)
+            raise
+        if self._firings is not None:
+            await self._firings.done(key, due)
+
+    async def _check(self, watch: Watch, now: datetime) -> None:
         run = await self._deployments.get(watch.deployment_id)
         if run is None:
             await self._watches.end(watch.id, outcome="its run is gone")
@@ -312,10 +330,21 @@ class PostDeployWatch:
             run = await self._deployments.get(watch.deployment_id) if watch else None
             if watch is None or run is None:
                 continue
+            key = f"watch-alert:{alert.watch_id}:{alert.seq}"
+            if self._firings is not None and not await self._firings.claim(key, "posted"):
+                continue  # another replica posts it
             try:
-                posted += await self._post(run, watch, alert)
+                sent = await self._post(run, watch, alert)
             except UpstreamError:
                 log.warning("watch alert %s/%s not posted; kept", alert.watch_id, alert.seq)
+                sent = False
+            except BaseException:
+                if self._firings is not None:
+                    await self._firings.release(key, "posted")
+                raise
+            if self._firings is not None:
+                await (self._firings.done if sent else self._firings.release)(key, "posted")
+            posted += sent
         return posted
 
     async def _post(self, run: Deployment, watch: Watch, alert: WatchAlert) -> bool:

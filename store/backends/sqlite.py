@@ -6,7 +6,9 @@ SQL is SQLite's own dialect, so nothing is translated.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlite_utils
@@ -15,6 +17,33 @@ from store.database import Database
 from store.migrations import apply_migrations
 
 BUSY_TIMEOUT_MS = 5000
+
+
+class _Database(sqlite_utils.Database):
+    """A sqlite-utils Database whose transactions take the write lock when they begin
+    (`BEGIN IMMEDIATE`). Several processes (replicas) share one file in WAL mode: a deferred
+    transaction that read before writing would fail at once (SQLITE_BUSY_SNAPSHOT) when
+    another connection wrote meanwhile, where an immediate one waits its turn (busy_timeout)."""
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[sqlite_utils.Database]:
+        if self.conn.in_transaction:
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+            self.conn.execute("COMMIT")
+        except BaseException:
+            _roll_back(self.conn)
+            raise
+
+
+def _roll_back(conn: sqlite3.Connection) -> None:
+    """Undo the open transaction; nothing when an error already ended it."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 class SqliteBackend:
@@ -32,7 +61,7 @@ class SqliteBackend:
     def open(self) -> None:
         """Open (creating if needed) and migrate. On the store thread."""
         conn = sqlite3.connect(self._path, isolation_level=None)
-        db = sqlite_utils.Database(conn)
+        db = _Database(conn)
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if self._path != ":memory:":
             db.execute("PRAGMA journal_mode = WAL")

@@ -23,6 +23,7 @@ from store.deploy.models import (
     TargetStatus,
 )
 from store.deploy.rows import columns, deployment_row, load_deployment, target_row
+from store.leases import fenced
 from store.sql import all_rows, changes_one
 
 _IN_FLIGHT = tuple(s.value for s in DeploymentState if s.in_flight)
@@ -107,16 +108,20 @@ class Deployments(Repository):
         sets = ", ".join(f"{k} = ?" for k in values)
         marks = ",".join("?" * len(from_states))
         return await self._store.call(
-            changes_one(
-                f"UPDATE deployments SET {sets} WHERE id = ? AND state IN ({marks})",  # noqa: S608
-                [*values.values(), deployment_id, *(s.value for s in from_states)],
+            fenced(
+                changes_one(
+                    f"UPDATE deployments SET {sets} WHERE id = ? AND state IN ({marks})",  # noqa: S608
+                    [*values.values(), deployment_id, *(s.value for s in from_states)],
+                )
             )
         )
 
     async def set_fields(self, deployment_id: str, *, at: datetime, **fields: Any) -> None:
         """Update non-state columns (stage, message_ts, error)."""
         values = {"updated_at": at.isoformat(), **columns(fields)}
-        await self._store.call(lambda db: db.table("deployments").update(deployment_id, values))
+        await self._store.call(
+            fenced(lambda db: db.table("deployments").update(deployment_id, values))
+        )
 
     async def update_target(self, deployment_id: str, service: str, **fields: Any) -> None:
         values = columns(fields)
@@ -128,20 +133,22 @@ class Deployments(Repository):
                 [*values.values(), deployment_id, service],
             )
 
-        await self._store.call(update)
+        await self._store.call(fenced(update))
 
     async def record_event(self, event: StageEvent) -> None:
         await self._store.call(
-            lambda db: db.table("deployment_events").insert(
-                {
-                    "deployment_id": event.deployment_id,
-                    "at": event.at.isoformat(),
-                    "stage": event.stage,
-                    "service": event.service,
-                    "status": event.status,
-                    "detail": event.detail,
-                    "detail_line": event.detail_line,
-                }
+            fenced(
+                lambda db: db.table("deployment_events").insert(
+                    {
+                        "deployment_id": event.deployment_id,
+                        "at": event.at.isoformat(),
+                        "stage": event.stage,
+                        "service": event.service,
+                        "status": event.status,
+                        "detail": event.detail,
+                        "detail_line": event.detail_line,
+                    }
+                )
             )
         )
 
@@ -270,10 +277,12 @@ class Deployments(Repository):
         """Close a deploy's rollback window (once). False when it was closed already."""
 
         return await self._store.call(
-            changes_one(
-                "UPDATE deployments SET window_closed_at = ?, updated_at = ? "
-                "WHERE id = ? AND window_closed_at IS NULL AND rollback_deadline IS NOT NULL",
-                [at.isoformat(), at.isoformat(), deployment_id],
+            fenced(
+                changes_one(
+                    "UPDATE deployments SET window_closed_at = ?, updated_at = ? "
+                    "WHERE id = ? AND window_closed_at IS NULL AND rollback_deadline IS NOT NULL",
+                    [at.isoformat(), at.isoformat(), deployment_id],
+                )
             )
         )
 
@@ -304,7 +313,7 @@ class Deployments(Repository):
                 db.table("deployments").update(deployment_id, fields)
                 return load_deployment(db, deployment_id)
 
-        return await self._store.call(mark)
+        return await self._store.call(fenced(mark))
 
     async def running_for(self, environment: str, services: Iterable[str]) -> DeploymentId | None:
         """The id of an in-flight run in `environment` holding any of `services`, if one exists."""

@@ -10,15 +10,18 @@ so nothing is changed once an Abort was taken. A run's stages are read with the 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from store.database import Database
 from store.db import Repository
 from store.deploy.models import DeploymentState, ServiceFigures, StageStatus
 from store.deploy.rows import columns
+from store.leases import fenced
 from store.sql import changes_one
+
+T = TypeVar("T")
 
 # A steer or a promote applies only while the stage's run is running: an Abort moves the run
 # to rolling back first, in the same transaction as it marks the stage.
@@ -30,12 +33,16 @@ _RUN_IS = (
 class RolloutStages(Repository):
     """Repository of canary stages. Every method runs on the store thread."""
 
+    async def _write(self, fn: Callable[[Database], T]) -> T:
+        """A write of the run's own steps is fenced by its lease (`store.leases`)."""
+        return await self._store.call(fenced(fn))
+
     async def start(
         self, deployment_id: str, *, position: int, weight: int, bake_s: float, at: datetime
     ) -> bool:
         """Record the start of a canary stage, once. False when it had started already."""
 
-        return await self._store.call(
+        return await self._write(
             changes_one(
                 "INSERT INTO rollout_stages (deployment_id, position, weight, bake_s, "
                 "status, started_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -53,7 +60,7 @@ class RolloutStages(Repository):
     ) -> None:
         """Keep how much bake time a stage has used and the figures it saw last."""
         data = json.dumps({k: v.model_dump(mode="json") for k, v in figures.items()})
-        await self._store.call(
+        await self._write(
             lambda db: db.execute(
                 "UPDATE rollout_stages SET elapsed_s = ?, figures = ? "
                 "WHERE deployment_id = ? AND position = ?",
@@ -72,7 +79,7 @@ class RolloutStages(Repository):
     ) -> bool:
         """End a baking or held stage, once."""
 
-        return await self._store.call(
+        return await self._write(
             changes_one(
                 "UPDATE rollout_stages SET status = ?, ended_at = ?, detail = COALESCE(?, detail) "
                 "WHERE deployment_id = ? AND position = ? AND status IN (?, ?)",
@@ -101,7 +108,7 @@ class RolloutStages(Repository):
         values = {"status": to_status.value, **columns(fields)}
 
         sets = ", ".join(f"{k} = ?" for k in values)
-        return await self._store.call(
+        return await self._write(
             changes_one(
                 f"UPDATE rollout_stages SET {sets} "  # noqa: S608
                 "WHERE deployment_id = ? AND position = ? AND status = ? AND ended_at IS NULL "
@@ -119,7 +126,7 @@ class RolloutStages(Repository):
     async def promote(self, deployment_id: str, *, position: int, by: str) -> bool:
         """Ask a running stage to end its bake now (once)."""
 
-        return await self._store.call(
+        return await self._write(
             changes_one(
                 "UPDATE rollout_stages SET promoted_by = ? WHERE deployment_id = ? "  # noqa: S608
                 "AND position = ? AND ended_at IS NULL AND promoted_by IS NULL "
@@ -179,4 +186,4 @@ class RolloutStages(Repository):
                 )
                 return True
 
-        return await self._store.call(abort)
+        return await self._write(abort)
