@@ -7,8 +7,9 @@ in `store.backends`, one module per engine, never here or in a repository.
 
 Writing SQL for both: `INSERT ... ON CONFLICT DO NOTHING` (or `DO UPDATE`), not `INSERT OR`;
 `RETURNING id`, not `lastrowid`; `LIKE` with the case the code wrote (PostgreSQL's is
-case-sensitive); and `NULLS FIRST`/`NULLS LAST` when ordering by a column that may be NULL
-(the engines sort NULL at opposite ends).
+case-sensitive); `NULLS FIRST`/`NULLS LAST` when ordering by a column that may be NULL
+(the engines sort NULL at opposite ends); an `INSERT` names its columns (PostgreSQL's tables
+carry a `rowid` column first); and column types in capitals (`TEXT`, `INTEGER`, `REAL`).
 """
 
 from __future__ import annotations

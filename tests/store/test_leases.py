@@ -69,7 +69,7 @@ async def test_a_write_fenced_by_an_old_generation_is_refused_and_changes_nothin
         extend=lambda: ((T0 + timedelta(seconds=TTL_S)).isoformat(), lambda: None),
         lost=lambda: lost.append(True),
     )
-    write = fenced(lambda db: db.execute("INSERT INTO notes VALUES ('from ra')"))
+    write = fenced(lambda db: db.execute("INSERT INTO notes (text) VALUES ('from ra')"))
     FENCE.set(fence)
     try:
         await stores[0].call(write)

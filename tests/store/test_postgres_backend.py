@@ -151,6 +151,9 @@ def test_the_dialect_translates_only_outside_quotes() -> None:
     assert "rowid" not in to_postgres(
         "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, n TEXT)"
     )
+    assert to_postgres("ALTER TABLE t ADD COLUMN text TEXT") == (
+        'ALTER TABLE t ADD COLUMN text TEXT COLLATE "C"'
+    )
 
 
 async def test_asking_for_no_states_or_no_services_finds_nothing(database: Path | str) -> None:
