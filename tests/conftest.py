@@ -28,7 +28,7 @@ from tests.fakes.clock import FakeClock
 from tests.fakes.ecs import FakeEcs
 from tests.fakes.ecs_world import REGION, REPO, EcsWorld
 from tests.fakes.health import FakeHealth
-from tests.fakes.postgres import SKIP_REASON, PostgresCluster, find_binaries
+from tests.fakes.postgres import SKIP_REASON, PostgresCluster, find_binaries, start_cluster
 from tests.fakes.slack_api import FakeSlack
 
 SERVICES = ("api-gateway", "auth-svc", "market-svc")
@@ -118,7 +118,7 @@ def postgres() -> Iterator[PostgresCluster]:
     binaries = find_binaries()
     if binaries is None:
         pytest.skip(SKIP_REASON)
-    cluster = PostgresCluster.start(binaries)
+    cluster = start_cluster(binaries)
     yield cluster
     cluster.stop()
 
