@@ -169,7 +169,7 @@ class PostgresCluster:
         kept open for the session."""
         if self._admin is None or self._admin.closed:
             self._admin = psycopg.connect(self.url("postgres"), autocommit=True)
-        self._admin.execute(sql)  # type: ignore[arg-type]
+        self._admin.execute(sql)
 
     def database(self, name: str, *, template: str | None = None) -> str:
         """Create database `name` (a copy of `template`, when given) and return its URL.
