@@ -19,13 +19,15 @@ from typing import TYPE_CHECKING
 from bot.logs import configure_logging
 from bot.main import main as bot_main
 from sandbox.config import EXAMPLE, ExampleMissing
-from sandbox.environment import real_credentials
+from sandbox.environment import pg_bin, real_credentials
 from sandbox.people import APPROVERS, DEPLOYS, REQUESTER
+from sandbox.postgres import DEBIAN_PACKAGE, find_binaries
 
 if TYPE_CHECKING:
     from sandbox.stack import Options, Sandbox
 
 EXIT_REFUSED = 2
+MAX_REPLICAS = 5
 SANDBOX_HELP = (
     "try the bot on this machine: a Slack-like page, a local AWS (moto) and demo services"
 )
@@ -68,7 +70,25 @@ def _parser() -> argparse.ArgumentParser:
         help="start even though Slack or AWS credentials are set (the sandbox never uses them)",
     )
     parser.add_argument("--log-level", default="WARNING", help="default: WARNING")
+    parser.add_argument(
+        "--replicas",
+        type=_replica_count,
+        default=1,
+        metavar="N",
+        help="run N replicas of the bot on a throwaway PostgreSQL (needs PostgreSQL installed); "
+        "the page shows who owns each run and can kill a replica (default: 1, on SQLite)",
+    )
     return parser
+
+
+def _replica_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 1 <= count <= MAX_REPLICAS:
+        raise argparse.ArgumentTypeError(f"from 1 to {MAX_REPLICAS}, not {count}")
+    return count
 
 
 def tour(url: str) -> list[str]:
@@ -95,8 +115,17 @@ def sandbox(argv: Sequence[str]) -> int:
             file=sys.stderr,
         )
         return EXIT_REFUSED
+    if args.replicas > 1 and find_binaries(pg_bin()) is None:
+        print(
+            f"chatops-bot sandbox --replicas {args.replicas} needs PostgreSQL, and none is "
+            "installed (no initdb and postgres under /usr/lib/postgresql/*/bin, on PATH or in "
+            f"$PG_BIN). On Debian or Ubuntu: apt-get install {DEBIAN_PACKAGE}. "
+            "Without --replicas the sandbox runs one bot on SQLite.",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
     try:
-        from sandbox.stack import Options  # moto loads only for the sandbox
+        from sandbox.stack import Options, PostgresMissing  # moto loads only for the sandbox
     except ModuleNotFoundError as exc:
         print(
             f"chatops-bot sandbox needs {exc.name}: pip install 'chatops-bot[sandbox]' "
@@ -106,11 +135,15 @@ def sandbox(argv: Sequence[str]) -> int:
         return EXIT_REFUSED
     configure_logging(args.log_level)
     options = Options(
-        directory=args.dir, port=args.port, example=args.example, log_level=args.log_level
+        directory=args.dir,
+        port=args.port,
+        example=args.example,
+        log_level=args.log_level,
+        replicas=args.replicas,
     )
     try:
         asyncio.run(run(options))
-    except ExampleMissing as exc:
+    except (ExampleMissing, PostgresMissing) as exc:
         print(f"chatops-bot sandbox cannot start: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     except OSError as exc:
@@ -144,13 +177,28 @@ async def run(options: Options, *, stop: asyncio.Event | None = None) -> None:
     print("Sandbox stopped.", flush=True)
 
 
+def _database(running: Sandbox) -> str:
+    if running.database_url is None:
+        return str(running.db_path)
+    return "postgresql://" + running.database_url.rsplit("@", 1)[-1]  # no password shown
+
+
 def _announce(running: Sandbox) -> None:
+    replicas = []
+    if running.replicas is not None:
+        names = ", ".join(running.replicas.replicas)
+        replicas = [
+            f"Replicas: {names}, each logging to <name>.log in the sandbox directory. The "
+            "page's Replicas panel shows who owns each run: Kill one mid-deploy and watch "
+            "another take over.",
+        ]
     lines = [
         "chatops-bot sandbox: a local Slack, a local AWS (moto) and demo services, on this "
         "machine only.",
         *tour(running.url),
-        f"Config: {running.config_path}  Database: {running.db_path}",
+        f"Config: {running.config_path}  Database: {_database(running)}",
         f"Metrics: {running.bot_url}/metrics",
+        *replicas,
         "Ctrl-C stops everything.",
     ]
     print("\n".join(lines), flush=True)

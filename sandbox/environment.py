@@ -96,6 +96,7 @@ def write_doctor_env(
     slack_api_url: str,
     config_path: Path,
     db_path: Path,
+    database_url: str | None = None,
 ) -> Path:
     """`directory/doctor.env`: what `chatops-bot doctor --env-file` needs to check the running
     sandbox (its Slack, its moto, its config and database). The local Slack takes any token."""
@@ -104,8 +105,28 @@ def write_doctor_env(
         "SLACK_BOT_TOKEN": "xoxb-sandbox-doctor",
         "SLACK_API_URL": slack_api_url,
         "CHATOPS_CONFIG": str(config_path),
-        "CHATOPS_DB": str(db_path),
     }
+    if database_url is None:
+        values["CHATOPS_DB"] = str(db_path)
+    else:  # the replicas' PostgreSQL (`--replicas N`)
+        values["CHATOPS_DATABASE_URL"] = database_url
     path = directory / DOCTOR_ENV
     path.write_text("".join(f"{k}={v}\n" for k, v in values.items()), encoding="utf-8")
     return path
+
+
+def pg_bin() -> str | None:
+    """`$PG_BIN`: a folder holding PostgreSQL's initdb and postgres, when set."""
+    return os.environ.get("PG_BIN") or None
+
+
+def child_environment(values: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a replica's process (`--replicas N`): this process's (within
+    `isolated`, so AWS is moto), with none of the caller's Slack or chatops settings, and
+    `values` on top."""
+    kept = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("SLACK_", "CHATOPS_")) and name != "PORT"
+    }
+    return {**kept, **values}

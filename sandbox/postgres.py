@@ -32,6 +32,7 @@ USER = "chatops"
 # The cluster trusts connections from this machine, so the password in its URLs is any word.
 DEFAULT_PASSWORD = "local-trust"  # noqa: S105 - the server trusts 127.0.0.1; no secret
 DEBIAN_PACKAGE = "postgresql"
+DEBIAN = Path("/usr/lib/postgresql")  # where the package puts each version's bin/
 START_TIMEOUT_S = 30
 # mkdtemp makes a folder of its own (mode 0700) in it, as in /tmp.
 MEMORY = Path("/dev/shm")  # noqa: S108
@@ -44,7 +45,7 @@ def find_binaries(pg_bin: str | None = None) -> Path | None:
     if pg_bin:
         candidates.append(Path(pg_bin))
     debian = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin"),
+        DEBIAN.glob("*/bin"),
         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
         reverse=True,
     )

@@ -28,8 +28,10 @@ from pipeline.kernel.clock import SystemClock
 from pipeline.kernel.config import Config, load_config
 from sandbox.aws import CanaryArns, Estate, LocalAws
 from sandbox.config import CANARIES, EXAMPLE, Json, read_example, sandbox_config, to_toml
-from sandbox.environment import isolated, write_doctor_env
+from sandbox.environment import child_environment, isolated, pg_bin, write_doctor_env
 from sandbox.people import DEPLOYS, GROUPS, PEOPLE, REQUESTER, ROOMS, group_members, users
+from sandbox.postgres import DEBIAN_PACKAGE, PostgresCluster, find_binaries
+from sandbox.replicas import BalancedDelivery, Replicas, replica_names
 from sandbox.services import DemoServices
 from sandbox.slack import AppDelivery, LocalSlack
 from sandbox.web import Page
@@ -69,6 +71,10 @@ class Options:
     example: Path = EXAMPLE
     log_level: str = "WARNING"
     canary_bakes: tuple[str, ...] | None = None  # one per stage; None: the sandbox's own
+    # `--replicas N`: N > 1 runs N bot processes on a throwaway PostgreSQL, with short leases.
+    replicas: int = 1
+    lease_ttl_s: float = 6.0
+    lease_renew_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,8 @@ class Sandbox:
     config: Config
     config_path: Path
     db_path: Path
+    replicas: Replicas | None = None  # with `--replicas N` (N > 1)
+    database_url: str | None = None  # the replicas' PostgreSQL
 
 
 def _listening_socket() -> socket.socket:
@@ -114,6 +122,7 @@ async def open_sandbox(options: Options | None = None) -> AsyncIterator[Sandbox]
         stale.unlink()
     example = read_example(options.example)
     async with AsyncExitStack() as stack:
+        database = await _postgres_soon(stack, options)  # None without --replicas
         services = DemoServices(host=HOST)
         await services.start()
         stack.push_async_callback(services.close)
@@ -138,14 +147,22 @@ async def open_sandbox(options: Options | None = None) -> AsyncIterator[Sandbox]
         _seed_rooms(slack)
 
         db_path = directory / "chatops.db"
-        bot_url, signing_secret = await _start_bot(
-            stack,
-            slack=slack,
-            config=config,
-            config_path=config_path,
-            db_path=db_path,
-            options=options,
-        )
+        replicas: Replicas | None = None
+        if options.replicas > 1:
+            assert database is not None
+            replicas, signing_secret = await _start_replicas(
+                stack, database, slack=slack, config_path=config_path, options=options
+            )
+            bot_url = replicas.live()[0].url
+        else:
+            bot_url, signing_secret = await _start_bot(
+                stack,
+                slack=slack,
+                config=config,
+                config_path=config_path,
+                db_path=db_path,
+                options=options,
+            )
 
         doctor_env = write_doctor_env(
             directory,
@@ -154,10 +171,13 @@ async def open_sandbox(options: Options | None = None) -> AsyncIterator[Sandbox]
             slack_api_url=slack.api_url,
             config_path=config_path,
             db_path=db_path,
+            database_url=None if replicas is None else replicas.database_url,
         )
         stack.callback(doctor_env.unlink, missing_ok=True)
-        delivery = AppDelivery(
-            slack, request_url=bot_url + EVENTS_PATH, signing_secret=signing_secret
+        delivery = (
+            AppDelivery(slack, request_url=bot_url + EVENTS_PATH, signing_secret=signing_secret)
+            if replicas is None
+            else BalancedDelivery(slack, replicas, signing_secret=signing_secret)
         )
         stack.push_async_callback(delivery.close)
         page = Page(
@@ -170,6 +190,7 @@ async def open_sandbox(options: Options | None = None) -> AsyncIterator[Sandbox]
             home=DEPLOYS.id,
             host=HOST,
             port=options.port,
+            replicas=replicas,
         )
         await page.start()
         stack.push_async_callback(page.close)
@@ -183,6 +204,8 @@ async def open_sandbox(options: Options | None = None) -> AsyncIterator[Sandbox]
             config=config,
             config_path=config_path,
             db_path=db_path,
+            replicas=replicas,
+            database_url=None if replicas is None else replicas.database_url,
         )
 
 
@@ -237,3 +260,78 @@ async def _start_bot(
     stack.push_async_callback(runner.cleanup)
     await web.SockSite(runner, bot_socket).start()
     return f"http://{HOST}:{settings.port}", signing_secret
+
+
+class PostgresMissing(Exception):
+    """`--replicas N` needs PostgreSQL's binaries, and none were found."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "--replicas needs PostgreSQL: no initdb and postgres under /usr/lib/postgresql/*/bin, "
+            f"on PATH or in $PG_BIN. On Debian or Ubuntu: apt-get install {DEBIAN_PACKAGE}"
+        )
+
+
+async def _postgres_soon(
+    stack: AsyncExitStack, options: Options
+) -> asyncio.Task[PostgresCluster] | None:
+    """With `--replicas N` (N > 1), a throwaway PostgreSQL cluster starting (initdb, about 2 s)
+    while the rest of the sandbox starts; `stack` stops it last. None for one bot."""
+    if options.replicas <= 1:
+        return None
+    binaries = find_binaries(pg_bin())
+    if binaries is None:
+        raise PostgresMissing
+    starting = asyncio.create_task(
+        asyncio.to_thread(PostgresCluster.start, binaries, password=secrets.token_hex(8))
+    )
+
+    async def stop() -> None:
+        try:
+            cluster = await starting  # a start under way is let finish, then stopped
+        except Exception:  # noqa: BLE001 - it did not start; whoever awaited it was told
+            return
+        await asyncio.to_thread(cluster.stop)
+
+    stack.push_async_callback(stop)
+    return starting
+
+
+async def _start_replicas(
+    stack: AsyncExitStack,
+    database: asyncio.Task[PostgresCluster],
+    *,
+    slack: LocalSlack,
+    config_path: Path,
+    options: Options,
+) -> tuple[Replicas, str]:
+    """`options.replicas` `chatops-bot serve` processes on one database of the cluster, each on
+    its own port; (the replicas, their signing secret). `stack` stops them."""
+    directory = options.directory.resolve()
+    cluster = await database
+    database_url = await asyncio.to_thread(cluster.database, "chatops")
+    signing_secret = secrets.token_hex(16)
+    env = child_environment(
+        {
+            "SLACK_BOT_TOKEN": f"xoxb-sandbox-{secrets.token_hex(8)}",
+            "SLACK_SIGNING_SECRET": signing_secret,
+            "SLACK_API_URL": slack.api_url,
+            "CHATOPS_CONFIG": str(config_path),
+            "CHATOPS_DATABASE_URL": database_url,
+            "CHATOPS_HOST": HOST,
+            "CHATOPS_SHUTDOWN_GRACE_S": str(SHUTDOWN_GRACE_S),
+            "CHATOPS_LOG_LEVEL": options.log_level,
+            "CHATOPS_LEASE_TTL_S": str(options.lease_ttl_s),
+            "CHATOPS_LEASE_RENEW_S": str(options.lease_renew_s),
+        }
+    )
+    replicas = Replicas(
+        replica_names(options.replicas),
+        env=env,
+        directory=directory,
+        database_url=database_url,
+        events_path=EVENTS_PATH,
+    )
+    stack.push_async_callback(replicas.close)
+    await replicas.start_all()
+    return replicas, signing_secret

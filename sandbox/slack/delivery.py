@@ -101,7 +101,7 @@ class AppDelivery:
         # aiohttp warns when a large body is sent as bytes rather than a stream.
         data = io.BytesIO(raw) if len(raw) > LARGE_BODY else raw
         async with self._session_or_new().post(
-            self.request_url, data=data, headers={"Content-Type": content_type, **headers}
+            self.target(), data=data, headers={"Content-Type": content_type, **headers}
         ) as resp:
             text = await resp.text()
         if not text.strip():
@@ -110,6 +110,11 @@ class AppDelivery:
             return Ack(resp.status, json.loads(text))
         except ValueError:
             return Ack(resp.status, text)
+
+    def target(self) -> str:
+        """Where the next request goes: the app's events URL (a load balancer picks one of
+        several: `sandbox.replicas.BalancedDelivery`)."""
+        return self.request_url
 
     async def send_form(self, fields: dict[str, str]) -> Ack:
         body = urlencode(fields)

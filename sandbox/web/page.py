@@ -22,6 +22,7 @@ import aiohttp
 from aiohttp import web
 
 from sandbox.people import Person
+from sandbox.replicas import Replicas
 from sandbox.services import DemoServices, Mode
 from sandbox.slack import AppDelivery, LocalSlack, SlackError
 from sandbox.web.messages import Timeline, view_summary
@@ -56,6 +57,7 @@ class Page:
         home: str,
         host: str = "127.0.0.1",
         port: int = 0,
+        replicas: Replicas | None = None,
     ) -> None:
         self.slack = slack
         self.delivery = delivery
@@ -63,6 +65,7 @@ class Page:
         self.people = list(people)
         self.commands = tuple(commands)
         self.home = home
+        self.replicas = replicas
         self.timeline = Timeline(slack.workspace, groups=groups)
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None
@@ -96,9 +99,14 @@ class Page:
         app.router.add_get("/api/services", self._services)
         app.router.add_post("/api/services/fault", self._fault)
         app.router.add_get("/api/events", self._events)
+        app.router.add_get("/api/replicas", self._replicas)
+        app.router.add_post("/api/replicas/kill", self._kill_replica)
+        app.router.add_post("/api/replicas/start", self._start_replica)
         queue = self.slack.subscribe()
         self._forwarder = asyncio.create_task(self._forward(queue))
         self.services.on_change = lambda: self._notify({"kind": "services"})
+        if self.replicas is not None:
+            self.replicas.on_change = lambda: self._notify({"kind": "replicas"})
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
@@ -425,6 +433,38 @@ class Page:
         except ValueError:
             raise web.HTTPBadRequest(text="unknown mode") from None
         self.services.set_fault(service, version, mode)
+        return web.json_response({"ok": True})
+
+    # Replicas (`--replicas N`)
+
+    async def _replicas(self, request: web.Request) -> web.Response:
+        """Each replica's state and the newest runs' owners (the `leases` table); `replicas`
+        is null when the sandbox runs one bot."""
+        if self.replicas is None:
+            return web.json_response({"replicas": None, "runs": []})
+        return web.json_response(await self.replicas.leases())
+
+    def _replica_named(self, body: dict[str, Any]) -> str:
+        name = str(body.get("replica", ""))
+        if self.replicas is None or name not in self.replicas.replicas:
+            raise web.HTTPBadRequest(text="unknown replica")
+        return name
+
+    async def _kill_replica(self, request: web.Request) -> web.Response:
+        """Kill a replica abruptly (SIGKILL): its leases are not given up; they lapse."""
+        name = self._replica_named(await self._json(request))
+        assert self.replicas is not None
+        await self.replicas.kill(name)
+        return web.json_response({"ok": True})
+
+    async def _start_replica(self, request: web.Request) -> web.Response:
+        """Start a killed replica again, under its id; answers once it serves."""
+        name = self._replica_named(await self._json(request))
+        assert self.replicas is not None
+        try:
+            await self.replicas.start(name)
+        except RuntimeError as exc:
+            return web.json_response({"ok": False, "error": str(exc)})
         return web.json_response({"ok": True})
 
     # Live updates

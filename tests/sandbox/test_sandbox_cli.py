@@ -98,3 +98,27 @@ def test_from_a_clean_environment_it_serves_the_page_and_stops_on_ctrl_c(tmp_pat
     assert out.strip().endswith("Sandbox stopped.")
     assert "Traceback" not in err
     assert (tmp_path / "sb" / "chatops.toml").is_file()
+
+
+def test_replicas_without_postgresql_installed_say_which_package_and_exit_non_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sandbox.postgres.DEBIAN", tmp_path / "no-postgresql")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("PG_BIN", raising=False)
+
+    status = main(["sandbox", "--ignore-credentials", "--replicas", "2", "--port", "0"])
+
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "--replicas 2 needs PostgreSQL" in err
+    assert "apt-get install postgresql" in err
+    assert not (tmp_path / ".sandbox").exists()  # nothing was started
+
+
+def test_replicas_must_be_a_small_positive_number(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["sandbox", "--replicas", "0"])
+
+    assert exited.value.code == 2
+    assert "--replicas: from 1 to 5, not 0" in capsys.readouterr().err

@@ -413,6 +413,78 @@ async function loadServices() {
   $("records-none").hidden = data.records.length > 0;
 }
 
+// Replicas (`--replicas N`): each one's state with Kill / Start, and who owns each run
+
+function row(cells, header) {
+  const tr = document.createElement("tr");
+  for (const content of cells) {
+    const td = document.createElement(header ? "th" : "td");
+    if (content instanceof Node) td.append(content);
+    else td.textContent = content;
+    tr.append(td);
+  }
+  return tr;
+}
+
+function badge(text, className) {
+  const span = document.createElement("span");
+  span.className = className;
+  span.textContent = text;
+  return span;
+}
+
+function leaseLeft(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  return seconds >= 0 ? `${seconds.toFixed(1)} s left` : `lapsed ${(-seconds).toFixed(1)} s ago`;
+}
+
+async function replicaButton(replica, verb) {
+  try {
+    const result = await api(`/api/replicas/${verb}`, { replica });
+    if (!result.ok) toast(result.error || `could not ${verb} ${replica}`);
+  } catch (error) {
+    toast(String(error));
+  }
+  loadReplicas();
+}
+
+async function loadReplicas() {
+  const data = await api("/api/replicas");
+  const pane = $("replicas-pane");
+  pane.hidden = !data.replicas;
+  if (!data.replicas) return false;
+  const table = $("replicas");
+  table.replaceChildren(row(["Replica", "State", "Presence", ""], true));
+  for (const replica of data.replicas) {
+    const button = document.createElement("button");
+    button.type = "button";
+    const killed = replica.state === "killed";
+    button.className = killed ? "btn btn-primary" : "btn btn-danger";
+    button.textContent = killed ? "Start" : "Kill";
+    button.disabled = replica.state === "starting";
+    button.dataset.replica = replica.name;
+    button.addEventListener("click", () => {
+      button.disabled = true;
+      replicaButton(replica.name, killed ? "start" : "kill");
+    });
+    const tr = row([replica.name, badge(replica.state, `state ${replica.state}`),
+      leaseLeft(replica.presence_s), button]);
+    tr.dataset.replica = replica.name;
+    table.append(tr);
+  }
+  const leases = $("leases");
+  leases.replaceChildren(row(["Run", "Services", "State", "Owner", "Lease"], true));
+  for (const run of data.runs) {
+    const lease = badge(leaseLeft(run.lease_s), run.lease_s !== null && run.lease_s < 0 ? "lapsed" : "");
+    const owner = run.owner ? `${run.owner} (gen ${run.generation})` : "–";
+    const tr = row([`${run.environment} ${run.id.slice(0, 8)}`, run.services, run.state, owner, lease]);
+    tr.dataset.run = run.id;
+    leases.append(tr);
+  }
+  if (!data.runs.length) leases.append(row(["No run yet: type /deploy production all.", "", "", "", ""]));
+  return true;
+}
+
 // Live updates
 
 let soon = null;
@@ -429,6 +501,10 @@ async function refreshAll() {
 }
 
 function refreshSoon(event) {
+  if (event && event.kind === "replicas") {
+    loadReplicas().catch(() => {});
+    return;
+  }
   if (event && event.kind === "services") {
     if (!servicesSoon) {
       servicesSoon = setTimeout(() => { servicesSoon = null; loadServices().catch(() => {}); }, 300);
@@ -464,6 +540,10 @@ async function start() {
   // What AWS holds (ECS versions, weights, the S3 records) also changes without a Slack
   // event, as when a run writes its records after its last message: look every 2 s too.
   setInterval(() => { if (!document.hidden) loadServices().catch(() => {}); }, 2000);
+  // The leases change in the database, with no event: with replicas, look every second.
+  if (await loadReplicas().catch(() => false)) {
+    setInterval(() => { if (!document.hidden) loadReplicas().catch(() => {}); }, 1000);
+  }
   $("composer-text").focus();
 }
 
