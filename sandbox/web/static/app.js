@@ -473,15 +473,22 @@ async function loadReplicas() {
     table.append(tr);
   }
   const leases = $("leases");
-  leases.replaceChildren(row(["Run", "Services", "State", "Owner", "Lease"], true));
+  leases.replaceChildren(row(["Run", "State", "Owner", "Lease"], true));
   for (const run of data.runs) {
-    const lease = badge(leaseLeft(run.lease_s), run.lease_s !== null && run.lease_s < 0 ? "lapsed" : "");
-    const owner = run.owner ? `${run.owner} (gen ${run.generation})` : "–";
-    const tr = row([`${run.environment} ${run.id.slice(0, 8)}`, run.services, run.state, owner, lease]);
+    const what = document.createElement("div");
+    what.append(badge(run.id, "ver"));
+    const services = run.services.split(", ").filter(Boolean);
+    const where = services.length > 2 ? `${services.length} services` : services.join(", ");
+    what.append(badge(`${run.environment}: ${where}`, "run-where"));
+    what.title = `${run.environment}: ${run.services}`;
+    const owner = run.owner ? `${run.owner} · gen ${run.generation}` : "none";
+    const lapsed = run.lease_s !== null && run.lease_s < 0;
+    const lease = badge(run.owner ? leaseLeft(run.lease_s) : "released", lapsed ? "lapsed" : "");
+    const tr = row([what, run.state, owner, lease]);
     tr.dataset.run = run.id;
     leases.append(tr);
   }
-  if (!data.runs.length) leases.append(row(["No run yet: type /deploy production all.", "", "", "", ""]));
+  if (!data.runs.length) leases.append(row(["No run yet: type /deploy production all.", "", "", ""]));
   return true;
 }
 
