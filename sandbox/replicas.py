@@ -57,7 +57,8 @@ def _free_port() -> int:
 
 @dataclass
 class Replica:
-    """One `chatops-bot serve` process; `state` is `starting`, `live` or `killed`."""
+    """One `chatops-bot serve` process; `state` is `starting`, `live` or `killed` (`shown`
+    adds `exited`: live, but its process ended on its own)."""
 
     name: str
     log: Path
@@ -73,6 +74,10 @@ class Replica:
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.returncode is None
+
+    @property
+    def shown(self) -> str:
+        return "exited" if self.state == "live" and not self.running else self.state
 
 
 @dataclass
@@ -106,7 +111,7 @@ class Replicas:
         replica = self.get(name)
         if replica.running:
             return
-        replica.port = _free_port()
+        replica.port = replica.port or _free_port()  # a restart keeps its address
         replica.state = "starting"
         self.on_change()
         env = {**self.env, "CHATOPS_REPLICA_ID": name, "PORT": str(replica.port)}
@@ -202,7 +207,7 @@ class Replicas:
             "replicas": [
                 {
                     "name": r.name,
-                    "state": r.state,
+                    "state": r.shown,
                     "url": r.url if r.port else None,
                     "presence_s": held.get(f"replica:{r.name}"),
                 }

@@ -458,7 +458,7 @@ async function loadReplicas() {
   for (const replica of data.replicas) {
     const button = document.createElement("button");
     button.type = "button";
-    const killed = replica.state === "killed";
+    const killed = replica.state === "killed" || replica.state === "exited";
     button.className = killed ? "btn btn-primary" : "btn btn-danger";
     button.textContent = killed ? "Start" : "Kill";
     button.disabled = replica.state === "starting";
