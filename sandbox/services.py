@@ -21,7 +21,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
@@ -48,6 +48,7 @@ ERROR_SHARE: Final = 0.2
 ANSWER_S: Final = 0.05
 TRAFFIC_EVERY_S: Final = 1.0
 NAMESPACE: Final = "AWS/ApplicationELB"
+PUT_AT_MOST: Final = 1000  # datapoints in one PutMetricData, as CloudWatch allows
 # The other services' own traffic and every ECS service's utilisation, for the watch after a
 # deploy (which reads whole minutes): reported less often, so moto's CloudWatch stays quick.
 SERVICE_EVERY_S: Final = 10.0
@@ -229,6 +230,7 @@ class AlbTraffic:
         self._services: list[ServiceArns] | None = None  # read from moto at the first tick
         self._mode_of = mode_of
         self._last_services: datetime | None = None
+        self._last_tick: datetime | None = None
         # (environment, service, version) -> since when it takes all its service's traffic.
         self._full_since: dict[tuple[str, str, str | None], datetime] = {}
         # What this tick judged, and which of those take all their service's traffic.
@@ -241,37 +243,65 @@ class AlbTraffic:
         return list(self._services or ())
 
     def tick(self, now: datetime | None = None) -> None:
+        self.ticks([now or datetime.now(UTC)])
+
+    def catch_up(self, until: datetime) -> None:
+        """Every tick from the last one to `until`, `TRAFFIC_EVERY_S` apart (the first tick:
+        `until` itself), for a sandbox on virtual time whose clock has moved to `until`."""
+        last = self._last_tick
+        if last is None:
+            self.ticks([until])
+            return
+        step = timedelta(seconds=TRAFFIC_EVERY_S)
+        times = []
+        while last + step <= until:
+            last += step
+            times.append(last)
+        if times:
+            self.ticks(times)
+
+    def ticks(self, times: Sequence[datetime]) -> None:
+        """The figures of a tick at each of `times` (in order), from what ECS and the listeners
+        hold now, put to CloudWatch in as few calls as it takes."""
         if self._services is None:
             self._services = service_arns(self._estate, self._aws.client)
         register_targets(self._estate, self._aws.client)
-        at = now or datetime.now(UTC)
-        due = self._last_services is None or (
-            (at - self._last_services).total_seconds() >= SERVICE_EVERY_S
-        )
-        if due:
-            self._last_services = at
-        self._seen.clear()
-        self._full.clear()
-        for cluster in self._estate.clusters:
-            environment = cluster.environment
-            if not due and not any(a.canary.environment == environment for a in self._canaries):
-                continue
-            snap = self._versions.snapshot(environment)
-            alb = self._canary_figures(environment, snap, at)
-            ecs: list[Any] = []
+        snaps: dict[str, Snapshot] = {}
+        figures: dict[tuple[str, str], list[Any]] = {}  # (region, namespace) -> datapoints
+        for at in times:
+            self._last_tick = at
+            due = self._last_services is None or (
+                (at - self._last_services).total_seconds() >= SERVICE_EVERY_S
+            )
             if due:
-                alb += self._service_figures(environment, snap, at)
-                ecs = _utilisation(self._estate, environment, snap, at)
-            cloudwatch = self._aws.client("cloudwatch", cluster.region)
-            if alb:
-                cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=alb)
-            if ecs:
-                cloudwatch.put_metric_data(Namespace=ECS_NAMESPACE, MetricData=ecs)
-        # A version no longer taking all the traffic starts over (a later deploy of it too).
-        seen = {(e, s) for e, s, _ in self._seen}
-        self._full_since = {
-            k: v for k, v in self._full_since.items() if k in self._full or k[:2] not in seen
-        }
+                self._last_services = at
+            self._seen.clear()
+            self._full.clear()
+            for cluster in self._estate.clusters:
+                environment = cluster.environment
+                canaries = any(a.canary.environment == environment for a in self._canaries)
+                if not due and not canaries:
+                    continue
+                if environment not in snaps:
+                    snaps[environment] = self._versions.snapshot(environment)
+                snap = snaps[environment]
+                alb = self._canary_figures(environment, snap, at)
+                ecs: list[Any] = []
+                if due:
+                    alb += self._service_figures(environment, snap, at)
+                    ecs = _utilisation(self._estate, environment, snap, at)
+                figures.setdefault((cluster.region, NAMESPACE), []).extend(alb)
+                figures.setdefault((cluster.region, ECS_NAMESPACE), []).extend(ecs)
+            # A version no longer taking all the traffic starts over (a later deploy of it too).
+            seen = {(e, s) for e, s, _ in self._seen}
+            self._full_since = {
+                k: v for k, v in self._full_since.items() if k in self._full or k[:2] not in seen
+            }
+        for (region, namespace), data in figures.items():
+            cloudwatch = self._aws.client("cloudwatch", region)
+            for start in range(0, len(data), PUT_AT_MOST):
+                batch = data[start : start + PUT_AT_MOST]
+                cloudwatch.put_metric_data(Namespace=namespace, MetricData=batch)
 
     def _mode(self, key: tuple[str, str, str | None], weight: int, at: datetime) -> Mode:
         """How a version answers now: a version that fails after its deploy is healthy until
@@ -431,6 +461,17 @@ class DemoServices:
             raise RuntimeError("DemoServices sends traffic only once attach() has run.")
         await asyncio.to_thread(self._traffic.tick)
         self._ticker = asyncio.create_task(self._tick_on(self._traffic))
+
+    async def traffic_until(self, when: datetime) -> None:
+        """Report the traffic of every tick up to `when` not reported yet (the first: `when`
+        itself), and register targets: for a sandbox on virtual time, whose clock calls this
+        each time it moves, instead of `start_traffic()`'s ticks in real seconds."""
+        if self._traffic is None:
+            raise RuntimeError("DemoServices sends traffic only once attach() has run.")
+        try:
+            await asyncio.to_thread(self._traffic.catch_up, when)
+        except Exception:
+            log.exception("the canaries' traffic tick failed")
 
     async def stop_traffic(self) -> None:
         """Stop reporting traffic, once the tick under way (if any) has finished."""

@@ -13,19 +13,21 @@ from __future__ import annotations
 import asyncio
 import secrets
 import socket
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractContextManager, AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol, runtime_checkable
 
 from aiohttp import web
 
-from bot.server import EVENTS_PATH, build_web_app
+from bot.server import EVENTS_PATH, RUNTIME, build_web_app
 from bot.settings import Settings
 from pipeline.aws import BotoEcs
 from pipeline.kernel.clock import SystemClock
 from pipeline.kernel.config import Config, load_config
+from pipeline.kernel.ports import Clock
 from sandbox.aws import CanaryArns, Estate, LocalAws
 from sandbox.config import CANARIES, EXAMPLE, Json, read_example, sandbox_config, to_toml
 from sandbox.environment import child_environment, isolated, pg_bin, write_doctor_env
@@ -64,6 +66,21 @@ WELCOME: Final = (
 )
 
 
+@runtime_checkable
+class SteppedClock(Clock, Protocol):
+    """Virtual time that its owner moves (the tests' `AutojumpClock`). A sandbox on it runs its
+    bot on it, and has the demo services' traffic and the bot's stored timers follow it
+    instead of real seconds and APScheduler."""
+
+    def follow(self, follower: Callable[[datetime], Awaitable[None]]) -> Callable[[], None]:
+        """Call `follower` with the new time each time the clock moves; returns how to stop."""
+        ...
+
+    def flowing(self) -> AbstractContextManager[None]:
+        """Let time pass while the owner waits for something (not while it acts)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Options:
     directory: Path = Path(".sandbox")
@@ -71,7 +88,9 @@ class Options:
     example: Path = EXAMPLE
     log_level: str = "WARNING"
     canary_bakes: tuple[str, ...] | None = None  # one per stage; None: the sandbox's own
-    # `--replicas N`: N > 1 runs N bot processes on a throwaway PostgreSQL, with short leases.
+    clock: SteppedClock | None = None  # None: the real clock (`make run`)
+    # `--replicas N`: N > 1 runs N bot processes on a throwaway PostgreSQL, with short leases
+    # (processes of their own, so on the real clock only).
     replicas: int = 1
     lease_ttl_s: float = 6.0
     lease_renew_s: float = 2.0
@@ -90,8 +109,16 @@ class Sandbox:
     config: Config
     config_path: Path
     db_path: Path
+    clock: Clock
     replicas: Replicas | None = None  # with `--replicas N` (N > 1)
     database_url: str | None = None  # the replicas' PostgreSQL
+
+    def waiting(self) -> AbstractContextManager[None]:
+        """Enter while waiting for the sandbox to do something: on virtual time, time passes
+        only then; real time passes anyway."""
+        if isinstance(self.clock, SteppedClock):
+            return self.clock.flowing()
+        return nullcontext()
 
 
 def _listening_socket() -> socket.socket:
@@ -127,7 +154,9 @@ async def open_sandbox(options: Options | None = None) -> AsyncIterator[Sandbox]
         await services.start()
         stack.push_async_callback(services.close)
 
-        aws, estate, region, canaries = await _start_aws(stack, services, example, directory)
+        aws, estate, region, canaries = await _start_aws(
+            stack, services, example, directory, clock=options.clock
+        )
 
         # The canaries' listener and target group ARNs are moto's (and the other services'
         # target groups): the config is written once they exist.
@@ -204,16 +233,23 @@ async def open_sandbox(options: Options | None = None) -> AsyncIterator[Sandbox]
             config=config,
             config_path=config_path,
             db_path=db_path,
+            clock=options.clock or SystemClock(),
             replicas=replicas,
             database_url=None if replicas is None else replicas.database_url,
         )
 
 
 async def _start_aws(
-    stack: AsyncExitStack, services: DemoServices, example: Json, directory: Path
+    stack: AsyncExitStack,
+    services: DemoServices,
+    example: Json,
+    directory: Path,
+    *,
+    clock: SteppedClock | None,
 ) -> tuple[LocalAws, Estate, str, list[CanaryArns]]:
     """Start the local AWS with the demo estate in it, point this process at it, and start
-    the demo services' traffic (stopped before moto stops)."""
+    the demo services' traffic (stopped before moto stops): every second, or each time
+    `clock` moves."""
     raw = sandbox_config(example, health_base=services.base)
     estate = Estate.from_config(raw, canaries=CANARIES)
     aws = LocalAws(HOST)
@@ -223,8 +259,12 @@ async def _start_aws(
     stack.enter_context(isolated(aws.endpoint, region=region, nowhere=directory / "no-aws"))
     canaries = await asyncio.to_thread(aws.seed, estate)
     services.attach(aws, estate, canaries)
-    await services.start_traffic()
-    stack.push_async_callback(services.stop_traffic)
+    if clock is None:
+        await services.start_traffic()
+        stack.push_async_callback(services.stop_traffic)
+    else:
+        await services.traffic_until(clock.now())
+        stack.callback(clock.follow(services.traffic_until))
     return aws, estate, region, canaries
 
 
@@ -254,10 +294,26 @@ async def _start_bot(
         CHATOPS_SHUTDOWN_GRACE_S=SHUTDOWN_GRACE_S,
         CHATOPS_LOG_LEVEL=options.log_level,
     )
-    bot_app = build_web_app(settings, config, clock=SystemClock(), ecs=BotoEcs())
+    clock = options.clock
+    bot_app = build_web_app(
+        settings,
+        config,
+        clock=clock or SystemClock(),
+        ecs=BotoEcs(),
+        start_scheduler=clock is None,
+    )
     runner = web.AppRunner(bot_app, access_log=None, handle_signals=False)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
+    if clock is not None:
+        # On virtual time the bot's stored timers (approval expiry, reminders, the watch's
+        # checks) fire when the clock reaches them, not when APScheduler's real time does.
+        timers = bot_app[RUNTIME].timers
+
+        async def fire_due(_: datetime) -> None:
+            await timers.run_due()
+
+        stack.callback(clock.follow(fire_due))
     await web.SockSite(runner, bot_socket).start()
     return f"http://{HOST}:{settings.port}", signing_secret
 
@@ -279,6 +335,8 @@ async def _postgres_soon(
     while the rest of the sandbox starts; `stack` stops it last. None for one bot."""
     if options.replicas <= 1:
         return None
+    if options.clock is not None:
+        raise ValueError("--replicas runs bot processes of their own, on the real clock only")
     binaries = find_binaries(pg_bin())
     if binaries is None:
         raise PostgresMissing

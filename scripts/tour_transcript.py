@@ -278,8 +278,9 @@ class Tour:
         )
 
     async def until(self, holds: Callable[[], Any], *, within_s: float = STEP_TIMEOUT_S) -> Any:
-        """Wait, change by change in the local Slack, until `holds()` is truthy; return it."""
-        with self.slack.workspace.feed.subscription() as changes:
+        """Wait, change by change in the local Slack, until `holds()` is truthy; return it.
+        On a sandbox on virtual time (the tests'), its time flows only while the tour waits."""
+        with self.slack.workspace.feed.subscription() as changes, self.sandbox.waiting():
             async with asyncio.timeout(within_s):
                 while not (found := holds()):
                     await changes.get()
@@ -911,7 +912,7 @@ class TourFailed(Exception):
 
 async def _settle(tour: Tour, *, quiet_s: float = 1.0) -> None:
     """Wait until the local Slack has been quiet for `quiet_s` (late card redraws land)."""
-    with tour.slack.workspace.feed.subscription() as changes:
+    with tour.slack.workspace.feed.subscription() as changes, tour.sandbox.waiting():
         while True:
             try:
                 async with asyncio.timeout(quiet_s):

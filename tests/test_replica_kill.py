@@ -3,8 +3,9 @@ with SIGKILL while ECS rolls it out, and another replica finishes it: one Regist
 one UpdateService, one card that says how it ended.
 
 The rig is the crash matrix's (a moto server behind a fault-injecting proxy, the local Slack, a
-local health server); the replicas share one SQLite file in WAL mode, with short leases so the
-takeover takes a couple of seconds. `pytest -s` prints the takeover time.
+local health server); the replicas share one database, a SQLite file in WAL mode and then a
+PostgreSQL database, with short leases so the takeover takes a couple of seconds. `pytest -s`
+prints the takeover time.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import asyncio
 import os
 import time
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 from bot.deploy.adapter import CARD_EVENT
@@ -45,6 +48,17 @@ RENEW_S = float(os.environ.get("REPLICA_KILL_RENEW_S", "0.5"))  # noqa: TID251
 REPLICAS = ("replica-1", "replica-2", "replica-3")
 
 
+class PgDb(Db):
+    """The PostgreSQL database, read as `Db` reads the SQLite file."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            return list(conn.execute(sql.replace("?", "%s"), args).fetchall())
+
+
 def _owner(db: Db, run_id: str) -> tuple[str, int] | None:
     rows = db.query("SELECT owner, generation FROM leases WHERE name = ?", (f"run:{run_id}",))
     return (rows[0][0], rows[0][1]) if rows else None
@@ -53,12 +67,15 @@ def _owner(db: Db, run_id: str) -> tuple[str, int] | None:
 async def test_the_owner_killed_mid_rollout_is_taken_over_by_another_replica_once(
     rig: Rig,  # noqa: F811
     tmp_path: Path,
+    database: Path | str,
 ) -> None:
     config = tmp_path / "chatops.toml"
     _config(config, rig.health)
-    db = Db(tmp_path / "bot.db")
+    db = PgDb(database) if isinstance(database, str) else Db(database)
     env = {
-        **_bot_env(rig, config, db),
+        **_bot_env(rig, config, Db(tmp_path / "unused.db")),
+        **({"CHATOPS_DATABASE_URL": database} if isinstance(database, str) else {}),
+        **({} if isinstance(database, str) else {"CHATOPS_DB": str(database)}),
         "CHATOPS_LEASE_TTL_S": str(TTL_S),
         "CHATOPS_LEASE_RENEW_S": str(RENEW_S),
     }

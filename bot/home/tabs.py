@@ -129,8 +129,12 @@ class HomeTabs:
         self._tasks.spawn(_FLUSH, self._flush(debounce=False))
 
     async def refresh(self) -> None:
-        """The sweep: redraw every Home (time alone changes some: a window opens), and stop
-        updating the Homes of people who have not opened theirs for `ACTIVE_DAYS`."""
+        """The sweep: redraw every Home (time alone changes some: a window opens), learn who
+        opened theirs on another replica, and stop updating the Homes of people who have not
+        opened theirs for `ACTIVE_DAYS`."""
+        for viewer in await self._viewers.all():
+            known = self._known.get(viewer.user_id, viewer.opened_at)
+            self._known[viewer.user_id] = max(known, viewer.opened_at)
         self._forget_inactive(self._clock.now() - timedelta(days=ACTIVE_DAYS))
         self.changed()
 

@@ -241,6 +241,14 @@ def _refuse_on(failures: list[Check], env: Environment) -> None:
                 "needs one approval more than usual and everyone is told."
             )
         )
+    if first.name == "incident":
+        raise Forbidden(
+            first.detail.then(
+                "Nothing was planned; `/rollback` stays allowed. To deploy anyway, add "
+                '`--break-glass "<reason>"`: it needs one approval more than usual, and the war '
+                "room is told."
+            )
+        )
     service = f" for `{first.service}`" if first.service else ""
     raise ChatOpsError(
         first.detail.after(f"Pre-flight check `{first.name}` failed{service}:").then(

@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -43,6 +43,8 @@ SCHEMES = ("postgresql://", "postgres://")
 CONNECT_TIMEOUT_S = 10
 # Any number, the same in every replica: pg_advisory_lock(MIGRATION_LOCK) serialises migrations.
 MIGRATION_LOCK = 0x636861746F7073  # "chatops"
+# Taken by every outermost transaction (`PgDatabase.atomic`), released at its end.
+WRITE_LOCK = 0x63686174777269  # "chatwri"
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -182,9 +184,20 @@ class PgDatabase:
     def table(self, name: str, /) -> PgTable:
         return PgTable(self, name)
 
-    def atomic(self) -> AbstractContextManager[psycopg.Transaction]:
-        """A transaction; nested, a savepoint (psycopg's own nesting)."""
-        return self.conn.transaction()
+    @contextmanager
+    def atomic(self) -> Iterator[psycopg.Transaction]:
+        """A transaction; nested, a savepoint (psycopg's own nesting).
+
+        The outermost one first takes the transaction-scoped advisory lock `WRITE_LOCK`, so the
+        transactions of all replicas run one after another, as SQLite's writers do: a
+        repository's read-then-write (count the approvals, then approve) sees every change
+        committed before it, where PostgreSQL's READ COMMITTED alone would let two replicas
+        both read one approval and both approve."""
+        outermost = self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        with self.conn.transaction() as transaction:
+            if outermost:
+                self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
+            yield transaction
 
     def primary_key(self, table: str) -> list[str]:
         if table not in self._keys:

@@ -76,9 +76,12 @@ def traffic(
     latency_s: float | None = None,
 ) -> None:
     """Steady requests on every green target group for the next `minutes`."""
-    for name in CANARIES:
-        for minute in range(minutes):
-            canary.traffic(
+    canary.put(
+        [
+            point
+            for name in CANARIES
+            for minute in range(minutes)
+            for point in canary.datapoints(
                 name,
                 "green",
                 requests=requests,
@@ -86,6 +89,8 @@ def traffic(
                 at=clock.now() + timedelta(minutes=minute, seconds=30),
                 latency_s=latency_s,
             )
+        ]
+    )
 
 
 async def request_and_approve(bot: BotDriver, slack: FakeSlack, *, wait: bool = True) -> str:

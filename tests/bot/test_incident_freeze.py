@@ -48,6 +48,8 @@ async def test_a_p1_naming_a_service_refuses_its_deploy_naming_the_war_room(
     assert plan_cards(slack) == []
     assert f"frozen by P1 `{incident.id}`" in said
     assert f"#{incident.channel_name}" in said
+    assert '`--break-glass "<reason>"`' in said
+    assert "`/rollback` stays allowed" in said
     assert any(
         "<@UDEV> asked to deploy `auth-svc` to production" in t for t in room(slack, incident)
     )

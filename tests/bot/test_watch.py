@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config as BotoConfig
 
@@ -23,7 +22,7 @@ from tests.conftest import BotFactory, config_dict
 from tests.driver import BotDriver, plan_cards, run_id_of
 from tests.fakes.aws_proxy import EcsProxy
 from tests.fakes.clock import FakeClock
-from tests.fakes.ecs_world import REGION, EcsWorld
+from tests.fakes.ecs_world import EcsWorld, aws_client
 from tests.fakes.health import FakeHealth
 from tests.fakes.slack_api import FakeSlack
 
@@ -57,7 +56,7 @@ def put(
 ) -> None:
     """One minute of api-gateway's metrics, at the clock's time (or `at`), into moto's
     CloudWatch (in this process, or the server at `endpoint_url`)."""
-    cloudwatch = boto3.client("cloudwatch", region_name=REGION, endpoint_url=endpoint_url)
+    cloudwatch = aws_client("cloudwatch", endpoint_url=endpoint_url)
     names = {
         "requests": ("AWS/ApplicationELB", "RequestCount"),
         "errors": ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"),
@@ -69,19 +68,19 @@ def put(
         "AWS/ApplicationELB": {"TargetGroup": TG_DIMENSION, "LoadBalancer": LB},
         "AWS/ECS": {"ClusterName": "skillancer-production", "ServiceName": "api-gateway"},
     }
+    data: dict[str, list[dict[str, Any]]] = {}
     for key, value in series.items():
         namespace, name = names[key]
-        cloudwatch.put_metric_data(
-            Namespace=namespace,
-            MetricData=[
-                {
-                    "MetricName": name,
-                    "Dimensions": [{"Name": k, "Value": v} for k, v in dims[namespace].items()],
-                    "Timestamp": at or clock.now(),
-                    "Value": value,
-                }
-            ],
+        data.setdefault(namespace, []).append(
+            {
+                "MetricName": name,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in dims[namespace].items()],
+                "Timestamp": at or clock.now(),
+                "Value": value,
+            }
         )
+    for namespace, datapoints in data.items():
+        cloudwatch.put_metric_data(Namespace=namespace, MetricData=datapoints)
 
 
 async def minutes_pass(

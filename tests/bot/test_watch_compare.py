@@ -9,7 +9,6 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 
 from pipeline.kernel.config import Config
@@ -28,7 +27,7 @@ from tests.bot.test_watch import (
 from tests.conftest import config_dict
 from tests.driver import BotDriver
 from tests.fakes.clock import FakeClock
-from tests.fakes.ecs_world import REGION
+from tests.fakes.ecs_world import aws_client
 from tests.fakes.health import FakeHealth
 from tests.fakes.slack_api import FakeSlack
 
@@ -65,9 +64,7 @@ def put_history(end: datetime, errors: list[float]) -> None:
             },
             {"MetricName": "TargetResponseTime", "Dimensions": dims, "Timestamp": at, "Value": 0.2},
         ]
-    boto3.client("cloudwatch", region_name=REGION).put_metric_data(
-        Namespace="AWS/ApplicationELB", MetricData=data
-    )
+    aws_client("cloudwatch").put_metric_data(Namespace="AWS/ApplicationELB", MetricData=data)
 
 
 def warnings(slack: FakeSlack) -> list[dict[str, Any]]:

@@ -122,6 +122,30 @@ class CanaryWorld:
         latency_s: float | None = None,
     ) -> None:
         """CloudWatch data points for a colour's target group at `at`."""
+        self.put(
+            self.datapoints(
+                service, colour, requests=requests, errors=errors, at=at, latency_s=latency_s
+            )
+        )
+
+    def put(self, data: list[dict[str, Any]]) -> None:
+        """Data points (of `datapoints`) into CloudWatch, in as few calls as it allows."""
+        for start in range(0, len(data), 1000):
+            self.cw.put_metric_data(
+                Namespace="AWS/ApplicationELB", MetricData=data[start : start + 1000]
+            )
+
+    def datapoints(
+        self,
+        service: str,
+        colour: str,
+        *,
+        requests: float,
+        errors: float,
+        at: datetime,
+        latency_s: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """The CloudWatch data points of `traffic`, not put yet."""
         svc = self.services[service]
         dims = [
             {"Name": "TargetGroup", "Value": target_group_dimension(svc.target_groups[colour])},
@@ -148,7 +172,7 @@ class CanaryWorld:
                     "Timestamp": at,
                 }
             )
-        self.cw.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=data)
+        return data
 
     def canary_config(self, service: str, health: dict[str, str]) -> dict[str, Any]:
         """The `services.<name>.canary.<env>` table for this service."""

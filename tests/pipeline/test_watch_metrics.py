@@ -5,18 +5,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
 
 from pipeline.aws.cloudwatch import BotoServiceMetrics
-from tests.fakes.ecs_world import REGION
+from tests.fakes.ecs_world import REGION, aws_client
 
 LB = "app/prod-alb/50dc6c495c0c9188"
 TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/auth-blue/73e2d6bc24d8a067"
 
 
 def _put(namespace: str, dims: dict[str, str], name: str, at: datetime, value: float) -> None:
-    boto3.client("cloudwatch", region_name=REGION).put_metric_data(
+    aws_client("cloudwatch").put_metric_data(
         Namespace=namespace,
         MetricData=[
             {

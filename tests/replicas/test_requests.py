@@ -99,3 +99,54 @@ async def test_clicks_spread_over_replicas_with_replays_are_each_counted_once(
     assert await audit_rows(replicas[0]) - audited_before == distinct
     seen = await replicas[2].runtime.seen.count()
     assert seen >= distinct
+
+
+CLICKS = 1000
+PEOPLE = (*APPROVERS, "UDEV", "UOUTSIDER1", "UOUTSIDER2")
+
+
+async def test_a_thousand_signed_clicks_over_three_replicas_with_replays_are_each_acted_on_once(
+    make_replica: MakeReplica, world: EcsWorld, slack: FakeSlack
+) -> None:
+    calls: list[tuple[str, str]] = []
+    replicas = [await make_replica(f"replica-{n}", CountingEcs(BotoEcs(), calls)) for n in "abc"]
+    cards: dict[str, str] = {}
+    for service in SERVICES:
+        await replicas[0].driver.command(f"production {service}", user="UDEV")
+        run = await replicas[0].runtime.runs.get(run_id_of(plan_cards(slack)[-1]))
+        assert run.message_ts is not None
+        cards[run.id] = run.message_ts
+    audited_before = await audit_rows(replicas[0])
+    answered_before = len(slack.responses)
+
+    # 1,000 distinct clicks on the three cards by approvers, the requester and outsiders, each
+    # delivered to two replicas at once (the second a replay), a hundred clicks at a time.
+    clicks = [
+        (run_id, user)
+        for _, (run_id, user) in zip(
+            range(CLICKS), itertools.cycle(itertools.product(cards, PEOPLE)), strict=False
+        )
+    ]
+    statuses: list[int] = []
+    for start in range(0, CLICKS, 100):
+        deliveries = []
+        for i, (run_id, user) in enumerate(clicks[start : start + 100], start):
+            body = approve_click(slack, run_id, cards[run_id], user)
+            headers = sign(body, secret=SIGNING_SECRET)
+            first, second = replicas[i % 3], replicas[(i + 1) % 3]
+            deliveries += [deliver(first, body, headers), deliver(second, body, headers)]
+        statuses += await asyncio.gather(*deliveries)
+    await settle(*replicas)
+
+    assert statuses == [200] * (2 * CLICKS)
+    for run_id in cards:
+        run = await replicas[1].runtime.runs.get(run_id)
+        assert run.state is DeploymentState.SUCCEEDED
+        assert len(run.approved_by) == 2 == len(set(run.approved_by))
+        assert "UDEV" not in run.approved_by
+    assert Counter(s for call, s in calls if call == "UpdateService") == dict.fromkeys(SERVICES, 1)
+    # Each click acted on once: one audit row each, and one private answer to each click that
+    # did not count (the replays were acknowledged and nothing more).
+    assert await audit_rows(replicas[0]) - audited_before == CLICKS
+    refused = CLICKS - 2 * len(cards)
+    assert len(slack.responses) - answered_before == refused

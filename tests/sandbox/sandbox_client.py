@@ -60,9 +60,10 @@ class PageUser:
 TEST_BAKES = ("1s", "2s", "1s")
 
 
-async def until(slack: LocalSlack, holds: Callable[[], Any], *, within_s: float = 30.0) -> Any:
-    """Wait, change by change in the local Slack, until `holds()` is truthy; return it."""
-    with slack.workspace.feed.subscription() as changes:
+async def until(sandbox: Sandbox, holds: Callable[[], Any], *, within_s: float = 30.0) -> Any:
+    """Wait, change by change in the local Slack, until `holds()` is truthy; return it. The
+    sandbox's time flows meanwhile, and stops as soon as it holds."""
+    with sandbox.slack.workspace.feed.subscription() as changes, sandbox.waiting():
         async with asyncio.timeout(within_s):
             while not (found := holds()):
                 await changes.get()

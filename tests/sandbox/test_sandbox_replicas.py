@@ -69,10 +69,10 @@ async def test_a_killed_owner_s_canary_is_finished_by_the_other_replica_on_one_c
     ]
 
     await requester.type("/deploy production auth-svc")
-    [card] = await until(sandbox.slack, lambda: cards(sandbox.slack))
+    [card] = await until(sandbox, lambda: cards(sandbox.slack))
     for approver in APPROVERS:
         await PageUser(http, sandbox.url, approver.id).click(card, "deploy_approve")
-    await until(sandbox.slack, lambda: "stage 2/3: 50% of the traffic" in text_of(card))
+    await until(sandbox, lambda: "stage 2/3: 50% of the traffic" in text_of(card))
 
     [run] = (await replicas(requester))["runs"]
     owner, generation = run["owner"], run["generation"]
@@ -87,7 +87,7 @@ async def test_a_killed_owner_s_canary_is_finished_by_the_other_replica_on_one_c
     assert taken["generation"] == generation + 1
     # Start brings the killed one back (under its id) while the other finishes the run.
     started = asyncio.create_task(requester.post("/api/replicas/start", {"replica": owner}))
-    await until(sandbox.slack, lambda: "deployment successful" in text_of(card), within_s=30)
+    await until(sandbox, lambda: "deployment successful" in text_of(card), within_s=30)
     assert await started == {"ok": True}
 
     after = await replicas(requester)

@@ -1,5 +1,7 @@
 """The whole sandbox in one process, used through its page's HTTP API as a person would: the
-real bot against the local Slack, moto and the demo services. Real time, so marked slow."""
+real bot against the local Slack, moto and the demo services, on the sandbox's virtual time
+(bakes and polls pass as soon as the sandbox waits for them). Each test starts a sandbox of
+its own, a few seconds of real work, so marked slow."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from sandbox.people import APPROVERS, INCIDENTS, ON_CALL, OUTSIDER, REQUESTER
 from sandbox.services import Mode
 from sandbox.slack import Message
 from sandbox.stack import Sandbox
+from tests.fakes.clock import AutojumpClock
 from tests.sandbox.sandbox_client import (
     PageUser,
     cards,
@@ -47,7 +50,7 @@ def person(http: aiohttp.ClientSession, sandbox: Sandbox, user: str) -> PageUser
 async def deploy_approved(sandbox: Sandbox, http: aiohttp.ClientSession, what: str) -> Message:
     """`/deploy production <what>` by the requester, approved by both approvers: its card."""
     await person(http, sandbox, REQUESTER.id).type(f"/deploy production {what}")
-    [card] = await until(sandbox.slack, lambda: cards(sandbox.slack))
+    [card] = await until(sandbox, lambda: cards(sandbox.slack))
     for approver in APPROVERS:
         await person(http, sandbox, approver.id).click(card, "deploy_approve")
     return card
@@ -59,10 +62,10 @@ async def test_production_all_approved_by_two_people_runs_the_new_versions_in_ec
     first, second = (person(http, sandbox, p.id) for p in APPROVERS)
 
     await person(http, sandbox, REQUESTER.id).type("/deploy production all")
-    [card] = await until(sandbox.slack, lambda: cards(sandbox.slack))
+    [card] = await until(sandbox, lambda: cards(sandbox.slack))
     await first.click(card, "deploy_approve")
     await second.click(card, "deploy_approve")
-    await until(sandbox.slack, lambda: "deployment successful" in text_of(card))
+    await until(sandbox, lambda: "deployment successful" in text_of(card))
 
     assert [running_version(sandbox, "production", s) for s in SERVICES] == ["v1.3.0"] * 8
     assert "@Priya Patel" in await first.sees()
@@ -77,11 +80,11 @@ async def test_a_production_deploy_takes_auth_svc_through_the_canary_stages_onto
     sandbox: Sandbox, http: aiohttp.ClientSession
 ) -> None:
     card = await deploy_approved(sandbox, http, "all")
-    await until(sandbox.slack, lambda: "stage 1/3: 5% of the traffic" in text_of(card))
+    await until(sandbox, lambda: "stage 1/3: 5% of the traffic" in text_of(card))
     buttons = text_of(card)
-    await until(sandbox.slack, lambda: "stage 2/3: 50% of the traffic" in text_of(card))
-    await until(sandbox.slack, lambda: "stage 3/3: 100% of the traffic" in text_of(card))
-    await until(sandbox.slack, lambda: "deployment successful" in text_of(card))
+    await until(sandbox, lambda: "stage 2/3: 50% of the traffic" in text_of(card))
+    await until(sandbox, lambda: "stage 3/3: 100% of the traffic" in text_of(card))
+    await until(sandbox, lambda: "deployment successful" in text_of(card))
 
     assert all(b in buttons for b in ("canary_promote", "canary_hold", "canary_abort"))
     assert weights(sandbox, "production", "auth-svc") == {"blue": 0, "green": 100}
@@ -98,24 +101,24 @@ async def test_the_canary_card_shows_the_5xx_figures_of_the_new_colour(
 ) -> None:
     card = await deploy_approved(sandbox, http, "auth-svc")
 
-    await until(sandbox.slack, lambda: "→ green: health ✅ · 5xx 0.0% (" in text_of(card))
+    await until(sandbox, lambda: "→ green: health ✅ · 5xx 0.0% (" in text_of(card))
 
     assert "Canary* stage" in text_of(card)
 
 
 async def test_a_held_canary_waits_for_resume_then_finishes(
-    sandbox: Sandbox, http: aiohttp.ClientSession
+    sandbox: Sandbox, sandbox_clock: AutojumpClock, http: aiohttp.ClientSession
 ) -> None:
     first, second = (person(http, sandbox, p.id) for p in APPROVERS)
     card = await deploy_approved(sandbox, http, "auth-svc")
-    await until(sandbox.slack, lambda: "stage 1/3" in text_of(card))
+    await until(sandbox, lambda: "stage 1/3" in text_of(card))
 
     await first.click(card, "canary_hold")
-    await until(sandbox.slack, lambda: "Held* by" in text_of(card))
-    await asyncio.sleep(2.5)  # longer than the 1 s bake: a held stage does not end
+    await until(sandbox, lambda: "Held* by" in text_of(card))
+    await sandbox_clock.wait(2.5)  # longer than the 1 s bake: a held stage does not end
     held = text_of(card)
     await second.click(card, "canary_resume")
-    await until(sandbox.slack, lambda: "deployment successful" in text_of(card))
+    await until(sandbox, lambda: "deployment successful" in text_of(card))
 
     assert "stage 1/3" in held
     assert weights(sandbox, "production", "auth-svc") == {"blue": 0, "green": 100}
@@ -128,7 +131,7 @@ async def test_an_erroring_new_version_fails_the_5xx_gate_and_the_canary_flips_b
     sandbox.services.set_fault("auth-svc", "v1.3.0", Mode.ERRORING)
 
     card = await deploy_approved(sandbox, http, "auth-svc")
-    await until(sandbox.slack, lambda: "Automatic rollback completed" in text_of(card))
+    await until(sandbox, lambda: "Automatic rollback completed" in text_of(card))
 
     assert "The 5% stage failed: `auth-svc` (green): 5xx 20.0%" in text_of(card)
     assert "is over 1.0%" in text_of(card)
@@ -141,7 +144,7 @@ async def test_a_production_deploy_writes_its_records_to_the_local_bucket_and_th
     sandbox: Sandbox, http: aiohttp.ClientSession
 ) -> None:
     card = await deploy_approved(sandbox, http, "market-svc")
-    await until(sandbox.slack, lambda: "deployment successful" in text_of(card))
+    await until(sandbox, lambda: "deployment successful" in text_of(card))
     # The records are written after the card's last edit, and S3 tells no one: poll it.
     async with asyncio.timeout(10):
         while len(keys := await sandbox.services.record_keys()) < 2:  # noqa: ASYNC110
@@ -185,10 +188,10 @@ async def test_a_refused_approval_is_explained_only_to_who_clicked(
     requester = person(http, sandbox, REQUESTER.id)
     outsider = person(http, sandbox, OUTSIDER.id)
     await requester.type("/deploy production auth-svc")
-    [card] = await until(sandbox.slack, lambda: cards(sandbox.slack))
+    [card] = await until(sandbox, lambda: cards(sandbox.slack))
 
     await outsider.click(card, "deploy_approve")
-    await until(sandbox.slack, lambda: sandbox.slack.workspace.ephemerals)
+    await until(sandbox, lambda: sandbox.slack.workspace.ephemerals)
 
     assert "Your click changed nothing" in await outsider.sees()
     assert "Your click changed nothing" not in await requester.sees()
@@ -204,8 +207,8 @@ async def test_a_broken_version_fails_its_health_check_and_is_rolled_back(
     )
 
     await requester.type("/deploy staging auth-svc v1.4.0")
-    [card] = await until(sandbox.slack, lambda: cards(sandbox.slack))
-    await until(sandbox.slack, lambda: "Automatic rollback completed" in text_of(card))
+    [card] = await until(sandbox, lambda: cards(sandbox.slack))
+    await until(sandbox, lambda: "Automatic rollback completed" in text_of(card))
 
     assert broken == {"ok": True}
     assert running_version(sandbox, "staging", "auth-svc") == "v1.3.0"
@@ -238,13 +241,13 @@ async def test_a_p1_opens_a_war_room_the_page_lists_with_its_pinned_alert(
 
     await on_call.type("/incident p1 auth-svc login failing", channel=INCIDENTS.id)
     room = await until(
-        sandbox.slack,
+        sandbox,
         lambda: next(
             (c for c in sandbox.slack.workspace.channels.values() if c.name.startswith("inc-")),
             None,
         ),
     )
-    await until(sandbox.slack, lambda: room.pins)
+    await until(sandbox, lambda: room.pins)
     listed = (await on_call.get("/api/channels"))["channels"]
     shown = await on_call.sees(room.id)
 
@@ -260,13 +263,13 @@ async def _update_form(sandbox: Sandbox, http: aiohttp.ClientSession) -> tuple[P
     await on_call.type("/incident p2 billing exports slow", channel=INCIDENTS.id)
     # Declared when the bot says so to its commander (the alert is pinned a moment before).
     await until(
-        sandbox.slack, lambda: any("declared" in e.text for e in sandbox.slack.workspace.ephemerals)
+        sandbox, lambda: any("declared" in e.text for e in sandbox.slack.workspace.ephemerals)
     )
     room = next(c for c in sandbox.slack.workspace.channels.values() if c.pins)
     await on_call.click(
         sandbox.slack.workspace.message(room.id, room.pins[0]), "incident_post_update"
     )
-    await until(sandbox.slack, lambda: sandbox.slack.workspace.views)
+    await until(sandbox, lambda: sandbox.slack.workspace.views)
     return on_call, (await on_call.get("/api/modal"))["modal"]["id"]
 
 
@@ -363,7 +366,7 @@ async def test_a_filled_in_update_form_closes_and_the_update_is_posted(
 
     done = await on_call.post("/api/submit", {"view_id": view_id, "values": values})
     await until(
-        sandbox.slack,
+        sandbox,
         lambda: any(
             "Raising the pool" in m.text
             for c in sandbox.slack.workspace.channels.values()
@@ -379,12 +382,12 @@ async def test_on_call_rolls_a_canary_back_from_the_question_only_they_see(
     sandbox: Sandbox, http: aiohttp.ClientSession
 ) -> None:
     card = await deploy_approved(sandbox, http, "auth-svc")
-    await until(sandbox.slack, lambda: "deployment successful" in text_of(card))
+    await until(sandbox, lambda: "deployment successful" in text_of(card))
     on_call = person(http, sandbox, ON_CALL.id)
 
     await on_call.type("/rollback production auth-svc login errors after the release")
     question = await until(
-        sandbox.slack,
+        sandbox,
         lambda: next(
             (
                 e
@@ -399,12 +402,12 @@ async def test_on_call_rolls_a_canary_back_from_the_question_only_they_see(
     assert "Roll back in production?" in await on_call.sees()
     await on_call.click(question, "rollback_confirm")
     rollback = await until(
-        sandbox.slack,
+        sandbox,
         lambda: next(
             (c for c in cards(sandbox.slack) if "Rollback in production" in text_of(c)), None
         ),
     )
-    await until(sandbox.slack, lambda: "Rollback complete" in text_of(rollback))
+    await until(sandbox, lambda: "Rollback complete" in text_of(rollback))
 
     assert weights(sandbox, "production", "auth-svc") == {"blue": 100, "green": 0}
     assert running_version(sandbox, "production", "auth-svc") == "v1.2.0"
@@ -413,7 +416,7 @@ async def test_on_call_rolls_a_canary_back_from_the_question_only_they_see(
     assert "Rolling back" in answered.text
     assert "rollback_confirm" not in str(answered.blocks)
     # The deploy's card says who took it back, and its Roll back button is gone.
-    await until(sandbox.slack, lambda: "Rolled back by" in text_of(card))
+    await until(sandbox, lambda: "Rolled back by" in text_of(card))
     assert "deploy_rollback" not in text_of(card)
 
 
@@ -426,12 +429,12 @@ async def test_the_app_home_shows_each_person_the_approvals_waiting_for_them(
     homes = sandbox.slack.workspace.home_views
     for viewer in (approver, outsider):
         assert (await viewer.post("/api/home/open", {}))["ok"]
-    await until(sandbox.slack, lambda: len(homes) == 2)
+    await until(sandbox, lambda: len(homes) == 2)
 
     await person(http, sandbox, REQUESTER.id).type("/deploy production auth-svc")
-    [card] = await until(sandbox.slack, lambda: cards(sandbox.slack))
-    await until(sandbox.slack, lambda: "Waiting for you (1)" in str(homes[approver.user].view))
-    await until(sandbox.slack, lambda: "Awaiting other" in str(homes[outsider.user].view))
+    [card] = await until(sandbox, lambda: cards(sandbox.slack))
+    await until(sandbox, lambda: "Waiting for you (1)" in str(homes[approver.user].view))
+    await until(sandbox, lambda: "Awaiting other" in str(homes[outsider.user].view))
 
     assert ">Approve</button>" in (await approver.get("/api/home"))["home"]["html"]
     assert ">Approve</button>" not in (await outsider.get("/api/home"))["home"]["html"]
@@ -441,4 +444,4 @@ async def test_the_app_home_shows_each_person_the_approvals_waiting_for_them(
         {"surface": "home", "block_id": block["block_id"], "action_id": "deploy_approve"},
     )
     assert clicked["ok"]
-    await until(sandbox.slack, lambda: "approvals 1/2" in text_of(card))
+    await until(sandbox, lambda: "approvals 1/2" in text_of(card))

@@ -180,3 +180,28 @@ async def test_a_canary_failing_after_its_deploy_is_healthy_until_it_takes_all_t
     assert not later.errors_5xx
     assert not full.errors_5xx
     assert failing.errors_5xx == ERROR_SHARE * 100
+
+
+async def test_on_virtual_time_a_jump_reports_every_tick_it_passed_at_its_own_time(
+    estate: Estate,
+) -> None:
+    faults = {("api-gateway", "v1.3.0"): Mode.FAILS_AFTER_DEPLOY}
+    aws = cast(LocalAws, InProcessAws())
+    traffic = AlbTraffic(
+        aws,
+        estate,
+        EcsVersions(aws, estate),
+        (),
+        mode_of=lambda s, v: faults.get((s, v or ""), Mode.HEALTHY),
+    )
+    deploy(estate, "v1.3.0")
+
+    traffic.catch_up(T0)  # the first tick
+    traffic.catch_up(T0 + timedelta(minutes=2))  # the clock jumped two minutes
+    traffic.catch_up(T0 + timedelta(minutes=2, seconds=0.5))  # no whole tick more
+
+    first, second = [await minute(traffic, T0 + timedelta(minutes=m)) for m in range(2)]
+    # Ticks at 0, 10, ... 50 s: six of 1000 requests; erring from 20 s after taking it all.
+    assert first.requests == second.requests == 6000
+    assert first.errors_5xx == pytest.approx(4 * ERROR_SHARE * 1000)
+    assert second.errors_5xx == pytest.approx(6 * ERROR_SHARE * 1000)

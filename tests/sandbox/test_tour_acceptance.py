@@ -4,7 +4,7 @@ fresh sandbox, with every version of every message its local Slack showed checke
 tests/test_bad_night.py checks the bad night: no card contradicting itself, every person a
 mention, failures told to the channel, threads within the noise budget, no raw ids or JSON.
 
-It runs in real time (the sandbox's short bakes), about 12 s."""
+It runs on the sandbox's virtual time: the bakes pass whenever the tour waits for them."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import pytest
 
 from sandbox.people import PEOPLE
 from sandbox.stack import Options, open_sandbox
+from tests.fakes.clock import AutojumpClock
 from tests.transcript_checks import Recorder, problems
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "tour_transcript.py"
@@ -46,8 +47,13 @@ async def test_the_readme_tour_tells_the_truth_names_people_and_stays_short(
     caplog.set_level(logging.INFO)
     tt = tour_script()
     with tempfile.TemporaryDirectory(prefix="tour-acceptance-") as directory:
-        options = Options(directory=Path(directory), port=0, canary_bakes=tt.BAKES)
-        async with open_sandbox(options) as sandbox, aiohttp.ClientSession() as http:
+        clock = AutojumpClock()
+        options = Options(directory=Path(directory), port=0, canary_bakes=tt.BAKES, clock=clock)
+        async with (
+            clock.running(),
+            open_sandbox(options) as sandbox,
+            aiohttp.ClientSession() as http,
+        ):
             recorder = Recorder(sandbox.slack)
             tour = tt.Tour(sandbox, http)
             try:
