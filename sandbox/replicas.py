@@ -96,6 +96,7 @@ class Replicas:
     def __post_init__(self) -> None:
         for name in self.names:
             self.replicas[name] = Replica(name, log=self.directory / f"{name}.log")
+            self.replicas[name].log.unlink(missing_ok=True)  # each sandbox starts afresh
 
     def get(self, name: str) -> Replica:
         try:
