@@ -45,6 +45,8 @@ CONNECT_TIMEOUT_S = 10
 MIGRATION_LOCK = 0x636861746F7073  # "chatops"
 # Taken by every outermost transaction (`PgDatabase.atomic`), released at its end.
 WRITE_LOCK = 0x63686174777269  # "chatwri"
+# Within the lease's margin: the other replicas miss at most two renewals meanwhile.
+IDLE_IN_TRANSACTION_MS = 10_000
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -246,7 +248,15 @@ class PostgresBackend:
             self._url,
             min_size=1,
             max_size=self._pool_size,
-            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": CONNECT_TIMEOUT_S,
+                # A replica cut off in the middle of a transaction would hold `WRITE_LOCK` (and
+                # every replica's writes) until the server noticed the dead connection; the
+                # bot's transactions never wait between statements, so the server ends one
+                # idle this long and the lock is free again.
+                "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
+            },
             open=False,
             name="chatops-store",
         )

@@ -27,6 +27,7 @@ from tests.fakes.ecs import PassThroughEcs
 
 RENEW_S = 5.0
 TTL_S = 20.0
+CUT_OFF_BACKSTOP_S = 10.0
 
 
 class Life(Enum):
@@ -53,7 +54,17 @@ class Replica:
         waits behind it), as on a network partition or a dead host."""
         self.life = life
         self._unblock = threading.Event()
-        self.driver.runtime.store._executor.submit(self._unblock.wait)
+        blocked = threading.Event()
+
+        def hang(unblock: threading.Event) -> None:
+            blocked.set()
+            unblock.wait()
+
+        self.driver.runtime.store._executor.submit(hang, self._unblock)
+        # The cut is when the store thread hangs: a write already queued (one that extends the
+        # lease) runs first, and on a busy machine it could otherwise run after the test moved
+        # the virtual clock on, as if the replica had lived longer.
+        assert blocked.wait(CUT_OFF_BACKSTOP_S), "the store thread did not stop"
 
     def reconnect(self) -> None:
         if self._unblock is not None:

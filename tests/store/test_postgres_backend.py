@@ -166,3 +166,18 @@ async def test_asking_for_no_states_or_no_services_finds_nothing(database: Path 
         assert await runs.mark_reverted("run-1", services=[], by="rb-1", at=T0) is not None
     finally:
         await store.close()
+
+
+async def test_a_transaction_left_idle_by_a_cut_off_replica_is_ended_by_the_server(
+    pg_url: str,
+) -> None:
+    # A replica partitioned mid-transaction would otherwise hold the write lock, and with it
+    # every replica's writes, until the server noticed the dead connection.
+    store = await Store.open(pg_url)
+    try:
+        setting = await store.call(
+            lambda db: db.execute("SHOW idle_in_transaction_session_timeout").fetchone()[0]
+        )
+    finally:
+        await store.close()
+    assert setting == "10s"
