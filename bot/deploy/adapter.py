@@ -202,7 +202,13 @@ class SlackNotifier:
         a service's steps show on the card and are said in grouped progress replies."""
         if run.channel_id is None or run.message_ts is None:
             return
-        progress = self._progress.setdefault(run.id, Progress(total=len(run.active_targets)))
+        progress = self._progress.get(run.id)
+        if progress is None:
+            # First seen here (a restart or another replica's run taken over): the services
+            # already rolled out count, so the progress goes on from where the thread was.
+            healthy = {t.service for t in run.active_targets if t.status is TargetStatus.HEALTHY}
+            progress = Progress.going_on(len(run.active_targets), healthy=healthy - {event.service})
+            self._progress[run.id] = progress
         if posts_alone(event):
             if event.status == "failed":
                 if event.service is None and event.detail == self._failed.get(run.id):

@@ -46,6 +46,12 @@ class Progress:
     done: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     said: dict[tuple[str, str], int] = field(default_factory=dict)
 
+    @classmethod
+    def going_on(cls, total: int, *, healthy: set[str]) -> Progress:
+        """The progress of a run this process did not start (a restart, a takeover): the
+        services already `healthy` are counted as said, so the count goes on."""
+        return cls(total=total, said={("health", "passed"): len(healthy)} if healthy else {})
+
     @property
     def chunk(self) -> int:
         return max(1, math.ceil(self.total / PROGRESS_REPLIES))

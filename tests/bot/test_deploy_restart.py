@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from bot.deploy.views import APPROVE_ACTION
 from pipeline.aws import BotoEcs
+from pipeline.kernel.ports import ServiceStatus
 from pipeline.steps import REGISTER_SETTLE_S
 from store.db import Store
 from store.deploy.models import (
@@ -261,3 +262,39 @@ async def test_a_crashed_run_with_a_failed_service_rolls_back_instead_of_retryin
     assert world.task_definition("production", "api-gateway") == previous
     assert run.error is not None
     assert "failed its health check" in run.error
+
+
+class OneServiceHeld(HeldEcs):
+    """Holds only `service`'s rollout (its describe after its update); the others go on."""
+
+    def __init__(self, inner: BotoEcs, service: str) -> None:
+        super().__init__(inner)
+        self.service = service
+
+    async def describe(self, *, region: str, cluster: str, service: str) -> ServiceStatus:
+        if service == self.service:
+            return await super().describe(region=region, cluster=cluster, service=service)
+        return await self.inner.describe(region=region, cluster=cluster, service=service)
+
+
+async def test_after_a_restart_the_threads_progress_goes_on_from_the_services_already_out(
+    make_bot: BotFactory, world: EcsWorld, slack: FakeSlack
+) -> None:
+    ecs = OneServiceHeld(BotoEcs(), "market-svc")
+    bot = await make_bot(ecs)
+    await bot.command("production all", user="UDEV")
+    run_id = run_id_of(plan_cards(slack)[-1])
+    await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER1")
+    await bot.click(APPROVE_ACTION, run_id, user="UAPPROVER2", wait_runs=False)
+    await asyncio.wait_for(ecs.holding.wait(), HOLD_BACKSTOP_S)
+    await bot.settle(wait_runs=False)
+
+    await bot.stop()
+    ecs.release()
+    await bot.start()
+    await bot.settle()
+
+    progress = [t for t in thread(slack) if "services rolled out and healthy" in t]
+    assert [p.split(" services")[0] for p in progress] == ["✅ 1/3", "✅ 2/3", "✅ 3/3"]
+    assert "`market-svc`" in progress[-1]
+    assert "✅ Production deployment successful" in last_card(slack)

@@ -4,6 +4,7 @@ with no second RegisterTaskDefinition or UpdateService, and its card says how it
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 
 from bot.deploy.views import APPROVE_ACTION
@@ -11,7 +12,7 @@ from pipeline.aws import BotoEcs
 from store.deploy.models import DeploymentState
 from store.leases import run_lease
 from tests.conftest import SERVICES
-from tests.driver import last_card, plan_cards, run_id_of
+from tests.driver import last_card, plan_cards, run_id_of, thread
 from tests.fakes.ecs import HeldEcs, revisions
 from tests.fakes.ecs_world import EcsWorld
 from tests.fakes.slack_api import FakeSlack
@@ -70,6 +71,15 @@ async def test_three_replicas_the_owner_stops_mid_rollout_and_another_finishes_i
     )
     assert len(plan_cards(slack)) == 1
     assert "✅ Production deployment successful" in last_card(slack)
+    # The thread's progress goes on where the dead owner left it: counts only rise, up to all.
+    counts = [
+        int(m.group(1))
+        for t in thread(slack)
+        if (m := re.search(r"(\d+)/3 services rolled out and healthy", t))
+    ]
+    assert counts == sorted(counts)
+    assert len(set(counts)) == len(counts)
+    assert counts[-1] == len(SERVICES), thread(slack)
 
 
 async def test_a_replica_cut_off_from_the_database_stops_before_another_takes_over(
