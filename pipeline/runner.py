@@ -23,7 +23,7 @@ from pipeline.leases import LeaseKeeper
 from store.db import StoreError
 from store.deploy.models import Deployment, DeploymentState, StageStatus
 from store.deploy.repository import Deployments
-from store.leases import FENCE, Fence, run_lease
+from store.leases import FENCE, Fence, deployment_of, run_lease
 
 log = logging.getLogger(__name__)
 
@@ -148,15 +148,15 @@ class Runner:
         self.enforce()
         lost = await self._keeper.renew()
         for name in lost:
-            self._stop_acting(name.removeprefix("run:"), "another replica holds its lease")
+            if (deployment_id := deployment_of(name)) is not None:
+                self._stop_acting(deployment_id, "another replica holds its lease")
         if not self._keeper.present:
             await self._keeper.join()
-        for deployment_id in list(self._tasks):
-            if self.owns(deployment_id):
-                run = await self._deployments.get(deployment_id)
-                if run is not None and self._follow(run):
-                    for listener in self._followers:
-                        await listener(run)
+        held = [d for d in self._tasks if self.owns(d)]
+        for run in (await self._deployments.get_many(held)).values() if held else ():
+            if self._follow(run):
+                for listener in self._followers:
+                    await listener(run)
         return lost
 
     def enforce(self) -> list[str]:
@@ -166,9 +166,9 @@ class Runner:
             return []
         stopped = []
         for name in self._keeper.overdue():
-            if name.startswith("run:"):
-                stopped.append(name.removeprefix("run:"))
-                self._stop_acting(stopped[-1], "its lease ran out before it could be renewed")
+            if (deployment_id := deployment_of(name)) is not None:
+                stopped.append(deployment_id)
+                self._stop_acting(deployment_id, "its lease ran out before it could be renewed")
         # A run cancelled earlier may be stuck in a database call: cancel it again.
         for deployment_id, fence in self._fences.items():
             task = self._tasks.get(deployment_id)

@@ -65,13 +65,3 @@ class TimerClaims(Repository):
                 [RELEASED, key, due_at, owner],
             )
         )
-
-    async def prune(self, before: datetime) -> int:
-        """Forget claims made before `before` (done, or long lapsed)."""
-        return await self._store.call(
-            lambda db: int(
-                db.execute(
-                    "DELETE FROM timer_claims WHERE claimed_at < ?", [stamp(before)]
-                ).rowcount
-            )
-        )

@@ -37,6 +37,11 @@ def run_lease(deployment_id: str) -> str:
     return f"run:{deployment_id}"
 
 
+def deployment_of(lease: str) -> str | None:
+    """The run a `run_lease` name is of; None for another lease (a replica's presence)."""
+    return lease.removeprefix("run:") if lease.startswith("run:") else None
+
+
 def presence_lease(replica_id: str) -> str:
     return f"replica:{replica_id}"
 
@@ -107,11 +112,9 @@ class Holder:
 class Leases(Repository):
     """The `leases` table. Every method runs on the store thread."""
 
-    async def acquire(
-        self, name: str, *, owner: str, now: datetime, ttl_s: float, take_own: bool = True
-    ) -> int | None:
+    async def acquire(self, name: str, *, owner: str, now: datetime, ttl_s: float) -> int | None:
         """Take `name` for `owner` until `now + ttl_s`: when nobody holds it, its lease lapsed,
-        or (`take_own`) `owner` held it in an earlier life. The generation now held, or None."""
+        or `owner` held it in an earlier life. The generation now held, or None."""
         until = stamp(now + timedelta(seconds=ttl_s))
 
         def take(db: Database) -> int | None:
@@ -128,7 +131,7 @@ class Leases(Repository):
             if row is None:
                 return None
             held_by, generation, expires_at = row
-            if not (expires_at < stamp(now) or (take_own and held_by == owner)):
+            if not (expires_at < stamp(now) or held_by == owner):
                 return None
             moved = db.execute(
                 "UPDATE leases SET owner = ?, generation = ?, expires_at = ? "

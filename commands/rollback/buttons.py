@@ -49,7 +49,8 @@ class RollbackButtons:
         links: CardLinks | None = None,
     ) -> None:
         self._links = links
-        self._alert_clicks: dict[str, asyncio.Lock] = {}
+        # Alert clicks are rare: one at a time is enough to start one rollback per deploy.
+        self._alert_click = asyncio.Lock()
         self._config = config
         self._deployments = deployments
         self._incidents = incidents
@@ -88,8 +89,7 @@ class RollbackButtons:
         env = self._config.environment(deploy.environment)
         await self._rollback.authorize(env, click.user_id)
         # Two clicks at once (two people, or a double click) start one rollback.
-        lock = self._alert_clicks.setdefault(deploy.id, asyncio.Lock())
-        async with lock:
+        async with self._alert_click:
             pending = await self._pending_rollback(deploy)
             if pending is not None:
                 return Outcome(
@@ -304,13 +304,8 @@ class RollbackButtons:
         return targets
 
 
-_PENDING = (
-    DeploymentState.AWAITING_APPROVAL,
-    DeploymentState.APPROVED,
-    DeploymentState.WAITING,
-    DeploymentState.RUNNING,
-    DeploymentState.ROLLING_BACK,
-)
+# Asked for and not finished: awaiting approval, or approved and in flight.
+_PENDING = (DeploymentState.AWAITING_APPROVAL, *(s for s in DeploymentState if s.in_flight))
 
 
 def _closed_words(run: Deployment) -> str:
