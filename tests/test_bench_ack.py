@@ -3,29 +3,14 @@ checked here: a benchmark measures, a test does not time)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.bench_run import run_bench
 
 
 @pytest.mark.slow
 def test_the_ack_benchmark_measures_the_bot_and_the_floor_at_each_concurrency() -> None:
-    done = subprocess.run(  # noqa: S603 - our own interpreter and a fixed script
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "bench" / "ack.py"),
-            *("-n", "20", "--n1", "3", "--repeat", "1"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=ROOT,
-    )
+    done = run_bench("bench/ack.py", "-n", "20", "--n1", "3", "--repeat", "1", timeout=120)
 
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [line.split(" | ")[:2] for line in done.stdout.splitlines() if line.startswith("| ")]

@@ -4,24 +4,13 @@ benchmark measures, a test does not time)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "scripts" / "bench"
+from tests.bench_run import run_bench
 
 
 def _run(script: str, *args: str) -> str:
-    done = subprocess.run(  # noqa: S603 - our own interpreter and a fixed script
-        [sys.executable, str(BENCH / script), *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        cwd=BENCH.parent.parent,
-    )
+    done = run_bench(f"bench/{script}", *args)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 

@@ -3,25 +3,14 @@ a benchmark measures, a test does not time)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.bench_run import run_bench
 
 
 @pytest.mark.slow
 def test_the_canary_benchmark_runs_a_release_and_prints_the_overhead() -> None:
-    done = subprocess.run(  # noqa: S603 - our own interpreter and a fixed script
-        [sys.executable, str(ROOT / "scripts" / "bench_canary.py"), "--runs", "1"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=ROOT,
-    )
+    done = run_bench("bench_canary.py", "--runs", "1", timeout=120)
 
     assert done.returncode == 0, done.stderr[-2000:]
     assert "8 services, 3 stages" in done.stdout
@@ -30,17 +19,10 @@ def test_the_canary_benchmark_runs_a_release_and_prints_the_overhead() -> None:
 
 @pytest.mark.slow
 def test_the_stats_benchmark_answers_each_command_on_a_filled_store() -> None:
-    done = subprocess.run(  # noqa: S603 - our own interpreter and a fixed script
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "bench" / "stats.py"),
-            *("--records", "200", "--every", "10", "--runs", "1", "--samples", "1"),
-        ],
-        capture_output=True,
-        text=True,
+    done = run_bench(
+        "bench/stats.py",
+        *("--records", "200", "--every", "10", "--runs", "1", "--samples", "1"),
         timeout=120,
-        check=False,
-        cwd=ROOT,
     )
 
     assert done.returncode == 0, done.stderr[-2000:]

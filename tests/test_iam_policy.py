@@ -72,9 +72,13 @@ class Calls:
             self.actions.add("iam:PassRole")
 
 
+pytestmark = pytest.mark.own_aws_clients
+
+
 @pytest.fixture
 def calls(aws: None) -> Iterator[Calls]:
-    """Installed ahead of moto's own handler, which answers (and so ends) `before-send`."""
+    """Installed ahead of moto's own handler, which answers (and so ends) `before-send`, in
+    the clients the bot makes: this module's bots make new ones (`own_aws_clients`)."""
     recorder = Calls()
     builtin = botocore.handlers.BUILTIN_HANDLERS
     botocore.handlers.BUILTIN_HANDLERS = [("before-send", recorder.record), *builtin]

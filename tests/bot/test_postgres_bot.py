@@ -20,6 +20,8 @@ from tests.fakes.slack_api import FakeSlack
 
 @pytest.fixture
 def settings(settings: Settings, pg_url: str) -> Settings:
+    # No SQLite file at all, so the test can see that none is made.
+    settings.db_path.unlink()
     return settings.model_copy(update={"database_url": SecretStr(pg_url)})
 
 

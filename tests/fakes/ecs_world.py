@@ -38,6 +38,10 @@ class EcsWorld:
     def cluster(self, env: str) -> str:
         return f"skillancer-{env}"
 
+    def has_clusters(self, *envs: str) -> None:
+        """The clusters of `envs` exist already (moto's state was restored with them)."""
+        self._clusters.update(envs)
+
     def add_service(
         self,
         env: str,

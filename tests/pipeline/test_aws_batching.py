@@ -16,6 +16,8 @@ from tests.fakes.ecs_world import REGION, REPO, EcsWorld
 from tests.fakes.gates_world import ACCOUNT, push_images
 
 CLUSTER = "skillancer-production"
+# The registry tests count calls with hooks on the registry's own client.
+pytestmark = pytest.mark.own_aws_clients
 
 
 @pytest.fixture
