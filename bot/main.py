@@ -41,9 +41,8 @@ from pipeline.kernel.clock import SystemClock
 from pipeline.kernel.config import Config, ConfigError, format_duration, load_config
 from pipeline.kernel.errors import ChatOpsError, UnknownGroup
 from pipeline.kernel.text import counted
-from store.backends.postgres import is_postgres_url, redact
+from store.backends.urls import is_postgres_url, redact
 from store.backup import BackupError, back_up
-from store.transfer import TransferError, copy_to_postgres
 
 log = logging.getLogger("chatops")
 
@@ -194,6 +193,8 @@ def migrate_database(url: str) -> int:
     if not is_postgres_url(url):
         print(f"migrate-db: --to must be a postgresql:// URL, not {redact(url)}.", file=sys.stderr)
         return EXIT_BAD_CONFIG
+    from store.transfer import TransferError, copy_to_postgres  # psycopg: only when used
+
     try:
         copied = asyncio.run(copy_to_postgres(source, url))
     except TransferError as exc:

@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from store.backends.postgres import PostgresBackend, is_postgres_url
 from store.backends.sqlite import SqliteBackend
+from store.backends.urls import is_postgres_url
 from store.database import Database
 
 T = TypeVar("T")
@@ -59,11 +59,14 @@ class Store:
     `close()`."""
 
     def __init__(self, target: Path | str) -> None:
-        self._backend: Backend = (
-            PostgresBackend(target)
-            if isinstance(target, str) and is_postgres_url(target)
-            else SqliteBackend(target)
-        )
+        self._postgres = isinstance(target, str) and is_postgres_url(target)
+        self._backend: Backend
+        if self._postgres:
+            from store.backends.postgres import PostgresBackend  # psycopg: only when used
+
+            self._backend = PostgresBackend(str(target))
+        else:
+            self._backend = SqliteBackend(target)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatops-store")
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -88,7 +91,7 @@ class Store:
 
     @property
     def is_postgres(self) -> bool:
-        return isinstance(self._backend, PostgresBackend)
+        return self._postgres
 
     def describe(self) -> str:
         """The database file or URL, with any password redacted."""

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import psycopg
 
-from store.backends.postgres import PgDatabase, connect, migrate, redact, scrub
+from store.backends.postgres import PgDatabase, connect, migrate
+from store.backends.urls import redact, scrub
 from store.migrations import MIGRATIONS
 
 BATCH_ROWS = 1000

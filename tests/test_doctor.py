@@ -25,7 +25,7 @@ from pipeline.aws.iam import iam_policy
 from pipeline.aws.identity import BotoIdentity
 from pipeline.kernel.config import load_config
 from sandbox.slack.workspace import BOT_USER
-from store.backends.postgres import redact
+from store.backends.urls import redact
 from store.db import Store
 from store.migrations import MIGRATIONS
 from tests.conftest import config_dict, manifest_bot_scopes

@@ -14,7 +14,7 @@ from bot.doctor.aws import AwsReaders, aws_findings
 from bot.doctor.report import Finding, as_json, as_text, fail, failed, not_checked, ok
 from bot.doctor.slack import BOT_SCOPES, slack_findings
 from pipeline.kernel.config import Config, ConfigError, load_config
-from store.backends.postgres import is_postgres_url, postgres_state, redact
+from store.backends.urls import is_postgres_url, redact
 from store.migrations import MIGRATIONS
 
 __all__ = ["AwsReaders", "Finding", "as_json", "as_text", "database_finding", "diagnose", "failed"]
@@ -61,6 +61,8 @@ def database_finding(target: Path | str) -> Finding:
 
 
 def _postgres_finding(url: str) -> Finding:
+    from store.backends.postgres import postgres_state  # psycopg: only when used
+
     shown = redact(url)
     state = postgres_state(url)
     if state.problem is not None:

@@ -30,16 +30,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg_pool import ConnectionPool
 from sqlite_utils.db import NotFoundError
 
+from store.backends.urls import is_postgres_url, redact, scrub
 from store.database import Database
 from store.migrations import apply_migrations
 
-SCHEMES = ("postgresql://", "postgres://")
 CONNECT_TIMEOUT_S = 10
 # Any number, the same in every replica: pg_advisory_lock(MIGRATION_LOCK) serialises migrations.
 MIGRATION_LOCK = 0x636861746F7073  # "chatops"
@@ -49,25 +48,6 @@ WRITE_LOCK = 0x63686174777269  # "chatwri"
 IDLE_IN_TRANSACTION_MS = 10_000
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
-
-
-def is_postgres_url(target: object) -> bool:
-    return isinstance(target, str) and target.startswith(SCHEMES)
-
-
-def redact(url: str) -> str:
-    """`url` with its password (if any) replaced by `***`: safe for a log, an error, doctor."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-
-
-def scrub(text: str, url: str) -> str:
-    password = urlsplit(url).password
-    return text.replace(password, "***") if password else text
 
 
 # -- the dialect ------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ import psycopg
 import pytest
 
 from store.audit import AuditEntry, AuditLog
-from store.backends.postgres import redact, to_postgres
+from store.backends.postgres import to_postgres
+from store.backends.urls import redact
 from store.database import Database
 from store.db import Store, StoreError
 from store.deploy.repository import Deployments
