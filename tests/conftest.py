@@ -33,14 +33,25 @@ from tests.fakes.clock import FakeClock
 from tests.fakes.ecs import FakeEcs
 from tests.fakes.ecs_world import REGION, REPO, EcsWorld
 from tests.fakes.health import FakeHealth
-from tests.fakes.moto_snapshot import State, capture, restore, seeded_once
+from tests.fakes.moto_snapshot import (
+    SharedServer,
+    State,
+    capture,
+    restore,
+    seeded_once,
+)
 from tests.fakes.postgres import SKIP_REASON, PostgresCluster, find_binaries, start_cluster
 from tests.fakes.slack_api import FakeSlack
+from tests.fakes.untraced import answer_untraced
 
 SERVICES = ("api-gateway", "auth-svc", "market-svc")
 STAGING_PATH = "/staging"
 APPROVERS = ["UAPPROVER1", "UAPPROVER2", "S0LEADS"]
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest.yml"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    answer_untraced()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -102,6 +113,16 @@ def _one_botocore_loader() -> Iterator[None]:
 
 
 _BOTO_CLIENTS: dict[tuple[str, ...], Any] = {}
+_BOTO_FILES = ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+
+
+def _boto_setting(name: str, value: str) -> str:
+    """What an AWS_ variable tells boto3: for its config and credentials files, what they hold
+    (the sandbox points both at a path that does not exist, a new one in each test)."""
+    if name in _BOTO_FILES:
+        path = Path(value)
+        return f"{name}:{path.read_text(encoding='utf-8') if path.is_file() else None}"
+    return f"{name}={value}"
 
 
 @pytest.fixture(autouse=True)
@@ -118,7 +139,9 @@ def _reused_boto_clients(request: pytest.FixtureRequest, monkeypatch: pytest.Mon
 
     def reused(service: str, region: str) -> Any:
         environ = os.environ  # noqa: TID251 - the key is where boto3 would send the client
-        where = tuple(sorted(f"{k}={v}" for k, v in environ.items() if k.startswith("AWS_")))
+        where = tuple(
+            sorted(_boto_setting(k, v) for k, v in environ.items() if k.startswith("AWS_"))
+        )
         key = (service, region, *where)
         if key not in _BOTO_CLIENTS:
             _BOTO_CLIENTS[key] = make(service, region)
@@ -127,11 +150,21 @@ def _reused_boto_clients(request: pytest.FixtureRequest, monkeypatch: pytest.Mon
     monkeypatch.setattr(calls_module, "_new_client", reused)
 
 
+@pytest.fixture(scope="session")
+def _shared_moto() -> Iterator[SharedServer]:
+    shared = SharedServer()
+    yield shared
+    shared.stop()
+
+
 @pytest.fixture(autouse=True)
-def _sandbox_seeded_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A sandbox started in this worker seeds its moto once and restores that state after
-    (tests/fakes/moto_snapshot.py): about a second of CPU per sandbox test."""
+def _sandbox_seeded_once(monkeypatch: pytest.MonkeyPatch, _shared_moto: SharedServer) -> None:
+    """A sandbox started in this worker serves its moto from the worker's one server, seeds
+    it once and restores that state after (tests/fakes/moto_snapshot.py): more than a second
+    of CPU per sandbox test."""
     monkeypatch.setattr(LocalAws, "seed", seeded_once(LocalAws.seed))
+    monkeypatch.setattr(LocalAws, "start", _shared_moto.start(LocalAws.start))
+    monkeypatch.setattr(LocalAws, "close", _shared_moto.close(LocalAws.close))
 
 
 BACKENDS = ("sqlite", "postgresql")
