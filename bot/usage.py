@@ -8,9 +8,24 @@ from typing import assert_never
 from bot.mrkdwn import render
 from commands.usage import Choices, Glossary, Rule, Syntax, Usage
 
+_DRAWN: dict[int, tuple[Usage, str]] = {}
+_DRAWN_MAX = 32
+
 
 def usage_text(usage: Usage) -> str:
-    """The help of a command, one line per form, rule, list of names and note."""
+    """The help of a command, one line per form, rule, list of names and note. Drawn once per
+    `Usage` object (`commands.usage.built_once` hands out the same one each time)."""
+    kept = _DRAWN.get(id(usage))
+    if kept is not None and kept[0] is usage:
+        return kept[1]
+    if len(_DRAWN) >= _DRAWN_MAX:
+        _DRAWN.clear()
+    text = _drawn(usage)
+    _DRAWN[id(usage)] = (usage, text)
+    return text
+
+
+def _drawn(usage: Usage) -> str:
     lines = ["*Usage*", *(_form(form) for form in usage.forms)]
     lines += [_choices(choices) for choices in usage.choices]
     lines += [render(note) for note in usage.notes]

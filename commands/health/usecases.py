@@ -14,7 +14,7 @@ from commands.exchange import Answer, Invocation, Later, Outcome
 from commands.health.parse import parse_health
 from commands.health.replies import HealthReport, HealthRow
 from commands.parsing import Help
-from commands.usage import Choices, Syntax, Usage
+from commands.usage import Choices, Syntax, Usage, built_once
 from pipeline.fleet import Fleet
 from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config, Environment, Service
@@ -51,7 +51,7 @@ class HealthCommands:
         """Answer `/health …`. Raises UsageError (nothing checked) for text it cannot read."""
         parsed = parse_health(inv.text, self._config)
         if isinstance(parsed, Help):
-            return Outcome(reply=usage(self._config), audit="help")
+            return Outcome(reply=built_once(usage, self._config), audit="help")
         env = self._config.environment(parsed.environment)
         services = [self._config.service(name) for name in parsed.services]
         full = parsed.full

@@ -42,6 +42,7 @@ from commands.incident.replies import (
     UpdateFormView,
 )
 from commands.parsing import Help
+from commands.usage import built_once
 from pipeline.kernel.config import Config, Severity
 from pipeline.kernel.errors import (
     ChatOpsError,
@@ -161,7 +162,7 @@ class IncidentCommands:
         """Answer `/incident …`. Raises UsageError (nothing changes) for what it cannot do."""
         parsed = parse_incident(inv.text, self._config)
         if isinstance(parsed, Help):
-            return Outcome(reply=usage(self._config), audit="help")
+            return Outcome(reply=built_once(usage, self._config), audit="help")
         if isinstance(parsed, DeclareForm):
             form = self.declare_form(
                 channel_id=inv.channel_id, severity=parsed.severity, summary=parsed.summary

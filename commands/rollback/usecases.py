@@ -28,6 +28,7 @@ from commands.rollback.parse import RollbackRequest, parse_rollback, usage
 from commands.rollback.replies import RollbackPrompt
 from commands.runs.lifecycle import Runs
 from commands.runs.records import new_request
+from commands.usage import built_once
 from pipeline.fleet import Fleet, RunningVersion
 from pipeline.kernel.config import Config, Environment
 from pipeline.kernel.errors import (
@@ -85,7 +86,7 @@ class RollbackCommands:
         """Answer `/rollback …`. Raises UsageError or Forbidden (nothing changes)."""
         parsed = parse_rollback(inv.text, self._config)
         if isinstance(parsed, Help):
-            return Outcome(reply=usage(self._config), audit="help")
+            return Outcome(reply=built_once(usage, self._config), audit="help")
         request = parsed
         env = self._config.environment(request.environment)
         await self.authorize(env, inv.user_id)
