@@ -23,6 +23,7 @@ from typing import Any
 from moto.backends import get_backend
 
 from sandbox.aws import SEEDS, CanaryArns, Estate, LocalAws, Seed
+from tests.fakes.untraced import untraced
 
 # What the sandbox's seed steps fill. The rest stays as `LocalAws.start` left it: reset.
 SEEDED = ("ec2", "elbv2", "ecs", "ecr", "s3", "cloudwatch", "rds")
@@ -36,6 +37,7 @@ _kept: dict[str, tuple[State, list[CanaryArns]]] = {}
 _sandbox_log = logging.getLogger("sandbox.aws")
 
 
+@untraced  # a deep copy of moto's objects: neither runs any of the project's code
 def capture(services: tuple[str, ...] = SEEDED) -> State:
     """A deep copy of what moto's backends for `services` hold now."""
     live: State = {
@@ -45,6 +47,7 @@ def capture(services: tuple[str, ...] = SEEDED) -> State:
     return copy.deepcopy(live)
 
 
+@untraced
 def restore(kept: State) -> None:
     """Put a fresh deep copy of `kept` into moto's backends (each region's backend replaced)."""
     for name, accounts in copy.deepcopy(kept).items():

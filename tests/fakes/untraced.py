@@ -18,10 +18,11 @@ from collections.abc import Callable
 from typing import Any
 
 from moto.core.botocore_stubber import BotocoreStubber
+from moto.core.models import MockAWS
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
 
-def _untraced(answer: Callable[..., Any]) -> Callable[..., Any]:
+def untraced(answer: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(answer)
     def answered(*args: Any, **kwargs: Any) -> Any:
         tracer = sys.gettrace()
@@ -37,6 +38,9 @@ def _untraced(answer: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def answer_untraced() -> None:
-    """Once per process: `mock_aws`'s answers and the moto server's, untraced."""
-    BotocoreStubber.__call__ = _untraced(BotocoreStubber.__call__)  # type: ignore[method-assign]
-    DomainDispatcherApplication.__call__ = _untraced(DomainDispatcherApplication.__call__)  # type: ignore[method-assign]
+    """Once per process: `mock_aws`'s answers and the moto server's, and `mock_aws` starting
+    and stopping (its patching, about 10 ms a test), untraced."""
+    BotocoreStubber.__call__ = untraced(BotocoreStubber.__call__)  # type: ignore[method-assign]
+    DomainDispatcherApplication.__call__ = untraced(DomainDispatcherApplication.__call__)  # type: ignore[method-assign]
+    MockAWS.start = untraced(MockAWS.start)  # type: ignore[method-assign]
+    MockAWS.stop = untraced(MockAWS.stop)  # type: ignore[method-assign]
