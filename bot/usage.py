@@ -14,7 +14,7 @@ _DRAWN_MAX = 32
 
 def usage_text(usage: Usage) -> str:
     """The help of a command, one line per form, rule, list of names and note. Drawn once per
-    `Usage` object (`commands.usage.built_once` hands out the same one each time)."""
+    `Usage` object (each command's use case builds its help once and hands out that one)."""
     kept = _DRAWN.get(id(usage))
     if kept is not None and kept[0] is usage:
         return kept[1]

@@ -4,10 +4,8 @@ it takes. `bot/usage.py` draws it for Slack (the heading, the bullets, the code 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from pipeline.kernel.config import Config
 from pipeline.kernel.text import Line
 
 
@@ -62,22 +60,3 @@ class Usage:
     choices: tuple[Choices, ...] = ()
     notes: tuple[Line, ...] = ()
     glossary: Glossary | None = None
-
-
-_BUILT: dict[tuple[Callable[[Config], Usage], int], tuple[Config, Usage]] = {}
-_BUILT_MAX = 32
-
-
-def built_once(build: Callable[[Config], Usage], config: Config) -> Usage:
-    """`build(config)`, made once per config and command: a help is asked for often and never
-    changes while the bot runs. The same object each time, so its drawing is kept too
-    (`bot/usage.py`)."""
-    key = (build, id(config))
-    kept = _BUILT.get(key)
-    if kept is not None and kept[0] is config:
-        return kept[1]
-    if len(_BUILT) >= _BUILT_MAX:
-        _BUILT.clear()
-    usage = build(config)
-    _BUILT[key] = (config, usage)
-    return usage

@@ -24,7 +24,6 @@ from commands.exchange import Answer, Click, Invocation, Later, Outcome
 from commands.parsing import Help
 from commands.runs.lifecycle import Runs
 from commands.runs.records import new_deployment_id
-from commands.usage import built_once
 from pipeline.kernel.config import Config
 from pipeline.kernel.errors import DeployConflict, Forbidden
 from pipeline.kernel.ports import Clock, Notifier
@@ -59,6 +58,8 @@ class DeployCommands:
     ) -> None:
         self._figures = figures
         self._config = config
+        # Asked for often, the same while the bot runs: built once (and so drawn once).
+        self._help = usage(config)
         self._deployments = deployments
         self._planner = planner
         self._runs = runs
@@ -73,7 +74,7 @@ class DeployCommands:
         """Answer a parsed `/deploy` request about deploys: help, status, history, delivery
         figures, a deploy."""
         if isinstance(parsed, Help):
-            return Outcome(reply=built_once(usage, self._config), audit="help")
+            return Outcome(reply=self._help, audit="help")
         if isinstance(parsed, StatusRequest):
             run = await self._runs.get(parsed.deployment_id)
             window_s = self._config.environment(run.environment).rollback_window_s

@@ -14,7 +14,7 @@ from commands.exchange import Answer, Invocation, Later, Outcome
 from commands.health.parse import parse_health
 from commands.health.replies import HealthReport, HealthRow
 from commands.parsing import Help
-from commands.usage import Choices, Syntax, Usage, built_once
+from commands.usage import Choices, Syntax, Usage
 from pipeline.fleet import Fleet
 from pipeline.health import HealthChecker
 from pipeline.kernel.config import Config, Environment, Service
@@ -44,6 +44,8 @@ def usage(config: Config) -> Usage:
 class HealthCommands:
     def __init__(self, *, config: Config, fleet: Fleet, health: HealthChecker) -> None:
         self._config = config
+        # Asked for often, the same while the bot runs: built once (and so drawn once).
+        self._help = usage(config)
         self._fleet = fleet
         self._health = health
 
@@ -51,7 +53,7 @@ class HealthCommands:
         """Answer `/health …`. Raises UsageError (nothing checked) for text it cannot read."""
         parsed = parse_health(inv.text, self._config)
         if isinstance(parsed, Help):
-            return Outcome(reply=built_once(usage, self._config), audit="help")
+            return Outcome(reply=self._help, audit="help")
         env = self._config.environment(parsed.environment)
         services = [self._config.service(name) for name in parsed.services]
         full = parsed.full

@@ -42,7 +42,6 @@ from commands.incident.replies import (
     UpdateFormView,
 )
 from commands.parsing import Help
-from commands.usage import built_once
 from pipeline.kernel.config import Config, Severity
 from pipeline.kernel.errors import (
     ChatOpsError,
@@ -149,6 +148,8 @@ class IncidentCommands:
         clock: Clock,
     ) -> None:
         self._config = config
+        # Asked for often, the same while the bot runs: built once (and so drawn once).
+        self._help = usage(config)
         self._incidents = incidents
         self._deployments = deployments
         self._chat = chat
@@ -162,7 +163,7 @@ class IncidentCommands:
         """Answer `/incident …`. Raises UsageError (nothing changes) for what it cannot do."""
         parsed = parse_incident(inv.text, self._config)
         if isinstance(parsed, Help):
-            return Outcome(reply=built_once(usage, self._config), audit="help")
+            return Outcome(reply=self._help, audit="help")
         if isinstance(parsed, DeclareForm):
             form = self.declare_form(
                 channel_id=inv.channel_id, severity=parsed.severity, summary=parsed.summary

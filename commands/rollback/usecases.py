@@ -28,7 +28,6 @@ from commands.rollback.parse import RollbackRequest, parse_rollback, usage
 from commands.rollback.replies import RollbackPrompt
 from commands.runs.lifecycle import Runs
 from commands.runs.records import new_request
-from commands.usage import built_once
 from pipeline.fleet import Fleet, RunningVersion
 from pipeline.kernel.config import Config, Environment
 from pipeline.kernel.errors import (
@@ -72,6 +71,8 @@ class RollbackCommands:
         approvers: WarRoomApprovers | None = None,
     ) -> None:
         self._config = config
+        # Asked for often, the same while the bot runs: built once (and so drawn once).
+        self._help = usage(config)
         self._deployments = deployments
         self._runs = runs
         self._fleet = fleet
@@ -86,7 +87,7 @@ class RollbackCommands:
         """Answer `/rollback …`. Raises UsageError or Forbidden (nothing changes)."""
         parsed = parse_rollback(inv.text, self._config)
         if isinstance(parsed, Help):
-            return Outcome(reply=built_once(usage, self._config), audit="help")
+            return Outcome(reply=self._help, audit="help")
         request = parsed
         env = self._config.environment(request.environment)
         await self.authorize(env, inv.user_id)
